@@ -1,0 +1,36 @@
+"""Pick the driver for a database URL (the scheme decides, as in geni).
+
+Implementations are imported inside ``open_driver``: libsql-client pulls in
+aiohttp (~0.2 s of start-up), so only ``ws://``/``wss://`` URLs pay for it.
+"""
+
+from __future__ import annotations
+
+from migrate_tasks.drivers.base import Driver, Row, Step
+from migrate_tasks.urls import parse_target
+
+__all__ = ["Driver", "Row", "Step", "open_driver"]
+
+
+def open_driver(url: str, auth_token: str | None = None, *, timeout: float = 300.0) -> Driver:
+    """Open the driver for ``url``; an explicit ``auth_token`` wins over ``?authToken=``.
+
+    ``timeout`` bounds each network request (connect and read) of the HTTP driver.
+    Local files use SQLite's 5 s busy timeout instead. Close the driver when done
+    (the ws one keeps a non-daemon thread alive until then).
+    """
+    target = parse_target(url)
+    token = auth_token or target.token
+    if target.kind == "file":
+        from migrate_tasks.drivers.local import LocalDriver
+
+        assert target.path is not None
+        return LocalDriver(target.path, display_url=target.display)
+    assert target.url is not None
+    if target.kind == "http":
+        from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+
+        return HranaHttpDriver(target.url, token, timeout=timeout, display_url=target.display)
+    from migrate_tasks.drivers.ws import WsDriver
+
+    return WsDriver(target.url, token, timeout=timeout, display_url=target.display)

@@ -1,0 +1,59 @@
+"""The one seam between the engine and a database.
+
+A driver knows how to reach one database and how to run a list of steps either
+atomically (one transaction: all or nothing) or one by one (autocommit each, for
+``transaction:false`` sections). It translates every third-party exception into
+our own (``StatementError``, ``DatabaseError``, ``ConnectionFailed``, ``AuthFailed``)
+so nothing above it knows which library is underneath.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One SQL statement with its positional (``?``) parameters."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+class Driver(Protocol):
+    """What the engine needs from a database connection."""
+
+    #: The target with any secret removed, safe to print.
+    display_url: str
+    #: Short name for messages and tests: "libsql-file", "sqlite3-file", "hrana-http", "hrana-ws".
+    name: str
+    #: True when the engine underneath is libSQL (ALTER COLUMN, vectors, RANDOM ROWID...).
+    libsql_syntax: bool
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement outside any explicit transaction and return its rows."""
+        ...
+
+    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Run every step in one transaction; return each step's rows.
+
+        On the first failing step raise ``StatementError(index=i)`` and leave
+        nothing of the unit behind. Remote drivers do this in one round trip.
+        """
+        ...
+
+    def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Run the steps one by one, each committing on its own.
+
+        On the first failing step raise ``StatementError(index=i)``; the steps
+        before it stay applied.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the connection. Safe to call twice."""
+        ...

@@ -1,0 +1,426 @@
+"""sqld over HTTP: a small Hrana v3 client on the standard library.
+
+Why our own: libsql-client is archived, speaks Hrana v1 over HTTP (no step
+errors, no PRAGMA before BEGIN on one stream), imports aiohttp, hangs at exit
+when not closed, and hides sqld's 401/403 text. One ``POST /v3/pipeline`` holding
+``BEGIN``, the steps (each conditional on the previous one), ``COMMIT`` and a
+conditional ``ROLLBACK`` is all-or-nothing in one round trip, and its
+``step_errors`` tell exactly which step failed.
+
+We never send Hrana ``describe``: on sqld it creates vector-index shadow tables
+early and leaves the index empty (LIBSQL_NOTES.md section 5).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import math
+import select
+import socket
+import ssl
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+from migrate_tasks.drivers.base import Row, Step
+from migrate_tasks.errors import (
+    AuthFailed,
+    ConnectionFailed,
+    DatabaseError,
+    StatementError,
+    UsageError,
+)
+from migrate_tasks.urls import redact_url
+
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_MAX_SERVER_TEXT = 500
+
+
+class HranaHttpDriver:
+    """One keep-alive HTTP(S) connection to sqld speaking ``/v3/pipeline``."""
+
+    name = "hrana-http"
+    libsql_syntax = True
+
+    def __init__(
+        self,
+        url: str,
+        auth_token: str | None = None,
+        *,
+        timeout: float = 300.0,
+        ca_file: str | None = None,
+        display_url: str | None = None,
+    ) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.display_url = display_url or redact_url(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"{self.display_url}: expected an http:// or https:// base URL")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._path = parts.path.rstrip("/") + "/v3/pipeline"
+        self._timeout = timeout
+        self._token = auth_token or None
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._token:
+            self._headers["Authorization"] = f"Bearer {self._token}"
+        # Verification stays on; create_default_context honours SSL_CERT_FILE/SSL_CERT_DIR.
+        self._ssl = ssl.create_default_context(cafile=ca_file) if self._https else None
+        self._conn: http.client.HTTPConnection | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<HranaHttpDriver {self.display_url}>"
+
+    def __enter__(self) -> HranaHttpDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the Driver protocol -------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement on a fresh stream (autocommit) and return its rows."""
+        stmt = _stmt(sql, params, index=0)
+        results = self._pipeline(
+            [{"type": "execute", "stmt": stmt}, {"type": "close"}], idempotent=True
+        )
+        return _rows(_response(results, 0, self.display_url)["result"])
+
+    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """BEGIN, every step, COMMIT (ROLLBACK unless it committed) in one request."""
+        if not steps:
+            return []
+        n = len(steps)
+        batch = [{"stmt": {"sql": "BEGIN", "want_rows": False}}]
+        for i, step in enumerate(steps):
+            batch.append({"stmt": _stmt(step.sql, step.params, i), "condition": _ok(i)})
+        batch.append({"stmt": {"sql": "COMMIT", "want_rows": False}, "condition": _ok(n)})
+        batch.append(
+            {
+                "stmt": {"sql": "ROLLBACK", "want_rows": False},
+                "condition": {"type": "not", "cond": _ok(n + 1)},
+            }
+        )
+        result = self._batch(batch, steps)
+        outcomes, errors = result["step_results"], result["step_errors"]
+        if errors[0] is not None:
+            message, code = _error_text(errors[0])
+            raise DatabaseError(f"could not start a transaction: {message}", code)
+        for i in range(n):
+            if errors[i + 1] is not None:
+                message, code = _error_text(errors[i + 1])
+                raise StatementError(i, message, code)
+        if errors[n + 1] is not None or outcomes[n + 1] is None:
+            message, code = _error_text(errors[n + 1] or {"message": "COMMIT did not run"})
+            raise DatabaseError(f"COMMIT failed, nothing of this unit was applied: {message}", code)
+        return [_rows(outcomes[i + 1]) for i in range(n)]
+
+    def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Each step autocommits; a step runs only if the one before it succeeded."""
+        if not steps:
+            return []
+        batch: list[dict[str, Any]] = []
+        for i, step in enumerate(steps):
+            entry: dict[str, Any] = {"stmt": _stmt(step.sql, step.params, i)}
+            if i:
+                entry["condition"] = _ok(i - 1)
+            batch.append(entry)
+        try:
+            result = self._batch(batch, steps)
+        except StatementError as exc:
+            # A step sqld cannot parse refuses the whole batch before anything runs;
+            # run the steps before it so the outcome matches the other drivers.
+            if exc.index:
+                self.run_each(steps[: exc.index])
+            raise
+        for i, error in enumerate(result["step_errors"]):
+            if error is not None:
+                message, code = _error_text(error)
+                raise StatementError(i, message, code)
+        return [_rows(r) for r in result["step_results"]]
+
+    def close(self) -> None:
+        """Close the keep-alive connection; safe to call twice."""
+        self._closed = True
+        self._drop()
+
+    # -- diagnostics for the ws driver ---------------------------------------
+
+    def check_access(self, *, write: bool) -> None:
+        """Raise ``AuthFailed`` with the server's own text if our token may not read
+        (or write). The write probe ``DELETE FROM sqlite_schema WHERE 0`` can never
+        change anything: SQLite refuses it, but sqld checks permissions first (403)."""
+        sql = "DELETE FROM sqlite_schema WHERE 0" if write else "SELECT 1"
+        self._pipeline(
+            [{"type": "batch", "batch": {"steps": [{"stmt": {"sql": sql}}]}}, {"type": "close"}],
+            idempotent=True,
+        )
+
+    # -- transport ------------------------------------------------------------
+
+    def _batch(self, steps: list[dict[str, Any]], user: Sequence[Step]) -> dict[str, Any]:
+        results = self._pipeline(
+            [{"type": "batch", "batch": {"steps": steps}}, {"type": "close"}], idempotent=False
+        )
+        try:
+            result = _response(results, 0, self.display_url)["result"]
+        except DatabaseError as exc:
+            # sqld parses every step before running any: one bad step fails the
+            # whole request, without saying which. Nothing ran; find it.
+            if (exc.code or "").startswith("SQL_"):
+                self._locate_parse_error(user)
+            raise
+        if len(result.get("step_results", ())) != len(steps) or len(
+            result.get("step_errors", ())
+        ) != len(steps):
+            raise DatabaseError(
+                f"{self.display_url}: the server answered a batch of {len(steps)} steps with "
+                "a different number of results",
+                "HRANA_PROTO_ERROR",
+            )
+        return result
+
+    def _locate_parse_error(self, steps: Sequence[Step]) -> None:
+        """Raise ``StatementError`` for the first step sqld cannot parse. Each step goes
+        in its own batch under a condition that is never true (``or`` of nothing), so
+        it is parsed but never executed (and no ``describe`` is needed)."""
+        never = {"type": "or", "conds": []}
+        requests: list[dict[str, Any]] = [
+            {"type": "batch", "batch": {"steps": [{"stmt": {"sql": s.sql}, "condition": never}]}}
+            for s in steps
+        ]
+        results = self._pipeline([*requests, {"type": "close"}], idempotent=True)
+        for i in range(len(steps)):
+            try:
+                _response(results, i, self.display_url)
+            except DatabaseError as exc:
+                raise StatementError(i, exc.message, exc.code) from None
+
+    def _pipeline(self, requests: list[dict[str, Any]], *, idempotent: bool) -> list[Any]:
+        if self._closed:
+            raise DatabaseError(f"{self.display_url}: the driver is closed", "CLIENT_CLOSED")
+        body = json.dumps({"baton": None, "requests": requests}).encode()
+        for attempt in (1, 2):
+            conn, reused = self._connection()
+            try:
+                conn.request("POST", self._path, body, self._headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self._drop()
+                # A reused keep-alive connection the server had already closed: a
+                # read can safely go again; a write might have landed, so it must not.
+                if reused and idempotent and attempt == 1:
+                    continue
+                raise self._connection_error(exc, write=not idempotent) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                raise self._connection_error(exc, write=not idempotent) from None
+            if response.will_close:
+                self._drop()
+            return self._parse(response.status, data)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        conn = self._conn
+        if conn is not None and conn.sock is not None and _readable(conn.sock):
+            # An idle keep-alive socket that is readable was closed by the server
+            # (or got garbage): reconnect before sending anything on it.
+            self._drop()
+            conn = None
+        if conn is None:
+            if self._https:
+                conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self._timeout, context=self._ssl
+                )
+            else:
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            self._conn = conn
+        return conn, conn.sock is not None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _parse(self, status: int, data: bytes) -> list[Any]:
+        if status == 200:
+            try:
+                results = json.loads(data)["results"]
+            except (ValueError, KeyError, TypeError):
+                raise DatabaseError(
+                    f"{self.display_url}: the server's answer is not a Hrana v3 response",
+                    "HRANA_PROTO_ERROR",
+                ) from None
+            return list(results)
+        text, code = self._server_text(data)
+        if status in (401, 403):
+            raise AuthFailed(self._auth_message(status, text))
+        if status in (502, 503, 504):
+            raise ConnectionFailed(f"cannot reach {self.display_url}: HTTP {status}: {text}")
+        hint = ""
+        if status == 404:
+            hint = " (is this a libSQL server with Hrana v3, i.e. sqld 0.21 or later?)"
+        raise DatabaseError(
+            f"{self.display_url}: the server answered HTTP {status}: {text}{hint}", code
+        )
+
+    def _server_text(self, data: bytes) -> tuple[str, str | None]:
+        text = data.decode("utf-8", "replace").strip()
+        code = None
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+        if isinstance(obj, dict):
+            message = obj.get("message") or obj.get("error")
+            if isinstance(message, str):
+                text = message
+            code = obj.get("code") if isinstance(obj.get("code"), str) else None
+        if len(text) > _MAX_SERVER_TEXT:
+            text = text[:_MAX_SERVER_TEXT] + "..."
+        return self._scrub(text or "(empty body)"), code
+
+    def _auth_message(self, status: int, text: str) -> str:
+        return auth_message(
+            self.display_url,
+            f"HTTP {status} {text}",
+            has_token=bool(self._token),
+            forbidden=status == 403,
+        )
+
+    def _connection_error(self, exc: BaseException, *, write: bool) -> ConnectionFailed:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            detail = (
+                f"TLS certificate verification failed ({exc.verify_message}); "
+                "set SSL_CERT_FILE to your CA bundle if the server uses a private CA"
+            )
+        elif isinstance(exc, ssl.SSLError):
+            detail = f"TLS error: {exc.reason or exc} (is the server really speaking https?)"
+        elif isinstance(exc, socket.gaierror):
+            detail = f"cannot resolve host {self._host!r}: {exc.strerror or exc}"
+        elif isinstance(exc, TimeoutError):
+            detail = f"no answer within {self._timeout:g} s"
+        elif isinstance(exc, http.client.RemoteDisconnected):
+            detail = "the server closed the connection without answering"
+        elif isinstance(exc, OSError):
+            detail = f"{type(exc).__name__}: {exc.strerror or exc}"
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        message = f"cannot reach {self.display_url}: {self._scrub(detail)}"
+        if write:
+            message += (
+                "; the request may or may not have been applied, so check the migration"
+                " history before retrying"
+            )
+        return ConnectionFailed(message)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+
+def auth_message(display: str, server_text: str, *, has_token: bool, forbidden: bool) -> str:
+    """Say which of the four auth problems this is, keeping the server's own words."""
+    if forbidden:
+        hint = (
+            "the auth token is valid but not allowed to do this "
+            "(a read-only token cannot write; use a token with write access)"
+        )
+    elif not has_token:
+        hint = (
+            "the server requires an auth token and none was given; "
+            "pass --auth-token or add ?authToken=... to the URL"
+        )
+    elif "expired" in server_text.lower():
+        hint = "the auth token has expired; create a new one"
+    else:
+        hint = (
+            "the auth token is invalid (malformed, or signed by a key this server does not trust)"
+        )
+    return f"{display}: {hint} (server: {server_text})"
+
+
+# -- Hrana values -------------------------------------------------------------
+
+
+def to_hrana(value: Any) -> dict[str, Any]:
+    """Encode one Python value as a Hrana value (integers travel as strings)."""
+    if value is None:
+        return {"type": "null"}
+    if isinstance(value, bool):
+        return {"type": "integer", "value": "1" if value else "0"}
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise ValueError(f"integer {value} does not fit in SQLite's 64 bits")
+        return {"type": "integer", "value": str(value)}
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} cannot be sent to sqld (JSON has no NaN/Infinity)")
+        return {"type": "float", "value": value}
+    if isinstance(value, str):
+        return {"type": "text", "value": value}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"type": "blob", "base64": base64.b64encode(bytes(value)).decode("ascii")}
+    raise ValueError(f"unsupported parameter type {type(value).__name__}")
+
+
+def from_hrana(value: dict[str, Any]) -> Any:
+    """Decode one Hrana value; sqld sends base64 without padding, so add it back."""
+    kind = value.get("type")
+    if kind == "null":
+        return None
+    if kind == "integer":
+        return int(value["value"])
+    if kind == "float":
+        return float(value["value"])
+    if kind == "text":
+        return value["value"]
+    if kind == "blob":
+        data = value.get("base64") or ""
+        return base64.b64decode(data + "=" * (-len(data) % 4))
+    raise DatabaseError(f"unknown Hrana value type {kind!r}", "HRANA_PROTO_ERROR")
+
+
+def _stmt(sql: str, params: Sequence[Any], index: int) -> dict[str, Any]:
+    try:
+        args = [to_hrana(p) for p in params]
+    except ValueError as exc:
+        raise StatementError(index, f"bad parameter: {exc}", "ARGS_INVALID") from None
+    return {"sql": sql, "args": args, "want_rows": True}
+
+
+def _ok(step: int) -> dict[str, Any]:
+    return {"type": "ok", "step": step}
+
+
+def _rows(result: dict[str, Any] | None) -> list[Row]:
+    if not result:
+        return []
+    return [tuple(from_hrana(v) for v in row) for row in result.get("rows", ())]
+
+
+def _response(results: list[Any], i: int, display: str) -> dict[str, Any]:
+    try:
+        item = results[i]
+        if item["type"] == "ok":
+            return item["response"]
+        message, code = _error_text(item.get("error") or {})
+    except (IndexError, KeyError, TypeError):
+        raise DatabaseError(f"{display}: malformed Hrana response", "HRANA_PROTO_ERROR") from None
+    raise DatabaseError(message, code)
+
+
+def _error_text(error: dict[str, Any]) -> tuple[str, str | None]:
+    return str(error.get("message") or "unknown error"), error.get("code")
+
+
+def _readable(sock: socket.socket) -> bool:
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)

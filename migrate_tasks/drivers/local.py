@@ -1,0 +1,323 @@
+"""Local database files through the native ``libsql`` driver (the real libSQL engine).
+
+The native driver has traps we work around here (measured, see LIBSQL_NOTES.md):
+every error is a plain ``ValueError``; ``execute`` silently runs only the first
+of several statements and ``executescript`` swallows errors, so we refuse
+multi-statement steps and run each step on its own inside an explicit
+``BEGIN IMMEDIATE``/``COMMIT``; it binds Python ints outside 32 bits as REAL
+(2**53 + 1 loses digits), so such parameters are sent as text wrapped in
+``CAST(? AS INTEGER)``; using a closed connection panics, so we track that.
+
+Without a libsql wheel for the platform we fall back to stdlib ``sqlite3`` with
+libSQL's defaults (foreign keys on, 5 s busy timeout) and say once that
+libSQL-only syntax is unavailable. ``MIGRATE_TASKS_FORCE_SQLITE3=1`` forces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from migrate_tasks.drivers.base import Row, Step
+from migrate_tasks.errors import ConnectionFailed, DatabaseError, StatementError
+
+FORCE_SQLITE3_ENV = "MIGRATE_TASKS_FORCE_SQLITE3"
+log = logging.getLogger("migrate_tasks")
+_warned_fallback = False
+
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+# (pattern in SQLite's message, SQLite result code name) for the native driver,
+# whose ValueError carries only the text.
+_CODES = (
+    ("constraint failed", "SQLITE_CONSTRAINT"),
+    ("database is locked", "SQLITE_BUSY"),
+    ("is locked", "SQLITE_LOCKED"),
+    ("file is not a database", "SQLITE_NOTADB"),
+    ("disk i/o error", "SQLITE_IOERR"),
+    ("readonly database", "SQLITE_READONLY"),
+    ("string or blob too big", "SQLITE_TOOBIG"),
+    ("unable to open", "SQLITE_CANTOPEN"),
+    ("interrupted", "SQLITE_INTERRUPT"),
+)
+
+
+class LocalDriver:
+    """A local file (or ``:memory:``) on one connection kept in autocommit mode."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0, display_url: str | None = None):
+        self.display_url = display_url or path
+        self._path = path
+        self._closed = False
+        if path != ":memory:":
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise ConnectionFailed(
+                    f"cannot open {path!r}: the folder {parent!r} does not exist (create it first)"
+                )
+        self._busy_timeout = busy_timeout
+        # A database that does not exist yet reads as empty: status, --dry-run and refused
+        # runs must not leave an empty file behind, so the file appears at the first write.
+        self._deferred = path != ":memory:" and not os.path.exists(path)
+        self._open(":memory:" if self._deferred else path)
+
+    def _open(self, path: str) -> None:
+        native = None if os.environ.get(FORCE_SQLITE3_ENV) == "1" else _import_libsql()
+        try:
+            if native is not None:
+                self.name, self.libsql_syntax = "libsql-file", True
+                self._conn: Any = native.connect(
+                    path, timeout=self._busy_timeout, isolation_level=None
+                )
+                self._errors: tuple[type[BaseException], ...] = (ValueError,)
+            else:
+                _warn_fallback()
+                self.name, self.libsql_syntax = "sqlite3-file", False
+                self._conn = sqlite3.connect(path, timeout=self._busy_timeout, isolation_level=None)
+                self._errors = (sqlite3.Error,)
+                self._conn.execute("PRAGMA foreign_keys=ON")
+            # Errors such as "file is not a database" only show at the first read.
+            self._conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+        except (ValueError, sqlite3.Error) as exc:
+            self._close_quietly()
+            message, _ = _translate(exc)
+            raise ConnectionFailed(f"cannot open {self._path!r}: {message}") from None
+
+    def _materialise(self) -> None:
+        """Create the real file now that something will be written."""
+        if self._deferred:
+            self._check_open()
+            self._close_quietly()
+            self._deferred = False
+            self._open(self._path)
+
+    def __repr__(self) -> str:
+        return f"<LocalDriver {self.name} {self.display_url}>"
+
+    def __enter__(self) -> LocalDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement in autocommit mode and return its rows."""
+        if self._deferred and not sql.lstrip().upper().startswith("SELECT"):
+            self._materialise()  # anything but a plain read may write: never into the stand-in
+        try:
+            return self._execute(0, sql, params)
+        except StatementError as exc:
+            raise DatabaseError(exc.message, exc.code) from None
+
+    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """BEGIN IMMEDIATE (take the write lock up front), each step, COMMIT."""
+        if not steps:
+            return []
+        self._materialise()
+        self._control("BEGIN IMMEDIATE", "could not start a transaction")
+        results: list[list[Row]] = []
+        try:
+            for i, step in enumerate(steps):
+                results.append(self._execute(i, step.sql, step.params))
+            self._control("COMMIT", "COMMIT failed, nothing of this unit was applied")
+        except BaseException:  # also Ctrl-C: never leave the transaction open
+            self._rollback()
+            raise
+        return results
+
+    def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Each step commits on its own; stop at the first failure."""
+        if steps:
+            self._materialise()
+        return [self._execute(i, step.sql, step.params) for i, step in enumerate(steps)]
+
+    def close(self) -> None:
+        """Close the connection (an open transaction is rolled back); safe twice."""
+        if not self._closed:
+            self._closed = True
+            self._close_quietly()
+
+    # -- internals ------------------------------------------------------------
+
+    def _execute(self, index: int, sql: str, params: Sequence[Any]) -> list[Row]:
+        self._check_open()
+        sql, params = _prepare(index, sql, tuple(params), rewrite_ints=self.libsql_syntax)
+        try:
+            rows = self._conn.execute(sql, params).fetchall()  # native: None for DDL
+            return [tuple(row) for row in rows or ()]
+        except self._errors as exc:
+            message, code = _translate(exc)
+            raise StatementError(index, message, code) from None
+
+    def _control(self, sql: str, what: str) -> None:
+        self._check_open()
+        try:
+            self._conn.execute(sql)
+        except self._errors as exc:
+            message, code = _translate(exc)
+            raise DatabaseError(f"{what}: {message}", code) from None
+
+    def _rollback(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except self._errors:
+            pass  # SQLite may have rolled back already (e.g. after SQLITE_FULL)
+
+    def _check_open(self) -> None:
+        if self._closed:  # the native driver panics (BaseException) on a closed connection
+            raise DatabaseError(f"{self.display_url}: the driver is closed", "CLIENT_CLOSED")
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            with contextlib.suppress(ValueError, sqlite3.Error):
+                conn.close()
+
+
+def _import_libsql() -> Any:
+    try:
+        import libsql
+    except ImportError:
+        return None
+    return libsql
+
+
+def _warn_fallback() -> None:
+    global _warned_fallback
+    if not _warned_fallback:
+        _warned_fallback = True
+        log.warning(
+            "the native libsql driver is not available here; local files use Python's sqlite3, "
+            "so libSQL-only syntax (ALTER COLUMN, vectors, RANDOM ROWID) is unavailable"
+        )
+
+
+def _translate(exc: BaseException) -> tuple[str, str | None]:
+    """SQLite's text and result-code name from a native ValueError or sqlite3.Error."""
+    message = str(exc) or type(exc).__name__
+    code = getattr(exc, "sqlite_errorname", None)  # Python 3.11+: extended, e.g. ..._UNIQUE
+    if code is not None:
+        code = "_".join(code.split("_")[:2])  # the primary code, as sqld reports it
+    else:
+        found = re.search(r'code: "([A-Z_]+)"', message)  # a remote-style message
+        if found:
+            code = found.group(1)
+        else:
+            lowered = message.lower()
+            code = next((name for text, name in _CODES if text in lowered), None)
+            if code is None and isinstance(exc, ValueError):
+                code = "SQLITE_ERROR"
+    return message, code
+
+
+def _prepare(
+    index: int, sql: str, params: tuple[Any, ...], *, rewrite_ints: bool
+) -> tuple[str, tuple[Any, ...]]:
+    """Refuse empty or multi-statement steps; work around native 32-bit int binding."""
+    placeholders, semicolons, has_code = _scan(sql)
+    if not has_code:
+        raise StatementError(index, "SQL string does not contain any statement", "SQL_NO_STATEMENT")
+    for pos in semicolons:
+        if sqlite3.complete_statement(sql[: pos + 1]) and _scan(sql[pos + 1 :])[2]:
+            raise StatementError(
+                index,
+                "SQL string contains more than one statement (split it into steps)",
+                "SQL_MANY_STATEMENTS",
+            )
+    for i, v in enumerate(params):
+        if isinstance(v, int) and not _I64_MIN <= v <= _I64_MAX:
+            raise StatementError(
+                index, f"bad parameter {i + 1}: {v} does not fit in 64 bits", "ARGS_INVALID"
+            )
+    big = {
+        i + 1
+        for i, v in enumerate(params)
+        if isinstance(v, int) and not isinstance(v, bool) and not _I32_MIN <= v <= _I32_MAX
+    }
+    if not rewrite_ints or not big:
+        return sql, params
+    pieces, last = [], 0
+    for start, end, number in placeholders:
+        if number in big:
+            pieces += [sql[last:start], f"CAST({sql[start:end]} AS INTEGER)"]
+            last = end
+    pieces.append(sql[last:])
+    fixed = tuple(str(v) if i + 1 in big else v for i, v in enumerate(params))
+    return "".join(pieces), fixed
+
+
+def _scan(sql: str) -> tuple[list[tuple[int, int, int]], list[int], bool]:
+    """Tokenize just enough SQLite: placeholders ``(start, end, number)`` numbered the
+    way SQLite numbers them, top-level ``;`` positions, and whether any code (not
+    only blanks, comments and ``;``) is present. Literals and comments are skipped."""
+    placeholders: list[tuple[int, int, int]] = []
+    semicolons: list[int] = []
+    names: dict[str, int] = {}
+    highest, has_code, i, n = 0, False, 0, len(sql)
+    closers: dict[str, Callable[[int], int]] = {
+        "'": lambda j: _skip_quoted(sql, j, "'"),
+        '"': lambda j: _skip_quoted(sql, j, '"'),
+        "`": lambda j: _skip_quoted(sql, j, "`"),
+        "[": lambda j: _find_end(sql, j + 1, "]"),
+    }
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            i = _find_end(sql, i + 2, "\n")
+        elif sql.startswith("/*", i):
+            i = _find_end(sql, i + 2, "*/")
+        elif ch == ";":
+            semicolons.append(i)
+            i += 1
+        else:
+            has_code = True
+            if ch in closers:
+                i = closers[ch](i)
+            elif ch == "?":
+                j = i + 1
+                while j < n and sql[j].isdigit():
+                    j += 1
+                number = int(sql[i + 1 : j]) if j > i + 1 else highest + 1
+                highest = max(highest, number)
+                placeholders.append((i, j, number))
+                i = j
+            elif ch in ":@$" and i + 1 < n and (sql[i + 1].isalnum() or sql[i + 1] == "_"):
+                j = i + 1
+                while j < n and (sql[j].isalnum() or sql[j] in "_$"):
+                    j += 1
+                name = sql[i:j]
+                if name not in names:
+                    highest += 1
+                    names[name] = highest
+                placeholders.append((i, j, names[name]))
+                i = j
+            else:
+                i += 1
+    return placeholders, semicolons, has_code
+
+
+def _skip_quoted(sql: str, start: int, quote: str) -> int:
+    i = start + 1
+    while True:
+        i = sql.find(quote, i)
+        if i < 0:
+            return len(sql)
+        if sql.startswith(quote * 2, i):
+            i += 2
+        else:
+            return i + 1
+
+
+def _find_end(sql: str, start: int, closer: str) -> int:
+    i = sql.find(closer, start)
+    return len(sql) if i < 0 else i + len(closer)

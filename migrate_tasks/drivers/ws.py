@@ -1,0 +1,246 @@
+"""sqld over WebSocket (``ws://``/``wss://``) through libsql-client.
+
+libsql-client's ``batch()`` is atomic in one message, but its error carries no
+step index, and reaching the per-step ``step_errors`` needs private API
+(``ClientSync._client._open_stream()`` plus ``convert._batch_to_proto``). So
+``run_atomic`` uses the public interactive ``transaction()``: BEGIN, each step
+awaited in turn (the failing one is known exactly), COMMIT; on any error we
+ROLLBACK, and closing the stream rolls back on the server anyway. It costs one
+round trip per step instead of one per unit.
+
+libsql-client runs its event loop on a non-daemon thread: an unclosed client
+hangs the process at exit, so ``close()`` is idempotent and always reachable.
+
+When the WebSocket just closes (sqld does that for an expired or garbage token,
+and when a read-only token writes), we ask the same server over HTTP with the
+same token, to tell an auth problem from a network one in the server's words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aiohttp
+import libsql_client
+
+from migrate_tasks.drivers.base import Row, Step
+from migrate_tasks.drivers.hrana_http import HranaHttpDriver, auth_message, to_hrana
+from migrate_tasks.errors import (
+    AuthFailed,
+    ConnectionFailed,
+    DatabaseError,
+    MigrateError,
+    StatementError,
+    UsageError,
+)
+from migrate_tasks.urls import redact_url
+
+log = logging.getLogger("migrate_tasks")
+_CLOSED_CODES = {"HRANA_WEBSOCKET_ERROR", "CLIENT_CLOSED", "STREAM_CLOSED", "TRANSACTION_CLOSED"}
+_READ_PREFIXES = ("SELECT", "EXPLAIN", "VALUES")
+
+
+class WsDriver:
+    """One libsql-client WebSocket connection (one socket, a stream per call)."""
+
+    name = "hrana-ws"
+    libsql_syntax = True
+
+    def __init__(
+        self,
+        url: str,
+        auth_token: str | None = None,
+        *,
+        timeout: float = 300.0,
+        display_url: str | None = None,
+    ) -> None:
+        self.display_url = display_url or redact_url(url)
+        self._url = url
+        self._token = auth_token or None
+        # libsql-client has no per-request timeout; ours bounds the HTTP diagnosis only.
+        self._timeout = timeout
+        try:
+            self._client: libsql_client.ClientSync | None = libsql_client.create_client_sync(
+                url, auth_token=self._token
+            )
+        except libsql_client.LibsqlError as exc:
+            raise UsageError(f"{self.display_url}: {exc.explanation}") from None
+
+    def __repr__(self) -> str:
+        return f"<WsDriver {self.display_url}>"
+
+    def __enter__(self) -> WsDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one statement on its own stream (autocommit) and return its rows."""
+        client = self._open()
+        args = _args(params, None)
+        write = not sql.lstrip().upper().startswith(_READ_PREFIXES)
+        result = self._call(client.execute, sql, args, index=None, write=write)
+        return _rows(result)
+
+    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """BEGIN, each step (exact failing index), COMMIT; ROLLBACK on any error."""
+        client = self._open()
+        if not steps:
+            return []
+        args = [_args(step.params, i) for i, step in enumerate(steps)]
+        tx = self._call(client.transaction, index=None, write=True)
+        committed = False
+        try:
+            results = []
+            for i, step in enumerate(steps):
+                results.append(
+                    _rows(self._call(tx.execute, step.sql, args[i], index=i, write=True))
+                )
+            self._call(
+                tx.commit,
+                index=None,
+                write=True,
+                what="COMMIT failed, nothing of this unit was applied",
+            )
+            committed = True
+            return results
+        finally:
+            if not committed:
+                _quietly(tx.rollback)
+            _quietly(tx.close)
+
+    def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Each step on its own stream, committing on its own; stop at the first failure."""
+        client = self._open()
+        results = []
+        for i, step in enumerate(steps):
+            args = _args(step.params, i)
+            results.append(_rows(self._call(client.execute, step.sql, args, index=i, write=True)))
+        return results
+
+    def close(self) -> None:
+        """Stop libsql-client's event-loop thread; safe to call twice."""
+        client, self._client = self._client, None
+        if client is not None:
+            _quietly(client.close)
+
+    # -- internals ------------------------------------------------------------
+
+    def _open(self) -> libsql_client.ClientSync:
+        if self._client is None:
+            raise DatabaseError(f"{self.display_url}: the driver is closed", "CLIENT_CLOSED")
+        return self._client
+
+    def _call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        index: int | None,
+        write: bool,
+        what: str | None = None,
+    ) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            error = self._translate(exc, index=index, write=write, what=what)
+            if error is None:
+                raise
+            raise error from None
+
+    def _translate(
+        self, exc: Exception, *, index: int | None, write: bool, what: str | None
+    ) -> MigrateError | None:
+        if isinstance(exc, libsql_client.LibsqlError):
+            code, text = exc.code, exc.explanation
+            if code.startswith("AUTH_"):
+                return AuthFailed(
+                    auth_message(
+                        self.display_url,
+                        f"{code} {text}",
+                        has_token=bool(self._token),
+                        forbidden=False,
+                    )
+                )
+            if code in _CLOSED_CODES:
+                return self._diagnose(f"the WebSocket was closed ({text})", write)
+            if code.startswith("URL_"):
+                return UsageError(f"{self.display_url}: {text}")
+            if what is not None:
+                return DatabaseError(f"{what}: {text}", code)
+            return (
+                StatementError(index, text, code)
+                if index is not None
+                else DatabaseError(text, code)
+            )
+        if isinstance(exc, asyncio.TimeoutError):  # aiohttp's own limit; its message is empty
+            return ConnectionFailed(f"cannot reach {self.display_url}: no answer (timed out)")
+        if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: no point asking again
+            return ConnectionFailed(f"cannot reach {self.display_url}: {_describe(exc)}")
+        if isinstance(exc, aiohttp.WSServerHandshakeError):
+            return ConnectionFailed(
+                f"cannot reach {self.display_url}: the WebSocket handshake was refused "
+                f"(HTTP {exc.status} {exc.message}); is this a libSQL server?"
+            )
+        if isinstance(exc, (aiohttp.ClientError, OSError)):
+            return self._diagnose(_describe(exc), write)
+        return None
+
+    def _diagnose(self, detail: str, write: bool) -> MigrateError:
+        """The socket closed under us: an auth refusal or a network problem?"""
+        http_url = "http" + self._url[2:]  # ws:// -> http://, wss:// -> https://
+        probe = HranaHttpDriver(
+            http_url, self._token, timeout=min(self._timeout, 10.0), display_url=self.display_url
+        )
+        try:
+            probe.check_access(write=write)
+        except AuthFailed as exc:
+            return AuthFailed(
+                f"{exc} (the WebSocket was closed; the same server said this over HTTP)"
+            )
+        except MigrateError:
+            pass
+        finally:
+            probe.close()
+        message = f"cannot reach {self.display_url}: {_scrub(detail, self._token)}"
+        if write:
+            message += (
+                "; a unit in flight may or may not have been applied, so check the migration"
+                " history before retrying"
+            )
+        return ConnectionFailed(message)
+
+
+def _args(params: Sequence[Any], index: int | None) -> list[Any]:
+    """Check parameters the same way the HTTP driver does, before anything is sent."""
+    try:
+        for value in params:
+            to_hrana(value)
+    except ValueError as exc:
+        raise StatementError(index or 0, f"bad parameter: {exc}", "ARGS_INVALID") from None
+    return [bytes(v) if isinstance(v, (bytearray, memoryview)) else v for v in params]
+
+
+def _rows(result: Any) -> list[Row]:
+    return [tuple(row.astuple()) for row in result.rows]
+
+
+def _describe(exc: BaseException) -> str:
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, OSError):
+        return f"{type(os_error).__name__}: {os_error.strerror or os_error}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _scrub(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def _quietly(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception as exc:  # cleanup after a failure must not hide the real error
+        log.debug("ignored during cleanup: %s", type(exc).__name__)

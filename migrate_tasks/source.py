@@ -1,0 +1,197 @@
+"""Migration files on disk: finding them, naming new ones, and fingerprinting their content.
+
+A migration is ``VERSION_name.sql`` in one flat folder, as with dbmate. VERSION is
+digits (``create_migration`` uses the UTC time, ``YYYYMMDDHHMMSS``) and orders the
+files numerically, so ``9_x.sql`` runs before ``10_y.sql``.
+
+Decisions worth knowing:
+
+* Two files whose versions are the same *number* (``001_a.sql`` and ``1_b.sql``) are
+  refused like exact duplicates: their order would be a coin toss.
+* Any file ending in ``.sql`` (in any case) must be a migration with a valid name; a
+  stray ``Create_Users.SQL`` is an error rather than a migration silently skipped.
+  Hidden files (``.#x.sql`` editor locks, ``._x.sql`` macOS forks), other extensions
+  and sub-folders are ignored.
+* ``checksum`` is ``"sha256:<hex>"`` of the content with CRLF turned into LF, so a
+  Windows/``autocrlf`` checkout does not look modified; the prefix lets us change the
+  algorithm later without ambiguity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from migrate_tasks.errors import MigrationFileError, UsageError
+
+FILENAME_PATTERN = re.compile(r"^(\d+)_([a-z0-9_]+)\.sql$", re.ASCII)
+NAME_PATTERN = re.compile(r"[a-z0-9_]+", re.ASCII)
+#: Longest NAME: with a 14-digit version the file name stays well under 255 bytes.
+MAX_NAME_LENGTH = 200
+_VERSION_PREFIX = re.compile(r"(\d+)_", re.ASCII)
+
+TEMPLATE = """\
+-- migrate:up
+-- SQL that applies this migration; end each statement with ';'.
+
+
+-- migrate:down
+-- SQL that reverts it.
+
+"""
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One migration file found on disk (nothing read yet)."""
+
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def display(self) -> str:
+        return display_path(self.path)
+
+    def read(self) -> bytes:
+        """The raw bytes, for ``parse_migration`` and ``checksum``."""
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise MigrationFileError(
+                self.display, None, f"cannot read the file: {exc.strerror or exc}"
+            ) from exc
+
+
+def checksum(data: bytes) -> str:
+    """Fingerprint of a migration's content that survives CRLF/LF conversion."""
+    return "sha256:" + hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def discover(directory: Path) -> list[MigrationFile]:
+    """All migrations in ``directory``, sorted by numeric version, then name."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise UsageError(
+            f"migrations folder {display_path(directory)} does not exist; create the first migration with"
+            " `invoke migrate.create NAME` (it creates the folder), or point --dir at it"
+        )
+    if not directory.is_dir():
+        raise UsageError(f"migrations folder {display_path(directory)} is not a folder")
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise UsageError(
+            f"cannot list migrations folder {display_path(directory)}: {exc.strerror or exc}"
+        ) from exc
+    found: list[MigrationFile] = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.name.lower().endswith(".sql"):
+            continue
+        if not entry.is_file():
+            continue
+        match = FILENAME_PATTERN.fullmatch(entry.name)
+        if match is None:
+            raise MigrationFileError(
+                display_path(entry),
+                None,
+                "bad migration file name: expected VERSION_name.sql, e.g."
+                " 20240101120000_create_users.sql (VERSION: digits; name: lower-case"
+                " letters, digits and underscores)",
+            )
+        found.append(MigrationFile(match.group(1), match.group(2), entry))
+    found.sort(key=lambda f: (int(f.version), f.name))
+    for before, after in itertools.pairwise(found):
+        if int(before.version) == int(after.version):
+            raise MigrationFileError(
+                after.display,
+                None,
+                f"two migrations have version {after.version}: {before.path.name} and"
+                f" {after.path.name}; give one of them a new version (rename it, e.g. to"
+                " the current UTC time YYYYMMDDHHMMSS)",
+            )
+    return found
+
+
+def create_migration(directory: Path, name: str, now: datetime | None = None) -> Path:
+    """Write a new migration from TEMPLATE and return its path; never overwrites.
+
+    The version is ``now`` in UTC (a naive ``now`` is taken as UTC already). If a file
+    in the folder already uses that version, the next free second is taken, so two
+    migrations created in the same second still get an order.
+    """
+    _check_name(name)
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"migrations folder {display_path(directory)} is not a folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    root = directory.resolve()
+    when = _utc(now)
+    taken = _taken_versions(directory)
+    while True:
+        version = _version(when)
+        when += timedelta(seconds=1)
+        if int(version) in taken:
+            continue
+        path = directory / f"{version}_{name}.sql"
+        if path.resolve().parent != root:  # belt and braces: NAME is already checked
+            raise UsageError(f"refusing to write {path} outside {directory}")
+        try:
+            with path.open("x", encoding="utf-8", newline="\n") as handle:
+                handle.write(TEMPLATE)
+        except FileExistsError:  # created meanwhile by someone else
+            taken.add(int(version))
+            continue
+        return path
+
+
+def _check_name(name: str) -> None:
+    if not name:
+        raise UsageError("migration name is empty; give one such as create_users")
+    if not NAME_PATTERN.fullmatch(name):
+        raise UsageError(
+            f"invalid migration name {name!r}: use only lower-case letters, digits and"
+            " underscores (e.g. add_email_to_users); it becomes part of the file name"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise UsageError(
+            f"migration name is {len(name)} characters long; keep it under {MAX_NAME_LENGTH + 1}"
+        )
+
+
+def _utc(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(timezone.utc)
+    if now.tzinfo is None:
+        return now.replace(tzinfo=timezone.utc)
+    return now.astimezone(timezone.utc)
+
+
+def _version(when: datetime) -> str:
+    # Not strftime: %Y is not zero-padded for years < 1000 on every platform.
+    return (
+        f"{when.year:04d}{when.month:02d}{when.day:02d}"
+        f"{when.hour:02d}{when.minute:02d}{when.second:02d}"
+    )
+
+
+def _taken_versions(directory: Path) -> set[int]:
+    """Versions used by anything in the folder, migration or not, so we never clash."""
+    taken = set()
+    for entry in directory.iterdir():
+        match = _VERSION_PREFIX.match(entry.name)
+        if match:
+            taken.add(int(match.group(1)))
+    return taken

@@ -1,0 +1,105 @@
+"""A throw-away user project (its own tasks.py and migrations/) driven by real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate_tasks.drivers import open_driver
+
+TASKS_PY = """\
+from invoke import Collection
+
+from migrate_tasks import migrate
+
+ns = Collection(migrate)
+"""
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Run:
+    args: list[str]
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+
+class Project:
+    """A folder that looks like a user's repository, plus helpers to inspect its database."""
+
+    def __init__(self, root: Path, url: str, token: str | None = None) -> None:
+        self.root = root
+        self.url = url
+        self.token = token
+        self.migrations = root / "migrations"
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "tasks.py").write_text(TASKS_PY)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LIBSQL_", "MIGRAT"))}
+        env.pop("DATABASE_URL", None)
+        env["LIBSQL_URL"] = self.url
+        if self.token:
+            env["LIBSQL_AUTH_TOKEN"] = self.token
+        env.update(extra)
+        return env
+
+    def invoke(self, *args: str, timeout: float = 120, **env: str) -> Run:
+        """``invoke migrate.<task> ...`` exactly as a user types it."""
+        return self._run([str(BIN / "invoke"), *args], timeout, env)
+
+    def cli(self, *args: str, timeout: float = 120, **env: str) -> Run:
+        """The ``libsql-migrate`` console script (no tasks.py needed)."""
+        return self._run([str(BIN / "libsql-migrate"), *args], timeout, env)
+
+    def _run(self, argv: list[str], timeout: float, env: dict[str, str]) -> Run:
+        proc = subprocess.run(
+            argv,
+            cwd=self.root,
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        return Run(argv, proc.returncode, proc.stdout, proc.stderr)
+
+    def write(self, filename: str, text: str) -> Path:
+        self.migrations.mkdir(exist_ok=True)
+        path = self.migrations / filename
+        path.write_text(text)
+        return path
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        driver = open_driver(self.url, self.token)
+        try:
+            return driver.query(sql, params)
+        finally:
+            driver.close()
+
+    def schema(self) -> list[tuple]:
+        """User objects only (not our tracking tables), in a stable order."""
+        return self.query(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master"
+            " WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'schema_migrations%'"
+            " ORDER BY type, name"
+        )
+
+    def tracking(self) -> dict[str, str]:
+        return dict(self.query("SELECT version, status FROM schema_migrations ORDER BY version"))
+
+    def log(self) -> list[tuple]:
+        return self.query(
+            "SELECT version, action, outcome, error, duration_ms, started_at, finished_at"
+            " FROM schema_migrations_log ORDER BY id"
+        )

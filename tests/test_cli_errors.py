@@ -1,0 +1,117 @@
+"""Expected failures: one clear message, no traceback, the documented exit code, nothing changed."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+
+import pytest
+
+from tests.support.project import Project
+
+GOOD = "-- migrate:up\nCREATE TABLE t (id INTEGER);\n-- migrate:down\nDROP TABLE t;\n"
+TOKEN = "tok_0123456789abcdefSECRET"
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    return Project(tmp_path / "app", f"file:{tmp_path / 'app' / 'dev.db'}")
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
+
+
+def assert_clean_failure(run, code: int, *fragments: str) -> None:
+    assert run.code == code, (run.code, run.out, run.err)
+    assert "Traceback" not in run.err + run.out
+    assert run.err.startswith("error: ") or "\nerror: " in run.err
+    for fragment in fragments:
+        assert fragment in run.err, (fragment, run.err)
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "fragment"),
+    [
+        ("CREATE TABLE t (id INTEGER);\n", None, "up"),
+        ("-- migrate:up\n-- nothing here\n-- migrate:down\n", 1, "no statements"),
+        ("-- migrate:up\nSELECT 1;\n-- migrate:up\nSELECT 2;\n", 3, "up"),
+        ("-- migrate:up\nBEGIN;\nCREATE TABLE x (id INTEGER);\nCOMMIT;\n", 2, "BEGIN"),
+        ("-- migrate:up transaction:maybe\nSELECT 1;\n", 1, "transaction"),
+        ("-- migrate:up\nSELECT 'unterminated;\n", 2, ""),
+    ],
+)
+def test_malformed_file_exits_2_before_touching_the_database(project, body, line, fragment):
+    project.write("20250101000000_good.sql", GOOD)
+    project.write("20250101000001_bad.sql", body)
+    db = project.root / "dev.db"
+    run = project.invoke("migrate.up")
+    where = f"20250101000001_bad.sql:{line}" if line else "20250101000001_bad.sql"
+    assert_clean_failure(run, 2, where, fragment)
+    assert digest(db) == "absent"  # not even the tracking tables were created
+
+
+def test_non_utf8_and_bad_name(project):
+    project.write("20250101000000_good.sql", GOOD)
+    (project.migrations / "20250101000001_latin.sql").write_bytes(
+        b"-- migrate:up\nSELECT 'caf\xe9';\n"
+    )
+    assert_clean_failure(project.invoke("migrate.up"), 2, "20250101000001_latin.sql:2", "UTF-8")
+    (project.migrations / "20250101000001_latin.sql").unlink()
+    project.write("Create-Users.sql", GOOD)
+    assert_clean_failure(project.invoke("migrate.status"), 2, "Create-Users.sql")
+
+
+def test_bad_usage_exits_2(project):
+    project.write("20250101000000_good.sql", GOOD)
+    assert_clean_failure(project.invoke("migrate.create", "../escape"), 2, "../escape")
+    assert not (project.root / "escape.sql").exists()
+    assert_clean_failure(project.invoke("migrate.up", "--to", "999"), 2, "999")
+    assert_clean_failure(project.invoke("migrate.up", "--env", "nope"), 2, "unknown environment")
+    assert_clean_failure(
+        project.invoke("migrate.up", "--url", "postgresql://u:pw@db/app"), 2, "postgresql"
+    )
+    assert_clean_failure(project.invoke("migrate.status", "--log-format", "xml"), 2, "text or json")
+    missing = project.invoke("migrate.status", "--dir", "nowhere")
+    assert_clean_failure(missing, 2, "nowhere", "migrate.create")
+
+
+def test_database_url_from_old_postgres_setup_is_named(project):
+    project.write("20250101000000_good.sql", GOOD)
+    run = project.invoke("migrate.status", LIBSQL_URL="", DATABASE_URL="postgresql://x@db/app")
+    assert_clean_failure(run, 2, "postgresql")
+
+
+def test_down_without_down_section_is_refused_and_changes_nothing(project):
+    project.write("20250101000000_good.sql", "-- migrate:up\nCREATE TABLE t (id INTEGER);\n")
+    assert project.invoke("migrate.up").code == 0
+    db = project.root / "dev.db"
+    before = digest(db)
+    assert_clean_failure(project.invoke("migrate.down"), 2, "cannot be rolled back")
+    assert digest(db) == before
+
+
+def test_missing_folder_for_database_file_exits_5(project, tmp_path):
+    project.write("20250101000000_good.sql", GOOD)
+    run = project.invoke("migrate.up", "--url", f"file:{tmp_path}/no/such/dir/x.db")
+    assert_clean_failure(run, 5, "no/such/dir")
+    assert not (tmp_path / "no").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["http", "ws"])
+def test_unreachable_server_exits_5_and_never_prints_the_token(project, scheme):
+    project.write("20250101000000_good.sql", GOOD)
+    url = f"{scheme}://127.0.0.1:{free_port()}"
+    for args in (["migrate.up"], ["migrate.status", "--json"], ["migrate.down"]):
+        run = project.invoke(*args, "--url", url, "--auth-token", TOKEN, "-v")
+        assert_clean_failure(run, 5, "127.0.0.1")
+        assert TOKEN not in run.out + run.err
+    run = project.invoke("migrate.up", "--url", f"{url}?authToken={TOKEN}")
+    assert_clean_failure(run, 5)
+    assert TOKEN not in run.out + run.err

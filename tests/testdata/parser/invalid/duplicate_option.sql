@@ -1,0 +1,2 @@
+-- migrate:up transaction:false transaction:false
+CREATE TABLE t (x);

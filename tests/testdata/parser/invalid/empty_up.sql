@@ -1,0 +1,6 @@
+-- migrate:up
+-- TODO: write this
+/* later; */
+
+-- migrate:down
+DROP TABLE t;

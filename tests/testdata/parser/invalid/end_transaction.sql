@@ -1,0 +1,3 @@
+-- migrate:up
+CREATE TABLE t (x);
+/* done */ END TRANSACTION;

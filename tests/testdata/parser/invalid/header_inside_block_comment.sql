@@ -1,0 +1,6 @@
+-- migrate:up
+CREATE TABLE t (x);
+/* notes:
+-- migrate:down
+*/
+DROP TABLE t;

@@ -1,0 +1,4 @@
+-- migrate:up
+INSERT INTO t VALUES ('text
+-- migrate:down
+');

@@ -1,0 +1,4 @@
+-- migrate:up
+CREATE TABLE t (x);
+  -- migrate:down
+DROP TABLE t;

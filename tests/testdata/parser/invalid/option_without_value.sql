@@ -1,0 +1,2 @@
+-- migrate:up transaction
+CREATE TABLE t (x);

@@ -1,0 +1,5 @@
+-- migrate:up
+CREATE TABLE t (x);
+-- migrate:down
+DROP TABLE t;
+ROLLBACK;

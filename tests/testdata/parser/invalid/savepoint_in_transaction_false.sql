@@ -1,0 +1,4 @@
+-- migrate:up transaction:false
+SAVEPOINT a;
+CREATE TABLE t (x);
+RELEASE a;

@@ -1,0 +1,3 @@
+-- migrate:up
+CREATE TABLE t (x);
+CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN SELECT 1;

@@ -1,0 +1,6 @@
+-- migrate:up
+CREATE TABLE t (x);
+
+/* this comment
+   never ends;
+DROP TABLE t;

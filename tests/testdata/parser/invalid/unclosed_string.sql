@@ -1,0 +1,6 @@
+-- migrate:up
+CREATE TABLE t (x);
+INSERT INTO t
+VALUES (
+  'never closed;
+);

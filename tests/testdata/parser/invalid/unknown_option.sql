@@ -1,0 +1,2 @@
+-- migrate:up transaction:false foreign_keys:off
+CREATE TABLE t (x);

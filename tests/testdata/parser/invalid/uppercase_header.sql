@@ -1,0 +1,2 @@
+-- Migrate:Up
+CREATE TABLE t (x);

@@ -1,0 +1,9 @@
+-- migrate:up
+CREATE TABLE t (x INTEGER);
+SAVEPOINT fill;
+INSERT INTO t VALUES (1);
+ROLLBACK TO fill;
+ROLLBACK TRANSACTION TO SAVEPOINT fill;
+RELEASE fill;
+-- migrate:down
+DROP TABLE t;
