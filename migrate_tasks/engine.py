@@ -17,7 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .drivers.base import Driver, Step
-from .errors import MigrateError, MigrationFailed, MigrationFileError, StatementError
+from .errors import (
+    DatabaseError,
+    MigrateError,
+    MigrationFailed,
+    MigrationFileError,
+    StatementError,
+)
 from .ledger import Actor, Ledger, Record
 from .parser import Section, parse_migration
 from .plan import FileInfo, Plan, StatusRow, plan_down, plan_up, status_rows
@@ -206,6 +212,10 @@ class Engine:
             self.driver.run_atomic(self.unit_steps(unit))
         except StatementError as exc:
             raise self._failure(unit, exc, exc.index - opening, partial=False) from exc
+        except DatabaseError as exc:  # e.g. COMMIT refused a deferred foreign key
+            raise MigrationFailed(
+                unit.version, unit.path, None, None, exc.message, direction=unit.direction
+            ) from exc
 
     def _run_each(self, unit: Unit) -> None:
         """transaction:false: mark 'failed' first, so a crash midway is visible afterwards."""

@@ -212,3 +212,29 @@ def test_libsql_migrate_program(project: Project):
     status = project.cli("status", "--json")
     assert [m["state"] for m in status.json["migrations"]] == ["applied", "pending"]
     assert project.cli("--version").out.startswith("libsql-migrate")
+
+
+DEFERRED_FK = """\
+-- migrate:up
+PRAGMA defer_foreign_keys = ON;
+INSERT INTO notes (account_id, body) VALUES (424242, 'orphan');
+CREATE TABLE after_orphan (id INTEGER);
+
+-- migrate:down
+DROP TABLE after_orphan;
+"""
+
+
+def test_failure_at_commit_is_reported_and_rolled_back(project: Project):
+    create(project, "accounts", A)
+    create(project, "notes", B)
+    vc = create(project, "orphan", DEFERRED_FK)
+    run = project.invoke("migrate.up")
+    assert run.code == 1, run.err
+    assert "Traceback" not in run.err
+    assert f"migration {vc} (up) failed at migrations/{vc}_orphan.sql" in run.err
+    assert "COMMIT failed" in run.err and "FOREIGN KEY constraint failed" in run.err
+    assert project.query("SELECT count(*) FROM notes") == [(0,)]
+    assert "after_orphan" not in {row[1] for row in project.schema()}
+    assert vc not in project.tracking()
+    assert [row[2] for row in project.log() if row[0] == vc] == ["failed"]

@@ -1,12 +1,11 @@
 """sqld over WebSocket (``ws://``/``wss://``) through libsql-client.
 
-libsql-client's ``batch()`` is atomic in one message, but its error carries no
-step index, and reaching the per-step ``step_errors`` needs private API
-(``ClientSync._client._open_stream()`` plus ``convert._batch_to_proto``). So
-``run_atomic`` uses the public interactive ``transaction()``: BEGIN, each step
-awaited in turn (the failing one is known exactly), COMMIT; on any error we
-ROLLBACK, and closing the stream rolls back on the server anyway. It costs one
-round trip per step instead of one per unit.
+libsql-client's ``batch()`` is atomic in one message (BEGIN, steps, COMMIT), so
+``run_atomic`` uses it: one round trip per migration. Its error carries no step
+index (the per-step ``step_errors`` are private API), so only after a failure we
+replay the steps in an interactive transaction that is always rolled back, to
+name the failing statement. If the replay cannot reproduce the failure, the
+server's error is raised without an index.
 
 libsql-client runs its event loop on a non-daemon thread: an unclosed client
 hangs the process at exit, so ``close()`` is idempotent and always reachable.
@@ -87,31 +86,46 @@ class WsDriver:
         return _rows(result)
 
     def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
-        """BEGIN, each step (exact failing index), COMMIT; ROLLBACK on any error."""
+        """One ``batch()``: BEGIN, the steps, COMMIT in one message, all or nothing."""
         client = self._open()
         if not steps:
             return []
-        args = [_args(step.params, i) for i, step in enumerate(steps)]
-        tx = self._call(client.transaction, index=None, write=True)
-        committed = False
+        stmts = [(step.sql, _args(step.params, i)) for i, step in enumerate(steps)]
         try:
-            results = []
-            for i, step in enumerate(steps):
-                results.append(
-                    _rows(self._call(tx.execute, step.sql, args[i], index=i, write=True))
-                )
-            self._call(
-                tx.commit,
-                index=None,
-                write=True,
-                what="COMMIT failed, nothing of this unit was applied",
+            return [_rows(r) for r in self._call(client.batch, stmts, index=None, write=True)]
+        except DatabaseError as exc:
+            if isinstance(exc, StatementError):
+                raise
+            # The batch rolled back; its error does not say which step failed.
+            raise self._locate(client, stmts, exc) from None
+
+    def _locate(
+        self,
+        client: libsql_client.ClientSync,
+        stmts: list[tuple[str, list[Any]]],
+        exc: DatabaseError,
+    ) -> DatabaseError:
+        """Replay the steps in a transaction that is always rolled back, to find the
+        failing one (only after a failure, so the normal path stays one message)."""
+        tx = self._call(client.transaction, index=None, write=True)
+        try:
+            for i, (sql, args) in enumerate(stmts):
+                try:
+                    tx.execute(sql, args)
+                except libsql_client.LibsqlError as replayed:
+                    if replayed.code in _CLOSED_CODES or replayed.code.startswith("AUTH_"):
+                        return exc
+                    return StatementError(i, exc.message, exc.code)
+            # Every statement ran: the batch failed at COMMIT (e.g. a deferred foreign key).
+            return DatabaseError(
+                f"COMMIT failed, nothing of this unit was applied: {exc.message}", exc.code
             )
-            committed = True
-            return results
+        except Exception as other:  # the connection went away while diagnosing
+            log.debug("could not locate the failing step: %s", type(other).__name__)
         finally:
-            if not committed:
-                _quietly(tx.rollback)
+            _quietly(tx.rollback)
             _quietly(tx.close)
+        return exc
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step on its own stream, committing on its own; stop at the first failure."""
