@@ -635,3 +635,25 @@ def test_local_file_appears_only_at_the_first_write(tmp_path):
     with open_driver(str(other)) as driver:
         driver.run_atomic([Step("CREATE TABLE t (x)")])
     assert other.exists()
+
+
+@pytest.mark.target("ws")
+@pytest.mark.parametrize("limit", ["steps", "bytes"])
+def test_ws_unit_too_big_for_one_batch_is_still_atomic(sqld, monkeypatch, limit) -> None:
+    """Past the batch limits the ws driver runs one transaction, statement by statement."""
+    from migrate_tasks.drivers.ws import WsDriver
+
+    if limit == "steps":
+        monkeypatch.setattr(WsDriver, "batch_max_steps", 20)
+    else:
+        monkeypatch.setattr(WsDriver, "batch_max_bytes", 500)
+    with open_driver(sqld.ws_url) as db:
+        db.run_atomic([Step("CREATE TABLE big (n INTEGER PRIMARY KEY)")])
+        inserts = [Step("INSERT INTO big (n) VALUES (?)", (i,)) for i in range(60)]
+        rows = db.run_atomic([*inserts, Step("SELECT count(*) FROM big")])
+        assert rows[-1] == [(60,)]
+        failing = [*inserts[:5], Step("INSERT INTO big (n) VALUES (0)"), *inserts[5:50]]
+        with pytest.raises(StatementError) as info:
+            db.run_atomic([Step("DELETE FROM big"), *failing])
+        assert info.value.index == 6 and "UNIQUE constraint failed" in info.value.message
+        assert db.query("SELECT count(*) FROM big") == [(60,)]

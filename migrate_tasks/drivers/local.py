@@ -222,6 +222,12 @@ def _prepare(
     index: int, sql: str, params: tuple[Any, ...], *, rewrite_ints: bool
 ) -> tuple[str, tuple[Any, ...]]:
     """Refuse empty or multi-statement steps; work around native 32-bit int binding."""
+    if not params and ";" not in sql:
+        # Two statements need a ';' between them: without one (and with code, not a
+        # comment, first) this is a single statement, so skip the character scan.
+        head = sql.lstrip()
+        if head and not head.startswith(("--", "/*")):
+            return sql, params
     placeholders, semicolons, has_code = _scan(sql)
     if not has_code:
         raise StatementError(index, "SQL string does not contain any statement", "SQL_NO_STATEMENT")

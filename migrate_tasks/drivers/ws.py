@@ -1,7 +1,9 @@
 """sqld over WebSocket (``ws://``/``wss://``) through libsql-client.
 
 libsql-client's ``batch()`` is atomic in one message (BEGIN, steps, COMMIT), so
-``run_atomic`` uses it: one round trip per migration. Its error carries no step
+``run_atomic`` uses it: one round trip per migration. A unit too big for one
+message (or whose reply would pass aiohttp's 4 MiB limit) runs statement by
+statement inside one interactive transaction instead: slower, still atomic. Its error carries no step
 index (the per-step ``step_errors`` are private API), so only after a failure we
 replay the steps in an interactive transaction that is always rolled back, to
 name the failing statement. If the replay cannot reproduce the failure, the
@@ -47,6 +49,10 @@ class WsDriver:
 
     name = "hrana-ws"
     libsql_syntax = True
+    #: Above these, a unit's batch message or its reply (about 160 bytes a step) could
+    #: pass aiohttp's 4 MiB receive limit or sqld's ~12 MB message limit.
+    batch_max_steps = 10_000
+    batch_max_bytes = 4 * 1024 * 1024
 
     def __init__(
         self,
@@ -91,6 +97,11 @@ class WsDriver:
         if not steps:
             return []
         stmts = [(step.sql, _args(step.params, i)) for i, step in enumerate(steps)]
+        if (
+            len(stmts) > self.batch_max_steps
+            or sum(len(sql) for sql, _ in stmts) > self.batch_max_bytes
+        ):
+            return self._run_interactive(client, stmts)
         try:
             return [_rows(r) for r in self._call(client.batch, stmts, index=None, write=True)]
         except DatabaseError as exc:
@@ -98,6 +109,32 @@ class WsDriver:
                 raise
             # The batch rolled back; its error does not say which step failed.
             raise self._locate(client, stmts, exc) from None
+
+    def _run_interactive(
+        self, client: libsql_client.ClientSync, stmts: list[tuple[str, list[Any]]]
+    ) -> list[list[Row]]:
+        """A unit too big for one WebSocket message (and its reply): one transaction,
+        one statement per round trip. Slower, still all or nothing."""
+        log.info(
+            "%d statements are too many for one WebSocket batch: running them one by one in"
+            " a transaction (the http:// URL of the same server sends them in one request)",
+            len(stmts),
+        )
+        tx = self._call(client.transaction, index=None, write=True)
+        committed = False
+        try:
+            results = [
+                _rows(self._call(tx.execute, sql, args, index=i, write=True))
+                for i, (sql, args) in enumerate(stmts)
+            ]
+            what = "COMMIT failed, nothing of this unit was applied"
+            self._call(tx.commit, index=None, write=True, what=what)
+            committed = True
+            return results
+        finally:
+            if not committed:
+                _quietly(tx.rollback)
+            _quietly(tx.close)
 
     def _locate(
         self,
@@ -198,6 +235,16 @@ class WsDriver:
             return ConnectionFailed(
                 f"cannot reach {self.display_url}: the WebSocket handshake was refused "
                 f"(HTTP {exc.status} {exc.message}); is this a libSQL server?"
+            )
+        if isinstance(exc, aiohttp.WebSocketError):  # e.g. a reply over the size limit
+            return ConnectionFailed(
+                f"the WebSocket connection to {self.display_url} failed: {exc}"
+                + (
+                    "; the unit may or may not have been applied, so check the migration"
+                    " history before retrying"
+                    if write
+                    else ""
+                )
             )
         if isinstance(exc, (aiohttp.ClientError, OSError)):
             return self._diagnose(_describe(exc), write)
