@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context, Task, task
 from invoke.exceptions import Exit
 
 from . import logsetup, report
@@ -35,6 +35,22 @@ COMMON_HELP = {
     "verbose": "log every statement (debug level)",
     "log-format": "log line format on stderr: text or json",
 }
+
+
+#: Short flags are chosen, not derived from spelling: no ``-h`` that is not help, and no
+#: one-letter way to ``--all`` or to a token.
+SHORT_FLAGS = {"url": "u", "env": "e", "step": "s", "to": "t", "dry_run": "n", "verbose": "v"}
+
+
+class MigrateTask(Task):
+    """A Task whose short flags come from SHORT_FLAGS only."""
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        long_name = opts["names"][0]
+        short = SHORT_FLAGS.get(name.rstrip("_"))
+        opts["names"] = [long_name, short] if short and short not in taken_names else [long_name]
+        return opts
 
 
 def _help(**extra: str) -> dict[str, str]:
@@ -95,7 +111,10 @@ def _describe_target(settings: Settings, display: str) -> None:
     logsetup.log.info("database %s (from %s%s)", display, source, env)
 
 
-@task(help=_help(name="lower-case letters, digits and underscores, e.g. create_users"))
+@task(
+    klass=MigrateTask,
+    help=_help(name="lower-case letters, digits and underscores, e.g. create_users"),
+)
 @_handles_errors
 def create(
     c: Context,
@@ -116,10 +135,11 @@ def create(
 
 
 @task(
+    klass=MigrateTask,
     help=_help(
         json="print the status as one JSON document",
         check="exit 3 if anything is pending, rolled back, failed, missing or modified",
-    )
+    ),
 )
 @_handles_errors
 def status(
@@ -151,11 +171,12 @@ def status(
 
 
 @task(
+    klass=MigrateTask,
     help=_help(
         step="apply only the next N pending migrations",
         to="apply pending migrations up to and including this version",
         dry_run="print the SQL that would run and change nothing",
-    )
+    ),
 )
 @_handles_errors
 def up(
@@ -176,12 +197,13 @@ def up(
 
 
 @task(
+    klass=MigrateTask,
     help=_help(
         step="roll back the N most recent migrations (default 1)",
         to="roll back every migration applied after this version",
         all="roll back every applied migration",
         dry_run="print the SQL that would run and change nothing",
-    )
+    ),
 )
 @_handles_errors
 def down(
