@@ -181,7 +181,7 @@ class SqldServer:
         try:
             conn.request("GET", "/health")
             return conn.getresponse().status
-        except OSError:
+        except (OSError, http.client.HTTPException):
             return None
         finally:
             conn.close()
