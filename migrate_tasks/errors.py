@@ -8,6 +8,7 @@
     │   └── MigrationFileError        exit 2   a migration file is malformed (file, line)
     ├── CheckFailed                   exit 3   --check found something to fix
     ├── LockTimeout                   exit 4   another run holds the migration lock
+    │   └── LockLost                  exit 4   our lease expired and another run took it
     └── ConnectionFailed              exit 5   cannot reach the database
         └── AuthFailed                exit 5   the server refused our credentials
 
@@ -110,6 +111,10 @@ class LockTimeout(MigrateError):
     """Another run holds the migration lock."""
 
     exit_code = EXIT_LOCKED
+
+
+class LockLost(LockTimeout):
+    """Our lease expired during a long run and another run took the lock."""
 
 
 class ConnectionFailed(MigrateError):

@@ -1,14 +1,20 @@
 """The tracking tables: their SQL and the mapping of rows to records.
 
 ``<table>`` holds one row per migration ever applied (rows stay after a rollback, as
-history); ``<table>_log`` holds one row per operation, for audit. Every value goes
-in as a parameter; the only text we splice into SQL is the table name, validated as
-an identifier by ``settings.validate_identifier`` and quoted here.
+history); ``<table>_log`` holds one row per operation, for audit; ``<table>_lock`` holds
+at most one row, the lease of the run allowed to write. Every value goes in as a
+parameter; the only text we splice into SQL is the table name, validated as an
+identifier by ``settings.validate_identifier`` and quoted here.
 
-Timestamps and durations of successful operations come from the database's own
-clock (``strftime('now')`` at the log row's insert and at its final update, inside
-the same transaction as the migration), so a client with a skewed clock cannot
-write nonsense durations.
+Exactly once, even without the lock: the first tracking write of every unit moves the
+row from the state the plan expected to the next one, and a row in any other state is
+moved to the impossible state ``'conflict'``, which the named CHECK constraint
+``state_transition`` refuses. So a migration that another run applied (or rolled back)
+meanwhile fails its unit before any of its statements ran.
+
+Timestamps and durations of successful operations come from the database's own clock
+(``strftime('now')`` at the log row's insert and at its final update, inside the same
+transaction as the migration), so a client with a skewed clock cannot write nonsense.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from .errors import UsageError
 from .settings import validate_identifier
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+EPOCH = "CAST(strftime('%s', 'now') AS INTEGER)"
 ELAPSED_MS = "CAST(round((julianday('now') - julianday(started_at)) * 86400000) AS INTEGER)"
+GUARD = "state_transition"
 
 MAIN_COLUMNS = (
     "version",
@@ -35,6 +43,13 @@ LOG_COLUMNS = (
     "id", "version", "name", "action", "started_at", "finished_at",
     "duration_ms", "outcome", "error", "user", "host",
 )  # fmt: skip
+LOCK_COLUMNS = ("owner", "user", "host", "pid", "acquired_at", "expires_at")
+
+# (action) -> (states the row may be in before, state while running, state after)
+TRANSITIONS = {
+    "up": (("rolled_back",), "applied", "applied"),
+    "down": (("applied",), "rolled_back", "rolled_back"),
+}
 
 
 @dataclass(frozen=True)
@@ -52,20 +67,46 @@ class Record:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who runs the operation, for the audit log."""
+    """Who runs the operation, for the audit log and the lock."""
 
     user: str
     host: str
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The lease in the lock table, with the database's clock at the time of reading."""
+
+    owner: str
+    user: str | None
+    host: str | None
+    pid: int | None
+    acquired_at: str
+    expires_at: int
+    now: int
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at < self.now
+
+    def describe(self) -> str:
+        who = f"{self.user or '?'}@{self.host or '?'} (pid {self.pid})"
+        left = self.expires_at - self.now
+        lease = f"lease expires in {left} s" if left >= 0 else f"lease expired {-left} s ago"
+        return f"{who} since {self.acquired_at}, {lease}"
 
 
 class Ledger:
-    """SQL for one pair of tracking tables, named after ``table``."""
+    """SQL for one set of tracking tables, named after ``table``."""
 
     def __init__(self, table: str) -> None:
         self.table = validate_identifier(table)
         self.log_table = validate_identifier(f"{table}_log")
+        self.lock_table = validate_identifier(f"{table}_lock")
         self._t = f'"{self.table}"'
         self._log = f'"{self.log_table}"'
+        self._lock = f'"{self.lock_table}"'
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -76,7 +117,8 @@ class Ledger:
                 "  version TEXT PRIMARY KEY NOT NULL,\n"
                 "  name TEXT NOT NULL,\n"
                 "  checksum TEXT NOT NULL,\n"
-                "  status TEXT NOT NULL CHECK (status IN ('applied', 'rolled_back', 'failed')),\n"
+                "  status TEXT NOT NULL\n"
+                f"    CONSTRAINT {GUARD} CHECK (status IN ('applied', 'rolled_back', 'failed')),\n"
                 "  applied_at TEXT,\n"
                 "  rolled_back_at TEXT,\n"
                 "  execution_ms INTEGER\n"
@@ -99,16 +141,35 @@ class Ledger:
             ),
         ]
 
+    def lock_create_steps(self) -> list[Step]:
+        return [
+            Step(
+                f"CREATE TABLE IF NOT EXISTS {self._lock} (\n"
+                "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+                "  owner TEXT NOT NULL,\n"
+                '  "user" TEXT,\n'
+                "  host TEXT,\n"
+                "  pid INTEGER,\n"
+                "  acquired_at TEXT NOT NULL,\n"
+                "  expires_at INTEGER NOT NULL\n"
+                ")"
+            )
+        ]
+
     def existing_tables(self, driver: Driver) -> set[str]:
         rows = driver.query(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-            (self.table, self.log_table),
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+            (self.table, self.log_table, self.lock_table),
         )
         return {row[0] for row in rows}
 
     def check_shape(self, driver: Driver, existing: set[str]) -> None:
         """Refuse to write into a table of the same name that is not ours (e.g. dbmate's)."""
-        for table, expected in ((self.table, MAIN_COLUMNS), (self.log_table, LOG_COLUMNS)):
+        for table, expected in (
+            (self.table, MAIN_COLUMNS),
+            (self.log_table, LOG_COLUMNS),
+            (self.lock_table, LOCK_COLUMNS),
+        ):
             if table not in existing:
                 continue
             columns = {row[1] for row in driver.query(f'PRAGMA table_info("{table}")')}
@@ -137,21 +198,87 @@ class Ledger:
         )
         return [dict(zip(LOG_COLUMNS, row, strict=True)) for row in rows]
 
+    # -- the lock -------------------------------------------------------------------------
+
+    def read_lock(self, driver: Driver) -> Holder | None:
+        rows = driver.query(
+            f'SELECT owner, "user", host, pid, acquired_at, expires_at, {EPOCH}'
+            f" FROM {self._lock} WHERE id = 1"
+        )
+        return Holder(*rows[0]) if rows else None
+
+    def acquire_step(
+        self, owner: str, actor: Actor, ttl: int, *, replacing: str | None = None
+    ) -> Step:
+        """One atomic statement: returns a row only if we now hold the lease. It takes
+        over a lease that has expired, or the one held by ``replacing`` (a dead owner)."""
+        return Step(
+            f'INSERT INTO {self._lock} (id, owner, "user", host, pid, acquired_at, expires_at)'
+            f" VALUES (1, ?, ?, ?, ?, {NOW}, {EPOCH} + ?)"
+            ' ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, "user" = excluded."user",'
+            " host = excluded.host, pid = excluded.pid, acquired_at = excluded.acquired_at,"
+            " expires_at = excluded.expires_at"
+            f" WHERE {self._lock}.expires_at < {EPOCH} OR {self._lock}.owner = ?"
+            " RETURNING owner",
+            (owner, actor.user, actor.host, actor.pid, ttl, replacing or ""),
+        )
+
+    def renew_step(self, owner: str, ttl: int) -> Step:
+        """Extend our lease; returns no row if it is no longer ours."""
+        return Step(
+            f"UPDATE {self._lock} SET expires_at = {EPOCH} + ? WHERE id = 1 AND owner = ?"
+            " RETURNING owner",
+            (ttl, owner),
+        )
+
+    def release_step(self, owner: str) -> Step:
+        return Step(f"DELETE FROM {self._lock} WHERE id = 1 AND owner = ?", (owner,))
+
+    def force_release_step(self) -> Step:
+        return Step(f"DELETE FROM {self._lock} WHERE id = 1")
+
     # -- writing: every operation is framed by these steps inside its own unit ------------
 
-    def begin_steps(self, version: str, name: str, action: str, actor: Actor) -> list[Step]:
-        """The log row that opens an operation, stamped with the database's clock."""
-        return [
-            Step(
-                f'INSERT INTO {self._log} (version, name, action, started_at, outcome, "user", host)'
-                f" VALUES (?, ?, ?, {NOW}, 'running', ?, ?)",
-                (version, name, action, actor.user, actor.host),
-            )
-        ]
+    def begin_steps(
+        self, version: str, name: str, checksum: str, action: str, actor: Actor,
+        *, transaction: bool = True,
+    ) -> list[Step]:  # fmt: skip
+        """Open the log row, then move the tracking row; the move is the exactly-once guard.
 
-    def finish_steps(self, version: str, name: str, checksum: str, action: str) -> list[Step]:
-        """Close the log row and write the tracking row, both from the same clock reading."""
-        outcome = "applied" if action == "up" else "rolled_back"
+        For a ``transaction:false`` section the row goes to 'failed' until the section
+        finishes, so a crash midway is visible afterwards.
+        """
+        before, running, _after = TRANSITIONS[action]
+        if not transaction:
+            running = "failed"
+        allowed = ", ".join(f"'{s}'" for s in before)
+        log_row = Step(
+            f'INSERT INTO {self._log} (version, name, action, started_at, outcome, "user", host)'
+            f" VALUES (?, ?, ?, {NOW}, 'running', ?, ?)",
+            (version, name, action, actor.user, actor.host),
+        )
+        if action == "up":
+            move = Step(
+                f"INSERT INTO {self._t} (version, name, checksum, status)"
+                " VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
+                " checksum = excluded.checksum,"
+                f" status = CASE WHEN status IN ({allowed}) THEN excluded.status"
+                " ELSE 'conflict' END,"
+                " applied_at = NULL, rolled_back_at = NULL, execution_ms = NULL",
+                (version, name, checksum, running),
+            )
+        else:
+            move = Step(
+                f"UPDATE {self._t} SET status = CASE WHEN status IN ({allowed}) THEN ?"
+                " ELSE 'conflict' END WHERE version = ?",
+                (running, version),
+            )
+        return [log_row, move]
+
+    def finish_steps(self, version: str, action: str) -> list[Step]:
+        """Close the log row and stamp the tracking row, both from the same clock reading."""
+        _before, _running, after = TRANSITIONS[action]
         current = (
             f"(SELECT max(id) FROM {self._log} WHERE version = ? AND action = ?"
             " AND outcome = 'running')"
@@ -159,40 +286,25 @@ class Ledger:
         close_log = Step(
             f"UPDATE {self._log} SET finished_at = {NOW}, duration_ms = {ELAPSED_MS},"
             f" outcome = ? WHERE id = {current}",
-            (outcome, version, action),
+            (after, version, action),
         )
         last = f"(SELECT max(id) FROM {self._log} WHERE version = ? AND action = ?)"
         if action == "up":
-            record = Step(
-                f"INSERT INTO {self._t} ({', '.join(MAIN_COLUMNS)})"
-                f" SELECT ?, ?, ?, 'applied', finished_at, NULL, duration_ms FROM {self._log}"
-                f" WHERE id = {last}"
-                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
-                " checksum = excluded.checksum, status = 'applied',"
-                " applied_at = excluded.applied_at, rolled_back_at = NULL,"
-                " execution_ms = excluded.execution_ms",
-                (version, name, checksum, version, action),
+            stamp = Step(
+                f"UPDATE {self._t} SET status = 'applied',"
+                f" applied_at = (SELECT finished_at FROM {self._log} WHERE id = {last}),"
+                f" execution_ms = (SELECT duration_ms FROM {self._log} WHERE id = {last})"
+                " WHERE version = ?",
+                (version, action, version, action, version),
             )
         else:
-            record = Step(
+            stamp = Step(
                 f"UPDATE {self._t} SET status = 'rolled_back',"
                 f" rolled_back_at = (SELECT finished_at FROM {self._log} WHERE id = {last})"
                 " WHERE version = ?",
                 (version, action, version),
             )
-        return [close_log, record]
-
-    def mark_failed_steps(self, version: str, name: str, checksum: str) -> list[Step]:
-        """Before a ``transaction:false`` section: if we die midway, the row says 'failed'."""
-        return [
-            Step(
-                f"INSERT INTO {self._t} ({', '.join(MAIN_COLUMNS)})"
-                " VALUES (?, ?, ?, 'failed', NULL, NULL, NULL)"
-                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
-                " checksum = excluded.checksum, status = 'failed'",
-                (version, name, checksum),
-            )
-        ]
+        return [close_log, stamp]
 
     def failure_steps(
         self,
@@ -217,6 +329,28 @@ class Ledger:
                 f' duration_ms, outcome, error, "user", host)'
                 f" SELECT ?, ?, ?, ?, {NOW}, ?, 'failed', ?, ?, ? WHERE changes() = 0",
                 (version, name, action, started_at, duration_ms, error, actor.user, actor.host),
+            ),
+        ]
+
+    def repair_steps(
+        self, version: str, name: str, checksum: str, status: str, actor: Actor, note: str
+    ) -> list[Step]:
+        """Record what an operator fixed by hand, with an audit row."""
+        stamp = "applied_at" if status == "applied" else "rolled_back_at"
+        return [
+            Step(
+                f"INSERT INTO {self._t} (version, name, checksum, status, {stamp})"
+                f" VALUES (?, ?, ?, ?, {NOW})"
+                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
+                f" checksum = excluded.checksum, status = excluded.status,"
+                f" {stamp} = excluded.{stamp}",
+                (version, name, checksum, status),
+            ),
+            Step(
+                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
+                f' duration_ms, outcome, error, "user", host)'
+                f" VALUES (?, ?, 'repair', {NOW}, {NOW}, 0, ?, ?, ?, ?)",
+                (version, name, status, note, actor.user, actor.host),
             ),
         ]
 

@@ -34,13 +34,19 @@ Decisions worth knowing:
   allowed in a transactional section, where they nest inside the migration's own
   transaction, and refused in a ``transaction:false`` section, where each statement
   commits on its own and a remote connection cannot carry a transaction across them.
+* There is one parser, ``MigrationScanner``, fed the file's bytes in pieces of any size:
+  ``parse_migration`` feeds the whole file at once, ``migrate_tasks.stream`` feeds a
+  huge file chunk by chunk with memory for one chunk and one statement. Where the pieces
+  are cut never changes a statement, a line number or an error.
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import re
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -77,13 +83,18 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _SEMICOLON, _COMMENT, _QUOTED, _UNCLOSED, _END = 1, 2, 3, 4, 5
-_CLOSER = {"'": "'", '"': '"', "`": "`", "[": "]"}
+_CLOSER = {"'": "'", '"': '"', "`": "`", "[": "]", "/*": "*/"}
 
 _HEADER = re.compile(r"^--[ \t]*(migrate):(\S*)(.*)$", re.MULTILINE | re.IGNORECASE)
+# An unfinished last line that more text could still turn into a _HEADER.
+_HEADER_PREFIX = re.compile(
+    r"-(?:-[ \t]*(?:m(?:i(?:g(?:r(?:a(?:t(?:e)?)?)?)?)?)?)?)?", re.IGNORECASE
+)
 _MISPLACED_HEADER = re.compile(r"--[ \t]*migrate:", re.IGNORECASE)
 _LEADING_JUNK = re.compile(r"(?:[ \t\n\r\f\v]+|--[^\n]*|/\*(?:.*?\*/|.*\Z))*", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _CONTROL_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 _HEADER_NOTE = (
     " Note: a line starting with '-- migrate:' always begins a new section, even inside"
@@ -127,46 +138,20 @@ class ParsedMigration:
 
 def parse_migration(data: bytes, path: str) -> ParsedMigration:
     """Parse and validate a migration file, failing before anything touches a database."""
-    text = _decode(data, path)
-    headers = _find_headers(text, path)
-    if not any(h.direction == "up" for h in headers):
-        raise MigrationFileError(
-            path,
-            None,
-            "no '-- migrate:up' section; start the file with a line '-- migrate:up' followed"
-            " by the SQL that applies the migration (optionally followed by '-- migrate:down'"
-            " and the SQL that reverts it)",
-        )
-    preamble = _split(text, 0, headers[0].start, 1, path, _HEADER_NOTE, headers=True)
-    if preamble:
-        raise MigrationFileError(
-            path,
-            preamble[0].line,
-            "SQL before the first section header; move it under '-- migrate:up' (or"
-            " '-- migrate:down'), only comments may come before the first header",
-        )
-    sections: dict[str, Section] = {}
-    for index, header in enumerate(headers):
-        last = index == len(headers) - 1
-        body_end = len(text) if last else headers[index + 1].start
-        note = "" if last else _HEADER_NOTE
-        statements = _split(
-            text, header.body_start, body_end, header.line + 1, path, note, headers=True
-        )
-        section = Section(
-            header.direction, header.line, MappingProxyType(header.options), tuple(statements)
-        )
-        for statement in statements:
-            _refuse_transaction_control(statement, section, path)
-        sections[header.direction] = section
-    up = sections["up"]
-    if not up.statements:
-        raise MigrationFileError(
-            path,
-            up.line,
-            "up section has no statements; write the migration's SQL under -- migrate:up",
-        )
-    return ParsedMigration(up=up, down=sections.get("down"))
+    scanner = MigrationScanner(path, collect=DIRECTIONS)
+    scanner.feed(data)
+    scanner.finish()
+
+    def section(direction: str) -> Section | None:
+        found = scanner.sections.get(direction)
+        if found is None:
+            return None
+        statements = tuple(found.statements or ())
+        return Section(direction, found.line, MappingProxyType(found.options), statements)
+
+    up = section("up")
+    assert up is not None  # finish() refuses a file without one
+    return ParsedMigration(up=up, down=section("down"))
 
 
 def split_statements(sql: str, first_line: int = 1, path: str = "<sql>") -> list[Statement]:
@@ -177,7 +162,12 @@ def split_statements(sql: str, first_line: int = 1, path: str = "<sql>") -> list
     are dropped. A final statement without ``;`` is accepted when it is complete once a
     ``;`` is added.
     """
-    return _split(sql, 0, len(sql), first_line, path, note="")
+    nul = sql.find("\x00")
+    if nul >= 0:
+        raise MigrationFileError(
+            path, first_line + sql.count("\n", 0, nul), "SQL contains a NUL byte"
+        )
+    return _Splitter(path, first_line, headers=False).feed(sql, 0, len(sql), final=True)
 
 
 def statement_keyword(sql: str) -> str:
@@ -186,76 +176,250 @@ def statement_keyword(sql: str) -> str:
     return words[0] if words else ""
 
 
-# --- decoding and headers ---------------------------------------------------------------
+# --- the file: bytes, headers, sections -------------------------------------------------
 
 
-def _decode(data: bytes, path: str) -> str:
-    """Bytes to text with LF line endings; refuse what is not UTF-8 text."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise MigrationFileError(
-            path, 1, "file is UTF-16 encoded; save it as UTF-8 (without a byte order mark)"
-        )
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise MigrationFileError(
-            path,
-            data.count(b"\n", 0, nul) + 1,
-            "file contains a NUL byte; a migration must be a UTF-8 text file (is this a"
-            " binary file, or saved as UTF-16?)",
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        bad = data[exc.start : exc.start + 1].hex().upper()
-        raise MigrationFileError(
-            path,
-            line,
-            f"file is not valid UTF-8 (byte 0x{bad}); re-save it as UTF-8, e.g."
-            " `iconv -f latin1 -t utf-8`",
-        ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text.replace("\r\n", "\n")
+@dataclass
+class ScannedSection:
+    """A section as ``MigrationScanner`` sees it; ``statements`` only if collected."""
 
-
-@dataclass(frozen=True)
-class _Header:
     direction: str
     line: int
     options: dict[str, str]
-    start: int  # offset of the header line
-    body_start: int  # offset just after the header line
+    statements: list[Statement] | None
+    #: Statements found so far (all of them once the scanner has finished).
+    count: int = 0
+
+    @property
+    def transaction(self) -> bool:
+        return self.options.get("transaction") != "false"
 
 
-def _find_headers(text: str, path: str) -> list[_Header]:
-    headers: list[_Header] = []
-    seen: dict[str, int] = {}
-    line, counted = 1, 0
-    for m in _HEADER.finditer(text):
-        line += text.count("\n", counted, m.start())
-        counted = m.start()
+class MigrationScanner:
+    """The parser behind ``parse_migration`` and ``migrate_tasks.stream``: bytes in, sections out.
+
+    Call ``feed`` with the file's bytes in pieces of any size, then ``finish``. Only the
+    current statement (or open comment) and an unfinished line that may be a header are
+    kept between pieces, so memory does not grow with the file. Statements of the
+    ``collect`` directions are appended to ``sections[d].statements`` as they are found
+    (a streaming caller takes them away as it goes).
+
+    Errors are those of a whole-file parse, whatever the chunking, ranked like this:
+    UTF-16, NUL byte, invalid UTF-8, bad header, no up section, the first section (or
+    preamble) with an error, empty up section. So errors that the end of the file could
+    still outrank wait for ``finish``; UTF-16 and NUL, which nothing outranks, are raised
+    by ``feed`` at once. Once an error is known no more statements are collected.
+    """
+
+    def __init__(self, path: str, *, collect: Collection[str] = (), checksum: bool = False) -> None:
+        self.path = path
+        self.collect = frozenset(collect)
+        self.sections: dict[str, ScannedSection] = {}
+        #: Bytes fed so far.
+        self.size = 0
+        self._sha = hashlib.sha256() if checksum else None
+        self._head = b""  # the first two bytes, for the UTF-16 check
+        self._cr = b""  # a trailing "\r", held until we know whether "\n" follows
+        self._newlines = 0  # "\n" bytes before the current piece
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._text_started = False  # a BOM is dropped from the first text only
+        self._held = ""  # an unfinished line that may still become a header
+        self._at_line_start = True
+        self._line = 1  # line number where the next text starts
+        self._section: ScannedSection | None = None  # None: the preamble
+        self._splitter: _Splitter | None = _Splitter(path, 1, headers=True)
+        self._utf8_error: MigrationFileError | None = None
+        self._header_error: MigrationFileError | None = None
+        self._region_error: MigrationFileError | None = None
+        self._pending_error: MigrationFileError | None = None  # until its region ends
+
+    @property
+    def backlog(self) -> int:
+        """Characters kept from earlier pieces (the current statement, mostly)."""
+        return len(self._held) + (0 if self._splitter is None else len(self._splitter.buf))
+
+    @property
+    def checksum(self) -> str:
+        """``source.checksum`` of the bytes fed (needs ``checksum=True``)."""
+        if self._sha is None:
+            raise ValueError("MigrationScanner(checksum=True) is needed for checksum")
+        return "sha256:" + self._sha.hexdigest()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next piece of the file."""
+        self._bytes(chunk, final=False)
+
+    def finish(self) -> None:
+        """End of file: raise the file's error, if any (see the class docstring)."""
+        self._bytes(b"", final=True)
+        if self._utf8_error is not None:
+            raise self._utf8_error
+        if self._header_error is not None:
+            raise self._header_error
+        up = self.sections.get("up")
+        if up is None:
+            raise MigrationFileError(
+                self.path,
+                None,
+                "no '-- migrate:up' section; start the file with a line '-- migrate:up' followed"
+                " by the SQL that applies the migration (optionally followed by '-- migrate:down'"
+                " and the SQL that reverts it)",
+            )
+        if self._region_error is not None:
+            raise self._region_error
+        if up.count == 0:
+            raise MigrationFileError(
+                self.path,
+                up.line,
+                "up section has no statements; write the migration's SQL under -- migrate:up",
+            )
+
+    def _bytes(self, chunk: bytes, final: bool) -> None:
+        """Checksum and check the bytes, then decode them to LF text for ``_text``."""
+        self.size += len(chunk)
+        if len(self._head) < 2:
+            self._head += chunk[: 2 - len(self._head)]
+            if self._head in _UTF16_BOMS:
+                raise MigrationFileError(
+                    self.path,
+                    1,
+                    "file is UTF-16 encoded; save it as UTF-8 (without a byte order mark)",
+                )
+        data = self._cr + chunk if self._cr else chunk
+        self._cr = b""
+        if not final and data.endswith(b"\r"):
+            data, self._cr = data[:-1], b"\r"
+        # "\r" and "\n" never occur inside a UTF-8 sequence, so normalising the bytes is
+        # normalising the text, and it keeps every "\n" (error lines count them).
+        data = data.replace(b"\r\n", b"\n")
+        if self._sha is not None:
+            self._sha.update(data)
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise MigrationFileError(
+                self.path,
+                self._newlines + data.count(b"\n", 0, nul) + 1,
+                "file contains a NUL byte; a migration must be a UTF-8 text file (is this a"
+                " binary file, or saved as UTF-16?)",
+            )
+        if self._utf8_error is None:
+            try:
+                text = self._decoder.decode(data, final)
+            except UnicodeDecodeError as exc:  # exc.object: bytes held back before + data
+                bad = exc.object[exc.start : exc.start + 1].hex().upper()
+                self._utf8_error = MigrationFileError(
+                    self.path,
+                    self._newlines + exc.object.count(b"\n", 0, exc.start) + 1,
+                    f"file is not valid UTF-8 (byte 0x{bad}); re-save it as UTF-8, e.g."
+                    " `iconv -f latin1 -t utf-8`",
+                )
+            else:
+                if text and not self._text_started:
+                    self._text_started = True
+                    if text[0] == "\ufeff":
+                        text = text[1:]
+                self._text(text, final)
+        if not final:
+            self._newlines += data.count(b"\n")
+
+    def _text(self, text: str, final: bool) -> None:
+        """Cut LF text at section headers, feeding what lies between to the splitter.
+
+        A header is a whole line, so an unfinished last line that could still become
+        one is held back until the next piece.
+        """
+        if self._header_error is not None:
+            return
+        at_line_start = self._at_line_start
+        if self._held:
+            text, self._held, at_line_start = self._held + text, "", True
+        n, pos, line = len(text), 0, self._line  # `line` is the line of text[pos]
+        search = 0 if at_line_start else (text.find("\n") + 1 or n)
+        hold = n
+        for m in _HEADER.finditer(text, search):
+            if not final and m.end() == n:  # the header line may go on in the next piece
+                hold = m.start()
+                break
+            line += text.count("\n", pos, m.start())
+            self._region(text, pos, m.start(), final=True, note=_HEADER_NOTE)
+            if not self._header(m, line):
+                return
+            pos = min(m.end() + 1, n)
+            line += m.end() < n
+        else:
+            if not final:
+                last = text.rfind("\n", pos) + 1 or pos  # where the last line starts
+                if (last or at_line_start) and _HEADER_PREFIX.fullmatch(text, last):
+                    hold = last
+        self._region(text, pos, hold, final=final, note="")
+        self._line = line + text.count("\n", pos, hold)
+        self._held = text[hold:]
+        self._at_line_start = bool(self._held) or (text.endswith("\n") if n else at_line_start)
+
+    def _header(self, m: re.Match[str], line: int) -> bool:
+        """Open the section of header ``m``; False (and an error kept) if it is bad."""
         prefix, direction, rest = m.groups()
         shown = m.group(0).strip()
-        if prefix != "migrate" or direction not in DIRECTIONS:
-            raise MigrationFileError(
-                path,
-                line,
-                f"unknown section header {shown!r}; a section starts with a line"
-                " '-- migrate:up' or '-- migrate:down' (lower case)",
+        try:
+            if prefix != "migrate" or direction not in DIRECTIONS:
+                raise MigrationFileError(
+                    self.path,
+                    line,
+                    f"unknown section header {shown!r}; a section starts with a line"
+                    " '-- migrate:up' or '-- migrate:down' (lower case)",
+                )
+            if direction in self.sections:
+                raise MigrationFileError(
+                    self.path,
+                    line,
+                    f"second '-- migrate:{direction}' section (the first is at line"
+                    f" {self.sections[direction].line}); a file has one up section and at"
+                    " most one down section",
+                )
+            options = _parse_options(rest, self.path, line)
+        except MigrationFileError as error:
+            self._header_error, self._splitter = error, None
+            return False
+        collected: list[Statement] | None = [] if direction in self.collect else None
+        self._section = ScannedSection(direction, line, options, collected)
+        self.sections[direction] = self._section
+        if self._region_error is None:
+            self._splitter = _Splitter(self.path, line + 1, headers=True)
+        return True
+
+    def _region(self, text: str, begin: int, end: int, *, final: bool, note: str) -> None:
+        """Split ``text[begin:end]``, the next piece of the preamble or current section."""
+        splitter = self._splitter
+        if splitter is None:
+            return
+        try:
+            statements = splitter.feed(text, begin, end, final=final, note=note)
+        except MigrationFileError as error:
+            self._region_error, self._splitter, self._pending_error = error, None, None
+            return
+        section, path = self._section, self.path
+        for statement in statements:
+            if self._pending_error is not None:
+                break
+            if section is None:
+                self._pending_error = MigrationFileError(
+                    path,
+                    statement.line,
+                    "SQL before the first section header; move it under '-- migrate:up' (or"
+                    " '-- migrate:down'), only comments may come before the first header",
+                )
+            elif (error := _transaction_control_error(statement, section, path)) is not None:
+                self._pending_error = error
+            else:
+                section.count += 1
+                if section.statements is not None:
+                    section.statements.append(statement)
+        if final and self._pending_error is not None:  # no split error outranks it now
+            self._region_error, self._splitter, self._pending_error = (
+                self._pending_error,
+                None,
+                None,
             )
-        if direction in seen:
-            raise MigrationFileError(
-                path,
-                line,
-                f"second '-- migrate:{direction}' section (the first is at line"
-                f" {seen[direction]}); a file has one up section and at most one down section",
-            )
-        seen[direction] = line
-        options = _parse_options(rest, path, line)
-        body_start = min(m.end() + 1, len(text))
-        headers.append(_Header(direction, line, options, m.start(), body_start))
-    return headers
 
 
 def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
@@ -281,88 +445,166 @@ def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
 # --- statements ---------------------------------------------------------------------------
 
 
-class _Lines:
-    """Line numbers for increasing offsets, counting each newline once (linear overall)."""
+class _Splitter:
+    """Splits one region (preamble, section, script) into statements, fed in pieces.
 
-    def __init__(self, text: str, first_line: int, begin: int = 0) -> None:
-        self.text, self.first_line, self.begin = text, first_line, begin
-        self.line, self.offset = first_line, begin
+    Lexing pauses at the end of a piece only where more text could change a token: an
+    open quote or comment, a ``--`` comment, a trailing ``-`` or ``/``. So any cutting
+    gives the statements of a whole-text split, and each character is lexed once (an
+    open token's closer is searched for from where the last search stopped). Between
+    pieces only the current statement, or an open comment, is kept.
+    """
 
-    def at(self, offset: int) -> int:
-        if offset < self.offset:
-            self.line, self.offset = self.first_line, self.begin
-        self.line += self.text.count("\n", self.offset, offset)
-        self.offset = offset
+    def __init__(self, path: str, first_line: int, *, headers: bool) -> None:
+        self.path, self.headers = path, headers
+        self.buf = ""  # text kept from earlier pieces; offsets below are into it
+        self.text = ""  # the text being split by the current feed
+        self.line, self.off = first_line, 0  # the line number at offset `off`
+        self.pos = 0  # where lexing resumes
+        self.start: int | None = None  # the current statement's first real token
+        self.comments: list[tuple[int, int]] = []  # comments inside the current statement
+        self.pending: tuple[int, str, int] | None = None  # open token: start, closer, search
+
+    def feed(
+        self, text: str, begin: int, end: int, *, final: bool, note: str = ""
+    ) -> list[Statement]:
+        """Statements completed by ``text[begin:end]``; ``final`` at the region's end.
+
+        Without anything kept, ``text`` is used in place (offsets, so a huge file is
+        never copied per section). ``note`` is added to an "unterminated" error.
+        """
+        if self.buf:
+            buf, self.buf = self.buf + text[begin:end], ""  # drop the old copy at once
+            end = len(buf)
+        else:
+            buf = text
+            self.pos = self.off = begin
+        self.text = buf
+        pos, start, comments, pending = self.pos, self.start, self.comments, self.pending
+        complete, find_code = sqlite3.complete_statement, _CODE.search  # bound for the hot loop
+        statements: list[Statement] = []
+        if pending is not None:
+            opened, closer, search = pending
+            found = buf.find(closer, search, end)
+            if found >= 0 or final:
+                pending = None
+                if closer == "\n":  # a `--` comment, running to its newline or the end
+                    pos = end if found < 0 else found
+                elif found < 0:
+                    raise self._unclosed(opened, start, note)
+                else:
+                    pos = found + len(closer)
+                if closer in ("\n", "*/"):
+                    self._comment(opened, pos, start, comments)
+            else:
+                pending = (opened, closer, max(search, end - len(closer) + 1))
+        if pending is None:
+            scanned = pos  # end of the last token looked at
+            for m in _TOKEN.finditer(buf, pos, end):
+                kind = m.lastindex
+                token_start, token_end = m.span(kind)  # type: ignore[arg-type]  # always set
+                if kind == _END and not final and token_start > scanned and buf[end - 1] in "-/":
+                    token_start = token_end = end - 1  # a `--` or `/*` may begin there
+                if start is None:
+                    code = find_code(buf, scanned, token_start)
+                    if code is not None:
+                        start = code.start()
+                    elif kind == _QUOTED or (kind == _UNCLOSED and buf[token_start] != "/"):
+                        start = token_start
+                scanned = token_end
+                if kind == _QUOTED:
+                    continue
+                if kind == _SEMICOLON:
+                    # Only this call decides where a statement ends; the rest is bookkeeping.
+                    if start is not None and complete(buf[start:token_end]):
+                        stop = _trim_end(buf, start, token_start, comments)
+                        statements.append(Statement(buf[start:stop], self._line_at(start)))
+                        start, comments = None, []
+                elif kind == _COMMENT:
+                    if token_end == end and not final and buf[token_start + 1] == "-":
+                        pending = (token_start, "\n", end)  # its line may go on
+                        break
+                    self._comment(token_start, token_end, start, comments)
+                elif kind == _UNCLOSED:
+                    if final:
+                        raise self._unclosed(token_start, start, note)
+                    closer = _CLOSER[buf[token_start:token_end]]  # the span is the opener
+                    pending = (token_start, closer, max(token_end, end - len(closer) + 1))
+                    break
+            pos = scanned if pending is None else pending[0]
+        if final:
+            if start is not None:
+                sql = buf[start : _trim_end(buf, start, end, comments)]
+                if not complete(sql + ";"):
+                    raise MigrationFileError(
+                        self.path,
+                        self._line_at(start),
+                        "unterminated statement: this CREATE TRIGGER never reaches the END of"
+                        " its BEGIN ... END body; finish the body with 'END;'." + note,
+                    )
+                statements.append(Statement(sql, self._line_at(start)))
+            self.text = self.buf = ""
+            return statements
+        keep = pos if start is None else start  # nothing before it is needed again
+        self._line_at(keep)
+        self.buf, self.text, self.off, self.pos = buf[keep:end], "", 0, pos - keep
+        self.start = None if start is None else start - keep
+        self.comments = [(a - keep, b - keep) for a, b in comments]
+        self.pending = (
+            None if pending is None else (pending[0] - keep, pending[1], pending[2] - keep)
+        )
+        return statements
+
+    def _line_at(self, offset: int) -> int:
+        """Line of an offset; offsets mostly increase, so each newline is counted once."""
+        if offset >= self.off:
+            self.line += self.text.count("\n", self.off, offset)
+        else:
+            self.line -= self.text.count("\n", offset, self.off)
+        self.off = offset
         return self.line
 
+    def _comment(
+        self, token_start: int, token_end: int, start: int | None, comments: list[tuple[int, int]]
+    ) -> None:
+        """A complete comment. With ``headers``, one holding ``-- migrate:`` is refused.
 
-def _split(
-    text: str,
-    begin: int,
-    end: int,
-    first_line: int,
-    path: str,
-    note: str,
-    *,
-    headers: bool = False,
-) -> list[Statement]:
-    """Split ``text[begin:end]`` (offsets, so a huge file is never copied per section).
-
-    With ``headers``, a ``-- migrate:`` comment that is not at the start of its line is
-    refused: dbmate would take it for a plain comment and run what follows in the
-    wrong section, which is never what its author meant.
-    """
-    lines = _Lines(text, first_line, begin)
-    nul = text.find("\x00", begin, end)
-    if nul >= 0:
-        raise MigrationFileError(path, lines.at(nul), "SQL contains a NUL byte")
-    statements: list[Statement] = []
-    start: int | None = None  # offset of the current statement's first real token
-    comments: list[tuple[int, int]] = []  # comments inside the current statement
-    scanned = begin  # end of the last token looked at
-    complete, find_code = sqlite3.complete_statement, _CODE.search  # hot loop: bind locally
-    for m in _TOKEN.finditer(text, begin, end):
-        kind = m.lastindex
-        token_start, token_end = m.span(kind)  # type: ignore[arg-type]  # always set
-        if start is None:
-            code = find_code(text, scanned, token_start)
-            if code is not None:
-                start = code.start()
-            elif kind == _QUOTED or (kind == _UNCLOSED and text[token_start] != "/"):
-                start = token_start
-        scanned = token_end
-        if kind == _QUOTED:
-            continue
-        if kind == _SEMICOLON:
-            # Only this call decides where a statement ends; everything else is bookkeeping.
-            if start is not None and complete(text[start:token_end]):
-                stop = _trim_end(text, start, token_start, comments)
-                statements.append(Statement(text[start:stop], lines.at(start)))
-                start, comments = None, []
-        elif kind == _COMMENT:
-            if start is not None:
-                comments.append((token_start, token_end))
-            if headers and _MISPLACED_HEADER.match(text, token_start):
-                raise MigrationFileError(
-                    path,
-                    lines.at(token_start),
-                    f"{text[token_start:token_end].strip()!r} is not a section header: a"
-                    " header must be alone on its line, starting in the first column."
-                    " Move it to the start of its own line, or reword the comment",
-                )
-        elif kind == _UNCLOSED:
-            raise _unclosed(text, token_start, start, lines, path, note)
-    if start is not None:
-        sql = text[start : _trim_end(text, start, end, comments)]
-        if not sqlite3.complete_statement(sql + ";"):
+        dbmate would take it for a plain comment and run what follows in the wrong
+        section, which is never what its author meant.
+        """
+        if start is not None:
+            comments.append((token_start, token_end))
+        if self.headers and _MISPLACED_HEADER.match(self.text, token_start, token_end):
             raise MigrationFileError(
-                path,
-                lines.at(start),
-                "unterminated statement: this CREATE TRIGGER never reaches the END of its"
-                " BEGIN ... END body; finish the body with 'END;'." + note,
+                self.path,
+                self._line_at(token_start),
+                f"{self.text[token_start:token_end].strip()!r} is not a section header: a"
+                " header must be alone on its line, starting in the first column."
+                " Move it to the start of its own line, or reword the comment",
             )
-        statements.append(Statement(sql, lines.at(start)))
-    return statements
+
+    def _unclosed(self, at: int, start: int | None, note: str) -> MigrationFileError:
+        text = self.text
+        opener = text[at : at + 2] if text[at] == "/" else text[at]
+        statement_line = None if start is None else self._line_at(start)
+        opened_line = self._line_at(at)
+        if opener == "/*":
+            what = "block comment"
+        else:
+            what = "string" if opener == "'" else "quoted identifier"
+        closer = _CLOSER[opener]
+        where = f"the {what} opened with {opener} at line {opened_line} is never closed"
+        if statement_line is None:
+            return MigrationFileError(
+                self.path,
+                opened_line,
+                f"unterminated {what}: {where}; add the closing {closer}." + note,
+            )
+        return MigrationFileError(
+            self.path,
+            statement_line,
+            f"unterminated statement: {where}; add the closing {closer}." + note,
+        )
 
 
 def _trim_end(text: str, start: int, end: int, comments: list[tuple[int, int]]) -> int:
@@ -374,29 +616,6 @@ def _trim_end(text: str, start: int, end: int, comments: list[tuple[int, int]]) 
             end = comments.pop()[0]
         else:
             return end
-
-
-def _unclosed(
-    text: str, at: int, start: int | None, lines: _Lines, path: str, note: str
-) -> MigrationFileError:
-    opener = text[at : at + 2] if text[at] == "/" else text[at]
-    statement_line = None if start is None else lines.at(start)
-    opened_line = lines.at(at)
-    if opener == "/*":
-        what, closer = "block comment", "*/"
-    else:
-        what = "string" if opener == "'" else "quoted identifier"
-        closer = _CLOSER[opener]
-    where = f"the {what} opened with {opener} at line {opened_line} is never closed"
-    if statement_line is None:
-        return MigrationFileError(
-            path, opened_line, f"unterminated {what}: {where}; add the closing {closer}." + note
-        )
-    return MigrationFileError(
-        path,
-        statement_line,
-        f"unterminated statement: {where}; add the closing {closer}." + note,
-    )
 
 
 # --- transaction control ------------------------------------------------------------------
@@ -417,10 +636,13 @@ def _leading_words(sql: str, count: int) -> list[str]:
     return words
 
 
-def _refuse_transaction_control(statement: Statement, section: Section, path: str) -> None:
+def _transaction_control_error(
+    statement: Statement, section: ScannedSection, path: str
+) -> MigrationFileError | None:
+    """The error for a statement that would break the migration's transaction, if it does."""
     first = _WORD.match(statement.sql)  # sql starts with its first real token
     if first is None or first.group(0).upper() not in _CONTROL_WORDS:
-        return
+        return None
     words = _leading_words(statement.sql, 3)
     savepointish = words[0] in ("SAVEPOINT", "RELEASE") or (
         words[0] == "ROLLBACK" and "TO" in words[1:]
@@ -428,8 +650,8 @@ def _refuse_transaction_control(statement: Statement, section: Section, path: st
     header = f"-- migrate:{section.direction}"
     if savepointish:
         if section.transaction:
-            return
-        raise MigrationFileError(
+            return None
+        return MigrationFileError(
             path,
             statement.line,
             f"{words[0]} is not allowed in a transaction:false section: each statement there"
@@ -438,7 +660,7 @@ def _refuse_transaction_control(statement: Statement, section: Section, path: st
             " the section in one transaction, where savepoints work",
         )
     if words[0] not in ("BEGIN", "COMMIT", "END", "ROLLBACK"):
-        return
+        return None
     if section.transaction:
         why = (
             "the tool runs each migration in its own transaction and records it in the same"
@@ -452,7 +674,7 @@ def _refuse_transaction_control(statement: Statement, section: Section, path: st
             f" statement, or drop 'transaction:false' from '{header}' to run the whole"
             " section in one transaction"
         )
-    raise MigrationFileError(
+    return MigrationFileError(
         path,
         statement.line,
         f"transaction control ({words[0]}) is not allowed in a migration: {why}",

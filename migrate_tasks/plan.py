@@ -18,6 +18,8 @@ ROLLED_BACK = "rolled_back"
 FAILED = "failed"
 MISSING = "missing"
 MODIFIED = "modified"
+OUT_OF_ORDER = "out_of_order"
+INVALID = "invalid"
 
 #: States that ``status --check`` treats as a problem.
 PROBLEM_STATES = frozenset({PENDING, ROLLED_BACK, FAILED, MISSING, MODIFIED})
@@ -41,6 +43,15 @@ class StatusRow:
     rolled_back_at: str | None
     execution_ms: int | None
     has_file: bool
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that makes history and files disagree; ``validate`` lists them all."""
+
+    kind: str  # modified | missing | out_of_order | failed | invalid
+    version: str | None
+    message: str
 
 
 @dataclass(frozen=True)
@@ -90,8 +101,54 @@ def status_rows(files: Sequence[FileInfo], records: Mapping[str, Record]) -> lis
     return rows
 
 
+def state_problems(rows: Sequence[StatusRow]) -> list[Problem]:
+    """Modified, missing, failed and out-of-order migrations, in version order."""
+    problems = []
+    newest_applied = max(
+        (version_key(r.version) for r in rows if r.state in (APPLIED, MODIFIED, MISSING)),
+        default=None,
+    )
+    for r in rows:
+        label = f"{r.version}_{r.name}"
+        if r.state == MODIFIED:
+            problems.append(
+                Problem(
+                    MODIFIED, r.version,
+                    f"{label} was modified after it was applied (its checksum changed); "
+                    "restore the file, or accept the edit with `invoke migrate.repair "
+                    f"{r.version} --applied`",
+                )
+            )  # fmt: skip
+        elif r.state == MISSING:
+            problems.append(
+                Problem(MISSING, r.version, f"{label} is applied but its file is missing")
+            )
+        elif r.state == FAILED:
+            problems.append(
+                Problem(
+                    FAILED, r.version,
+                    f"{label} failed part-way (transaction:false); fix the database by hand, "
+                    f"then record it with `invoke migrate.repair {r.version} --applied` or "
+                    "`--rolled-back`",
+                )
+            )  # fmt: skip
+        elif (
+            r.state in (PENDING, ROLLED_BACK)
+            and newest_applied is not None
+            and version_key(r.version) < newest_applied
+        ):
+            problems.append(
+                Problem(
+                    OUT_OF_ORDER, r.version,
+                    f"{label} is pending but older than the newest applied migration "
+                    "(out of order); pass --allow-out-of-order to apply it anyway",
+                )
+            )  # fmt: skip
+    return problems
+
+
 def plan_up(rows: Sequence[StatusRow], *, step: int | None = None, to: str | None = None) -> Plan:
-    """Pending, rolled-back and failed migrations in version order, cut by ``step``/``to``."""
+    """Pending and rolled-back migrations in version order, cut by ``step``/``to``."""
     if step is not None and to is not None:
         raise UsageError("use either --step or --to, not both")
     if step is not None and step < 1:
@@ -101,22 +158,15 @@ def plan_up(rows: Sequence[StatusRow], *, step: int | None = None, to: str | Non
         to = _normalise_version(to)
         if to not in known:
             raise UsageError(f"--to {to}: no migration has that version")
-    warnings = _state_warnings(rows)
-    candidates = [r for r in rows if r.state in (PENDING, ROLLED_BACK, FAILED)]
+    candidates = [r for r in rows if r.state in (PENDING, ROLLED_BACK)]
     newest_applied = max(
         (version_key(r.version) for r in rows if r.state in (APPLIED, MODIFIED)), default=None
     )
-    for r in candidates:
-        if newest_applied is not None and version_key(r.version) < newest_applied:
-            warnings.append(
-                f"migration {r.version}_{r.name} is older than the newest applied one; "
-                "applying it out of order"
-            )
-        if r.state == FAILED:
-            warnings.append(
-                f"migration {r.version}_{r.name} is marked failed (a transaction:false section "
-                "stopped part-way); running it again"
-            )
+    warnings = [
+        f"applying {r.version}_{r.name} out of order (it is older than the newest applied one)"
+        for r in candidates
+        if newest_applied is not None and version_key(r.version) < newest_applied
+    ]
     if to is not None:
         candidates = [r for r in candidates if version_key(r.version) <= version_key(to)]
     if step is not None:
@@ -167,16 +217,6 @@ def plan_down(
         if r.state == MODIFIED
     ]
     return Plan("down", tuple(r.version for r in targets), tuple(warnings))
-
-
-def _state_warnings(rows: Sequence[StatusRow]) -> list[str]:
-    out = []
-    for r in rows:
-        if r.state == MODIFIED:
-            out.append(f"migration {r.version}_{r.name} was modified after it was applied")
-        elif r.state == MISSING:
-            out.append(f"migration {r.version}_{r.name} is applied but its file is missing")
-    return out
 
 
 def _normalise_version(text: str) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
 
 from .drivers.base import Step
-from .engine import Result, Unit
-from .plan import APPLIED, StatusRow
+from .engine import Result
+from .plan import APPLIED, Problem, StatusRow
 
 JSON_SCHEMA_VERSION = 1
 
@@ -76,31 +76,41 @@ def results_summary(results: Sequence[Result], direction: str) -> str:
     return f"{verb} {len(results)} {noun} in {total:.0f} ms"
 
 
-def dry_run_sql(
-    setup: Sequence[Step],
-    units: Sequence[Unit],
-    unit_calls: Callable[[Unit], list[tuple[str, list[Step]]]],
-) -> str:
-    """The exact statements a real run would send, in order, with parameters inlined."""
-    out: list[str] = []
-    if setup:
-        out.append("-- create the tracking tables")
-        out.extend(render_step(s) + ";" for s in setup)
-        out.append("")
-    for unit in units:
-        out.append(f"-- {unit.direction} {unit.version}_{unit.name} ({unit.path})")
-        for kind, steps in unit_calls(unit):
-            if kind == "atomic":
-                out.append("BEGIN;")
-                out.extend(render_step(s) + ";" for s in steps)
-                out.append("COMMIT;")
-            else:
-                out.append("-- transaction:false: each statement below commits on its own")
-                out.extend(render_step(s) + ";" for s in steps)
-        out.append("")
-    if not units:
-        out.append("-- nothing to do")
-    return "\n".join(out).rstrip() + "\n"
+def write_calls(calls: Iterable[tuple[str, Iterable[Step]]], out: TextIO) -> None:
+    """Write the exact statements a real run would send, in order, parameters inlined.
+
+    Steps are consumed as they are written, so a streamed 200 MB migration is never held.
+    """
+    wrote = False
+    for kind, steps in calls:
+        wrote = True
+        if kind == "atomic":
+            out.write("BEGIN;\n")
+        else:
+            out.write("-- transaction:false: each statement below commits on its own\n")
+        for step in steps:
+            out.write(render_step(step) + ";\n")
+        out.write("COMMIT;\n\n" if kind == "atomic" else "\n")
+    if not wrote:
+        out.write("-- nothing to do\n")
+
+
+def problems_text(problems: Sequence[Problem]) -> str:
+    if not problems:
+        return "ok: files and history agree"
+    return "\n".join(f"{p.kind}: {p.message}" for p in problems)
+
+
+def problems_json(problems: Sequence[Problem], target: str) -> str:
+    doc = {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "target": target,
+        "ok": not problems,
+        "problems": [
+            {"kind": p.kind, "version": p.version, "message": p.message} for p in problems
+        ],
+    }
+    return json.dumps(doc, indent=2)
 
 
 def render_step(step: Step) -> str:

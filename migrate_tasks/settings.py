@@ -31,6 +31,10 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "dir": None,
     "table": DEFAULT_TABLE,
     "env": None,
+    "protected": False,
+    "lock_timeout": 60,
+    "lock_ttl": 120,
+    "timeout": 300,
     "environments": {},
 }
 
@@ -43,7 +47,9 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_ENV_KEYS = {"url", "auth_token", "dir", "table"}
+_ENV_KEYS = {
+    "url", "auth_token", "dir", "table", "protected", "lock_timeout", "lock_ttl", "timeout",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,14 @@ class Settings:
     directory: Path
     table: str
     env: str | None = None
+    #: Destructive tasks ask for confirmation (or --yes when there is no terminal).
+    protected: bool = False
+    #: Allow plain http:// and ws:// to hosts other than loopback.
+    insecure: bool = False
+    lock_timeout: float = 60.0
+    lock_ttl: int = 120
+    #: Seconds to wait for a server's answer to one request.
+    timeout: float = 300.0
     auth_token: str | None = field(default=None, repr=False)
     #: For each setting, a human description of where its value came from.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -106,12 +120,20 @@ def resolve_settings(
     if not directory.is_absolute() and cwd is not None:
         directory = cwd / directory
     table = validate_identifier(str(pick("table", layer, DEFAULT_TABLE)))
+    lock_timeout = _number(pick("lock_timeout", layer, 60), "lock_timeout", minimum=0)
+    lock_ttl = int(_number(pick("lock_ttl", layer, 120), "lock_ttl", minimum=5))
+    timeout = _number(pick("timeout", layer, 300), "timeout", minimum=0.1)
     return Settings(
         url=url,
         auth_token=str(token) if token else None,
         directory=directory,
         table=table,
         env=env_name,
+        protected=_as_bool(layer.get("protected", False), "protected"),
+        insecure=bool(flags.get("insecure")),
+        lock_timeout=lock_timeout,
+        lock_ttl=lock_ttl,
+        timeout=timeout,
         sources=sources,
     )
 
@@ -137,6 +159,27 @@ def _config_layer(config: Mapping[str, Any], env_name: str | None) -> dict[str, 
         )
     source = {key: f"invoke config (environments.{env_name})" for key in chosen}
     return {**layer, **chosen, "__source__": source}
+
+
+def _as_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "1", "on"}:
+        return True
+    if text in {"false", "no", "0", "off", ""}:
+        return False
+    raise UsageError(f"config key {key!r} must be true or false, not {value!r}")
+
+
+def _number(value: Any, key: str, *, minimum: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key} must be a number of seconds, not {value!r}") from None
+    if number < minimum:
+        raise UsageError(f"{key} must be at least {minimum:g} seconds, not {value!r}")
+    return number
 
 
 def load_dotenv_file(cwd: Path) -> dict[str, str | None]:

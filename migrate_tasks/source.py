@@ -81,12 +81,27 @@ def checksum(data: bytes) -> str:
 
 
 def discover(directory: Path) -> list[MigrationFile]:
-    """All migrations in ``directory``, sorted by numeric version, then name."""
+    """All migrations in ``directory``, sorted by numeric version, then name.
+
+    Raises the first problem ``scan`` finds (a bad name, a duplicate version).
+    """
+    files, problems = scan(directory)
+    if problems:
+        raise problems[0]
+    return files
+
+
+def scan(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileError]]:
+    """Every usable migration file, and every problem with the others (for ``validate``).
+
+    A version used twice keeps neither file in the list: which one is meant is unknown.
+    """
     directory = Path(directory)
     if not directory.exists():
         raise UsageError(
-            f"migrations folder {display_path(directory)} does not exist; create the first migration with"
-            " `invoke migrate.create NAME` (it creates the folder), or point --dir at it"
+            f"migrations folder {display_path(directory)} does not exist; create the first"
+            " migration with `invoke migrate.create NAME` (it creates the folder), or point"
+            " --dir at it"
         )
     if not directory.is_dir():
         raise UsageError(f"migrations folder {display_path(directory)} is not a folder")
@@ -97,6 +112,7 @@ def discover(directory: Path) -> list[MigrationFile]:
             f"cannot list migrations folder {display_path(directory)}: {exc.strerror or exc}"
         ) from exc
     found: list[MigrationFile] = []
+    problems: list[MigrationFileError] = []
     for entry in entries:
         if entry.name.startswith(".") or not entry.name.lower().endswith(".sql"):
             continue
@@ -104,25 +120,32 @@ def discover(directory: Path) -> list[MigrationFile]:
             continue
         match = FILENAME_PATTERN.fullmatch(entry.name)
         if match is None:
-            raise MigrationFileError(
-                display_path(entry),
-                None,
-                "bad migration file name: expected VERSION_name.sql, e.g."
-                " 20240101120000_create_users.sql (VERSION: digits; name: lower-case"
-                " letters, digits and underscores)",
+            problems.append(
+                MigrationFileError(
+                    display_path(entry),
+                    None,
+                    "bad migration file name: expected VERSION_name.sql, e.g."
+                    " 20240101120000_create_users.sql (VERSION: digits; name: lower-case"
+                    " letters, digits and underscores)",
+                )
             )
+            continue
         found.append(MigrationFile(match.group(1), match.group(2), entry))
     found.sort(key=lambda f: (int(f.version), f.name))
+    duplicated: set[int] = set()
     for before, after in itertools.pairwise(found):
         if int(before.version) == int(after.version):
-            raise MigrationFileError(
-                after.display,
-                None,
-                f"two migrations have version {after.version}: {before.path.name} and"
-                f" {after.path.name}; give one of them a new version (rename it, e.g. to"
-                " the current UTC time YYYYMMDDHHMMSS)",
+            duplicated.add(int(after.version))
+            problems.append(
+                MigrationFileError(
+                    after.display,
+                    None,
+                    f"two migrations have version {after.version}: {before.path.name} and"
+                    f" {after.path.name}; give one of them a new version (rename it, e.g. to"
+                    " the current UTC time YYYYMMDDHHMMSS)",
+                )
             )
-    return found
+    return [f for f in found if int(f.version) not in duplicated], problems
 
 
 def create_migration(directory: Path, name: str, now: datetime | None = None) -> Path:

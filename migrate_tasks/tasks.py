@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ from invoke import Collection, Context, Task, task
 from invoke.exceptions import Exit
 
 from . import logsetup, report
-from .errors import CheckFailed, MigrateError
+from .errors import CheckFailed, MigrateError, UsageError
 from .settings import CONFIG_DEFAULTS, Settings, load_dotenv_file, resolve_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,14 +33,20 @@ COMMON_HELP = {
     "auth-token": "auth token for a server (default: LIBSQL_AUTH_TOKEN); never printed",
     "dir": "migrations folder (default: MIGRATIONS_DIR, config, ./migrations)",
     "env": "named environment from migrate.environments in invoke.yaml (default: MIGRATE_ENV)",
+    "insecure": "allow plain http:// or ws:// to a host that is not loopback",
     "verbose": "log every statement (debug level)",
     "log-format": "log line format on stderr: text or json",
 }
-
+WRITE_HELP = {
+    "dry-run": "print the exact SQL that would run, in order, and change nothing",
+    "lock-timeout": "seconds to wait for another run's migration lock (default 60)",
+}
+CONFIRM_HELP = {"yes": "confirm on a protected environment without asking (for CI)"}
 
 #: Short flags are chosen, not derived from spelling: no ``-h`` that is not help, and no
 #: one-letter way to ``--all`` or to a token.
 SHORT_FLAGS = {"url": "u", "env": "e", "step": "s", "to": "t", "dry_run": "n", "verbose": "v"}
+SETTING_FLAGS = ("url", "auth_token", "dir", "env", "insecure", "lock_timeout")
 
 
 class MigrateTask(Task):
@@ -53,8 +60,11 @@ class MigrateTask(Task):
         return opts
 
 
-def _help(**extra: str) -> dict[str, str]:
-    return {**COMMON_HELP, **extra}
+def _help(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
+    merged: dict[str, str] = dict(COMMON_HELP)
+    for group in groups:
+        merged.update(group)
+    return {**merged, **extra}
 
 
 def _plain(value: Any) -> Any:
@@ -64,10 +74,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _settings(c: Context, **flags: Any) -> Settings:
+def _settings(c: Context, flags: Mapping[str, Any]) -> Settings:
+    """Settings from a task's own flags (its ``locals()``), the environment and config."""
+    given = {name: flags.get(name, flags.get(f"{name}_")) for name in SETTING_FLAGS}
     cwd = Path.cwd()
     config = _plain(c.config.get("migrate", {}) or {})
-    return resolve_settings(flags, os.environ, load_dotenv_file(cwd), config, cwd=cwd)
+    settings = resolve_settings(given, os.environ, load_dotenv_file(cwd), config, cwd=cwd)
+    from .urls import parse_target, require_tls
+
+    require_tls(parse_target(settings.url), insecure=settings.insecure)
+    return settings
 
 
 def _handles_errors(fn: F) -> F:
@@ -77,12 +93,38 @@ def _handles_errors(fn: F) -> F:
     def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
         try:
             logsetup.configure(kwargs.get("verbose", False), kwargs.get("log_format", "text"))
-            return fn(c, *args, **kwargs)
+            with _sigterm_as_interrupt():
+                return fn(c, *args, **kwargs)
         except MigrateError as exc:
             message = _scrub(str(exc), kwargs.get("auth_token"))
             raise Exit(f"error: {message}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit(
+                "error: interrupted; a migration in progress was rolled back"
+                " (a transaction:false one is left 'failed')",
+                130,
+            ) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """A cancelled CI job sends SIGTERM: unwind like Ctrl-C, so the open transaction is
+    rolled back and the lock released instead of waiting for the lease to expire."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _scrub(message: str, *secrets: str | None) -> str:
@@ -98,7 +140,7 @@ def _engine(settings: Settings) -> Iterator[Any]:
     from .drivers import open_driver
     from .engine import Engine
 
-    driver = open_driver(settings.url, settings.auth_token)
+    driver = open_driver(settings.url, settings.auth_token, timeout=settings.timeout)
     try:
         yield Engine(driver, settings.directory, settings.table)
     finally:
@@ -109,6 +151,40 @@ def _describe_target(settings: Settings, display: str) -> None:
     source = settings.sources.get("url", "default")
     env = f", environment {settings.env}" if settings.env else ""
     logsetup.log.info("database %s (from %s%s)", display, source, env)
+
+
+def _run_options(
+    settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
+) -> Any:
+    from .engine import RunOptions
+
+    ask = not yes and (settings.protected or always_confirm)
+    confirm = _confirmer(settings) if ask else None
+    return RunOptions(
+        dry_run=dry_run,
+        lock_timeout=settings.lock_timeout,
+        lock_ttl=settings.lock_ttl,
+        confirm=confirm,
+    )
+
+
+def _confirmer(settings: Settings) -> Callable[[str], bool]:
+    """Ask on a terminal to type the environment's name; refuse outright without one."""
+    name = settings.env or "yes"
+
+    def confirm(what: str) -> bool:
+        if not sys.stdin.isatty():
+            where = f"environment {name!r} is protected: " if settings.env else ""
+            raise UsageError(
+                f"{where}about to {what}. There is no terminal to confirm on;"
+                " pass --yes to confirm (for CI)"
+            )
+        where = f"Environment {name!r} is protected. " if settings.env else ""
+        sys.stderr.write(f"{where}About to {what}.\nType {name!r} to continue: ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip() == name
+
+    return confirm
 
 
 @task(
@@ -123,15 +199,15 @@ def create(
     auth_token: str = "",
     dir_: str = "",
     env: str = "",
+    insecure: bool = False,
     verbose: bool = False,
     log_format: str = "text",
 ) -> None:
     """Write a new, empty migration file named after the current UTC time."""
     from .source import create_migration, display_path
 
-    settings = _settings(c, url=url, auth_token=auth_token, dir=dir_, env=env)
-    path = create_migration(settings.directory, name)
-    print(display_path(path))
+    settings = _settings(c, locals())
+    print(display_path(create_migration(settings.directory, name)))
 
 
 @task(
@@ -150,13 +226,14 @@ def status(
     auth_token: str = "",
     dir_: str = "",
     env: str = "",
+    insecure: bool = False,
     verbose: bool = False,
     log_format: str = "text",
 ) -> None:
     """Show every migration and whether it is applied."""
     from .plan import PROBLEM_STATES
 
-    settings = _settings(c, url=url, auth_token=auth_token, dir=dir_, env=env)
+    settings = _settings(c, locals())
     with _engine(settings) as engine:
         rows = engine.status()
         target = engine.driver.display_url
@@ -170,12 +247,39 @@ def status(
         raise CheckFailed(f"{len(problems)} migration(s) need attention: " + "; ".join(problems))
 
 
+@task(klass=MigrateTask, help=_help(json="print the problems as one JSON document"))
+@_handles_errors
+def validate(
+    c: Context,
+    json_: bool = False,
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Check files against history: modified, missing, out-of-order, duplicate, unparseable."""
+    settings = _settings(c, locals())
+    with _engine(settings) as engine:
+        problems = engine.validate()
+        target = engine.driver.display_url
+    if json_:
+        print(report.problems_json(problems, target))
+    else:
+        print(report.problems_text(problems))
+    if problems:
+        raise CheckFailed(f"validation found {len(problems)} problem(s)")
+
+
 @task(
     klass=MigrateTask,
     help=_help(
+        WRITE_HELP,
         step="apply only the next N pending migrations",
         to="apply pending migrations up to and including this version",
-        dry_run="print the SQL that would run and change nothing",
+        allow_out_of_order="apply pending migrations older than the newest applied one",
     ),
 )
 @_handles_errors
@@ -184,25 +288,38 @@ def up(
     step: int = 0,
     to: str = "",
     dry_run: bool = False,
+    allow_out_of_order: bool = False,
+    lock_timeout: str = "",
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
     env: str = "",
+    insecure: bool = False,
     verbose: bool = False,
     log_format: str = "text",
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
-    settings = _settings(c, url=url, auth_token=auth_token, dir=dir_, env=env)
-    _migrate(settings, "up", step=step or None, to=to or None, dry_run=dry_run)
+    settings = _settings(c, locals())
+    with _engine(settings) as engine:
+        _describe_target(settings, engine.driver.display_url)
+        outcome = engine.migrate(
+            "up",
+            step=step or None,
+            to=to or None,
+            allow_out_of_order=allow_out_of_order,
+            options=_run_options(settings, dry_run=dry_run),
+        )
+    _finish(outcome)
 
 
 @task(
     klass=MigrateTask,
     help=_help(
+        WRITE_HELP,
+        CONFIRM_HELP,
         step="roll back the N most recent migrations (default 1)",
         to="roll back every migration applied after this version",
         all="roll back every applied migration",
-        dry_run="print the SQL that would run and change nothing",
     ),
 )
 @_handles_errors
@@ -212,42 +329,111 @@ def down(
     to: str = "",
     all_: bool = False,
     dry_run: bool = False,
+    yes: bool = False,
+    lock_timeout: str = "",
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
     env: str = "",
+    insecure: bool = False,
     verbose: bool = False,
     log_format: str = "text",
 ) -> None:
     """Roll back the most recent migration (or --step N, --to VERSION, --all)."""
-    settings = _settings(c, url=url, auth_token=auth_token, dir=dir_, env=env)
-    _migrate(settings, "down", step=step or None, to=to or None, all_=all_, dry_run=dry_run)
-
-
-def _migrate(
-    settings: Settings,
-    direction: str,
-    *,
-    step: int | None,
-    to: str | None,
-    all_: bool = False,
-    dry_run: bool,
-) -> None:
+    settings = _settings(c, locals())
     with _engine(settings) as engine:
         _describe_target(settings, engine.driver.display_url)
-        plan = engine.plan(direction, step=step, to=to, all_=all_)
-        for warning in plan.warnings:
-            logsetup.log.warning("%s", warning)
-        units = engine.prepare(plan)
-        if dry_run:
-            setup = engine.setup_steps() if units else []
-            sys.stdout.write(report.dry_run_sql(setup, units, engine.unit_calls))
+        outcome = engine.migrate(
+            "down",
+            step=step or None,
+            to=to or None,
+            all_=all_,
+            options=_run_options(settings, dry_run=dry_run, yes=yes),
+        )
+    _finish(outcome)
+
+
+@task(
+    klass=MigrateTask,
+    help=_help(
+        WRITE_HELP,
+        CONFIRM_HELP,
+        version="the migration to repair",
+        applied="record it as applied (fixed forward by hand, or accept an edited file)",
+        rolled_back="record it as rolled back (undone by hand)",
+    ),
+)
+@_handles_errors
+def repair(
+    c: Context,
+    version: str,
+    applied: bool = False,
+    rolled_back: bool = False,
+    dry_run: bool = False,
+    yes: bool = False,
+    lock_timeout: str = "",
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Record the outcome of a failed migration after fixing the database by hand."""
+    if applied == rolled_back:
+        raise UsageError("say what you fixed: pass exactly one of --applied and --rolled-back")
+    settings = _settings(c, locals())
+    with _engine(settings) as engine:
+        _describe_target(settings, engine.driver.display_url)
+        outcome = engine.repair(
+            version.split("_", 1)[0],
+            "applied" if applied else "rolled_back",
+            _run_options(settings, dry_run=dry_run, yes=yes),
+        )
+    if outcome.calls is not None:
+        report.write_calls(outcome.calls, sys.stdout)
+
+
+@task(klass=MigrateTask, help=_help(CONFIRM_HELP, dry_run=WRITE_HELP["dry-run"]))
+@_handles_errors
+def unlock(
+    c: Context,
+    dry_run: bool = False,
+    yes: bool = False,
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Release a stale migration lock left by a run that died (asks first)."""
+    settings = _settings(c, locals())
+    with _engine(settings) as engine:
+        _describe_target(settings, engine.driver.display_url)
+        holder = engine.holder()
+        if holder is None:
+            print("no migration lock is held")
             return
-        results = engine.apply(units)
-    print(report.results_summary(results, direction))
+        if dry_run:
+            print(f"-- the lock is held by {holder.describe()}")
+            report.write_calls([("atomic", [engine.ledger.force_release_step()])], sys.stdout)
+            return
+        # unlock always asks: releasing a live run's lock is how migrations run twice
+        engine.unlock(_run_options(settings, dry_run=False, yes=yes, always_confirm=True))
+    print(f"released the migration lock held by {holder.describe()}")
 
 
-migrate = Collection("migrate", create, status, up, down)
+def _finish(outcome: Any) -> None:
+    if outcome.calls is not None:
+        report.write_calls(outcome.calls, sys.stdout)
+        return
+    print(report.results_summary(outcome.results, outcome.direction))
+
+
+migrate = Collection("migrate", create, status, validate, up, down, repair, unlock)
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 
 __all__ = ["migrate"]

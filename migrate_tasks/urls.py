@@ -174,3 +174,17 @@ def _parse_query(query: str, display: str) -> tuple[str | None, bool | None]:
                 f"{display}: unknown query parameter {key!r}; only authToken and tls are accepted"
             )
     return token, tls
+
+
+def require_tls(target: Target, *, insecure: bool) -> None:
+    """Refuse plain http:// or ws:// to anything but loopback: a token and the schema
+    would cross the network in clear text. ``--insecure`` is the explicit way out."""
+    if target.kind == "file" or insecure or target.url is None:
+        return
+    parts = urllib.parse.urlsplit(target.url)
+    if parts.scheme in ("https", "wss") or is_loopback(parts.hostname):
+        return
+    raise UsageError(
+        f"{target.display}: refusing to talk to {parts.hostname} without TLS; use https://, "
+        "wss:// or libsql:// (without ?tls=0), or pass --insecure if this network is trusted"
+    )

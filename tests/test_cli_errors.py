@@ -108,10 +108,22 @@ def free_port() -> int:
 def test_unreachable_server_exits_5_and_never_prints_the_token(project, scheme):
     project.write("20250101000000_good.sql", GOOD)
     url = f"{scheme}://127.0.0.1:{free_port()}"
-    for args in (["migrate.up"], ["migrate.status", "--json"], ["migrate.down"]):
-        run = project.invoke(*args, "--url", url, "--auth-token", TOKEN, "-v")
-        assert_clean_failure(run, 5, "127.0.0.1")
-        assert TOKEN not in run.out + run.err
+    every_task = [
+        ["migrate.up"],
+        ["migrate.up", "--dry-run"],
+        ["migrate.status", "--json"],
+        ["migrate.validate", "--json"],
+        ["migrate.down", "--yes"],
+        ["migrate.repair", "20250101000000", "--applied", "--yes"],
+        ["migrate.unlock", "--yes"],
+    ]
+    for args in every_task:
+        for log_format in ("text", "json"):
+            run = project.invoke(
+                *args, "--url", url, "--auth-token", TOKEN, "-v", "--log-format", log_format
+            )
+            assert_clean_failure(run, 5, "127.0.0.1")
+            assert TOKEN not in run.out + run.err
     run = project.invoke("migrate.up", "--url", f"{url}?authToken={TOKEN}")
     assert_clean_failure(run, 5)
     assert TOKEN not in run.out + run.err

@@ -657,3 +657,260 @@ def test_ws_unit_too_big_for_one_batch_is_still_atomic(sqld, monkeypatch, limit)
             db.run_atomic([Step("DELETE FROM big"), *failing])
         assert info.value.index == 6 and "UNIQUE constraint failed" in info.value.message
         assert db.query("SELECT count(*) FROM big") == [(60,)]
+
+
+# -- run_atomic_iter: one transaction over a lazily consumed stream of steps ------------
+
+STREAM_SIZE = 20_000
+#: ws runs one round trip per step (~0.4 ms): the failure tests use a smaller stream
+#: there, going through exactly the same loop as the 20,000-step commit.
+FAILING_STREAM_SIZE = {"file": 20_000, "sqlite3": 20_000, "http": 20_000, "ws": 2_000}
+
+
+def stream_size(request: pytest.FixtureRequest) -> int:
+    return FAILING_STREAM_SIZE[request.node.callspec.params["db_url"]]
+
+
+def inserts(n: int, start: int = 0) -> Iterator[Step]:
+    """Half literal SQL (as a parser yields it), half with parameters."""
+    for i in range(start, start + n):
+        if i % 2:
+            yield Step(f"INSERT INTO big (id, v) VALUES ({i}, 'row {i}')")
+        else:
+            yield Step("INSERT INTO big (id, v) VALUES (?, ?)", (i, f"row {i}"))
+
+
+CREATE_BIG = Step("CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+
+
+def test_run_atomic_iter_commits_a_large_stream(db: Driver) -> None:
+    n = STREAM_SIZE
+    consumed = 0
+
+    def steps() -> Iterator[Step]:
+        nonlocal consumed
+        yield CREATE_BIG
+        for step in inserts(n):
+            consumed += 1
+            yield step
+
+    assert db.run_atomic_iter(steps()) is None
+    assert consumed == n
+    assert db.query("SELECT count(*), sum(id), min(v), max(id) FROM big") == [
+        (n, n * (n - 1) // 2, "row 0", n - 1)
+    ]
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURES))
+def test_run_atomic_iter_late_failure_rolls_back_with_its_index(
+    db: Driver, request: pytest.FixtureRequest, kind: str
+) -> None:
+    n = stream_size(request)
+    late = n - 7  # deep into the last chunk over HTTP
+    bad_sql, expected = FAILURES[kind]
+    db.run_atomic([Step("CREATE TABLE keep (v)"), Step("INSERT INTO keep VALUES (1)")])
+
+    def steps() -> Iterator[Step]:
+        yield CREATE_BIG  # global index 0
+        yield Step("INSERT INTO keep VALUES (2)")  # 1
+        yield from inserts(late - 2)  # 2 .. late-1
+        yield Step(bad_sql)  # late
+        yield from inserts(5, start=late)
+
+    with pytest.raises(StatementError) as info:
+        db.run_atomic_iter(steps())
+    assert info.value.index == late
+    assert expected in info.value.message
+    assert tables(db) == ["keep"]
+    assert db.query("SELECT v FROM keep") == [(1,)]
+    db.run_atomic_iter(iter([Step("INSERT INTO keep VALUES (3)")]))  # nothing left locked
+    assert db.query("SELECT v FROM keep ORDER BY v") == [(1,), (3,)]
+
+
+@pytest.mark.parametrize("when", ["first", "midway", "ctrl-c"])
+def test_run_atomic_iter_producer_error_rolls_back_and_propagates(
+    db: Driver, request: pytest.FixtureRequest, when: str
+) -> None:
+    from migrate_tasks.errors import MigrationFileError
+
+    db.run_atomic([CREATE_BIG])
+    raised: BaseException = MigrationFileError("0002_big.sql", 123_456, "unterminated string")
+    if when == "ctrl-c":
+        raised, when = KeyboardInterrupt(), "midway"
+    midway = stream_size(request) // 2 + 3
+
+    def steps() -> Iterator[Step]:
+        if when == "midway":
+            yield from inserts(midway)
+        raise raised
+
+    with pytest.raises(type(raised)) as info:
+        db.run_atomic_iter(steps())
+    assert info.value is raised
+    assert db.query("SELECT count(*) FROM big") == [(0,)]
+    started = time.monotonic()
+    db.run_atomic_iter(inserts(3))  # the write lock was released at once (no 5 s steal)
+    assert time.monotonic() - started < 2
+    assert db.query("SELECT count(*) FROM big") == [(3,)]
+
+
+@pytest.mark.parametrize("failing", [None, 0, 6, 7, 8, 13, 14, 49])
+def test_run_atomic_iter_across_chunk_boundaries(
+    db: Driver, monkeypatch: pytest.MonkeyPatch, failing: int | None
+) -> None:
+    """Tiny HTTP chunks (7 steps, or ~3 steps of bytes): every index lands next to a
+    boundary; the index stays global and a failure anywhere rolls everything back."""
+    monkeypatch.setattr(HranaHttpDriver, "chunk_max_steps", 7)
+    db.run_atomic([CREATE_BIG])
+    steps = list(inserts(50))
+    if failing is not None:
+        steps[failing] = Step("INSERT INTO big (id, v) VALUES (NULL, NULL)")  # NOT NULL
+    if failing is None:
+        db.run_atomic_iter(iter(steps))
+        assert db.query("SELECT count(*), sum(id) FROM big") == [(50, 49 * 50 // 2)]
+        monkeypatch.setattr(HranaHttpDriver, "chunk_max_bytes", 400)  # now bytes decide
+        db.run_atomic_iter(inserts(30, start=100))
+        assert db.query("SELECT count(*) FROM big") == [(80,)]
+        return
+    with pytest.raises(StatementError) as info:
+        db.run_atomic_iter(iter(steps))
+    assert (info.value.index, info.value.code) == (failing, "SQLITE_CONSTRAINT")
+    assert db.query("SELECT count(*) FROM big") == [(0,)]
+
+
+def test_run_atomic_iter_empty_and_bad_parameter(db: Driver, db_url: str, tmp_path) -> None:
+    db.run_atomic_iter(iter(()))
+    if db_url.startswith("file:"):
+        assert not (tmp_path / "test.db").exists()  # nothing to write: no file either
+    db.run_atomic([CREATE_BIG])
+    with pytest.raises(StatementError) as info:
+        db.run_atomic_iter(
+            iter([*inserts(3), Step("INSERT INTO big (id, v) VALUES (?, 'x')", (2**64,))])
+        )
+    assert info.value.index == 3 and "64 bits" in info.value.message
+    assert db.query("SELECT count(*) FROM big") == [(0,)]
+
+
+@pytest.mark.target("http")
+def test_stream_taken_over_by_a_waiting_writer_says_so(sqld) -> None:
+    """sqld ends a write transaction older than 5 s once another writer waits
+    (TRANSACTION_TIMEOUT). The streamed unit must fail with a message that says what
+    happened and what to do, and leave nothing behind; the other writer goes on."""
+    with open_driver(sqld.http_url) as setup:
+        setup.run_atomic([CREATE_BIG])
+    competitor: dict[str, object] = {}
+
+    def compete() -> None:
+        started = time.monotonic()
+        try:
+            with open_driver(sqld.http_url, timeout=25) as other:
+                other.run_atomic([Step("INSERT INTO big (id, v) VALUES (-1, 'other')")])
+            competitor["waited"] = time.monotonic() - started
+        except Exception as exc:  # reported by the assertions below
+            competitor["error"] = exc
+
+    thread = threading.Thread(target=compete, daemon=True)
+
+    def slow_steps() -> Iterator[Step]:
+        # 20 steps a second for at most 20 s; the competitor starts once we hold the
+        # write lock (our first chunk went out after 0.1 s).
+        for i, step in enumerate(inserts(400)):
+            if i == 5:
+                thread.start()
+            yield step
+            time.sleep(0.05)
+
+    driver = open_driver(sqld.http_url, timeout=25)
+    started = time.monotonic()
+    with closing(driver), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HranaHttpDriver, "chunk_max_seconds", 0.1)
+        with pytest.raises(DatabaseError) as info:
+            driver.run_atomic_iter(slow_steps())
+    elapsed = time.monotonic() - started
+    thread.join(timeout=25)
+    assert not isinstance(info.value, StatementError)
+    assert info.value.code == "TRANSACTION_TIMEOUT"
+    message = str(info.value)
+    for text in (
+        "another writer waited",
+        "nothing of this unit was applied",
+        "when no other writer is active",
+        "txn_timeout_s",
+    ):
+        assert text in message
+    assert 4.5 < elapsed < 15, elapsed
+    assert "error" not in competitor and float(competitor["waited"]) > 3  # type: ignore[arg-type]
+    with open_driver(sqld.http_url) as check:
+        assert check.query("SELECT id, v FROM big") == [(-1, "other")]
+
+
+def test_batch_taken_over_by_a_waiting_writer_says_so(sqld, remote_transport: str) -> None:
+    """The same TRANSACTION_TIMEOUT for a plain run_atomic: a one-request unit of slow
+    reads (about 0.5 s each) that holds the write lock past 5 s while another writer
+    waits. Not a StatementError: the statement that saw it is not at fault."""
+    url = remote_url(sqld, remote_transport)
+    with closing(open_driver(url)) as setup:
+        setup.run_atomic([CREATE_BIG])
+    competitor: dict[str, object] = {}
+
+    def compete() -> None:
+        time.sleep(0.5)  # the unit below holds the write lock by now
+        try:
+            with closing(open_driver(sqld.http_url, timeout=25)) as other:
+                other.run_atomic([Step("INSERT INTO big (id, v) VALUES (-1, 'other')")])
+            competitor["done"] = True
+        except Exception as exc:  # reported by the assertions below
+            competitor["error"] = exc
+
+    slow = Step(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 4000000)"
+        " SELECT count(*) FROM c"
+    )
+    thread = threading.Thread(target=compete, daemon=True)
+    started = time.monotonic()
+    with closing(open_driver(url, timeout=40)) as driver:
+        thread.start()
+        with pytest.raises(DatabaseError) as info:
+            # ~15 s of work if nobody interrupts it (a bound for when this test fails)
+            driver.run_atomic([Step("INSERT INTO big (id, v) VALUES (1, 'mine')"), *[slow] * 30])
+    elapsed = time.monotonic() - started
+    thread.join(timeout=25)
+    assert not isinstance(info.value, StatementError)
+    assert info.value.code == "TRANSACTION_TIMEOUT"
+    assert "another writer waited" in str(info.value)
+    assert "nothing of this unit was applied" in str(info.value)
+    assert elapsed < 12, elapsed
+    assert competitor == {"done": True}
+    with closing(open_driver(sqld.http_url)) as check:
+        assert check.query("SELECT id, v FROM big") == [(-1, "other")]
+
+
+@pytest.mark.target("http")
+def test_stream_expired_says_so(sqld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A producer that stalls past sqld's 10 s idle limit loses the stream (and its
+    transaction): a clear STREAM_EXPIRED error, nothing applied. ~11.5 s of waiting."""
+    monkeypatch.setattr(HranaHttpDriver, "chunk_max_steps", 2)
+
+    def stalling() -> Iterator[Step]:
+        yield CREATE_BIG
+        yield from inserts(2)  # BEGIN, then [CREATE, insert 0] run in the transaction
+        time.sleep(11.5)
+        yield from inserts(2, start=2)
+
+    with closing(open_driver(sqld.http_url)) as driver:
+        with pytest.raises(DatabaseError) as info:
+            driver.run_atomic_iter(stalling())
+        assert not isinstance(info.value, StatementError)
+        assert info.value.code == "STREAM_EXPIRED"
+        assert "idle for more than 10 s" in str(info.value)
+        assert "nothing of this unit was applied" in str(info.value)
+        assert tables(driver) == []
+
+
+@pytest.mark.target("ws")
+def test_ws_stream_suggests_http(sqld, caplog: pytest.LogCaptureFixture) -> None:
+    with closing(open_driver(sqld.ws_url)) as driver, caplog.at_level(logging.INFO):
+        driver.run_atomic_iter(iter([CREATE_BIG, *inserts(3)]))
+        assert driver.query("SELECT count(*) FROM big") == [(3,)]
+    lines = [r.getMessage() for r in caplog.records if r.name == "migrate_tasks"]
+    assert len(lines) == 1 and "http://" in lines[0] and "one statement per round trip" in lines[0]

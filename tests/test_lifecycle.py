@@ -102,7 +102,13 @@ def test_full_lifecycle(project: Project):
     dry = project.invoke("migrate.up", "--dry-run")
     assert dry.code == 0, dry.err
     assert "CREATE TRIGGER notes_touch" in dry.out and "ALTER TABLE accounts ADD COLUMN" in dry.out
-    assert dry.out.count("BEGIN;") == 2 and 'INSERT INTO "schema_migrations"' in dry.out
+    # the exact plan, in order: take the lock, one transaction per migration, release it
+    blocks = [b for b in dry.out.split("COMMIT;\n") if b.strip()]
+    assert len(blocks) == 4 and all(b.lstrip().startswith("BEGIN;") for b in blocks)
+    assert 'INSERT INTO "schema_migrations_lock"' in blocks[0]
+    assert "CREATE TABLE notes" in blocks[1] and "ALTER TABLE accounts" in blocks[2]
+    assert all('INSERT INTO "schema_migrations" ' in b for b in blocks[1:3])
+    assert 'DELETE FROM "schema_migrations_lock"' in blocks[3]
     assert project.schema() == after_a
     assert project.tracking() == {va: "applied"}
 

@@ -126,3 +126,31 @@ def test_plan_down_rejects_conflicting_options():
     rows = status_rows(files("1"), {"1": rec("1")})
     with pytest.raises(UsageError, match="only one of"):
         plan_down(rows, step=1, all_=True)
+
+
+def test_state_problems_name_each_kind():
+    from migrate_tasks.plan import state_problems
+
+    rows = status_rows(
+        files("1", "2", "3", "4", "6"),
+        {
+            "2": rec("2", checksum="edited"),
+            "3": rec("3", "failed"),
+            "5": rec("5"),
+            "6": rec("6"),
+        },
+    )
+    kinds = [(p.kind, p.version) for p in state_problems(rows)]
+    assert kinds == [
+        ("out_of_order", "1"),
+        ("modified", "2"),
+        ("failed", "3"),
+        ("out_of_order", "4"),
+        ("missing", "5"),
+    ]
+    assert "migrate.repair 3" in state_problems(rows)[2].message
+
+
+def test_failed_migrations_are_never_planned_again():
+    rows = status_rows(files("1", "2"), {"1": rec("1", "failed")})
+    assert plan_up(rows).versions == ("2",)

@@ -9,7 +9,7 @@ so nothing above it knows which library is underneath.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +43,21 @@ class Driver(Protocol):
 
         On the first failing step raise ``StatementError(index=i)`` and leave
         nothing of the unit behind. Remote drivers do this in one round trip.
+        """
+        ...
+
+    def run_atomic_iter(self, steps: Iterable[Step]) -> None:
+        """Run the steps in ONE transaction, consuming the iterator lazily (memory
+        bounded by a chunk, never by the total). Raise ``StatementError(index=i)``
+        (global index in the iteration) on the first failure and leave nothing behind.
+        Returns nothing (no rows).
+
+        For units too big to hold in memory (a 200 MB data migration). An exception
+        raised by the iterator itself (e.g. ``MigrationFileError`` from the parser)
+        or a Ctrl-C rolls back and propagates unchanged. On sqld, a long transaction
+        is ended by the server if another writer waits for more than 5 s
+        (``TRANSACTION_TIMEOUT``): that is a ``DatabaseError`` saying so, not a
+        ``StatementError``.
         """
         ...
 

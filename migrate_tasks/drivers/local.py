@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from migrate_tasks.drivers.base import Row, Step
@@ -130,6 +130,25 @@ class LocalDriver:
             raise
         return results
 
+    def run_atomic_iter(self, steps: Iterable[Step]) -> None:
+        """Like ``run_atomic`` but consuming ``steps`` lazily and keeping no rows, so
+        memory does not grow with the unit. Anything raised, by a step, by Ctrl-C or by
+        the iterator itself, rolls back and propagates unchanged."""
+        iterator = iter(steps)
+        first = next(iterator, None)  # an empty or failing producer leaves no file behind
+        if first is None:
+            return
+        self._materialise()
+        self._control("BEGIN IMMEDIATE", "could not start a transaction")
+        try:
+            self._execute(0, first.sql, first.params)
+            for i, step in enumerate(iterator, 1):
+                self._execute(i, step.sql, step.params)
+            self._control("COMMIT", "COMMIT failed, nothing of this unit was applied")
+        except BaseException:
+            self._rollback()
+            raise
+
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step commits on its own; stop at the first failure."""
         if steps:
@@ -152,7 +171,17 @@ class LocalDriver:
             return [tuple(row) for row in rows or ()]
         except self._errors as exc:
             message, code = _translate(exc)
+            self._raise_if_unwritable(message, code)
             raise StatementError(index, message, code) from None
+
+    def _raise_if_unwritable(self, message: str, code: str | None) -> None:
+        """A read-only file is an access problem, like a read-only token: exit 5, not 1."""
+        if code in ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM"):
+            raise ConnectionFailed(
+                f"cannot write to {self.display_url}: {message}. The database file (or its"
+                " folder, where SQLite writes its journal) is read-only for this user;"
+                " check the permissions"
+            )
 
     def _control(self, sql: str, what: str) -> None:
         self._check_open()
@@ -160,6 +189,7 @@ class LocalDriver:
             self._conn.execute(sql)
         except self._errors as exc:
             message, code = _translate(exc)
+            self._raise_if_unwritable(message, code)
             raise DatabaseError(f"{what}: {message}", code) from None
 
     def _rollback(self) -> None:

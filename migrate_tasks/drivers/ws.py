@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
 import libsql_client
 
 from migrate_tasks.drivers.base import Row, Step
-from migrate_tasks.drivers.hrana_http import HranaHttpDriver, auth_message, to_hrana
+from migrate_tasks.drivers.hrana_http import (
+    INTERRUPTED_CODES,
+    HranaHttpDriver,
+    auth_message,
+    interrupted_error,
+    to_hrana,
+)
 from migrate_tasks.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -101,40 +107,62 @@ class WsDriver:
             len(stmts) > self.batch_max_steps
             or sum(len(sql) for sql, _ in stmts) > self.batch_max_bytes
         ):
-            return self._run_interactive(client, stmts)
+            log.info(
+                "%d statements are too many for one WebSocket batch: running them one by one"
+                " in a transaction (the http:// URL of the same server sends them in one"
+                " request)",
+                len(stmts),
+            )
+            results: list[list[Row]] = []
+            self._run_interactive(client, stmts, results.append)
+            return results
         try:
             return [_rows(r) for r in self._call(client.batch, stmts, index=None, write=True)]
         except DatabaseError as exc:
-            if isinstance(exc, StatementError):
+            if isinstance(exc, StatementError) or exc.code in INTERRUPTED_CODES:
                 raise
             # The batch rolled back; its error does not say which step failed.
             raise self._locate(client, stmts, exc) from None
 
-    def _run_interactive(
-        self, client: libsql_client.ClientSync, stmts: list[tuple[str, list[Any]]]
-    ) -> list[list[Row]]:
-        """A unit too big for one WebSocket message (and its reply): one transaction,
-        one statement per round trip. Slower, still all or nothing."""
+    def run_atomic_iter(self, steps: Iterable[Step]) -> None:
+        """One interactive transaction, one round trip per step, consuming ``steps``
+        lazily: atomic and bounded in memory, but slow (0.3-0.4 ms a step on loopback)."""
+        client = self._open()
         log.info(
-            "%d statements are too many for one WebSocket batch: running them one by one in"
-            " a transaction (the http:// URL of the same server sends them in one request)",
-            len(stmts),
+            "streaming a unit over WebSocket runs it one statement per round trip in a"
+            " transaction; the http:// URL of the same server sends it in large batches"
         )
-        tx = self._call(client.transaction, index=None, write=True)
+        stmts = ((step.sql, _args(step.params, i)) for i, step in enumerate(steps))
+        self._run_interactive(client, stmts, None)
+
+    def _run_interactive(
+        self,
+        client: libsql_client.ClientSync,
+        stmts: Iterable[tuple[str, list[Any]]],
+        keep: Callable[[list[Row]], object] | None,
+    ) -> None:
+        """One transaction, one statement per round trip: for units too big for one
+        WebSocket message (and its reply), and for streamed units. ``keep`` receives
+        each step's rows (None: rows are dropped, so memory stays bounded). Any
+        exception, also one raised by ``stmts`` itself, rolls back and propagates."""
+        tx: Any = None  # opened at the first statement: an empty producer costs nothing
         committed = False
         try:
-            results = [
-                _rows(self._call(tx.execute, sql, args, index=i, write=True))
-                for i, (sql, args) in enumerate(stmts)
-            ]
-            what = "COMMIT failed, nothing of this unit was applied"
-            self._call(tx.commit, index=None, write=True, what=what)
+            for i, (sql, args) in enumerate(stmts):
+                if tx is None:
+                    tx = self._call(client.transaction, index=None, write=True)
+                rows = self._call(tx.execute, sql, args, index=i, write=True)
+                if keep is not None:
+                    keep(_rows(rows))
+            if tx is not None:
+                what = "COMMIT failed, nothing of this unit was applied"
+                self._call(tx.commit, index=None, write=True, what=what)
             committed = True
-            return results
         finally:
-            if not committed:
-                _quietly(tx.rollback)
-            _quietly(tx.close)
+            if tx is not None:
+                if not committed:
+                    _quietly(tx.rollback)
+                _quietly(tx.close)
 
     def _locate(
         self,
@@ -216,6 +244,8 @@ class WsDriver:
                         forbidden=False,
                     )
                 )
+            if code in INTERRUPTED_CODES:
+                return interrupted_error(code, self.display_url)
             if code in _CLOSED_CODES:
                 return self._diagnose(f"the WebSocket was closed ({text})", write)
             if code.startswith("URL_"):

@@ -1,0 +1,114 @@
+"""Network faults between the tool and sqld: a clear exit 5, and a rerun that finishes.
+
+A loopback proxy loses exactly one request of a run, at every position in turn, in
+both ways a client cannot tell apart: the request never arrived, or it arrived and
+committed but the answer was lost. Afterwards the history and the schema must agree,
+and a clean rerun must apply what is left without applying anything twice.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.project import Project
+from tests.support.proxy import FaultProxy
+
+pytestmark = pytest.mark.target("http")
+
+MIGRATIONS = 3
+
+
+def build(project: Project) -> None:
+    for n in range(1, MIGRATIONS + 1):
+        project.write(
+            f"2025010100000{n}_t{n}.sql",
+            f"-- migrate:up\nCREATE TABLE t{n} (id INTEGER);\nINSERT INTO t{n} VALUES ({n});\n"
+            f"-- migrate:down\nDROP TABLE t{n};\n",
+        )
+
+
+def check_consistent(project: Project) -> set[str]:
+    """Every applied version has its table with exactly its one row, and nothing else."""
+    names = {row[0] for row in project.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    applied: set[str] = set()
+    if "schema_migrations" in names:
+        applied = {v for v, status in project.tracking().items() if status == "applied"}
+    tables = {row[1] for row in project.schema() if row[0] == "table"}
+    assert tables == {f"t{int(v[-1])}" for v in applied}, (tables, applied)
+    for name in tables:
+        assert project.query(f"SELECT count(*) FROM {name}") == [(1,)]
+    return applied
+
+
+def requests_of_a_clean_run(sqld, tmp_path) -> int:
+    with FaultProxy(sqld.port) as proxy:
+        project = Project(tmp_path / "count", proxy.http_url)
+        build(project)
+        run = project.invoke("migrate.up")
+        assert run.code == 0, run.err
+        return proxy.requests
+
+
+@pytest.mark.parametrize("forward", [False, True], ids=["lost-request", "lost-answer"])
+def test_one_lost_request_at_every_position(sqld, sqld_bin, tmp_path, forward):
+    from tests.support.sqld import SqldServer
+
+    total = requests_of_a_clean_run(sqld, tmp_path)
+    assert total >= MIGRATIONS + 2
+    failed_runs = 0
+    for position in range(total):
+        server = SqldServer(sqld_bin, tmp_path / f"sqld-{forward}-{position}")
+        server.workdir.mkdir()
+        server.start()
+        try:
+            with FaultProxy(server.port) as proxy:
+                project = Project(tmp_path / f"app-{forward}-{position}", proxy.http_url)
+                build(project)
+                proxy.drop_after(requests=position, forward=forward)
+                run = project.invoke("migrate.up", "--lock-timeout", "0")
+                assert proxy.drops == 1
+                assert "Traceback" not in run.err
+                # A lost read is retried on a fresh connection; a lost write is never
+                # retried (it may have committed): the run stops with exit 5.
+                assert run.code in (0, 5), (position, run.code, run.err)
+                if run.code == 5:
+                    failed_runs += 1
+                    assert f"cannot reach {proxy.http_url}" in run.err, run.err
+                before = check_consistent(project)
+
+                proxy.pass_through()
+                # A lost answer may leave our lease behind: same host, dead pid -> taken over.
+                rerun = project.invoke("migrate.up", "--lock-timeout", "5")
+                assert rerun.code == 0, (position, rerun.err)
+                after = check_consistent(project)
+                assert len(after) == MIGRATIONS and before <= after
+                applied_rows = [r for r in project.log() if r[2] == "applied"]
+                assert len(applied_rows) == MIGRATIONS  # nothing applied twice
+        finally:
+            server.stop()
+    assert failed_runs >= MIGRATIONS  # at least every migration's own request
+
+
+def test_slow_server_times_out_with_exit_5(sqld, tmp_path):
+    with FaultProxy(sqld.port) as proxy:
+        project = Project(tmp_path / "app", proxy.http_url)
+        build(project)
+        proxy.delay(3.0)
+        run = project.invoke("migrate.status", INVOKE_MIGRATE_TIMEOUT="1")
+        assert run.code == 5, run.err
+        assert "no answer within 1 s" in run.err
+        proxy.pass_through()
+        assert project.invoke("migrate.up").code == 0
+
+
+def test_refused_connection_exits_5(sqld, tmp_path):
+    with FaultProxy(sqld.port) as proxy:
+        project = Project(tmp_path / "app", proxy.http_url)
+        build(project)
+        proxy.refuse()
+        run = project.invoke("migrate.up")
+        assert run.code == 5, run.err
+        assert "cannot reach" in run.err and "Traceback" not in run.err
+        proxy.pass_through()
+        assert project.invoke("migrate.up").code == 0
+        assert check_consistent(project) == {f"2025010100000{n}" for n in range(1, MIGRATIONS + 1)}
