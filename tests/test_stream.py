@@ -28,7 +28,6 @@ from migrate_tasks.parser import (
 from migrate_tasks.source import checksum
 from migrate_tasks.stream import (
     CHUNK_SIZE,
-    STREAM_THRESHOLD_BYTES,
     FileSummary,
     SectionInfo,
     iter_statements,
@@ -394,7 +393,6 @@ def test_summary_fields(tmp_path: Path) -> None:
     assert summary.up.transaction is False
     with pytest.raises(TypeError):
         summary.up.options["transaction"] = "true"  # type: ignore[index]
-    assert STREAM_THRESHOLD_BYTES == 16 * 1024 * 1024
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
