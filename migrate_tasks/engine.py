@@ -17,11 +17,12 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .compat import Refused, check_section, check_statement, options_problem
 from .drivers.base import Driver, Step
 from .errors import (
     CheckFailed,
@@ -33,7 +34,8 @@ from .errors import (
     StatementError,
     UsageError,
 )
-from .ledger import GUARD, TRANSITIONS, Actor, Holder, Ledger, Record
+from .guards import Added, GuardedStatements, ReferenceCheck, describe_failure, read_references
+from .ledger import GUARD, TRANSITIONS, Actor, Holder, Ledger, Record, is_replica
 from .lock import MigrationLock
 from .parser import Section, Statement, parse_migration
 from .plan import (
@@ -55,7 +57,9 @@ from .stream import STREAM_THRESHOLD_BYTES, FileSummary, SectionInfo, iter_state
 
 log = logging.getLogger("migrate_tasks")
 
-Calls = list[tuple[str, Iterable[Step]]]  # ("atomic" | "each", steps), in the order they are sent
+# ("atomic" | "each" | "connection", steps), in the order they are sent; "connection":
+# on the unit's own connection, outside any transaction (the foreign_keys pragmas)
+Calls = list[tuple[str, Iterable[Step]]]
 EACH_CHUNK = 1000
 
 
@@ -86,6 +90,21 @@ class Unit:
         if self.section is not None:
             return self.section.transaction
         return self.info is None or self.info.transaction
+
+    @property
+    def options(self) -> Mapping[str, str]:
+        source = self.section if self.section is not None else self.info
+        return source.options if source is not None else {}
+
+    @property
+    def header_line(self) -> int | None:
+        source = self.section if self.section is not None else self.info
+        return source.line if source is not None else None
+
+    @property
+    def foreign_keys_off(self) -> bool:
+        """``foreign_keys:off``: run with foreign keys off, check them before COMMIT."""
+        return self.options.get("foreign_keys") == "off"
 
     @property
     def statement_count(self) -> int:
@@ -199,12 +218,19 @@ class Engine:
         files = self.files().values()
         return [FileInfo(f.version, f.name, self._checksum(f.version)) for f in files]
 
-    def records(self) -> dict[str, Record]:
-        return self.ledger.read(self.driver)
+    def records(self, *, fresh: bool = False) -> dict[str, Record]:
+        return self.ledger.read(self.driver, fresh=fresh)
 
-    def status(self) -> list[StatusRow]:
+    def status(self, *, fresh: bool = False) -> list[StatusRow]:
+        """``fresh``: read through the primary even via a replica (needs write access)."""
         files = self.file_infos()  # read files before the database: bad names fail fast
-        return status_rows(files, self.records())
+        return status_rows(files, self.records(fresh=fresh))
+
+    def replica(self) -> bool | None:
+        """Whether the server is a read replica (whose plain reads may lag); None: unknown."""
+        if self.driver.name not in ("hrana-http", "hrana-ws"):
+            return False
+        return is_replica(self.driver)
 
     def file_errors(self) -> list[MigrationFileError]:
         """Every bad name, duplicate version and unparseable file; reads no database."""
@@ -243,8 +269,8 @@ class Engine:
         """``up`` or ``down``: check, plan, confirm, lock, re-plan, apply."""
         options = options or RunOptions()
 
-        def make_plan() -> Plan:
-            rows = self._checked_rows(direction, allow_out_of_order)
+        def make_plan(fresh: bool = False) -> Plan:
+            rows = self._checked_rows(direction, allow_out_of_order, fresh=fresh)
             if direction == "up":
                 return plan_up(rows, step=step, to=to)
             return plan_down(rows, step=step, to=to, all_=all_)
@@ -264,18 +290,20 @@ class Engine:
             if not options.confirm(f"{verb} {len(outcome.units)} migration(s): {listing}"):
                 raise UsageError("aborted: nothing was changed")
         with self.locked(options) as lock:
-            plan = make_plan()  # again, under the lock: another run may have been first
+            plan = make_plan(fresh=True)  # again, under the lock, from the primary
             outcome.units = self.prepare(plan)
             outcome.results = self.apply(outcome.units, lock)
         return outcome
 
-    def _checked_rows(self, direction: str, allow_out_of_order: bool) -> list[StatusRow]:
+    def _checked_rows(
+        self, direction: str, allow_out_of_order: bool, *, fresh: bool = False
+    ) -> list[StatusRow]:
         """Status rows, after refusing on any problem that makes running unsafe."""
         if direction == "up":
             errors = self.file_errors()  # exit 2, before the database is even read
             if errors:
                 raise errors[0]
-        rows = self.status()
+        rows = self.status(fresh=fresh)
         if direction == "up":
             blocking = [
                 p
@@ -311,8 +339,58 @@ class Engine:
                 unit = Unit(
                     version, file.name, file.display, checksum(data), plan.direction, section
                 )
+            self._check_target(unit)
             units.append(unit)
         return units
+
+    # -- libSQL specifics (docs/libsql.md): compat refusals, FK and ALTER COLUMN checks ---
+
+    def _check_target(self, unit: Unit) -> None:
+        """Refuse what this target cannot run (``compat``), before anything runs. A
+        streamed unit's statements are checked as they are read (see ``_guarded``)."""
+        if unit.section is not None:
+            check_section(
+                unit.path, unit.header_line, unit.options, unit.section.statements,
+                driver=self.driver.name,
+            )  # fmt: skip
+        elif problem := options_problem(unit.options, driver=self.driver.name):
+            raise Refused(unit.path, unit.header_line, problem)
+
+    def _guarded(self, unit: Unit) -> GuardedStatements:
+        """The unit's statements plus libSQL's checks (``guards``). Refusals (a DROP of a
+        referenced table, statements the target cannot run) come before anything of the
+        unit runs; for a streamed transactional unit, as its statements are read, which
+        rolls its transaction back."""
+        header = f"-- migrate:{unit.direction}"
+        references = ReferenceCheck(lambda: read_references(self.driver), unit.path, header)
+
+        def check(statement: Statement) -> None:
+            if unit.streamed:  # in-memory units passed compat in prepare()
+                check_statement(
+                    unit.path, statement, driver=self.driver.name, transaction=unit.transaction
+                )
+            if not unit.foreign_keys_off:  # with it, the final foreign-key check decides
+                references(statement)
+
+        if unit.streamed and unit.transaction:
+            return GuardedStatements(
+                unit.statements(), foreign_keys_off=unit.foreign_keys_off, check=check
+            )
+        for statement in unit.statements():  # cheap in memory; rare for a big file
+            check(statement)
+        return GuardedStatements(unit.statements(), foreign_keys_off=unit.foreign_keys_off)
+
+    def _check_failed(self, unit: Unit, added: Added, exc: StatementError) -> MigrationFailed:
+        """One of the checks ``guards`` added found a problem; say which, and where."""
+        message = describe_failure(added, exc.message)
+        if added.statement is None:
+            return MigrationFailed(
+                unit.version, unit.path, unit.header_line, None, message, direction=unit.direction
+            )
+        return MigrationFailed(
+            unit.version, unit.path, added.statement.line, added.statement.sql, message,
+            direction=unit.direction, partial=not unit.transaction,
+        )  # fmt: skip
 
     @staticmethod
     def _require_statements(
@@ -346,7 +424,9 @@ class Engine:
             return []
         return self.ledger.create_steps()
 
-    def unit_calls(self, unit: Unit, renew: Step | None = None) -> Calls:
+    def unit_calls(
+        self, unit: Unit, renew: Step | None = None, guarded: GuardedStatements | None = None
+    ) -> Calls:
         """The driver calls one unit makes, in order: ("atomic" | "each", steps).
 
         Statements are produced lazily, so a streamed unit never sits in memory whole.
@@ -358,7 +438,9 @@ class Engine:
                 transaction=unit.transaction,
             ),
         ]  # fmt: skip
-        statements = (Step(s.sql) for s in unit.statements())
+        if guarded is None:
+            guarded = GuardedStatements(unit.statements(), foreign_keys_off=unit.foreign_keys_off)
+        statements = iter(guarded)
         closing = self.ledger.finish_steps(unit.version, unit.direction)
         if unit.transaction:
             return [("atomic", itertools.chain(opening, statements, closing))]
@@ -375,7 +457,11 @@ class Engine:
         if setup:
             calls.append(("atomic", setup))
         for unit in units:
-            calls.extend(self.unit_calls(unit, lock.renew_step()))
+            unit_calls = self.unit_calls(unit, lock.renew_step())
+            if unit.foreign_keys_off:  # on the transaction's connection, outside it
+                off, on = Step("PRAGMA foreign_keys=OFF"), Step("PRAGMA foreign_keys=ON")
+                unit_calls = [("connection", [off]), *unit_calls, ("connection", [on])]
+            calls.extend(unit_calls)
         calls.append(("atomic", [self.ledger.release_step(lock.owner)]))
         return calls
 
@@ -402,12 +488,13 @@ class Engine:
             # a streamed unit returns no rows: renew (and check) the lease on its own first
             held = bool(self.driver.run_atomic([renew])[0])
             renew = None
-        calls = self.unit_calls(unit, renew)
+        guarded = self._guarded(unit)
+        calls = self.unit_calls(unit, renew, guarded)
         offset = (1 if renew else 0) + 2  # renewal, log row, guarded move
         try:
-            rows = self._atomic(unit, calls[0][1], offset)
+            rows = self._atomic(unit, calls[0][1], offset, guarded)
             if not unit.transaction:
-                self._each(unit, calls[1][1])
+                self._each(unit, calls[1][1], guarded)
                 self.driver.run_atomic(list(calls[2][1]))
         except MigrationFileError as exc:  # a streamed file changed while being applied
             elapsed = (time.perf_counter() - started) * 1000
@@ -433,24 +520,35 @@ class Engine:
             )
         return Result(unit.version, unit.name, unit.direction, unit.statement_count, elapsed)
 
-    def _atomic(self, unit: Unit, steps: Iterable[Step], offset: int) -> list[list[tuple]]:
+    def _atomic(
+        self,
+        unit: Unit,
+        steps: Iterable[Step],
+        offset: int,
+        guarded: GuardedStatements | None = None,
+    ) -> list[list[tuple]]:
+        fk_off = {"foreign_keys_off": True} if unit.foreign_keys_off and unit.transaction else {}
         try:
             if unit.streamed and unit.transaction:
-                self.driver.run_atomic_iter(steps)
+                self.driver.run_atomic_iter(steps, **fk_off)
                 return []
-            return self.driver.run_atomic(list(steps))
+            return self.driver.run_atomic(list(steps), **fk_off)
         except StatementError as exc:
             if exc.index == offset - 1 and GUARD in exc.message:
                 raise self._conflict(unit) from None
             if unit.transaction:
-                raise self._failure(unit, exc, exc.index - offset, partial=False) from exc
+                raise self._failure(
+                    unit, exc, exc.index - offset, partial=False, guarded=guarded
+                ) from exc
             raise self._failure(unit, exc, -1, partial=False) from exc
         except DatabaseError as exc:  # e.g. COMMIT refused a deferred foreign key
             raise MigrationFailed(
                 unit.version, unit.path, None, None, exc.message, direction=unit.direction
             ) from exc
 
-    def _each(self, unit: Unit, steps: Iterable[Step]) -> None:
+    def _each(
+        self, unit: Unit, steps: Iterable[Step], guarded: GuardedStatements | None = None
+    ) -> None:
         """transaction:false: each statement commits on its own (in bounded chunks)."""
         done = 0
         iterator = iter(steps)
@@ -458,7 +556,8 @@ class Engine:
             try:
                 self.driver.run_each(chunk)
             except StatementError as exc:
-                raise self._failure(unit, exc, done + exc.index, partial=True) from exc
+                index = done + exc.index
+                raise self._failure(unit, exc, index, partial=True, guarded=guarded) from exc
             done += len(chunk)
 
     def _conflict(self, unit: Unit) -> MigrationFailed:
@@ -472,8 +571,18 @@ class Engine:
         )  # fmt: skip
 
     def _failure(
-        self, unit: Unit, exc: StatementError, index: int, *, partial: bool
+        self,
+        unit: Unit,
+        exc: StatementError,
+        index: int,
+        *,
+        partial: bool,
+        guarded: GuardedStatements | None = None,
     ) -> MigrationFailed:
+        if guarded is not None and index >= 0:  # step index -> statement index
+            index, added = guarded.locate(index)
+            if added is not None:
+                return self._check_failed(unit, added, exc)
         stmt = self._statement_at(unit, index) if index >= 0 else None
         if stmt is not None:
             return MigrationFailed(

@@ -5,7 +5,8 @@
     │   └── StatementError            exit 1   ... one step of a unit, with its index
     ├── MigrationFailed               exit 1   a migration's statement failed (file, line, SQL)
     ├── UsageError                    exit 2   bad flags or configuration
-    │   └── MigrationFileError        exit 2   a migration file is malformed (file, line)
+    │   ├── MigrationFileError        exit 2   a migration file is malformed (file, line)
+    │   └── compat.Refused            exit 2   a statement this target cannot run (file, line)
     ├── CheckFailed                   exit 3   --check found something to fix
     ├── LockTimeout                   exit 4   another run holds the migration lock
     │   └── LockLost                  exit 4   our lease expired and another run took it

@@ -57,6 +57,9 @@ from migrate_tasks.errors import MigrationFileError
 KNOWN_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "transaction": ("true", "false"),
+        # off: run the section with foreign keys off and check them all before COMMIT
+        # (the table rebuild SQLite documents; see docs/libsql.md).
+        "foreign_keys": ("on", "off"),
     }
 )
 
@@ -439,6 +442,17 @@ def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
         if key in options:
             raise MigrationFileError(path, line, f"option {key!r} is given twice")
         options[key] = value
+    if options.get("foreign_keys") == "off" and options.get("transaction") == "false":
+        raise MigrationFileError(
+            path,
+            line,
+            "foreign_keys:off cannot be combined with transaction:false: foreign keys are"
+            " turned off around ONE transaction and every reference is checked before it"
+            " commits, so that broken references are never committed; without a"
+            " transaction each statement would commit unchecked (and on a server the"
+            " switch would not even reach the next statement). Keep the transaction, or"
+            " move the statements that need transaction:false into their own migration",
+        )
     return options
 
 

@@ -103,6 +103,13 @@ def resolve_settings(
         for layer_name, layer in (("environment", environ), (".env", dotenv)):
             for var in ENV_VARS.get(key, ()):
                 value = layer.get(var)
+                if key == "url" and value == "" and layer_name == "environment":
+                    # In CI a missing secret arrives as an empty variable: falling back to
+                    # the default file would "deploy" to a throw-away database and succeed.
+                    raise UsageError(
+                        f"{var} is set but empty (a missing CI secret?); set it to the"
+                        " database URL, or unset it to use the configured or default one"
+                    )
                 if value not in (None, ""):
                     sources[key] = f"{var} ({layer_name})" if layer_name == ".env" else var
                     return value

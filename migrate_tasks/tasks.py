@@ -41,7 +41,19 @@ WRITE_HELP = {
     "dry-run": "print the exact SQL that would run, in order, and change nothing",
     "lock-timeout": "seconds to wait for another run's migration lock (default 60)",
 }
+FLEET_HELP = {
+    "fleet": "run on many databases: a file of URLs (one per line; `URL token_env=VAR` for a"
+    " per-database token), a glob of local files, or with --admin-url a file of namespace names",
+    "admin-url": "sqld admin API: run on every namespace of the server at --url"
+    " (or on those named in the --fleet file)",
+    "jobs": "fleet mode: how many databases at once (default 4)",
+    "fail-fast": "fleet mode: start no new database after the first failure",
+}
 CONFIRM_HELP = {"yes": "confirm on a protected environment without asking (for CI)"}
+RUN_JSON_HELP = (
+    "print one JSON document (docs/json.md): the migrations run, with durations;"
+    " with --dry-run, the planned statements of each"
+)
 
 #: Short flags are chosen, not derived from spelling: no ``-h`` that is not help, and no
 #: one-letter way to ``--all`` or to a token.
@@ -213,6 +225,7 @@ def create(
 @task(
     klass=MigrateTask,
     help=_help(
+        FLEET_HELP,
         json="print the status as one JSON document",
         check="exit 3 if anything is pending, rolled back, failed, missing or modified",
     ),
@@ -222,6 +235,10 @@ def status(
     c: Context,
     json_: bool = False,
     check: bool = False,
+    fleet: str = "",
+    admin_url: str = "",
+    jobs: int = 4,
+    fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
@@ -234,12 +251,23 @@ def status(
     from .plan import PROBLEM_STATES
 
     settings = _settings(c, locals())
+    if fleet or admin_url:
+        from .fleet import status_operation
+
+        return _fleet(settings, status_operation(check=check), locals())
     with _engine(settings) as engine:
         rows = engine.status()
         target = engine.driver.display_url
+        replica = engine.replica()
+    if replica:
+        logsetup.log.warning(
+            "%s is a read replica: its answer may lag behind the primary by a moment;"
+            " ask the primary for an exact status",
+            target,
+        )
     problems = [f"{r.version}_{r.name}: {r.state}" for r in rows if r.state in PROBLEM_STATES]
     if json_:
-        print(report.status_json(rows, target, problems))
+        print(report.status_json(rows, target, problems, replica=replica))
     else:
         print(report.status_table(rows))
         print(report.status_summary(rows))
@@ -247,11 +275,15 @@ def status(
         raise CheckFailed(f"{len(problems)} migration(s) need attention: " + "; ".join(problems))
 
 
-@task(klass=MigrateTask, help=_help(json="print the problems as one JSON document"))
+@task(klass=MigrateTask, help=_help(FLEET_HELP, json="print the problems as one JSON document"))
 @_handles_errors
 def validate(
     c: Context,
     json_: bool = False,
+    fleet: str = "",
+    admin_url: str = "",
+    jobs: int = 4,
+    fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
@@ -262,6 +294,10 @@ def validate(
 ) -> None:
     """Check files against history: modified, missing, out-of-order, duplicate, unparseable."""
     settings = _settings(c, locals())
+    if fleet or admin_url:
+        from .fleet import validate_operation
+
+        return _fleet(settings, validate_operation(), locals())
     with _engine(settings) as engine:
         problems = engine.validate()
         target = engine.driver.display_url
@@ -277,9 +313,11 @@ def validate(
     klass=MigrateTask,
     help=_help(
         WRITE_HELP,
+        FLEET_HELP,
         step="apply only the next N pending migrations",
         to="apply pending migrations up to and including this version",
         allow_out_of_order="apply pending migrations older than the newest applied one",
+        json=RUN_JSON_HELP,
     ),
 )
 @_handles_errors
@@ -289,7 +327,12 @@ def up(
     to: str = "",
     dry_run: bool = False,
     allow_out_of_order: bool = False,
+    json_: bool = False,
     lock_timeout: str = "",
+    fleet: str = "",
+    admin_url: str = "",
+    jobs: int = 4,
+    fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
@@ -300,7 +343,15 @@ def up(
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
     settings = _settings(c, locals())
-    with _engine(settings) as engine:
+    if fleet or admin_url:
+        from .fleet import up_operation
+
+        options = _run_options(settings, dry_run=dry_run)
+        op = up_operation(
+            step=step or None, to=to or None, allow_out_of_order=allow_out_of_order, options=options
+        )
+        return _fleet(settings, op, locals())
+    with _engine(settings) as engine, _json_failure(engine, "up", json_, dry_run, auth_token):
         _describe_target(settings, engine.driver.display_url)
         outcome = engine.migrate(
             "up",
@@ -309,7 +360,7 @@ def up(
             allow_out_of_order=allow_out_of_order,
             options=_run_options(settings, dry_run=dry_run),
         )
-    _finish(outcome)
+    _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
 
 
 @task(
@@ -317,9 +368,11 @@ def up(
     help=_help(
         WRITE_HELP,
         CONFIRM_HELP,
+        FLEET_HELP,
         step="roll back the N most recent migrations (default 1)",
         to="roll back every migration applied after this version",
         all="roll back every applied migration",
+        json=RUN_JSON_HELP,
     ),
 )
 @_handles_errors
@@ -329,8 +382,13 @@ def down(
     to: str = "",
     all_: bool = False,
     dry_run: bool = False,
+    json_: bool = False,
     yes: bool = False,
     lock_timeout: str = "",
+    fleet: str = "",
+    admin_url: str = "",
+    jobs: int = 4,
+    fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
@@ -341,7 +399,23 @@ def down(
 ) -> None:
     """Roll back the most recent migration (or --step N, --to VERSION, --all)."""
     settings = _settings(c, locals())
-    with _engine(settings) as engine:
+    if fleet or admin_url:
+        from .fleet import down_operation
+
+        if (
+            settings.protected
+            and not yes
+            and not _confirmer(settings)("roll back on every database of the fleet")
+        ):
+            raise UsageError("aborted: nothing was changed")
+        op = down_operation(
+            step=step or None,
+            to=to or None,
+            all_=all_,
+            options=_run_options(settings, dry_run=dry_run),
+        )
+        return _fleet(settings, op, locals())
+    with _engine(settings) as engine, _json_failure(engine, "down", json_, dry_run, auth_token):
         _describe_target(settings, engine.driver.display_url)
         outcome = engine.migrate(
             "down",
@@ -350,7 +424,7 @@ def down(
             all_=all_,
             options=_run_options(settings, dry_run=dry_run, yes=yes),
         )
-    _finish(outcome)
+    _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
 
 
 @task(
@@ -426,14 +500,157 @@ def unlock(
     print(f"released the migration lock held by {holder.describe()}")
 
 
-def _finish(outcome: Any) -> None:
+# -- CI/CD: verify, dump, and --json for up/down -------------------------------------------
+
+VERIFY_HELP = {
+    "url": "a THROW-AWAY database to verify on (default: a temporary local file, deleted"
+    " afterwards); LIBSQL_URL, DATABASE_URL and configured URLs are never used",
+    "auth-token": COMMON_HELP["auth-token"],
+    "dir": COMMON_HELP["dir"],
+    "insecure": COMMON_HELP["insecure"],
+    "verbose": COMMON_HELP["verbose"],
+    "log-format": COMMON_HELP["log-format"],
+    "force": "with --url: DROP every table, view and trigger in that database first"
+    " (without it, a database that is not empty is refused)",
+    "json": "print the result as one JSON document (docs/json.md)",
+}
+
+
+@task(klass=MigrateTask, help=VERIFY_HELP)
+@_handles_errors
+def verify(
+    c: Context,
+    url: str = "",
+    force: bool = False,
+    json_: bool = False,
+    auth_token: str = "",
+    dir_: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Prove on a scratch database that every down undoes its up, and up applies again."""
+    from .verify import scratch_path
+    from .verify import verify as run_verify
+
+    if force and not url:
+        raise UsageError("--force drops everything in the --url database; it needs --url")
+    with contextlib.ExitStack() as stack:
+        target = url or stack.enter_context(scratch_path())
+        flags = {"url": target, "auth_token": auth_token, "dir_": dir_, "insecure": insecure}
+        settings = _settings(c, flags)
+        engine = stack.enter_context(_engine(settings))
+        logsetup.log.info("verify: database %s", engine.driver.display_url)
+        result = run_verify(
+            engine,
+            _run_options(settings, dry_run=False),
+            temporary=not url,
+            force=force,
+        )
+    print(report.verify_json(result) if json_ else report.verify_text(result))
+    if not result.ok:
+        problem = result.problems[0]
+        raise CheckFailed(f"verify: {problem.message.splitlines()[0]}")
+
+
+@task(
+    klass=MigrateTask,
+    help=_help(
+        output="file to write (default: schema.sql in the current directory)",
+        check="write nothing; print the difference and exit 3 if the file is out of date",
+        json="print the result as one JSON document (docs/json.md)",
+    ),
+)
+@_handles_errors
+def dump(
+    c: Context,
+    output: str = "schema.sql",
+    check: bool = False,
+    json_: bool = False,
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Write the migrated database's schema (no data) to schema.sql, for review in diffs."""
+    from .schema import compare_dump, write_dump
+
+    settings = _settings(c, locals())
+    with _engine(settings) as engine:
+        outcome = compare_dump(engine, Path(output))
+    if not check and not outcome.up_to_date:
+        write_dump(Path(output), outcome.text)
+    if json_:
+        print(report.dump_json(outcome, output=output, check=check))
+    elif check:
+        print(outcome.diff if outcome.diff else f"{output} is up to date")
+    else:
+        print(f"{'unchanged' if outcome.up_to_date else 'wrote'} {output}")
+    if check and not outcome.up_to_date:
+        raise CheckFailed(
+            f"{output} is out of date with {outcome.target}: run `invoke migrate.dump`"
+            " and commit it"
+        )
+
+
+def _fleet(settings: Settings, operation: Any, flags: Mapping[str, Any]) -> None:
+    """Fleet mode: the same operation on many databases, a live progress line, one table."""
+    import time
+
+    from . import fleet
+
+    targets = fleet.discover_targets(
+        flags["fleet"] or None,
+        admin_url=flags["admin_url"] or None,
+        base_url=settings.url if flags["admin_url"] else None,
+        auth_token=settings.auth_token,
+        insecure=settings.insecure,
+    )
+    started = time.perf_counter()
+    results = fleet.run_fleet(
+        targets,
+        operation,
+        settings=settings,
+        jobs=flags["jobs"],
+        fail_fast=flags["fail_fast"],
+        on_progress=report.fleet_progress_printer(sys.stderr),
+    )
+    elapsed = time.perf_counter() - started
+    if flags.get("json_"):
+        print(report.fleet_json(results, operation.name, elapsed))
+    else:
+        print(report.fleet_table(results))
+        print(report.fleet_summary(results, elapsed))
+    fleet.check_results(results)
+
+
+def _json_failure(
+    engine: Any, direction: str, enabled: bool, dry_run: bool, token: str
+) -> contextlib.AbstractContextManager[None]:
+    from .jsonrun import failure_document
+
+    return failure_document(
+        engine, direction, enabled=enabled, dry_run=dry_run, scrub=lambda m: _scrub(m, token)
+    )
+
+
+def _finish(outcome: Any, *, json_: bool = False, dry_run: bool = False, target: str = "") -> None:
+    if json_:  # --json: one document on stdout (docs/json.md)
+        if dry_run:
+            report.write_plan_json(outcome, target, sys.stdout)
+        else:
+            print(report.run_json(outcome, target))
+        return
     if outcome.calls is not None:
         report.write_calls(outcome.calls, sys.stdout)
         return
     print(report.results_summary(outcome.results, outcome.direction))
 
 
-migrate = Collection("migrate", create, status, validate, up, down, repair, unlock)
+migrate = Collection("migrate", create, status, validate, up, down, repair, unlock, verify, dump)
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 
 __all__ = ["migrate"]

@@ -78,7 +78,7 @@ def test_bad_usage_exits_2(project):
 
 def test_database_url_from_old_postgres_setup_is_named(project):
     project.write("20250101000000_good.sql", GOOD)
-    run = project.invoke("migrate.status", LIBSQL_URL="", DATABASE_URL="postgresql://x@db/app")
+    run = project.invoke("migrate.status", LIBSQL_URL=None, DATABASE_URL="postgresql://x@db/app")
     assert_clean_failure(run, 2, "postgresql")
 
 
@@ -127,3 +127,10 @@ def test_unreachable_server_exits_5_and_never_prints_the_token(project, scheme):
     run = project.invoke("migrate.up", "--url", f"{url}?authToken={TOKEN}")
     assert_clean_failure(run, 5)
     assert TOKEN not in run.out + run.err
+
+
+def test_an_empty_url_from_a_missing_ci_secret_is_refused(project):
+    project.write("20250101000000_good.sql", GOOD)
+    run = project.invoke("migrate.up", LIBSQL_URL="", CI="true")
+    assert_clean_failure(run, 2, "LIBSQL_URL is set but empty", "missing CI secret")
+    assert not (project.root / "dev.db").exists()

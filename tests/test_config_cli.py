@@ -30,7 +30,7 @@ def tables(path) -> set[str]:
 
 def without_url(project: Project, *args: str, **env: str):
     """Run with no LIBSQL_URL in the environment, so config files decide."""
-    return project.invoke(*args, LIBSQL_URL="", **env)
+    return project.invoke(*args, LIBSQL_URL=None, **env)
 
 
 def test_default_is_dev_db_in_the_working_directory(project):

@@ -200,13 +200,25 @@ def test_options_are_read_only() -> None:
 
 
 def test_adding_an_option_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = "-- migrate:up transaction:false foreign_keys:off\nSELECT 1;"
-    assert "foreign_keys" in parse_error(text).reason
+    text = "-- migrate:up transaction:false isolation:serializable\nSELECT 1;"
+    assert "isolation" in parse_error(text).reason
     monkeypatch.setattr(
-        parser, "KNOWN_OPTIONS", {**parser.KNOWN_OPTIONS, "foreign_keys": ("on", "off")}
+        parser, "KNOWN_OPTIONS", {**parser.KNOWN_OPTIONS, "isolation": ("serializable",)}
     )
-    assert dict(parse_text(text).up.options) == {"transaction": "false", "foreign_keys": "off"}
-    assert "foreign_keys:on|off" in parse_error("-- migrate:up x:y\nSELECT 1;").reason
+    assert dict(parse_text(text).up.options) == {
+        "transaction": "false",
+        "isolation": "serializable",
+    }
+    assert "isolation:serializable" in parse_error("-- migrate:up x:y\nSELECT 1;").reason
+
+
+def test_foreign_keys_off_is_refused_with_transaction_false() -> None:
+    assert dict(parse_text("-- migrate:up foreign_keys:off\nSELECT 1;").up.options) == {
+        "foreign_keys": "off"
+    }
+    error = parse_error("-- migrate:up foreign_keys:off transaction:false\nSELECT 1;")
+    assert error.line == 1
+    assert "cannot be combined with transaction:false" in error.reason
 
 
 @pytest.mark.parametrize(

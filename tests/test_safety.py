@@ -250,28 +250,40 @@ def test_protected_environment_asks_on_a_terminal(local: Project):
         proc = subprocess.Popen(
             [str(BIN / "invoke"), "migrate.down", "--env", "production"],
             cwd=local.root,
-            env=local.env(LIBSQL_URL=""),
+            env=local.env(LIBSQL_URL=None),
             stdin=secondary,
             stdout=secondary,
             stderr=secondary,
         )
         os.close(secondary)
-        seen = b""
-        deadline = time.monotonic() + 30
-        while b"to continue:" not in seen and time.monotonic() < deadline:
-            if select.select([primary], [], [], 0.5)[0]:
-                seen += os.read(primary, 4096)
-        os.write(primary, answer.encode() + b"\n")
-        code = proc.wait(timeout=30)
-        while select.select([primary], [], [], 0.2)[0]:
+
+        def read_some(wait: float) -> bytes | None:
+            """Bytes from the terminal; None once the child has closed it (EIO on Linux)."""
+            if not select.select([primary], [], [], wait)[0]:
+                return b""
             try:
-                chunk = os.read(primary, 4096)
+                return os.read(primary, 4096) or None
             except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(primary)
+                return None
+
+        seen = b""
+        try:
+            deadline = time.monotonic() + 60
+            while b"to continue:" not in seen and time.monotonic() < deadline:
+                chunk = read_some(0.5)
+                if chunk is None:
+                    break
+                seen += chunk
+            assert b"to continue:" in seen, seen
+            os.write(primary, answer.encode() + b"\n")
+            code = proc.wait(timeout=60)
+            while (chunk := read_some(0.2)) is not None and chunk:
+                seen += chunk
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            os.close(primary)
         return code, seen.decode(errors="replace")
 
     code, text = on_terminal("no")

@@ -99,4 +99,11 @@ def test_table_name_is_validated(bad):
 
 
 def test_empty_values_fall_through():
-    assert resolve({"url": ""}, {"LIBSQL_URL": ""}, {}, {"url": "file:c.db"}).url == "file:c.db"
+    assert resolve({"url": ""}, {}, {"LIBSQL_URL": ""}, {"url": "file:c.db"}).url == "file:c.db"
+
+
+@pytest.mark.parametrize("var", ["LIBSQL_URL", "DATABASE_URL"])
+def test_an_empty_url_variable_is_a_missing_secret_not_a_default(var):
+    with pytest.raises(UsageError, match=f"{var} is set but empty"):
+        resolve(environ={var: ""}, config={"url": "file:c.db"})
+    assert resolve({"url": "file:flag.db"}, {var: ""}).url == "file:flag.db"  # a flag wins

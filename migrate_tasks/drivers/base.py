@@ -38,15 +38,23 @@ class Driver(Protocol):
         """Run one statement outside any explicit transaction and return its rows."""
         ...
 
-    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
+    def run_atomic(
+        self, steps: Sequence[Step], *, foreign_keys_off: bool = False
+    ) -> list[list[Row]]:
         """Run every step in one transaction; return each step's rows.
 
         On the first failing step raise ``StatementError(index=i)`` and leave
         nothing of the unit behind. Remote drivers do this in one round trip.
+
+        ``foreign_keys_off``: run ``PRAGMA foreign_keys=OFF`` on the transaction's own
+        connection before ``BEGIN`` and turn them back on after ``COMMIT``/``ROLLBACK``
+        (SQLite ignores the PRAGMA inside a transaction; this is the table rebuild
+        SQLite documents). The caller puts its foreign-key check among the steps. A
+        driver that cannot do this (ws) raises ``UsageError`` before sending anything.
         """
         ...
 
-    def run_atomic_iter(self, steps: Iterable[Step]) -> None:
+    def run_atomic_iter(self, steps: Iterable[Step], *, foreign_keys_off: bool = False) -> None:
         """Run the steps in ONE transaction, consuming the iterator lazily (memory
         bounded by a chunk, never by the total). Raise ``StatementError(index=i)``
         (global index in the iteration) on the first failure and leave nothing behind.
@@ -57,7 +65,7 @@ class Driver(Protocol):
         or a Ctrl-C rolls back and propagates unchanged. On sqld, a long transaction
         is ended by the server if another writer waits for more than 5 s
         (``TRANSACTION_TIMEOUT``): that is a ``DatabaseError`` saying so, not a
-        ``StatementError``.
+        ``StatementError``. ``foreign_keys_off`` as in ``run_atomic``.
         """
         ...
 

@@ -76,10 +76,14 @@ class HranaHttpDriver:
         timeout: float = 300.0,
         ca_file: str | None = None,
         display_url: str | None = None,
+        host_header: str | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         self._url = url
         self._ca_file = ca_file
+        # fleet: sqld routes namespaces by the Host header's first label; sending
+        # ``<ns>.<host>`` ourselves reaches a namespace on 127.0.0.1 without DNS.
+        self._host_header = host_header
         self.display_url = display_url or redact_url(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"{self.display_url}: expected an http:// or https:// base URL")
@@ -92,6 +96,8 @@ class HranaHttpDriver:
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._token:
             self._headers["Authorization"] = f"Bearer {self._token}"
+        if host_header:
+            self._headers["Host"] = host_header  # http.client then sends no Host of its own
         # Verification stays on; create_default_context honours SSL_CERT_FILE/SSL_CERT_DIR.
         self._ssl = ssl.create_default_context(cafile=ca_file) if self._https else None
         self._conn: http.client.HTTPConnection | None = None
@@ -116,34 +122,46 @@ class HranaHttpDriver:
         )
         return _rows(_response(results, 0, self.display_url)["result"])
 
-    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
-        """BEGIN, every step, COMMIT (ROLLBACK unless it committed) in one request."""
+    def run_atomic(
+        self, steps: Sequence[Step], *, foreign_keys_off: bool = False
+    ) -> list[list[Row]]:
+        """BEGIN, every step, COMMIT (ROLLBACK unless it committed) in one request.
+
+        ``foreign_keys_off``: the same batch, on the same stream, starts with
+        ``PRAGMA foreign_keys=OFF`` (BEGIN runs only if it worked) and ends with
+        ``PRAGMA foreign_keys=ON`` after the COMMIT or ROLLBACK.
+        """
         if not steps:
             return []
         n = len(steps)
-        batch = [{"stmt": {"sql": "BEGIN", "want_rows": False}}]
+        batch: list[dict[str, Any]] = []
+        if foreign_keys_off:
+            batch.append({"stmt": {"sql": _FOREIGN_KEYS_OFF, "want_rows": False}})
+        begin = len(batch)  # index of BEGIN; step i is at begin + 1 + i
+        batch.append(_control_step("BEGIN", _ok(begin - 1) if begin else None))
         for i, step in enumerate(steps):
-            batch.append({"stmt": _stmt(step.sql, step.params, i), "condition": _ok(i)})
-        batch.append({"stmt": {"sql": "COMMIT", "want_rows": False}, "condition": _ok(n)})
-        batch.append(
-            {
-                "stmt": {"sql": "ROLLBACK", "want_rows": False},
-                "condition": {"type": "not", "cond": _ok(n + 1)},
-            }
-        )
+            batch.append({"stmt": _stmt(step.sql, step.params, i), "condition": _ok(begin + i)})
+        commit = begin + n + 1
+        batch.append(_control_step("COMMIT", _ok(commit - 1)))
+        batch.append(_control_step("ROLLBACK", {"type": "not", "cond": _ok(commit)}))
+        if foreign_keys_off:
+            batch.append(_control_step(_FOREIGN_KEYS_ON, None))
         result = self._batch(batch, steps)
         outcomes, errors = result["step_results"], result["step_errors"]
-        if errors[0] is not None:
+        if begin and errors[0] is not None:
             message, code = _error_text(errors[0])
+            raise DatabaseError(f"could not turn foreign keys off: {message}", code)
+        if errors[begin] is not None:
+            message, code = _error_text(errors[begin])
             raise DatabaseError(f"could not start a transaction: {message}", code)
         for i in range(n):
-            if errors[i + 1] is not None:
-                raise _step_error(i, errors[i + 1], self.display_url)
-        if errors[n + 1] is not None or outcomes[n + 1] is None:
-            raise _commit_error(errors[n + 1], self.display_url)
-        return [_rows(outcomes[i + 1]) for i in range(n)]
+            if errors[begin + 1 + i] is not None:
+                raise _step_error(i, errors[begin + 1 + i], self.display_url)
+        if errors[commit] is not None or outcomes[commit] is None:
+            raise _commit_error(errors[commit], self.display_url)
+        return [_rows(outcomes[begin + 1 + i]) for i in range(n)]
 
-    def run_atomic_iter(self, steps: Iterable[Step]) -> None:
+    def run_atomic_iter(self, steps: Iterable[Step], *, foreign_keys_off: bool = False) -> None:
         """Stream a unit of any size through ONE transaction on ONE Hrana stream.
 
         ``BEGIN`` opens the stream (its baton carries the transaction from request to
@@ -156,6 +174,10 @@ class HranaHttpDriver:
         Memory: one chunk of steps and its request body. (Sending chunk k+1 before
         reading chunk k's answer was measured too: no faster, as sqld is the
         bottleneck, so requests stay strictly one at a time.)
+
+        ``foreign_keys_off``: the first request sends ``PRAGMA foreign_keys=OFF`` before
+        ``BEGIN`` on the new stream, the last one ``PRAGMA foreign_keys=ON`` after the
+        COMMIT or ROLLBACK (as does the ROLLBACK after a failure).
         """
         stream: _Stream | None = None
         chunk: list[Step] = []
@@ -165,7 +187,7 @@ class HranaHttpDriver:
         try:
             for i, step in enumerate(steps):
                 if stream is None:
-                    stream = self._begin_stream()
+                    stream = self._begin_stream(foreign_keys_off=foreign_keys_off)
                 text = _stream_step(step, i, len(chunk))
                 chunk.append(step)
                 encoded.append(text)
@@ -188,11 +210,21 @@ class HranaHttpDriver:
             if stream is not None:
                 stream.release()
 
-    def _begin_stream(self) -> _Stream:
+    def _begin_stream(self, *, foreign_keys_off: bool = False) -> _Stream:
         """Open a stream with ``BEGIN`` and follow the server's ``base_url`` if any."""
-        begin = '{"type":"batch","batch":{"steps":[{"stmt":{"sql":"BEGIN"}}]}}'
+        steps = [_control_step("BEGIN", None)]
+        if foreign_keys_off:
+            steps = [_control_step(_FOREIGN_KEYS_OFF, None), _control_step("BEGIN", _ok(0))]
+        begin = json.dumps({"type": "batch", "batch": {"steps": steps}})
         answer = self._send(_body(None, [begin]), idempotent=True)
-        error = _batch_error(answer["results"], 0, 1, self.display_url)
+        error = _batch_error(answer["results"], 0, len(steps), self.display_url)
+        if error is None:  # the request ran: did its steps?
+            result = answer["results"][0]["response"]["result"]
+            for outcome, failure in zip(result["step_results"], result["step_errors"], strict=True):
+                if failure is not None or outcome is None:
+                    message, code = _error_text(failure or {"message": "it did not run"})
+                    error = DatabaseError(message, code)
+                    break
         baton = answer.get("baton")
         if error is not None or not isinstance(baton, str):
             message = error.message if error else "the server returned no baton"
@@ -208,8 +240,11 @@ class HranaHttpDriver:
                     timeout=self._timeout,
                     ca_file=self._ca_file,
                     display_url=self.display_url,
+                    host_header=self._host_header,
                 )
-        return _Stream(target, baton, own_target=target is not self)
+        stream = _Stream(target, baton, own_target=target is not self)
+        stream.foreign_keys_off = foreign_keys_off
+        return stream
 
     def _flush(self, stream: _Stream, chunk: _Chunk) -> None:
         """Send ``chunk`` on the stream's baton and raise for its first failure. The
@@ -224,6 +259,8 @@ class HranaHttpDriver:
                 "condition": {"type": "not", "cond": _ok(n)},
             }
             encoded = [*encoded, json.dumps(commit), json.dumps(rollback)]
+            if stream.foreign_keys_off:
+                encoded.append(json.dumps(_control_step(_FOREIGN_KEYS_ON, None)))
         batch = '{"type":"batch","batch":{"steps":[' + ",".join(encoded) + "]}}"
         requests = [batch, '{"type":"close"}'] if chunk.final else [batch]
         body = _body(stream.baton, requests)
@@ -261,7 +298,10 @@ class HranaHttpDriver:
                 return
             stream.closed = True
             target._drop()  # a fresh connection gets the short timeout
-            rollback = '{"type":"batch","batch":{"steps":[{"stmt":{"sql":"ROLLBACK"}}]}}'
+            steps = [_control_step("ROLLBACK", None)]
+            if stream.foreign_keys_off:
+                steps.append(_control_step(_FOREIGN_KEYS_ON, None))
+            rollback = json.dumps({"type": "batch", "batch": {"steps": steps}})
             target._send(_body(stream.baton, [rollback, '{"type":"close"}']), idempotent=True)
         except Exception as exc:
             log.debug("rollback after a failure did not go through: %s", type(exc).__name__)
@@ -590,6 +630,18 @@ def _ok(step: int) -> dict[str, Any]:
     return {"type": "ok", "step": step}
 
 
+_FOREIGN_KEYS_OFF = "PRAGMA foreign_keys=OFF"
+_FOREIGN_KEYS_ON = "PRAGMA foreign_keys=ON"
+
+
+def _control_step(sql: str, condition: dict[str, Any] | None) -> dict[str, Any]:
+    """A batch step of ours (no rows wanted), run only if ``condition`` holds."""
+    step: dict[str, Any] = {"stmt": {"sql": sql, "want_rows": False}}
+    if condition is not None:
+        step["condition"] = condition
+    return step
+
+
 def _rows(result: dict[str, Any] | None) -> list[Row]:
     if not result:
         return []
@@ -689,6 +741,8 @@ class _Stream:
         self.baton: str | None = baton
         self.last_sent = time.monotonic()
         self.closed = False
+        #: The stream runs with foreign keys off: turn them on again before closing it.
+        self.foreign_keys_off = False
         self._own_target = own_target
 
     def release(self) -> None:

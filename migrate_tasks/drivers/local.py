@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from migrate_tasks.drivers.base import Row, Step
@@ -114,23 +114,26 @@ class LocalDriver:
         except StatementError as exc:
             raise DatabaseError(exc.message, exc.code) from None
 
-    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
+    def run_atomic(
+        self, steps: Sequence[Step], *, foreign_keys_off: bool = False
+    ) -> list[list[Row]]:
         """BEGIN IMMEDIATE (take the write lock up front), each step, COMMIT."""
         if not steps:
             return []
         self._materialise()
-        self._control("BEGIN IMMEDIATE", "could not start a transaction")
-        results: list[list[Row]] = []
-        try:
-            for i, step in enumerate(steps):
-                results.append(self._execute(i, step.sql, step.params))
-            self._control("COMMIT", "COMMIT failed, nothing of this unit was applied")
-        except BaseException:  # also Ctrl-C: never leave the transaction open
-            self._rollback()
-            raise
+        with self._foreign_keys_off(foreign_keys_off):
+            self._control("BEGIN IMMEDIATE", "could not start a transaction")
+            results: list[list[Row]] = []
+            try:
+                for i, step in enumerate(steps):
+                    results.append(self._execute(i, step.sql, step.params))
+                self._control("COMMIT", "COMMIT failed, nothing of this unit was applied")
+            except BaseException:  # also Ctrl-C: never leave the transaction open
+                self._rollback()
+                raise
         return results
 
-    def run_atomic_iter(self, steps: Iterable[Step]) -> None:
+    def run_atomic_iter(self, steps: Iterable[Step], *, foreign_keys_off: bool = False) -> None:
         """Like ``run_atomic`` but consuming ``steps`` lazily and keeping no rows, so
         memory does not grow with the unit. Anything raised, by a step, by Ctrl-C or by
         the iterator itself, rolls back and propagates unchanged."""
@@ -139,15 +142,39 @@ class LocalDriver:
         if first is None:
             return
         self._materialise()
-        self._control("BEGIN IMMEDIATE", "could not start a transaction")
+        with self._foreign_keys_off(foreign_keys_off):
+            self._control("BEGIN IMMEDIATE", "could not start a transaction")
+            try:
+                self._execute(0, first.sql, first.params)
+                for i, step in enumerate(iterator, 1):
+                    self._execute(i, step.sql, step.params)
+                self._control("COMMIT", "COMMIT failed, nothing of this unit was applied")
+            except BaseException:
+                self._rollback()
+                raise
+
+    @contextlib.contextmanager
+    def _foreign_keys_off(self, enabled: bool) -> Iterator[None]:
+        """Foreign keys off on this connection around one transaction (set outside it:
+        SQLite ignores the PRAGMA inside), then back to what they were, whatever happens."""
+        if not enabled:
+            yield
+            return
+        self._check_open()
         try:
-            self._execute(0, first.sql, first.params)
-            for i, step in enumerate(iterator, 1):
-                self._execute(i, step.sql, step.params)
-            self._control("COMMIT", "COMMIT failed, nothing of this unit was applied")
-        except BaseException:
-            self._rollback()
-            raise
+            before = self._conn.execute("PRAGMA foreign_keys").fetchall()[0][0]
+        except self._errors as exc:
+            message, code = _translate(exc)
+            raise DatabaseError(f"could not read PRAGMA foreign_keys: {message}", code) from None
+        self._control("PRAGMA foreign_keys=OFF", "could not turn foreign keys off")
+        try:
+            yield
+        finally:
+            if not self._closed:
+                try:
+                    self._conn.execute(f"PRAGMA foreign_keys={1 if before else 0}")
+                except self._errors as exc:  # the unit's own outcome is what to report
+                    log.warning("could not turn foreign keys back on: %s", _translate(exc)[0])
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step commits on its own; stop at the first failure."""

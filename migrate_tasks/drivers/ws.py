@@ -97,8 +97,11 @@ class WsDriver:
         result = self._call(client.execute, sql, args, index=None, write=write)
         return _rows(result)
 
-    def run_atomic(self, steps: Sequence[Step]) -> list[list[Row]]:
+    def run_atomic(
+        self, steps: Sequence[Step], *, foreign_keys_off: bool = False
+    ) -> list[list[Row]]:
         """One ``batch()``: BEGIN, the steps, COMMIT in one message, all or nothing."""
+        _refuse_foreign_keys_off(foreign_keys_off, self.display_url)
         client = self._open()
         if not steps:
             return []
@@ -124,9 +127,10 @@ class WsDriver:
             # The batch rolled back; its error does not say which step failed.
             raise self._locate(client, stmts, exc) from None
 
-    def run_atomic_iter(self, steps: Iterable[Step]) -> None:
+    def run_atomic_iter(self, steps: Iterable[Step], *, foreign_keys_off: bool = False) -> None:
         """One interactive transaction, one round trip per step, consuming ``steps``
         lazily: atomic and bounded in memory, but slow (0.3-0.4 ms a step on loopback)."""
+        _refuse_foreign_keys_off(foreign_keys_off, self.display_url)
         client = self._open()
         log.info(
             "streaming a unit over WebSocket runs it one statement per round trip in a"
@@ -303,6 +307,17 @@ class WsDriver:
                 " history before retrying"
             )
         return ConnectionFailed(message)
+
+
+def _refuse_foreign_keys_off(requested: bool, display: str) -> None:
+    """libsql-client runs a batch or transaction on a stream of its own choosing, so a
+    PRAGMA cannot precede its BEGIN on the same connection (LIBSQL_NOTES.md section 6)."""
+    if requested:
+        raise UsageError(
+            f"{display}: foreign_keys:off cannot run over ws://; use the http:// URL of the"
+            " same server (https:// for wss://), which can turn foreign keys off around"
+            " the migration's transaction"
+        )
 
 
 def _args(params: Sequence[Any], index: int | None) -> list[Any]:

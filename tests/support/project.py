@@ -45,24 +45,29 @@ class Project:
         root.mkdir(parents=True, exist_ok=True)
         (root / "tasks.py").write_text(TASKS_PY)
 
-    def env(self, **extra: str) -> dict[str, str]:
+    def env(self, **extra: str | None) -> dict[str, str]:
+        """The process environment for a run; a value of None removes that variable."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LIBSQL_", "MIGRAT"))}
         env.pop("DATABASE_URL", None)
         env["LIBSQL_URL"] = self.url
         if self.token:
             env["LIBSQL_AUTH_TOKEN"] = self.token
-        env.update(extra)
+        for key, value in extra.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         return env
 
-    def invoke(self, *args: str, timeout: float = 120, **env: str) -> Run:
+    def invoke(self, *args: str, timeout: float = 120, **env: str | None) -> Run:
         """``invoke migrate.<task> ...`` exactly as a user types it."""
         return self._run([str(BIN / "invoke"), *args], timeout, env)
 
-    def cli(self, *args: str, timeout: float = 120, **env: str) -> Run:
+    def cli(self, *args: str, timeout: float = 120, **env: str | None) -> Run:
         """The ``libsql-migrate`` console script (no tasks.py needed)."""
         return self._run([str(BIN / "libsql-migrate"), *args], timeout, env)
 
-    def _run(self, argv: list[str], timeout: float, env: dict[str, str]) -> Run:
+    def _run(self, argv: list[str], timeout: float, env: dict[str, str | None]) -> Run:
         proc = subprocess.run(
             argv,
             cwd=self.root,

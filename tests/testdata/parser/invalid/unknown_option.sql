@@ -1,2 +1,2 @@
--- migrate:up transaction:false foreign_keys:off
+-- migrate:up transaction:false isolation:serializable
 CREATE TABLE t (x);

@@ -1,0 +1,268 @@
+"""``invoke migrate.dump`` (schema.sql for review) and the one normaliser it shares with verify.
+
+The normaliser is tested on plain rows; the task through real subprocesses against
+every target: stable bytes, a fixed order, no tracking tables, the applied versions in
+a trailing comment, ``--check`` exits 3 on drift and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from migrate_tasks.drivers import open_driver
+from migrate_tasks.drivers.base import Step
+from migrate_tasks.schema import (
+    APPLIED_PREFIX,
+    normalise_sql,
+    read_schema,
+    render_schema,
+    schema_objects,
+)
+from tests.support.project import Project
+
+USERS = """\
+-- migrate:up
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,   -- comments are not schema
+  email TEXT NOT NULL UNIQUE
+) STRICT;
+CREATE INDEX users_email ON users (email);
+CREATE TABLE "Audit" (id INTEGER PRIMARY KEY AUTOINCREMENT, note TEXT DEFAULT 'a;b');
+INSERT INTO users (email) VALUES ('data@example.com');
+
+-- migrate:down
+DROP TABLE "Audit";
+DROP TABLE users;
+"""
+
+POSTS = """\
+-- migrate:up
+CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id), title TEXT);
+CREATE VIEW post_titles AS SELECT id, title FROM posts;
+CREATE TRIGGER posts_upper AFTER INSERT ON posts
+BEGIN
+  UPDATE posts SET title = upper(NEW.title) WHERE id = NEW.id;
+END;
+CREATE INDEX posts_user ON posts (user_id);
+
+-- migrate:down
+DROP TABLE posts;
+DROP VIEW post_titles;
+"""
+
+TAGS = """\
+-- migrate:up
+CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT);
+
+-- migrate:down
+DROP TABLE tags;
+"""
+
+EXPECTED = """\
+-- Schema of the migrated database, written by `invoke migrate.dump` (do not edit).
+-- Tables, then indexes, triggers and views, each sorted by name; no data.
+
+CREATE TABLE Audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  note TEXT DEFAULT 'a;b'
+);
+
+CREATE TABLE posts (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER REFERENCES users(id),
+  title TEXT
+);
+
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE
+) STRICT;
+
+CREATE INDEX posts_user ON posts(user_id);
+
+CREATE INDEX users_email ON users(email);
+
+CREATE TRIGGER posts_upper AFTER INSERT ON posts
+BEGIN
+  UPDATE posts SET title = upper(NEW.title) WHERE id = NEW.id;
+END;
+
+CREATE VIEW post_titles AS SELECT id, title FROM posts;
+
+-- migrate_tasks applied: 20250101000001, 20250101000002
+"""
+
+
+# -- the normaliser, on plain data ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "rewritten"),
+    [
+        (
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)",
+            'create   table "users"(\n "id" integer primary key, -- note\n Email /* c */ text\n)',
+        ),
+        ("CREATE INDEX i ON t (a DESC)", "CREATE INDEX [i] ON `t`(a desc)"),
+        ("CREATE VIEW v AS SELECT a.x FROM a", 'CREATE VIEW "v" AS SELECT "a" . "x" FROM a;'),
+        ("CREATE TABLE t (n INTEGER DEFAULT -1)", "CREATE TABLE t(n INTEGER DEFAULT - 1)"),
+    ],
+)
+def test_the_normaliser_ignores_spacing_comments_keyword_case_and_safe_quoting(written, rewritten):
+    assert normalise_sql(written, fold_case=True) == normalise_sql(rewritten, fold_case=True)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("CREATE TABLE t (a TEXT DEFAULT 'x')", "CREATE TABLE t (a TEXT DEFAULT 'X')"),
+        ('CREATE TABLE t ("select" TEXT)', "CREATE TABLE t (selected TEXT)"),
+        ("CREATE TABLE t (a TEXT)", "CREATE TABLE t (a TEXT NOT NULL)"),
+        ("CREATE INDEX i ON t (a)", "CREATE UNIQUE INDEX i ON t (a)"),
+    ],
+)
+def test_the_normaliser_keeps_every_real_difference(one, other):
+    assert normalise_sql(one, fold_case=True) != normalise_sql(other, fold_case=True)
+
+
+def test_a_keyword_used_as_a_name_stays_quoted_and_dump_keeps_identifier_case():
+    sql = 'CREATE TABLE "Order" ("select" TEXT, "two words" INT, CamelCase TEXT)'
+    assert normalise_sql(sql) == (
+        'CREATE TABLE "Order" (\n  "select" TEXT,\n  "two words" INT,\n  CamelCase TEXT\n)'
+    )
+    assert "camelcase text" in normalise_sql(sql, fold_case=True)
+    assert normalise_sql('CREATE TABLE t (a DEFAULT "true")') != normalise_sql(
+        "CREATE TABLE t (a DEFAULT true)"
+    )
+
+
+def test_internal_tracking_and_vector_shadow_objects_are_left_out():
+    rows = [
+        ("table", "sqlite_sequence", "sqlite_sequence", "CREATE TABLE sqlite_sequence(name,seq)"),
+        ("table", "schema_migrations", "schema_migrations", "CREATE TABLE x (a)"),
+        ("table", "schema_migrations_log", "schema_migrations_log", "CREATE TABLE x (a)"),
+        ("table", "schema_migrations_lock", "schema_migrations_lock", "CREATE TABLE x (a)"),
+        ("table", "libsql_vector_meta_shadow", "libsql_vector_meta_shadow", "CREATE TABLE m (a)"),
+        ("table", "docs", "docs", "CREATE TABLE docs (id INTEGER PRIMARY KEY, e F32_BLOB(3))"),
+        ("index", "docs_e", "docs", "CREATE INDEX docs_e ON docs (libsql_vector_idx(e))"),
+        ("table", "docs_e_shadow", "docs_e_shadow", "CREATE TABLE docs_e_shadow (k, data)"),
+        ("index", "docs_e_shadow_idx", "docs_e_shadow", "CREATE INDEX docs_e_shadow_idx ON x(k)"),
+        ("table", "my_shadow", "my_shadow", "CREATE TABLE my_shadow (a)"),  # not a vector's
+        ("index", "sqlite_autoindex_docs_1", "docs", None),
+    ]
+    kept = [(o.type, o.name) for o in schema_objects(rows, "schema_migrations")]
+    assert kept == [("table", "docs"), ("table", "my_shadow"), ("index", "docs_e")]
+    everything = {o.name for o in schema_objects(rows, None)}
+    assert "schema_migrations" in everything and "docs_e_shadow" not in everything
+
+
+def test_schema_sql_is_executable_and_gives_the_same_schema_back(tmp_path):
+    """What dump writes can build a database, whose dump is the same text."""
+    original = open_driver(f"file:{tmp_path / 'a.db'}")
+    copy = open_driver(f"file:{tmp_path / 'b.db'}")
+    try:
+        for text in (USERS, POSTS):
+            up = text.split("-- migrate:down")[0].replace("-- migrate:up", "")
+            original.run_each([Step(s) for s in _statements(up)])
+        rendered = render_schema(read_schema(original, "schema_migrations"))
+        copy.run_each([Step(s) for s in _statements(rendered)])
+        assert render_schema(read_schema(copy, "schema_migrations")) == rendered
+    finally:
+        original.close()
+        copy.close()
+
+
+def _statements(script: str) -> list[str]:
+    out, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            out.append(buffer.strip())
+            buffer = ""
+    return [s for s in out if s.strip(";\n ")]
+
+
+# -- the task -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path, db_url) -> Project:
+    project = Project(tmp_path / "app", db_url)
+    project.write("20250101000001_users.sql", USERS)
+    project.write("20250101000002_posts.sql", POSTS)
+    return project
+
+
+def test_dump_writes_stable_ordered_schema_without_data_or_tracking_tables(project: Project):
+    assert project.invoke("migrate.up").code == 0
+    run = project.invoke("migrate.dump")
+    assert run.code == 0, run.err
+    assert run.out.strip() == "wrote schema.sql"
+    first = (project.root / "schema.sql").read_bytes()
+    assert first.decode() == EXPECTED
+    assert b"schema_migrations" not in first and b"data@example.com" not in first
+
+    again = project.invoke("migrate.dump", "--output", "db/schema.sql")
+    assert again.code == 0, again.err
+    assert (project.root / "db" / "schema.sql").read_bytes() == first  # same bytes
+    assert project.invoke("migrate.dump").out.strip() == "unchanged schema.sql"
+    assert (project.root / "schema.sql").read_bytes() == first
+
+
+def test_dump_check_detects_drift_prints_a_diff_and_writes_nothing(tmp_path):
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
+    project.write("20250101000001_users.sql", USERS)
+    assert project.invoke("migrate.up").code == 0
+    missing = project.invoke("migrate.dump", "--check")
+    assert missing.code == 3 and "+++ schema.sql (from the database)" in missing.out
+    assert not (project.root / "schema.sql").exists()
+
+    assert project.invoke("migrate.dump").code == 0
+    path = project.root / "schema.sql"
+    current = project.invoke("migrate.dump", "--check")
+    assert current.code == 0, current.err
+    assert current.out.strip() == "schema.sql is up to date"
+
+    project.write("20250101000003_tags.sql", TAGS)
+    assert project.invoke("migrate.up").code == 0
+    before = path.read_bytes()
+    drift = project.invoke("migrate.dump", "--check")
+    assert drift.code == 3
+    assert "schema.sql is out of date" in drift.err and "invoke migrate.dump" in drift.err
+    assert "+CREATE TABLE tags (" in drift.out.splitlines()
+    assert f"+{APPLIED_PREFIX} 20250101000001, 20250101000003" in drift.out.splitlines()
+    assert path.read_bytes() == before  # --check writes nothing
+
+    doc = project.invoke("migrate.dump", "--check", "--json")
+    assert doc.code == 3
+    data = json.loads(doc.out)
+    assert data["schema_version"] == 1 and data["check"] is True
+    assert data["up_to_date"] is False and data["written"] is False
+    assert data["objects"] == {"table": 3, "index": 1, "trigger": 0, "view": 0}
+    assert data["applied"] == ["20250101000001", "20250101000003"]
+    assert data["diff"] == drift.out.rstrip("\n") and data["output"] == "schema.sql"
+
+    # CRLF from a Windows checkout is not drift
+    assert project.invoke("migrate.dump").code == 0
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert project.invoke("migrate.dump", "--check").code == 0
+
+
+def test_vector_index_shadow_tables_stay_out_of_dump_and_verify(tmp_path):
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
+    project.write(
+        "20250101000001_docs.sql",
+        "-- migrate:up\nCREATE TABLE docs (id INTEGER PRIMARY KEY, e F32_BLOB(3));\n"
+        "CREATE INDEX docs_e ON docs (libsql_vector_idx(e));\n"
+        "-- migrate:down\nDROP INDEX docs_e;\nDROP TABLE docs;\n",
+    )
+    assert project.invoke("migrate.verify").code == 0
+    assert project.invoke("migrate.up").code == 0
+    assert "docs_e_shadow" in {row[1] for row in project.schema()}  # libSQL made them
+    assert project.invoke("migrate.dump").code == 0
+    text = (project.root / "schema.sql").read_text()
+    assert "CREATE INDEX docs_e ON docs(libsql_vector_idx(e));" in text
+    assert "shadow" not in text
