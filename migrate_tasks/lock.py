@@ -54,29 +54,42 @@ class MigrationLock:
         self._sleep = sleep
 
     def acquire(self) -> None:
-        if self.lock_table_missing():
-            self.driver.run_atomic(self.ledger.lock_create_steps())
         deadline = time.monotonic() + self.timeout
         next_report = 0.0
+        holder: Holder | None = None
         while True:
-            holder = self.ledger.read_lock(self.driver)
-            replacing = self._dead_owner(holder)
-            if holder is None or holder.expired or replacing:
-                if self._try(holder, replacing):
-                    return
-                holder = self.ledger.read_lock(self.driver) or holder
+            if self._ensure_table():
+                holder = self.ledger.read_lock(self.driver)
+                replacing = self._dead_owner(holder)
+                if holder is None or holder.expired or replacing:
+                    if self._try(holder, replacing):
+                        return
+                    holder = self.ledger.read_lock(self.driver) or holder
             now = time.monotonic()
+            who = holder.describe() if holder else "another writer (the database is busy)"
             if now >= deadline:
-                who = holder.describe() if holder else "another run"
                 raise LockTimeout(
                     f"timed out after {self.timeout:g} s waiting for the migration lock held by"
                     f" {who}. If that run is dead, wait for its lease to expire or release it"
                     " with `invoke migrate.unlock`"
                 )
-            if holder is not None and now >= next_report:
-                log.warning("waiting for the migration lock held by %s", holder.describe())
+            if now >= next_report:
+                log.warning("waiting for the migration lock held by %s", who)
                 next_report = now + WAIT_REPORT_EVERY
             self._sleep(min(0.25 + random.random() * 0.25, max(deadline - now, 0.01)))
+
+    def _ensure_table(self) -> bool:
+        """Create the lock table on first use; False while another writer holds a local
+        file (the create waits only SQLite's busy timeout: we keep waiting like for a lease)."""
+        if not self.lock_table_missing():
+            return True
+        try:
+            self.driver.run_atomic(self.ledger.lock_create_steps())
+        except DatabaseError as exc:
+            if (exc.code or "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                return False
+            raise
+        return True
 
     def _try(self, holder: Holder | None, replacing: str | None) -> bool:
         step = self.ledger.acquire_step(self.owner, self.actor, self.ttl, replacing=replacing)

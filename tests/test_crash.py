@@ -1,0 +1,241 @@
+"""Crashes: SIGKILL the tool at random moments, and SIGKILL sqld itself mid-run.
+
+After every crash the database must agree with itself (``check_consistent``: schema ==
+applied versions, no half-filled table, every migration applied exactly once, status and
+validate clean), and a plain rerun must finish the job at once: a lease left by a killed
+process on this host is taken over immediately, never after the 120 s TTL.
+
+Budget: about a minute per target on 2 cores. One database per test is reused across
+trials (``reset_database`` between them); delays come from a seeded RNG, spread over
+the real duration of a run measured at the start of the test.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+
+import pytest
+
+from tests.support.faults import (
+    FILE_AND_HTTP,
+    LongPlan,
+    Proc,
+    State,
+    check_consistent,
+    reset_database,
+    run_engine,
+    start_cli,
+    target_url,
+    write_long_plan,
+)
+from tests.support.project import Project
+
+MIGRATIONS = 40
+#: Rows per table, so that applying the plan takes clearly longer than starting Python
+#: (on a file the fsync per commit dominates; sqld needs bigger inserts).
+ROWS = {"file": 2000, "http": 8000}
+#: Rows each down section adds before dropping its table (work a half-done rollback
+#: would leave behind); a file's DROP TABLE alone is too quick to hit mid-run.
+DOWN_ROWS = {"file": 10000, "http": 4000}
+UP_TRIALS = 50
+DOWN_TRIALS = 10
+#: A rerun after a crash must not wait for the lease (TTL 120 s): it gets a short lock
+#: timeout (so a failed take-over shows as exit 4, not a hang) and must be quick.
+RERUN_TIMEOUT = "20"
+RERUN_MAX_SECONDS = 15.0
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def setup(request: pytest.FixtureRequest, tmp_path, target: str) -> tuple[Project, LongPlan]:
+    project = Project(tmp_path / "app", target_url(request, tmp_path, target))
+    # down sections do work too (add rows, then drop), so a rollback has a duration
+    plan = write_long_plan(
+        project.migrations, MIGRATIONS, ROWS[target], down_rows=DOWN_ROWS[target]
+    )
+    return project, plan
+
+
+def calibrate(project: Project, plan: LongPlan, *args: str) -> tuple[float, float, float]:
+    """(first migration done, last one done, process ended) in seconds for a real run from
+    the state the trials start in; the quicker of two runs (a fresh sqld's first is slow)."""
+    timings = []
+    for _ in range(2):
+        if args[0] == "down":
+            run_engine(project.url, plan.directory, "up")
+        proc = start_cli(project, *args)
+        assert proc.wait(timeout=60) == 0, proc.describe()
+        done = proc.done_times()
+        assert len(done) == MIGRATIONS and proc.elapsed is not None, proc.describe()
+        timings.append((proc.elapsed, done[0], done[-1]))
+        state = check_consistent(project.url, plan, settle=False)
+        assert state.applied == (plan.versions if args[0] == "up" else [])
+        reset_database(project.url, plan)
+    elapsed, first, last = min(timings)
+    return first, last, elapsed
+
+
+def random_delays(seed: str, low: float, high: float, n: int) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(low, high) for _ in range(n)]
+
+
+def kill_after(proc: Proc, delay: float) -> bool:
+    """SIGKILL ``proc`` after ``delay`` s unless it ended by itself; True if killed."""
+    try:
+        proc.popen.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        assert proc.code in (-9, 0), proc.describe()  # 0: it ended just before the kill
+        return proc.code == -9
+    proc.wait(timeout=30)
+    assert proc.code == 0, proc.describe()
+    return False
+
+
+def check_after_kill(proc: Proc, state: State, before: list[str], direction: str) -> None:
+    """The crash lost nothing that was reported done, and did at most one unit more."""
+    done = proc.done_versions()
+    if direction == "up":
+        changed = [v for v in state.applied if v not in before]
+    else:
+        changed = [v for v in before if v not in state.applied]
+    assert set(done) <= set(changed), (done, changed)  # reported done -> durable
+    assert len(changed) <= len(done) + 1, (done, changed)  # at most the unit in flight
+    if state.lock is not None:
+        # the only lease that may be left is the killed process's own
+        assert state.lock[3] == proc.pid, (state.lock, proc.pid)
+
+
+def rerun(project: Project, *args: str, take_over: bool) -> Proc:
+    """A clean run after a crash: exit 0, quickly. ``take_over``: the crash left a lease
+    and there is work left, so this run must take the dead process's lease at once. (With
+    nothing left to do a run takes no lock at all, so a dead lease just stays.)"""
+    proc = start_cli(project, *args, "--lock-timeout", RERUN_TIMEOUT)
+    proc.wait(timeout=60)
+    assert proc.code == 0, proc.describe()
+    assert proc.elapsed is not None and proc.elapsed < RERUN_MAX_SECONDS, proc.elapsed
+    took_over = "took over the migration lock from" in proc.err
+    assert took_over == take_over, proc.err
+    if take_over:
+        assert "its process is gone" in proc.err, proc.err
+    assert "Traceback" not in proc.err
+    return proc
+
+
+@FILE_AND_HTTP
+def test_sigkill_during_up_never_leaves_a_half_applied_migration(setup, target: str) -> None:
+    project, plan = setup
+    url = project.url
+    first, _last, duration = calibrate(project, plan, "up")
+    # from half-way through start-up (before the lock and tracking tables exist) to the
+    # very end (just after the last commit, or after the release)
+    delays = random_delays(f"crash-up-{target}", first / 2, duration, UP_TRIALS)
+    killed = mid_run = leases = 0
+    for trial, delay in enumerate(delays):
+        proc = start_cli(project, "up")
+        was_killed = kill_after(proc, delay)
+        killed += was_killed
+        state = check_consistent(url, plan)
+        check_after_kill(proc, state, [], "up")
+        if not was_killed:
+            assert state.applied == plan.versions
+        mid_run += 0 < len(state.applied) < MIGRATIONS
+        lease_left = state.lock is not None
+        leases += lease_left
+
+        missing = MIGRATIONS - len(state.applied)
+        again = rerun(project, "up", take_over=lease_left and missing > 0)
+        expected = f"applied {missing} migration" if missing else "nothing to apply"
+        assert expected in again.out, (trial, again.out)
+        final = check_consistent(url, plan, settle=False)  # the rerun ended cleanly
+        assert final.applied == plan.versions, trial
+        if missing:
+            assert final.lock is None, final.lock  # the rerun released its lease
+        reset_database(url, plan)
+
+    # the kills really landed inside runs, holding the lock, with work half done
+    assert killed >= UP_TRIALS // 4, (killed, duration)
+    assert mid_run >= 5, (mid_run, duration)
+    assert leases >= 5, (leases, duration)
+
+
+@FILE_AND_HTTP
+def test_sigkill_during_down_all_never_leaves_a_half_rolled_back_migration(
+    setup, target: str
+) -> None:
+    project, plan = setup
+    url = project.url
+    first, duration, _ended = calibrate(project, plan, "down", "--all")
+    # start-up and exit kills are the up test's business: here, during the rollbacks
+    delays = random_delays(f"crash-down-{target}", first * 0.9, duration, DOWN_TRIALS)
+    mid_run = 0
+    for trial, delay in enumerate(delays):
+        assert run_engine(url, plan.directory, "up") == plan.versions
+        proc = start_cli(project, "down", "--all")
+        was_killed = kill_after(proc, delay)
+        state = check_consistent(url, plan)
+        check_after_kill(proc, state, plan.versions, "down")
+        if not was_killed:
+            assert state.applied == []
+        mid_run += 0 < len(state.applied) < MIGRATIONS
+
+        left = len(state.applied)
+        again = rerun(project, "down", "--all", take_over=state.lock is not None and left > 0)
+        expected = f"rolled back {left} migration" if left else "nothing to roll back"
+        assert expected in again.out, (trial, again.out)
+        final = check_consistent(url, plan, settle=False)  # the rerun ended cleanly
+        assert final.applied == [] and final.objects == set(), trial
+        reset_database(url, plan)
+    assert mid_run >= 3, (mid_run, duration)
+
+
+@pytest.mark.target("http")
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_sqld_killed_mid_run_exits_5_and_a_rerun_completes(sqld, tmp_path, direction) -> None:
+    project = Project(tmp_path / "app", sqld.http_url)
+    plan = write_long_plan(
+        project.migrations, MIGRATIONS, ROWS["http"], down_rows=DOWN_ROWS["http"]
+    )
+    before: list[str] = []
+    args = ["up"]
+    if direction == "down":
+        before = run_engine(project.url, plan.directory, "up")
+        args = ["down", "--all"]
+
+    proc = start_cli(project, *args)
+    assert proc.wait_for_done(3, timeout=60), proc.describe()
+    sqld.kill()
+    proc.wait(timeout=60)
+
+    # A dead server is a connection failure (exit 5), never a "migration failed" (1)
+    # or a traceback; the message says where and that the outcome must be checked.
+    assert proc.code == 5, proc.describe()
+    assert "Traceback" not in proc.err
+    # reset, closed without an answer, broken pipe or refused; when the lost request was
+    # a unit (a write) the message must add that its outcome is unknown
+    assert re.fullmatch(
+        rf"error: cannot reach http://127\.0\.0\.1:{sqld.port}: [^;]+(; the request may or"
+        r" may not have been applied, so check the migration history before retrying)?",
+        proc.err_lines[-1],
+    ), proc.err
+    # it could not release its lease on a dead server, and says so
+    assert "could not release the migration lock" in proc.err, proc.err
+
+    sqld.restart()  # same port, same data folder
+    state = check_consistent(project.url, plan)
+    check_after_kill(proc, state, before, "up" if direction == "up" else "down")
+    assert 3 <= len(proc.done_versions()) < MIGRATIONS
+    assert 0 < len(state.applied) < MIGRATIONS, state.applied
+    assert state.lock is not None and state.lock[3] == proc.pid, state.lock
+
+    again = rerun(project, *args, take_over=True)
+    assert "Traceback" not in again.err
+    final = check_consistent(project.url, plan, settle=False)
+    assert final.applied == (plan.versions if direction == "up" else [])
