@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from migrate_tasks.errors import UsageError
+from migrate_tasks.errors import LocatedError
 from migrate_tasks.parser import Statement
 from migrate_tasks.sqlscan import leading_words, pragma
 
@@ -50,19 +50,12 @@ _SQLD_ACTIONS = frozenset({"optimize", "wal_checkpoint", "incremental_vacuum", "
 _HEADS = ("VACUUM", "ATTACH", "CREATE", "PRAGMA", "ANALYZE")
 
 
-class Refused(UsageError):
+class Refused(LocatedError):
     """A statement (or option) this target cannot run; nothing of the migration ran.
 
     Not a ``MigrationFileError``: the file is fine for another target, and the engine
     must not mistake it for a file that changed while being streamed.
     """
-
-    def __init__(self, path: str, line: int | None, message: str) -> None:
-        self.path = path
-        self.line = line
-        self.reason = message
-        where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: {message}")
 
 
 def statement_problem(sql: str, *, driver: str, transaction: bool) -> str | None:

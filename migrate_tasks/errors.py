@@ -5,8 +5,9 @@
     │   └── StatementError            exit 1   ... one step of a unit, with its index
     ├── MigrationFailed               exit 1   a migration's statement failed (file, line, SQL)
     ├── UsageError                    exit 2   bad flags or configuration
-    │   ├── MigrationFileError        exit 2   a migration file is malformed (file, line)
-    │   └── compat.Refused            exit 2   a statement this target cannot run (file, line)
+    │   └── LocatedError              exit 2   a problem at a file and line
+    │       ├── MigrationFileError    exit 2   a migration file is malformed
+    │       └── compat.Refused        exit 2   a statement this target cannot run
     ├── CheckFailed                   exit 3   --check found something to fix
     ├── LockTimeout                   exit 4   another run holds the migration lock
     │   └── LockLost                  exit 4   our lease expired and another run took it
@@ -91,8 +92,8 @@ class UsageError(MigrateError):
     exit_code = EXIT_USAGE
 
 
-class MigrationFileError(UsageError):
-    """A migration file cannot be used; found before anything touches the database."""
+class LocatedError(UsageError):
+    """A problem at a place in a migration file: the message starts with ``path:line``."""
 
     def __init__(self, path: str, line: int | None, message: str) -> None:
         self.path = path
@@ -100,6 +101,10 @@ class MigrationFileError(UsageError):
         self.reason = message
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {message}")
+
+
+class MigrationFileError(LocatedError):
+    """A migration file cannot be used; found before anything touches the database."""
 
 
 class CheckFailed(MigrateError):
