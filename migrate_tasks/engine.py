@@ -37,7 +37,7 @@ from .errors import (
 from .guards import Added, GuardedStatements, ReferenceCheck, describe_failure, read_references
 from .ledger import GUARD, TRANSITIONS, Actor, Holder, Ledger, Record, is_replica
 from .lock import MigrationLock
-from .parser import Section, Statement, parse_migration
+from .parser import ParsedMigration, Section, Statement, parse_migration
 from .plan import (
     FAILED,
     INVALID,
@@ -172,6 +172,8 @@ class Engine:
         self._scanned: tuple[dict[str, MigrationFile], list[MigrationFileError]] | None = None
         self._data: dict[str, bytes] = {}
         self._summaries: dict[str, FileSummary] = {}
+        self._parsed_files: dict[str, ParsedMigration] = {}
+        self._checksums: dict[str, str] = {}
 
     # -- reading --------------------------------------------------------------------------
 
@@ -206,17 +208,28 @@ class Engine:
             self._summaries[version] = scan_file(file.path, file.display)
         return self._summaries[version]
 
-    def _checksum(self, version: str) -> str:
-        if not self._big(version):
-            return checksum(self._bytes(version))
-        try:
-            return self._summary(version).checksum
-        except MigrationFileError:
-            return "unparseable"  # differs from any recorded checksum: shows as modified
+    def _parsed(self, version: str) -> ParsedMigration:
+        """A small file, parsed once per run (``up`` checks every file before and again
+        under the lock, then prepares the planned ones)."""
+        if version not in self._parsed_files:
+            file = self._scan()[0][version]
+            self._parsed_files[version] = parse_migration(self._bytes(version), file.display)
+        return self._parsed_files[version]
 
-    def file_infos(self) -> list[FileInfo]:
-        files = self.files().values()
-        return [FileInfo(f.version, f.name, self._checksum(f.version)) for f in files]
+    def _checksum(self, version: str) -> str:
+        if version not in self._checksums:
+            if not self._big(version):
+                self._checksums[version] = checksum(self._bytes(version))
+            else:
+                try:
+                    self._checksums[version] = self._summary(version).checksum
+                except MigrationFileError:
+                    return "unparseable"  # differs from any recorded checksum: modified
+        return self._checksums[version]
+
+    def file_infos(self, files: Iterable[MigrationFile] | None = None) -> list[FileInfo]:
+        chosen = self.files().values() if files is None else files
+        return [FileInfo(f.version, f.name, self._checksum(f.version)) for f in chosen]
 
     def records(self, *, fresh: bool = False) -> dict[str, Record]:
         return self.ledger.read(self.driver, fresh=fresh)
@@ -241,7 +254,7 @@ class Engine:
                 if self._big(file.version):
                     self._summary(file.version)
                 else:
-                    parse_migration(self._bytes(file.version), file.display)
+                    self._parsed(file.version)
             except MigrationFileError as exc:
                 errors.append(exc)
         return errors
@@ -249,8 +262,7 @@ class Engine:
     def validate(self) -> list[Problem]:
         """Everything that makes files and history disagree, without stopping at the first."""
         problems = [Problem(INVALID, None, str(e)) for e in self.file_errors()]
-        files, _ = self._scan()
-        infos = [FileInfo(f.version, f.name, self._checksum(f.version)) for f in files.values()]
+        infos = self.file_infos(self._scan()[0].values())  # without raising on bad names
         problems.extend(state_problems(status_rows(infos, self.records())))
         return problems
 
@@ -332,12 +344,16 @@ class Engine:
                     None, info, file.path,
                 )  # fmt: skip
             else:
-                data = self._bytes(version)
-                parsed = parse_migration(data, file.display)
+                parsed = self._parsed(version)
                 section = parsed.up if plan.direction == "up" else parsed.down
                 self._require_statements(file, section, len(section.statements) if section else 0)
                 unit = Unit(
-                    version, file.name, file.display, checksum(data), plan.direction, section
+                    version,
+                    file.name,
+                    file.display,
+                    self._checksum(version),
+                    plan.direction,
+                    section,
                 )
             self._check_target(unit)
             units.append(unit)
