@@ -10,200 +10,39 @@ Every task is thin. A user's tasks.py gets them all with::
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
-import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from invoke import Collection, Context, Task, task
-from invoke.exceptions import Exit
+from invoke import Collection, Context, task
 
 from . import logsetup, report
-from .errors import CheckFailed, MigrateError, UsageError
-from .settings import CONFIG_DEFAULTS, Settings, load_dotenv_file, resolve_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-COMMON_HELP = {
-    "url": "database URL: file:dev.db, a path, http(s)://, libsql://, ws(s):// "
-    "(default: LIBSQL_URL, DATABASE_URL, config, file:dev.db)",
-    "auth-token": "auth token for a server (default: LIBSQL_AUTH_TOKEN); never printed",
-    "dir": "migrations folder (default: MIGRATIONS_DIR, config, ./migrations)",
-    "env": "named environment from migrate.environments in invoke.yaml (default: MIGRATE_ENV)",
-    "insecure": "allow plain http:// or ws:// to a host that is not loopback",
-    "verbose": "log every statement (debug level)",
-    "log-format": "log line format on stderr: text or json",
-}
-WRITE_HELP = {
-    "dry-run": "print the exact SQL that would run, in order, and change nothing",
-    "lock-timeout": "seconds to wait for another run's migration lock (default 60)",
-}
-FLEET_HELP = {
-    "fleet": "run on many databases: a file of URLs (one per line; `URL token_env=VAR` for a"
-    " per-database token), a glob of local files, or with --admin-url a file of namespace names",
-    "admin-url": "sqld admin API: run on every namespace of the server at --url"
-    " (or on those named in the --fleet file)",
-    "jobs": "fleet mode: how many databases at once (default 4)",
-    "fail-fast": "fleet mode: start no new database after the first failure",
-}
-CONFIRM_HELP = {"yes": "confirm on a protected environment without asking (for CI)"}
-RUN_JSON_HELP = (
-    "print one JSON document (docs/json.md): the migrations run, with durations;"
-    " with --dry-run, the planned statements of each"
+from .errors import CheckFailed, UsageError
+from .settings import CONFIG_DEFAULTS, Settings
+from .taskbase import (
+    COMMON_HELP,
+    CONFIRM_HELP,
+    FLEET_HELP,
+    RUN_JSON_HELP,
+    WRITE_HELP,
+    MigrateTask,
+    confirmer,
+    describe_target,
+    handles_errors,
+    help_for,
+    open_engine,
+    run_options,
+    scrub,
+    settings_from,
 )
-
-#: Short flags are chosen, not derived from spelling: no ``-h`` that is not help, and no
-#: one-letter way to ``--all`` or to a token.
-SHORT_FLAGS = {"url": "u", "env": "e", "step": "s", "to": "t", "dry_run": "n", "verbose": "v"}
-SETTING_FLAGS = ("url", "auth_token", "dir", "env", "insecure", "lock_timeout")
-
-
-class MigrateTask(Task):
-    """A Task whose short flags come from SHORT_FLAGS only."""
-
-    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
-        opts = super().arg_opts(name, default, taken_names)
-        long_name = opts["names"][0]
-        short = SHORT_FLAGS.get(name.rstrip("_"))
-        opts["names"] = [long_name, short] if short and short not in taken_names else [long_name]
-        return opts
-
-
-def _help(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
-    merged: dict[str, str] = dict(COMMON_HELP)
-    for group in groups:
-        merged.update(group)
-    return {**merged, **extra}
-
-
-def _plain(value: Any) -> Any:
-    """Invoke's DataProxy -> plain dicts, so settings stay pure."""
-    if isinstance(value, Mapping) or hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _settings(c: Context, flags: Mapping[str, Any]) -> Settings:
-    """Settings from a task's own flags (its ``locals()``), the environment and config."""
-    given = {name: flags.get(name, flags.get(f"{name}_")) for name in SETTING_FLAGS}
-    cwd = Path.cwd()
-    config = _plain(c.config.get("migrate", {}) or {})
-    settings = resolve_settings(given, os.environ, load_dotenv_file(cwd), config, cwd=cwd)
-    from .urls import parse_target, require_tls
-
-    require_tls(parse_target(settings.url), insecure=settings.insecure)
-    return settings
-
-
-def _handles_errors(fn: F) -> F:
-    """Expected failures become one message on stderr and the documented exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
-        try:
-            logsetup.configure(kwargs.get("verbose", False), kwargs.get("log_format", "text"))
-            with _sigterm_as_interrupt():
-                return fn(c, *args, **kwargs)
-        except MigrateError as exc:
-            message = _scrub(str(exc), kwargs.get("auth_token"))
-            raise Exit(f"error: {message}", code=exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise Exit(
-                "error: interrupted; a migration in progress was rolled back"
-                " (a transaction:false one is left 'failed')",
-                130,
-            ) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A cancelled CI job sends SIGTERM: unwind like Ctrl-C, so the open transaction is
-    rolled back and the lock released instead of waiting for the lease to expire."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _scrub(message: str, *secrets: str | None) -> str:
-    """Belt and braces: no token may reach output, even if a library echoed it."""
-    for secret in (*secrets, os.environ.get("LIBSQL_AUTH_TOKEN")):
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message
-
-
-@contextlib.contextmanager
-def _engine(settings: Settings) -> Iterator[Any]:
-    from .drivers import open_driver
-    from .engine import Engine
-
-    driver = open_driver(settings.url, settings.auth_token, timeout=settings.timeout)
-    try:
-        yield Engine(driver, settings.directory, settings.table)
-    finally:
-        driver.close()
-
-
-def _describe_target(settings: Settings, display: str) -> None:
-    source = settings.sources.get("url", "default")
-    env = f", environment {settings.env}" if settings.env else ""
-    logsetup.log.info("database %s (from %s%s)", display, source, env)
-
-
-def _run_options(
-    settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
-) -> Any:
-    from .engine import RunOptions
-
-    ask = not yes and (settings.protected or always_confirm)
-    confirm = _confirmer(settings) if ask else None
-    return RunOptions(
-        dry_run=dry_run,
-        lock_timeout=settings.lock_timeout,
-        lock_ttl=settings.lock_ttl,
-        confirm=confirm,
-    )
-
-
-def _confirmer(settings: Settings) -> Callable[[str], bool]:
-    """Ask on a terminal to type the environment's name; refuse outright without one."""
-    name = settings.env or "yes"
-
-    def confirm(what: str) -> bool:
-        if not sys.stdin.isatty():
-            where = f"environment {name!r} is protected: " if settings.env else ""
-            raise UsageError(
-                f"{where}about to {what}. There is no terminal to confirm on;"
-                " pass --yes to confirm (for CI)"
-            )
-        where = f"Environment {name!r} is protected. " if settings.env else ""
-        sys.stderr.write(f"{where}About to {what}.\nType {name!r} to continue: ")
-        sys.stderr.flush()
-        return sys.stdin.readline().strip() == name
-
-    return confirm
 
 
 @task(
     klass=MigrateTask,
-    help=_help(name="lower-case letters, digits and underscores, e.g. create_users"),
+    help=help_for(name="lower-case letters, digits and underscores, e.g. create_users"),
 )
-@_handles_errors
+@handles_errors
 def create(
     c: Context,
     name: str,
@@ -218,19 +57,19 @@ def create(
     """Write a new, empty migration file named after the current UTC time."""
     from .source import create_migration, display_path
 
-    settings = _settings(c, locals())
+    settings = settings_from(c, locals())
     print(display_path(create_migration(settings.directory, name)))
 
 
 @task(
     klass=MigrateTask,
-    help=_help(
+    help=help_for(
         FLEET_HELP,
         json="print the status as one JSON document",
         check="exit 3 if anything is pending, rolled back, failed, missing or modified",
     ),
 )
-@_handles_errors
+@handles_errors
 def status(
     c: Context,
     json_: bool = False,
@@ -250,12 +89,12 @@ def status(
     """Show every migration and whether it is applied."""
     from .plan import PROBLEM_STATES
 
-    settings = _settings(c, locals())
+    settings = settings_from(c, locals())
     if fleet or admin_url:
         from .fleet import status_operation
 
         return _fleet(settings, status_operation(check=check), locals())
-    with _engine(settings) as engine:
+    with open_engine(settings) as engine:
         rows = engine.status()
         target = engine.driver.display_url
         replica = engine.replica()
@@ -275,8 +114,8 @@ def status(
         raise CheckFailed(f"{len(problems)} migration(s) need attention: " + "; ".join(problems))
 
 
-@task(klass=MigrateTask, help=_help(FLEET_HELP, json="print the problems as one JSON document"))
-@_handles_errors
+@task(klass=MigrateTask, help=help_for(FLEET_HELP, json="print the problems as one JSON document"))
+@handles_errors
 def validate(
     c: Context,
     json_: bool = False,
@@ -293,12 +132,12 @@ def validate(
     log_format: str = "text",
 ) -> None:
     """Check files against history: modified, missing, out-of-order, duplicate, unparseable."""
-    settings = _settings(c, locals())
+    settings = settings_from(c, locals())
     if fleet or admin_url:
         from .fleet import validate_operation
 
         return _fleet(settings, validate_operation(), locals())
-    with _engine(settings) as engine:
+    with open_engine(settings) as engine:
         problems = engine.validate()
         target = engine.driver.display_url
     if json_:
@@ -311,7 +150,7 @@ def validate(
 
 @task(
     klass=MigrateTask,
-    help=_help(
+    help=help_for(
         WRITE_HELP,
         FLEET_HELP,
         step="apply only the next N pending migrations",
@@ -320,7 +159,7 @@ def validate(
         json=RUN_JSON_HELP,
     ),
 )
-@_handles_errors
+@handles_errors
 def up(
     c: Context,
     step: int = 0,
@@ -342,30 +181,30 @@ def up(
     log_format: str = "text",
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
-    settings = _settings(c, locals())
+    settings = settings_from(c, locals())
     if fleet or admin_url:
         from .fleet import up_operation
 
-        options = _run_options(settings, dry_run=dry_run)
+        options = run_options(settings, dry_run=dry_run)
         op = up_operation(
             step=step or None, to=to or None, allow_out_of_order=allow_out_of_order, options=options
         )
         return _fleet(settings, op, locals())
-    with _engine(settings) as engine, _json_failure(engine, "up", json_, dry_run, auth_token):
-        _describe_target(settings, engine.driver.display_url)
+    with open_engine(settings) as engine, _json_failure(engine, "up", json_, dry_run, auth_token):
+        describe_target(settings, engine.driver.display_url)
         outcome = engine.migrate(
             "up",
             step=step or None,
             to=to or None,
             allow_out_of_order=allow_out_of_order,
-            options=_run_options(settings, dry_run=dry_run),
+            options=run_options(settings, dry_run=dry_run),
         )
     _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
 
 
 @task(
     klass=MigrateTask,
-    help=_help(
+    help=help_for(
         WRITE_HELP,
         CONFIRM_HELP,
         FLEET_HELP,
@@ -375,7 +214,7 @@ def up(
         json=RUN_JSON_HELP,
     ),
 )
-@_handles_errors
+@handles_errors
 def down(
     c: Context,
     step: int = 0,
@@ -398,38 +237,38 @@ def down(
     log_format: str = "text",
 ) -> None:
     """Roll back the most recent migration (or --step N, --to VERSION, --all)."""
-    settings = _settings(c, locals())
+    settings = settings_from(c, locals())
     if fleet or admin_url:
         from .fleet import down_operation
 
         if (
             settings.protected
             and not yes
-            and not _confirmer(settings)("roll back on every database of the fleet")
+            and not confirmer(settings)("roll back on every database of the fleet")
         ):
             raise UsageError("aborted: nothing was changed")
         op = down_operation(
             step=step or None,
             to=to or None,
             all_=all_,
-            options=_run_options(settings, dry_run=dry_run),
+            options=run_options(settings, dry_run=dry_run),
         )
         return _fleet(settings, op, locals())
-    with _engine(settings) as engine, _json_failure(engine, "down", json_, dry_run, auth_token):
-        _describe_target(settings, engine.driver.display_url)
+    with open_engine(settings) as engine, _json_failure(engine, "down", json_, dry_run, auth_token):
+        describe_target(settings, engine.driver.display_url)
         outcome = engine.migrate(
             "down",
             step=step or None,
             to=to or None,
             all_=all_,
-            options=_run_options(settings, dry_run=dry_run, yes=yes),
+            options=run_options(settings, dry_run=dry_run, yes=yes),
         )
     _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
 
 
 @task(
     klass=MigrateTask,
-    help=_help(
+    help=help_for(
         WRITE_HELP,
         CONFIRM_HELP,
         version="the migration to repair",
@@ -437,7 +276,7 @@ def down(
         rolled_back="record it as rolled back (undone by hand)",
     ),
 )
-@_handles_errors
+@handles_errors
 def repair(
     c: Context,
     version: str,
@@ -457,20 +296,20 @@ def repair(
     """Record the outcome of a failed migration after fixing the database by hand."""
     if applied == rolled_back:
         raise UsageError("say what you fixed: pass exactly one of --applied and --rolled-back")
-    settings = _settings(c, locals())
-    with _engine(settings) as engine:
-        _describe_target(settings, engine.driver.display_url)
+    settings = settings_from(c, locals())
+    with open_engine(settings) as engine:
+        describe_target(settings, engine.driver.display_url)
         outcome = engine.repair(
             version.split("_", 1)[0],
             "applied" if applied else "rolled_back",
-            _run_options(settings, dry_run=dry_run, yes=yes),
+            run_options(settings, dry_run=dry_run, yes=yes),
         )
     if outcome.calls is not None:
         report.write_calls(outcome.calls, sys.stdout)
 
 
-@task(klass=MigrateTask, help=_help(CONFIRM_HELP, dry_run=WRITE_HELP["dry-run"]))
-@_handles_errors
+@task(klass=MigrateTask, help=help_for(CONFIRM_HELP, dry_run=WRITE_HELP["dry-run"]))
+@handles_errors
 def unlock(
     c: Context,
     dry_run: bool = False,
@@ -484,9 +323,9 @@ def unlock(
     log_format: str = "text",
 ) -> None:
     """Release a stale migration lock left by a run that died (asks first)."""
-    settings = _settings(c, locals())
-    with _engine(settings) as engine:
-        _describe_target(settings, engine.driver.display_url)
+    settings = settings_from(c, locals())
+    with open_engine(settings) as engine:
+        describe_target(settings, engine.driver.display_url)
         holder = engine.holder()
         if holder is None:
             print("no migration lock is held")
@@ -496,7 +335,7 @@ def unlock(
             report.write_calls([("atomic", [engine.ledger.force_release_step()])], sys.stdout)
             return
         # unlock always asks: releasing a live run's lock is how migrations run twice
-        engine.unlock(_run_options(settings, dry_run=False, yes=yes, always_confirm=True))
+        engine.unlock(run_options(settings, dry_run=False, yes=yes, always_confirm=True))
     print(f"released the migration lock held by {holder.describe()}")
 
 
@@ -517,7 +356,7 @@ VERIFY_HELP = {
 
 
 @task(klass=MigrateTask, help=VERIFY_HELP)
-@_handles_errors
+@handles_errors
 def verify(
     c: Context,
     url: str = "",
@@ -538,12 +377,12 @@ def verify(
     with contextlib.ExitStack() as stack:
         target = url or stack.enter_context(scratch_path())
         flags = {"url": target, "auth_token": auth_token, "dir_": dir_, "insecure": insecure}
-        settings = _settings(c, flags)
-        engine = stack.enter_context(_engine(settings))
+        settings = settings_from(c, flags)
+        engine = stack.enter_context(open_engine(settings))
         logsetup.log.info("verify: database %s", engine.driver.display_url)
         result = run_verify(
             engine,
-            _run_options(settings, dry_run=False),
+            run_options(settings, dry_run=False),
             temporary=not url,
             force=force,
         )
@@ -555,13 +394,13 @@ def verify(
 
 @task(
     klass=MigrateTask,
-    help=_help(
+    help=help_for(
         output="file to write (default: schema.sql in the current directory)",
         check="write nothing; print the difference and exit 3 if the file is out of date",
         json="print the result as one JSON document (docs/json.md)",
     ),
 )
-@_handles_errors
+@handles_errors
 def dump(
     c: Context,
     output: str = "schema.sql",
@@ -578,8 +417,8 @@ def dump(
     """Write the migrated database's schema (no data) to schema.sql, for review in diffs."""
     from .schema import compare_dump, write_dump
 
-    settings = _settings(c, locals())
-    with _engine(settings) as engine:
+    settings = settings_from(c, locals())
+    with open_engine(settings) as engine:
         outcome = compare_dump(engine, Path(output))
     if not check and not outcome.up_to_date:
         write_dump(Path(output), outcome.text)
@@ -633,7 +472,7 @@ def _json_failure(
     from .jsonrun import failure_document
 
     return failure_document(
-        engine, direction, enabled=enabled, dry_run=dry_run, scrub=lambda m: _scrub(m, token)
+        engine, direction, enabled=enabled, dry_run=dry_run, scrub=lambda m: scrub(m, token)
     )
 
 
