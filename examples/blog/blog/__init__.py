@@ -1,0 +1,1 @@
+"""A small multi-tenant blog: the example application of docs/alembic.md."""
