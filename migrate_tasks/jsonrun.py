@@ -14,7 +14,7 @@ from typing import Any
 
 from . import report
 from .errors import MigrateError
-from .plan import APPLIED, MODIFIED, ROLLED_BACK, version_key
+from .plan import APPLIED, MODIFIED, ROLLED_BACK, status_rows, version_key
 
 States = dict[str, tuple[str, str, int | None]]  # version -> (state, name, execution_ms)
 
@@ -32,12 +32,10 @@ def failure_document(
     if not enabled:
         yield
         return
-    before: States | None = None
     try:
-        before = _states(engine)
         yield
     except MigrateError as exc:
-        completed = None if before is None else completed_since(engine, direction, before)
+        completed = completed_since(engine, direction, _before(engine))
         doc = report.run_failure_json(
             direction,
             engine.driver.display_url,
@@ -50,13 +48,28 @@ def failure_document(
         raise
 
 
-def _states(engine: Any) -> States:
-    return {r.version: (r.state, r.name, r.execution_ms) for r in engine.status()}
+def _states(engine: Any, records: Any = None) -> States:
+    rows = engine.status() if records is None else status_rows(engine.file_infos(), records)
+    return {r.version: (r.state, r.name, r.execution_ms) for r in rows}
 
 
-def completed_since(engine: Any, direction: str, before: States) -> list[dict[str, Any]] | None:
+def _before(engine: Any) -> States | None:
+    """The states when the run started: from the engine's own first read (no extra round
+    trip); if it stopped before reading, nothing can have run, so now is the same."""
+    try:
+        records = engine.initial_records
+        return _states(engine) if records is None else _states(engine, records)
+    except MigrateError:
+        return None
+
+
+def completed_since(
+    engine: Any, direction: str, before: States | None
+) -> list[dict[str, Any]] | None:
     """Migrations that reached the direction's end state since ``before``; None if the
     database cannot be read any more (the connection may be what failed)."""
+    if before is None:
+        return None
     try:
         after = _states(engine)
     except MigrateError:

@@ -19,17 +19,20 @@ transaction as the migration), so a client with a skewed clock cannot write nons
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from .drivers.base import Driver, Row, Step
-from .errors import UsageError
+from .errors import AuthFailed, DatabaseError, StatementError, UsageError
 from .settings import validate_identifier
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 EPOCH = "CAST(strftime('%s', 'now') AS INTEGER)"
 ELAPSED_MS = "CAST(round((julianday('now') - julianday(started_at)) * 86400000) AS INTEGER)"
 GUARD = "state_transition"
+#: In the error of ``lock_guard_step`` (SQLite raises no message of our choosing outside a
+#: trigger; a bad JSON path is echoed back, see ``guards``).
+LOCK_LOST = "migrate_tasks:lock_lost:"
 
 MAIN_COLUMNS = (
     "version",
@@ -98,6 +101,23 @@ class Holder:
         return f"{who} since {self.acquired_at}, {lease}"
 
 
+#: A lease not read yet (``MigrationLock.acquire(holder=...)``; None is "free").
+UNREAD = object()
+
+
+@dataclass
+class Snapshot:
+    """What one read of the tracking tables found."""
+
+    #: Which of our three tables exist.
+    existing: set[str]
+    records: dict[str, Record] = field(default_factory=dict)
+    #: The lease in the lock table; None when the lock is free (or was not read).
+    holder: Holder | None = None
+    #: Whether the server is a read replica, when that was asked (None: not asked).
+    replica: bool | None = None
+
+
 class Ledger:
     """SQL for one set of tracking tables, named after ``table``."""
 
@@ -157,35 +177,12 @@ class Ledger:
             )
         ]
 
-    def existing_tables(self, driver: Driver, *, fresh: bool = False) -> set[str]:
-        rows = _reader(driver, fresh, self.lock_table)(
+    def existing_tables(self, driver: Driver) -> set[str]:
+        rows = driver.query(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
             (self.table, self.log_table, self.lock_table),
         )
         return {row[0] for row in rows}
-
-    def check_shape(self, driver: Driver, existing: set[str], *, fresh: bool = False) -> None:
-        """Refuse to write into a table of the same name that is not ours (e.g. dbmate's)."""
-        for table, expected in (
-            (self.table, MAIN_COLUMNS),
-            (self.log_table, LOG_COLUMNS),
-            (self.lock_table, LOCK_COLUMNS),
-        ):
-            if table not in existing:
-                continue
-            columns = {
-                row[0]
-                for row in _reader(driver, fresh, self.lock_table)(
-                    "SELECT name FROM pragma_table_info(?)", (table,)
-                )
-            }
-            missing = [c for c in expected if c not in columns]
-            if missing:
-                raise UsageError(
-                    f"table {table} exists but is not a migrate_tasks tracking table "
-                    f"(missing columns: {', '.join(missing)}). If another tool created it, "
-                    "choose another name with the 'table' setting (migrate.table in invoke.yaml)"
-                )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -196,14 +193,84 @@ class Ledger:
         primary, while a plain read may be answered from before the latest write
         (measured: stale in 52 of 100 reads right after a write).
         """
-        existing = self.existing_tables(driver, fresh=fresh)
-        self.check_shape(driver, existing, fresh=fresh)
-        if self.table not in existing:
-            return {}
-        rows = _reader(driver, fresh, self.lock_table)(
-            f"SELECT {', '.join(MAIN_COLUMNS)} FROM {self._t}"
-        )
+        if fresh:
+            noop = Step(f"UPDATE {self._lock} SET id = id WHERE 0")
+            shape, history = self.snapshot_steps()[:2]
+            tables = driver.run_atomic([noop, shape])[1]
+            snapshot = self.parse_snapshot([tables, []])
+            if self.table in snapshot.existing:
+                snapshot.records = self._records(driver.run_atomic([noop, history])[1])
+            return snapshot.records
+        return self.snapshot(driver).records
+
+    def snapshot_steps(self, *, lock: bool = False) -> list[Step]:
+        """The reads behind ``snapshot``, for ``Driver.query_many`` (one round trip) or
+        for the end of a transaction (``parse_snapshot`` reads their rows back).
+
+        0: (table, column) of each of our tables that exists; 1: the tracking rows
+        (fails while the table does not exist); 2, with ``lock``: the lease.
+        """
+        steps = [
+            Step(
+                "SELECT t.name, c.name FROM sqlite_master AS t"
+                " JOIN pragma_table_info(t.name) AS c"
+                " WHERE t.type = 'table' AND t.name IN (?, ?, ?)",
+                (self.table, self.log_table, self.lock_table),
+            ),
+            Step(f"SELECT {', '.join(MAIN_COLUMNS)} FROM {self._t}"),
+        ]
+        if lock:
+            steps.append(self.read_lock_step())
+        return steps
+
+    def snapshot(self, driver: Driver, *, lock: bool = False, probe: bool = False) -> Snapshot:
+        """Tables, history (and with ``lock`` the lease) in one ``query_many``: one round
+        trip on a server. ``probe``: also ask whether the server is a read replica."""
+        steps = self.snapshot_steps(lock=lock)
+        answers = driver.query_many([*steps, REPLICA_PROBE] if probe else steps)
+        snapshot = self.parse_snapshot(answers[: len(steps)])
+        if probe:
+            snapshot.replica = _probe_answer(answers[-1])
+        return snapshot
+
+    def parse_snapshot(self, answers: Sequence[list[Row] | DatabaseError]) -> Snapshot:
+        """Rows of ``snapshot_steps`` -> a ``Snapshot``; refuses tables that are not ours."""
+        tables = _rows_of(answers[0])
+        columns: dict[str, set[str]] = {}
+        for table, column in tables:
+            columns.setdefault(str(table), set()).add(str(column))
+        self._check_columns(columns)
+        snapshot = Snapshot(set(columns))
+        if self.table in columns:
+            snapshot.records = self._records(_rows_of(answers[1]))
+        if len(answers) > 2 and self.lock_table in columns:
+            lease = answers[2]
+            if isinstance(lease, DatabaseError):
+                if "no such table" not in lease.message:  # created just now, seen lagging
+                    raise lease
+            elif lease:
+                snapshot.holder = Holder(*lease[0])
+        return snapshot
+
+    def _records(self, rows: Sequence[Row]) -> dict[str, Record]:
         return {str(r[0]): Record(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
+
+    def _check_columns(self, columns: Mapping[str, set[str]]) -> None:
+        """Refuse to write into a table of the same name that is not ours (e.g. dbmate's)."""
+        for table, expected in (
+            (self.table, MAIN_COLUMNS),
+            (self.log_table, LOG_COLUMNS),
+            (self.lock_table, LOCK_COLUMNS),
+        ):
+            if table not in columns:
+                continue
+            missing = [c for c in expected if c not in columns[table]]
+            if missing:
+                raise UsageError(
+                    f"table {table} exists but is not a migrate_tasks tracking table "
+                    f"(missing columns: {', '.join(missing)}). If another tool created it, "
+                    "choose another name with the 'table' setting (migrate.table in invoke.yaml)"
+                )
 
     def log_rows(self, driver: Driver) -> list[dict[str, object]]:
         rows = driver.query(
@@ -216,18 +283,21 @@ class Ledger:
     def read_lock(self, driver: Driver) -> Holder | None:
         """The current lease, from a plain read (a replica may not show it yet: the
         acquire that follows is a write, decided on the primary, so that is safe)."""
-        from .errors import DatabaseError
-
         try:
-            rows = driver.query(
-                f'SELECT owner, "user", host, pid, acquired_at, expires_at, {EPOCH}'
-                f" FROM {self._lock} WHERE id = 1"
-            )
+            step = self.read_lock_step()
+            rows = driver.query(step.sql, step.params)
         except DatabaseError as exc:
             if "no such table" in exc.message:
                 return None  # created a moment ago through a replica that lags
             raise
         return Holder(*rows[0]) if rows else None
+
+    def read_lock_step(self) -> Step:
+        """The lease with the database's clock; no row while the lock is free."""
+        return Step(
+            f'SELECT owner, "user", host, pid, acquired_at, expires_at, {EPOCH}'
+            f" FROM {self._lock} WHERE id = 1"
+        )
 
     def acquire_step(
         self, owner: str, actor: Actor, ttl: int, *, replacing: str | None = None
@@ -251,6 +321,15 @@ class Ledger:
             f"UPDATE {self._lock} SET expires_at = {EPOCH} + ? WHERE id = 1 AND owner = ?"
             " RETURNING owner",
             (ttl, owner),
+        )
+
+    def lock_guard_step(self, owner: str) -> Step:
+        """Fails (``LOCK_LOST`` in the error) unless we hold the lease: inside a
+        transaction, nothing of it commits without the lock."""
+        return Step(
+            f"SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM {self._lock} WHERE id = 1 AND owner = ?)"
+            f" THEN json_extract('{{}}', '{LOCK_LOST}') END",
+            (owner,),
         )
 
     def release_step(self, owner: str) -> Step:
@@ -298,25 +377,31 @@ class Ledger:
             )
         return [log_row, move]
 
-    def finish_steps(self, version: str, action: str) -> list[Step]:
-        """Close the log row and stamp the tracking row, both from the same clock reading."""
+    def finish_steps(self, version: str, action: str, *, returning: bool = False) -> list[Step]:
+        """Close the log row and stamp the tracking row, both from the same clock reading.
+        ``returning``: the stamp returns the duration the database measured (up only)."""
         _before, _running, after = TRANSITIONS[action]
+        # newest first and stop at the first match: max(id) with a WHERE would read the
+        # whole log (no index) three times per migration, O(history) each
         current = (
-            f"(SELECT max(id) FROM {self._log} WHERE version = ? AND action = ?"
-            " AND outcome = 'running')"
+            f"(SELECT id FROM {self._log} WHERE version = ? AND action = ?"
+            " AND outcome = 'running' ORDER BY id DESC LIMIT 1)"
         )
         close_log = Step(
             f"UPDATE {self._log} SET finished_at = {NOW}, duration_ms = {ELAPSED_MS},"
             f" outcome = ? WHERE id = {current}",
             (after, version, action),
         )
-        last = f"(SELECT max(id) FROM {self._log} WHERE version = ? AND action = ?)"
+        last = (
+            f"(SELECT id FROM {self._log} WHERE version = ? AND action = ?"
+            " ORDER BY id DESC LIMIT 1)"
+        )
         if action == "up":
             stamp = Step(
                 f"UPDATE {self._t} SET status = 'applied',"
                 f" applied_at = (SELECT finished_at FROM {self._log} WHERE id = {last}),"
                 f" execution_ms = (SELECT duration_ms FROM {self._log} WHERE id = {last})"
-                " WHERE version = ?",
+                " WHERE version = ?" + (" RETURNING execution_ms" if returning else ""),
                 (version, action, version, action, version),
             )
         else:
@@ -342,8 +427,8 @@ class Ledger:
         return [
             Step(
                 f"UPDATE {self._log} SET finished_at = {NOW}, duration_ms = ?, outcome = 'failed',"
-                " error = ? WHERE id = (SELECT max(id) FROM "
-                f"{self._log} WHERE version = ? AND action = ? AND outcome = 'running')",
+                f" error = ? WHERE id = (SELECT id FROM {self._log} WHERE version = ?"
+                " AND action = ? AND outcome = 'running' ORDER BY id DESC LIMIT 1)",
                 (duration_ms, error, version, action),
             ),
             Step(
@@ -376,22 +461,25 @@ class Ledger:
             ),
         ]
 
-
-def _reader(driver: Driver, fresh: bool, lock_table: str = "") -> Callable[..., list[Row]]:
-    """A plain read, or one answered by the primary even through a read replica.
-
-    A replica serves a read-only transaction itself (stale) and forwards one that writes,
-    so a fresh read starts with a write that changes nothing, on our own lock table
-    (it exists whenever we hold the lock, which is when fresh reads happen).
-    """
-    if not fresh:
-        return driver.query
-    noop = Step(f'UPDATE "{lock_table}" SET id = id WHERE 0')
-
-    def read(sql: str, params: tuple[object, ...] = ()) -> list[Row]:
-        return driver.run_atomic([noop, Step(sql, params)])[1]
-
-    return read
+    def baseline_steps(
+        self, version: str, name: str, checksum: str, actor: Actor, note: str
+    ) -> list[Step]:
+        """Record a migration as applied without running it (``baseline``), with an audit
+        row. A plain INSERT: a row that exists already (another run recorded it meanwhile)
+        fails the whole unit instead of being overwritten."""
+        return [
+            Step(
+                f"INSERT INTO {self._t} (version, name, checksum, status, applied_at)"
+                f" VALUES (?, ?, ?, 'applied', {NOW})",
+                (version, name, checksum),
+            ),
+            Step(
+                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
+                f' duration_ms, outcome, error, "user", host)'
+                f" VALUES (?, ?, 'baseline', {NOW}, {NOW}, 0, 'applied', ?, ?, ?)",
+                (version, name, note, actor.user, actor.host),
+            ),
+        ]
 
 
 REPLICA_PROBE = Step("DELETE FROM sqlite_schema WHERE 0")
@@ -403,8 +491,6 @@ def is_replica(driver: Driver) -> bool | None:
     The probe can change nothing (SQLite refuses to modify sqlite_schema), but through a
     replica its error comes back as ``PROXY_ERROR``. None: cannot tell (a read-only token).
     """
-    from .errors import AuthFailed, DatabaseError, StatementError
-
     try:
         driver.run_each([REPLICA_PROBE])
     except StatementError as exc:
@@ -414,6 +500,17 @@ def is_replica(driver: Driver) -> bool | None:
     except DatabaseError as exc:
         return exc.code == "PROXY_ERROR"
     return False
+
+
+def _probe_answer(answer: list[Row] | DatabaseError) -> bool:
+    """``REPLICA_PROBE``'s outcome from ``query_many``: only a replica says PROXY_ERROR."""
+    return isinstance(answer, DatabaseError) and answer.code == "PROXY_ERROR"
+
+
+def _rows_of(answer: list[Row] | DatabaseError) -> list[Row]:
+    if isinstance(answer, DatabaseError):
+        raise answer
+    return answer
 
 
 def _quoted(columns: tuple[str, ...]) -> list[str]:

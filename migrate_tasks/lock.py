@@ -8,7 +8,9 @@ local file and on a server, and a lease whose owner died expires by itself.
 
 While someone holds the lease we only *read* it: a waiting write on sqld would make
 the server abort the holder's migration after 5 s. We try to take it only when it is
-free, expired, or held by a process on this host that no longer exists.
+free, expired, or held by a process on this host that no longer exists. An attempt is
+one transaction (one request on a server) that also carries whatever the caller needs
+right after taking the lease, so taking it costs no extra round trip.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from .drivers.base import Driver, Step
+from .drivers.base import Driver, Row, Step
 from .errors import DatabaseError, LockTimeout
-from .ledger import Actor, Holder, Ledger
+from .ledger import UNREAD, Actor, Holder, Ledger
 
 log = logging.getLogger("migrate_tasks")
 
+UNKNOWN = UNREAD  # the lease has not been read
+Rows = list[list[Row]]
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_TTL = 120
 WAIT_REPORT_EVERY = 10.0
@@ -53,20 +57,35 @@ class MigrationLock:
         self.held = False
         self._sleep = sleep
 
-    def acquire(self) -> None:
+    def acquire(
+        self, then: Sequence[Step] = (), *, holder: Holder | object | None = UNKNOWN
+    ) -> Rows:
+        """Take the lease, waiting up to ``timeout``; return the rows of ``then``.
+
+        Each attempt is ONE transaction (one request on a server): create the lock table
+        if needed, the atomic take-over statement, a read of the lease, then ``then``
+        (the engine's tracking-table setup and fresh reads, which so cost no extra round
+        trip and are answered by the primary even through a replica). ``holder``: the
+        lease as the caller last read it, so the first attempt needs no read of its own.
+        """
         deadline = time.monotonic() + self.timeout
         next_report = 0.0
-        holder: Holder | None = None
+        known: Holder | None = None
         while True:
-            if self._ensure_table():
-                holder = self.ledger.read_lock(self.driver)
-                replacing = self._dead_owner(holder)
-                if holder is None or holder.expired or replacing:
-                    if self._try(holder, replacing):
-                        return
-                    holder = self.ledger.read_lock(self.driver) or holder
+            if holder is UNKNOWN:
+                holder = self.ledger.read_lock(self.driver) if self._table_exists() else None
+            assert holder is None or isinstance(holder, Holder)
+            known = holder or known
+            replacing = self._dead_owner(holder)
+            if holder is None or holder.expired or replacing:
+                attempt = self._try(holder, replacing, then)
+                if isinstance(attempt, list):
+                    return attempt
+                if attempt is None:  # the file was busy: whose lease is it by now?
+                    attempt = self.ledger.read_lock(self.driver) if self._table_exists() else None
+                known = attempt or known
             now = time.monotonic()
-            who = holder.describe() if holder else "another writer (the database is busy)"
+            who = known.describe() if known else "another writer (the database is busy)"
             if now >= deadline:
                 raise LockTimeout(
                     f"timed out after {self.timeout:g} s waiting for the migration lock held by"
@@ -77,35 +96,35 @@ class MigrationLock:
                 log.warning("waiting for the migration lock held by %s", who)
                 next_report = now + WAIT_REPORT_EVERY
             self._sleep(min(0.25 + random.random() * 0.25, max(deadline - now, 0.01)))
+            holder = UNKNOWN
 
-    def _ensure_table(self) -> bool:
-        """Create the lock table on first use; False while another writer holds a local
-        file (the create waits only SQLite's busy timeout: we keep waiting like for a lease)."""
-        if not self.lock_table_missing():
-            return True
+    def attempt_steps(self, then: Sequence[Step] = (), replacing: str | None = None) -> list[Step]:
+        """The one transaction of an attempt to take the lease (see ``acquire``)."""
+        return [
+            *self.ledger.lock_create_steps(),
+            self.ledger.acquire_step(self.owner, self.actor, self.ttl, replacing=replacing),
+            self.ledger.read_lock_step(),
+            *then,
+        ]
+
+    def _try(
+        self, holder: Holder | None, replacing: str | None, then: Sequence[Step]
+    ) -> Rows | Holder | None:
+        """The rows of ``then`` if we now hold the lease; else who holds it (None: a
+        local writer holds the file, so nothing could be read)."""
         try:
-            self.driver.run_atomic(self.ledger.lock_create_steps())
+            rows = self.driver.run_atomic(self.attempt_steps(then, replacing))
         except DatabaseError as exc:
             if (exc.code or "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
-                return False
+                return None  # a local writer holds the file: the lease holder, or a straggler
             raise
-        return True
-
-    def _try(self, holder: Holder | None, replacing: str | None) -> bool:
-        step = self.ledger.acquire_step(self.owner, self.actor, self.ttl, replacing=replacing)
-        try:
-            rows = self.driver.run_atomic([step])[0]
-        except DatabaseError as exc:
-            if (exc.code or "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
-                return False  # a local writer holds the file: the lease holder, or a straggler
-            raise
-        if not rows:
-            return False
+        if not rows[1]:
+            return Holder(*rows[2][0]) if rows[2] else None
         self.held = True
         if holder is not None:
             why = "its process is gone" if replacing else "its lease had expired"
             log.warning("took over the migration lock from %s (%s)", holder.describe(), why)
-        return True
+        return rows[3:]
 
     def _dead_owner(self, holder: Holder | None) -> str | None:
         """A lease held by a process on this host that no longer exists can go at once."""
@@ -121,8 +140,8 @@ class MigrationLock:
             return None  # alive, someone else's
         return None
 
-    def lock_table_missing(self) -> bool:
-        return self.ledger.lock_table not in self.ledger.existing_tables(self.driver)
+    def _table_exists(self) -> bool:
+        return self.ledger.lock_table in self.ledger.existing_tables(self.driver)
 
     def renew_step(self) -> Step:
         return self.ledger.renew_step(self.owner, self.ttl)

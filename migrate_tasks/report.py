@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .drivers.base import Step
-from .engine import Result
-from .plan import APPLIED, Problem, StatusRow
+from .plan import APPLIED
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine (and what it imports) only where a task needs it
+    from .drivers.base import Step
+    from .engine import Result
     from .fleet import FleetResult
+    from .plan import Problem, StatusRow
     from .schema import DumpOutcome
     from .verify import VerifyResult
 
 JSON_SCHEMA_VERSION = 1
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def status_counts(rows: Sequence[StatusRow]) -> dict[str, int]:
@@ -36,19 +39,38 @@ def status_summary(rows: Sequence[StatusRow]) -> str:
 def status_table(rows: Sequence[StatusRow]) -> str:
     if not rows:
         return "no migrations"
-    from tabulate import tabulate  # only the status table needs it
-
     table = [
         (
             r.version,
             r.name,
             r.state,
             r.applied_at or "",
-            "" if r.execution_ms is None else r.execution_ms,
+            "" if r.execution_ms is None else str(r.execution_ms),
         )
         for r in rows
     ]
-    return tabulate(table, headers=["version", "name", "state", "applied_at", "ms"])
+    return simple_table(["version", "name", "state", "applied_at", "ms"], table)
+
+
+def simple_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """tabulate's default ("simple") layout, byte for byte, without importing tabulate
+    (30-70 ms for a 2,000-row status): a column whose values are all integers is
+    right-aligned, every column is at least its header plus two wide, two spaces between
+    columns, no trailing blanks. (Unlike tabulate, text that merely looks like a float,
+    e.g. a name ``1_000``, stays text.)"""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in headers]
+    widths, right = [], []
+    for header, values in zip(headers, columns, strict=True):
+        filled = [v for v in values if v != ""]
+        right.append(bool(filled) and all(_INTEGER.fullmatch(v) for v in filled))
+        widths.append(max([len(header) + 2, *map(len, values)]))
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def status_json(

@@ -36,6 +36,8 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "lock_ttl": 120,
     "timeout": 300,
     "environments": {},
+    #: ``generate``: the models, package.module:Base (or :metadata).
+    "models": None,
 }
 
 # Environment variable names per setting, in the order they are consulted.

@@ -23,12 +23,8 @@ from types import MappingProxyType
 
 from migrate_tasks.errors import MigrationFileError
 from migrate_tasks.parser import DIRECTIONS, MigrationScanner, ScannedSection, Statement
+from migrate_tasks.source import STREAM_THRESHOLD_BYTES  # noqa: F401  (it used to live here)
 
-#: Files larger than this take the streaming path in the engine. Holding a parsed file
-#: costs about 10 times its size (20 over HTTP, with the request and reply as JSON), so
-#: anything past a typical schema migration streams: memory stays flat, at the price of
-#: a request per few thousand statements.
-STREAM_THRESHOLD_BYTES = 1024 * 1024
 #: Bytes read at a time: large enough that per-chunk costs vanish, small next to the file.
 CHUNK_SIZE = 1024 * 1024
 # Past this many characters of one statement, reads grow to a quarter of it: each read

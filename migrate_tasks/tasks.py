@@ -95,7 +95,7 @@ def status(
 
         return _fleet(settings, status_operation(check=check), locals())
     with open_engine(settings) as engine:
-        rows = engine.status()
+        rows = engine.status(probe_replica=True)  # over HTTP: one round trip for both
         target = engine.driver.display_url
         replica = engine.replica()
     if replica:
@@ -156,6 +156,9 @@ def validate(
         step="apply only the next N pending migrations",
         to="apply pending migrations up to and including this version",
         allow_out_of_order="apply pending migrations older than the newest applied one",
+        single_transaction="apply all pending migrations in ONE transaction: if one fails,"
+        " none is applied or recorded (for CI databases). Refused for transaction:false"
+        " and foreign_keys:off migrations",
         json=RUN_JSON_HELP,
     ),
 )
@@ -166,6 +169,7 @@ def up(
     to: str = "",
     dry_run: bool = False,
     allow_out_of_order: bool = False,
+    single_transaction: bool = False,
     json_: bool = False,
     lock_timeout: str = "",
     fleet: str = "",
@@ -185,6 +189,8 @@ def up(
     if fleet or admin_url:
         from .fleet import up_operation
 
+        if single_transaction:
+            raise UsageError("--single-transaction works on one database, not with a fleet")
         options = run_options(settings, dry_run=dry_run)
         op = up_operation(
             step=step or None, to=to or None, allow_out_of_order=allow_out_of_order, options=options
@@ -197,6 +203,7 @@ def up(
             step=step or None,
             to=to or None,
             allow_out_of_order=allow_out_of_order,
+            single_transaction=single_transaction,
             options=run_options(settings, dry_run=dry_run),
         )
     _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
@@ -489,7 +496,14 @@ def _finish(outcome: Any, *, json_: bool = False, dry_run: bool = False, target:
     print(report.results_summary(outcome.results, outcome.direction))
 
 
-migrate = Collection("migrate", create, status, validate, up, down, repair, unlock, verify, dump)
+from .tasks_alembic import baseline, import_alembic  # noqa: E402
+from .tasks_models import generate  # noqa: E402
+
+migrate = Collection(
+    "migrate",
+    create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
+    generate,
+)  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 
 __all__ = ["migrate"]

@@ -86,7 +86,8 @@ def _table(args: list[Any]) -> list[str]:
 
 
 def _signature(arg: Any) -> tuple[tuple[str, ...], Any, Any, str]:
-    return (arg.names, arg.kind, arg.default, arg.help or "")
+    default = tuple(arg.default) if isinstance(arg.default, list) else arg.default
+    return (arg.names, arg.kind, default, arg.help or "")
 
 
 def _anchor(name: str) -> str:

@@ -200,8 +200,9 @@ def test_a_stale_plan_cannot_apply_a_migration_twice(project: Project, target: s
 # transaction: database is locked" and exit 1 ("a migration failed") instead of waiting
 # (0) or timing out (4). In the wild: eight `up`s at once on a fresh file whose first
 # migration takes over 5 s (3 of 7 losers exited 1 in one of two tries). Here the long
-# writer is a plain connection, which makes it deterministic. Fixed by
-# ``MigrationLock._ensure_table`` (retries the create inside the wait loop).
+# writer is a plain connection, which makes it deterministic. Fixed by creating the lock
+# table inside each attempt of the wait loop (``MigrationLock._try``: one transaction
+# that creates it, takes the lease, and treats SQLITE_BUSY as "wait").
 @pytest.mark.target("file")
 def test_first_run_waits_for_a_busy_file_instead_of_failing(tmp_path) -> None:
     import libsql

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from migrate_tasks.errors import DatabaseError
 
 Row = tuple[Any, ...]
 
@@ -36,6 +39,15 @@ class Driver(Protocol):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement outside any explicit transaction and return its rows."""
+        ...
+
+    def query_many(self, steps: Sequence[Step]) -> list[list[Row] | DatabaseError]:
+        """Run each step on its own, outside any explicit transaction, in order; return
+        each step's rows, or the ``DatabaseError`` it raised (a failing step does not stop
+        the ones after it). For reads that belong together, e.g. the tracking tables and
+        the lock: remote drivers send them all in one round trip. Connection and auth
+        failures raise as usual.
+        """
         ...
 
     def run_atomic(

@@ -122,6 +122,32 @@ class HranaHttpDriver:
         )
         return _rows(_response(results, 0, self.display_url)["result"])
 
+    def query_many(self, steps: Sequence[Step]) -> list[list[Row] | DatabaseError]:
+        """Every step as its own ``execute`` request of ONE pipeline on a fresh stream
+        (autocommit each): sqld answers each request on its own, so one failing read
+        does not stop the others. Only reads are meant to go here; a read is safe to
+        send again on a fresh connection, a write might have landed."""
+        if not steps:
+            return []
+        requests: list[dict[str, Any]] = [
+            {"type": "execute", "stmt": _stmt(step.sql, step.params, i)}
+            for i, step in enumerate(steps)
+        ]
+        results = self._pipeline([*requests, {"type": "close"}], idempotent=True)
+        if len(results) != len(requests) + 1:
+            raise DatabaseError(
+                f"{self.display_url}: the server answered {len(requests) + 1} requests with"
+                f" {len(results)} results",
+                "HRANA_PROTO_ERROR",
+            )
+        answers: list[list[Row] | DatabaseError] = []
+        for i in range(len(steps)):
+            try:
+                answers.append(_rows(_response(results, i, self.display_url)["result"]))
+            except DatabaseError as exc:
+                answers.append(exc)
+        return answers
+
     def run_atomic(
         self, steps: Sequence[Step], *, foreign_keys_off: bool = False
     ) -> list[list[Row]]:

@@ -114,6 +114,16 @@ class LocalDriver:
         except StatementError as exc:
             raise DatabaseError(exc.message, exc.code) from None
 
+    def query_many(self, steps: Sequence[Step]) -> list[list[Row] | DatabaseError]:
+        """Each step in autocommit mode, in order; a failing one does not stop the rest."""
+        answers: list[list[Row] | DatabaseError] = []
+        for step in steps:
+            try:
+                answers.append(self.query(step.sql, step.params))
+            except DatabaseError as exc:  # connection problems are not DatabaseErrors
+                answers.append(exc)
+        return answers
+
     def run_atomic(
         self, steps: Sequence[Step], *, foreign_keys_off: bool = False
     ) -> list[list[Row]]:
@@ -279,11 +289,19 @@ def _prepare(
     index: int, sql: str, params: tuple[Any, ...], *, rewrite_ints: bool
 ) -> tuple[str, tuple[Any, ...]]:
     """Refuse empty or multi-statement steps; work around native 32-bit int binding."""
-    if not params and ";" not in sql:
+    if ";" not in sql:
         # Two statements need a ';' between them: without one (and with code, not a
-        # comment, first) this is a single statement, so skip the character scan.
+        # comment, first) this is a single statement, so skip the character scan unless
+        # an integer parameter needs it (a statement of ours and every parsed one).
         head = sql.lstrip()
-        if head and not head.startswith(("--", "/*")):
+        if (
+            head
+            and not head.startswith(("--", "/*"))
+            and all(
+                not isinstance(v, int) or isinstance(v, bool) or _I32_MIN <= v <= _I32_MAX
+                for v in params
+            )
+        ):
             return sql, params
     placeholders, semicolons, has_code = _scan(sql)
     if not has_code:

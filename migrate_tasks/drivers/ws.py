@@ -97,6 +97,17 @@ class WsDriver:
         result = self._call(client.execute, sql, args, index=None, write=write)
         return _rows(result)
 
+    def query_many(self, steps: Sequence[Step]) -> list[list[Row] | DatabaseError]:
+        """Each step on its own stream, in order (libsql-client has no pipeline of
+        independent requests); a failing one does not stop the rest."""
+        answers: list[list[Row] | DatabaseError] = []
+        for step in steps:
+            try:
+                answers.append(self.query(step.sql, step.params))
+            except DatabaseError as exc:  # connection and auth failures are not
+                answers.append(exc)
+        return answers
+
     def run_atomic(
         self, steps: Sequence[Step], *, foreign_keys_off: bool = False
     ) -> list[list[Row]]:

@@ -1,0 +1,250 @@
+"""``invoke migrate.import-alembic``: the example blog's Alembic history becomes SQL
+migrations that build exactly the schema Alembic builds (on SQLite), in both modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrate_tasks.alembic_import import import_alembic, write_files
+from migrate_tasks.errors import MigrateError, UsageError
+from migrate_tasks.scratch import migrated_scratch
+from tests.support.alembic_blog import (
+    BLOG_HEAD,
+    BLOG_HEAD_VERSION,
+    BLOG_INI,
+    BLOG_REVISIONS,
+    alembic_sqlite,
+    user_schema,
+    write_alembic_project,
+)
+from tests.support.project import Project
+
+
+@pytest.fixture(scope="module")
+def alembic_states(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A copy of the SQLite database Alembic builds at every revision of the example."""
+    folder = tmp_path_factory.mktemp("alembic-states")
+    steps = []
+    for rev, _version in BLOG_REVISIONS:
+        steps += [f"upgrade:{rev}", f"copy:{folder / rev}.db"]
+    alembic_sqlite(BLOG_INI, folder / "work.db", *steps)
+    return {rev: folder / f"{rev}.db" for rev, _ in BLOG_REVISIONS}
+
+
+def imported(root: Path, *flags: str) -> Project:
+    project = Project(root, f"file:{root / 'app.db'}")
+    run = project.invoke("migrate.import-alembic", "--config", str(BLOG_INI), *flags)
+    assert run.code == 0, run.err
+    return project
+
+
+@pytest.fixture(scope="module")
+def reset_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    return imported(tmp_path_factory.mktemp("reset"))
+
+
+@pytest.fixture(scope="module")
+def per_revision_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
+    return imported(tmp_path_factory.mktemp("per-revision"), "--per-revision")
+
+
+def test_default_mode_writes_one_migration_with_the_head_schema(reset_project, alembic_states):
+    files = sorted(p.name for p in reset_project.migrations.iterdir())
+    assert files == [f"{BLOG_HEAD_VERSION}_initial_schema.sql"]
+    text = (reset_project.migrations / files[0]).read_text()
+    assert BLOG_HEAD in text and "alembic_version" not in text.split("-- migrate:up")[1]
+    up = reset_project.invoke("migrate.up")
+    assert up.code == 0, up.err
+    assert user_schema(reset_project.url) == user_schema(f"file:{alembic_states[BLOG_HEAD]}")
+    # PostgreSQL's ENUM became a CHECK, JSONB a JSON column, now() CURRENT_TIMESTAMP
+    assert "CHECK (role IN ('owner', 'admin', 'member'))" in text
+    assert "settings JSON NOT NULL" in text and "CURRENT_TIMESTAMP" in text
+    assert "now()" not in text and "JSONB" not in text
+
+
+def test_per_revision_builds_each_alembic_state_and_rolls_back_step_by_step(
+    per_revision_project, alembic_states
+):
+    """Up gives Alembic's head schema; then each `invoke migrate.down` gives the schema
+    Alembic has at the revision before, down to an empty database."""
+    project = per_revision_project
+    files = sorted(p.name for p in project.migrations.iterdir())
+    assert [f.split("_", 1)[0] for f in files] == [v for _, v in BLOG_REVISIONS]
+    assert files[0] == "20240110091403_create_users_and_organisations.sql"
+    for (rev, _), name in zip(BLOG_REVISIONS, files, strict=True):
+        assert f"Alembic revision {rev}" in (project.migrations / name).read_text()
+    up = project.invoke("migrate.up")
+    assert up.code == 0, up.err
+    for rev, _ in reversed(BLOG_REVISIONS):
+        assert user_schema(project.url) == user_schema(f"file:{alembic_states[rev]}"), rev
+        last = rev == BLOG_REVISIONS[0][0]
+        down = project.invoke("migrate.down", *(["--all"] if last else []))
+        assert down.code == 0, down.err
+    assert user_schema(project.url) == []
+    assert set(project.tracking().values()) == {"rolled_back"}
+
+
+def test_per_revision_batch_rebuilds_run_with_foreign_keys_off(per_revision_project):
+    text = next(per_revision_project.migrations.glob("*_add_user_settings.sql")).read_text()
+    assert "-- migrate:up foreign_keys:off" in text
+    assert "CREATE TABLE _alembic_tmp_users" in text  # the rebuild offline mode cannot render
+    assert "ALTER TABLE _alembic_tmp_users RENAME TO users" in text
+
+
+@pytest.mark.parametrize("mode", ["reset", "per-revision"])
+def test_imported_migrations_pass_verify(mode, reset_project, per_revision_project):
+    project = reset_project if mode == "reset" else per_revision_project
+    run = project.invoke("migrate.verify")
+    assert run.code == 0, run.out + run.err
+
+
+def test_import_is_reproducible(reset_project):
+    """Versions come from the revisions' Create Date: importing again gives the same files."""
+    again = import_alembic(BLOG_INI)
+    assert [(f.filename, f.text) for f in again.files] == [
+        (p.name, p.read_text()) for p in sorted(reset_project.migrations.iterdir())
+    ]
+    assert again.warnings == []
+
+
+def test_dry_run_through_the_standalone_command_writes_nothing(tmp_path):
+    project = Project(tmp_path, f"file:{tmp_path / 'x.db'}")
+    # the PostgreSQL URL the team still has in its environment is not even read
+    postgres = {"LIBSQL_URL": None, "DATABASE_URL": "postgresql://app@localhost/app"}
+    run = project.cli("import-alembic", "--config", str(BLOG_INI), "--dry-run", **postgres)
+    assert run.code == 0, run.err
+    assert f"-- file: migrations/{BLOG_HEAD_VERSION}_initial_schema.sql" in run.out
+    assert "CREATE TABLE post_tags" in run.out
+    assert not project.migrations.exists()
+
+
+def test_a_folder_with_migrations_is_refused_unless_force(tmp_path):
+    project = Project(tmp_path, f"file:{tmp_path / 'x.db'}")
+    project.write("20200101000000_existing.sql", "-- migrate:up\nSELECT 1;\n")
+    run = project.invoke("migrate.import-alembic", "--config", str(BLOG_INI))
+    assert run.code == 2
+    assert "already has migrations (20200101000000_existing.sql)" in run.err
+    assert "--force" in run.err and "Traceback" not in run.err
+    forced = project.invoke("migrate.import-alembic", "--config", str(BLOG_INI), "--force")
+    assert forced.code == 0, forced.err
+    assert len(list(project.migrations.iterdir())) == 2
+    files = import_alembic(BLOG_INI).files
+    with pytest.raises(UsageError, match="is taken"):  # --force never overwrites
+        write_files(project.migrations, files, force=True)
+
+
+def test_missing_configuration_is_a_clear_error(tmp_path):
+    project = Project(tmp_path, f"file:{tmp_path / 'x.db'}")
+    run = project.invoke("migrate.import-alembic")
+    assert run.code == 2
+    assert "no Alembic configuration at alembic.ini" in run.err
+    assert "--config" in run.err and "Traceback" not in run.err
+
+
+# -- histories that need care (in-process: these env.py files leave logging alone) ----------
+
+CREATE_A = 'op.create_table("a", sa.Column("id", sa.Integer, primary_key=True))'
+CREATE_B = 'op.create_table("b", sa.Column("id", sa.Integer, primary_key=True))'
+CREATE_C = 'op.create_table("c", sa.Column("id", sa.Integer, primary_key=True))'
+BRANCHES = [
+    ("base1", None, "base", CREATE_A, 'op.drop_table("a")'),
+    ("left1", "base1", "left", CREATE_B, 'op.drop_table("b")'),
+    ("right1", "base1", "right", CREATE_C, 'op.drop_table("c")'),
+]
+
+
+def built_tables(files, tmp_path: Path) -> dict[str, list[tuple]]:
+    """Apply imported files on a scratch database: every table and its rows."""
+    written = write_files(tmp_path / "migrations", files)
+    with migrated_scratch(written[0].parent) as engine:
+        names = [
+            r[0]
+            for r in engine.driver.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'schema_migrations%' ORDER BY name"
+            )
+        ]
+        return {n: engine.driver.query(f'SELECT * FROM "{n}" ORDER BY 1') for n in names}
+
+
+def test_several_heads_are_refused_with_their_names(tmp_path):
+    ini = write_alembic_project(tmp_path, BRANCHES)
+    with pytest.raises(UsageError) as info:
+        import_alembic(ini)
+    message = str(info.value)
+    assert "2 heads" in message and 'left1 ("left")' in message and 'right1 ("right")' in message
+    assert "alembic merge heads" in message
+
+
+def test_a_merged_history_imports_as_one_migration_but_not_per_revision(tmp_path):
+    merged = [*BRANCHES, ("merge1", ("left1", "right1"), "merge", "", "")]
+    ini = write_alembic_project(tmp_path / "app", merged)
+    with pytest.raises(UsageError, match="needs a linear Alembic history") as info:
+        import_alembic(ini, per_revision=True)
+    assert "merge1" in str(info.value) and 'base1 ("base") branches into' in str(info.value)
+    outcome = import_alembic(ini)
+    assert set(built_tables(outcome.files, tmp_path)) == {"a", "b", "c"}
+
+
+@pytest.mark.parametrize("per_revision", [False, True], ids=["reset", "per-revision"])
+def test_rows_the_history_inserts_are_kept(tmp_path, per_revision):
+    plans = """
+        plans = op.create_table(
+            "plans",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("name", sa.String(20), nullable=False),
+        )
+        op.bulk_insert(plans, [{"id": 1, "name": "free"}, {"id": 2, "name": "it's pro"}])
+        op.execute(sa.text("UPDATE plans SET name = :n WHERE id = 1").bindparams(n="basic"))
+    """
+    ini = write_alembic_project(
+        tmp_path / "app", [("r1", None, "plans", plans, 'op.drop_table("plans")')]
+    )
+    outcome = import_alembic(ini, per_revision=per_revision)
+    assert built_tables(outcome.files, tmp_path)["plans"] == [(1, "basic"), (2, "it's pro")]
+
+
+def test_a_default_libsql_cannot_evaluate_is_reported(tmp_path):
+    events = """
+        op.create_table(
+            "events",
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("at", sa.DateTime, server_default=sa.text("now()")),
+        )
+    """
+    ini = write_alembic_project(
+        tmp_path, [("r1", None, "events", events, 'op.drop_table("events")')]
+    )
+    outcome = import_alembic(ini)
+    [warning] = outcome.warnings
+    assert "events.at has DEFAULT now()" in warning and "CURRENT_TIMESTAMP" in warning
+
+
+def test_postgresql_only_sql_names_the_revision(tmp_path):
+    mood = "op.execute(\"CREATE TYPE mood AS ENUM ('sad', 'ok')\")"
+    ini = write_alembic_project(
+        tmp_path,
+        [
+            ("r1", None, "table a", CREATE_A, 'op.drop_table("a")'),
+            ("r2", "r1", "mood type", mood, 'op.execute("DROP TYPE mood")'),
+        ],
+    )
+    with pytest.raises(MigrateError) as info:
+        import_alembic(ini)
+    assert info.value.exit_code == 1
+    assert "in revision r2 ('mood type'" in str(info.value)
+    assert "CREATE TYPE mood" in str(info.value)
+
+
+def test_an_env_py_that_ignores_the_url_is_stopped_before_running_anything(tmp_path):
+    elsewhere = tmp_path / "production.db"
+    ini = write_alembic_project(
+        tmp_path / "app",
+        [("r1", None, "table a", CREATE_A, 'op.drop_table("a")')],
+        url_expression=repr(f"sqlite:///{elsewhere}"),
+    )
+    with pytest.raises(UsageError, match="other than the scratch SQLite database") as info:
+        import_alembic(ini)
+    assert "sqlalchemy.url" in str(info.value)
+    assert not elsewhere.exists()
