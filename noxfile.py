@@ -63,6 +63,20 @@ def docs(session: nox.Session) -> None:
     session.run("pytest", "tests/test_docs_examples.py", *session.posargs)
 
 
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against dbmate, drizzle-kit, Alembic and yoyo (issue 7). Opt-in.
+
+    Installs the package and the pinned Python peers (benchmarks/requirements.txt);
+    benchmarks/run.py installs the npm peers into benchmarks/.peers (skipped with a note
+    without npm). No arguments: the full suite (about 20 minutes), which also writes
+    benchmarks/RESULTS.md and benchmarks/results.json. Arguments pass through, e.g.
+    ``nox -s bench -- --quick`` or ``nox -s bench -- --only W1,W4 --reps 3``.
+    """
+    session.install("-e", ".", "-r", "benchmarks/requirements.txt")
+    session.run("python", "benchmarks/run.py", *(session.posargs or ["--write-results"]))
+
+
 DB_ENVS = [
     nox.param("file", id="file"),
     nox.param("http", id="http"),
