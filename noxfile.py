@@ -43,7 +43,15 @@ def tests(session: nox.Session, target: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting check."""
     session.install("ruff>=0.6")
-    paths = ("migrate_tasks", "tests", "scripts", "tasks.py", "noxfile.py")
+    paths = (
+        "migrate_tasks",
+        "tests",
+        "scripts",
+        "benchmarks",
+        "examples",
+        "tasks.py",
+        "noxfile.py",
+    )
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 

@@ -141,7 +141,13 @@ class Unit:
         from .stream import iter_statements
 
         assert self.file is not None
-        return iter_statements(self.file, self.path, self.direction, checksum=self.checksum)
+        return iter_statements(
+            self.file,
+            self.path,
+            self.direction,
+            checksum=self.checksum,
+            index=self.info.index if self.info is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -513,12 +519,16 @@ class Engine:
 
         check_references = ReferenceCheck(load, unit.path, header)
 
+        # Looked up once: check() runs for every statement of a streamed unit.
+        streamed, path, driver, transaction = (
+            unit.streamed, unit.path, self.driver.name, unit.transaction
+        )  # fmt: skip
+        follow = references and not unit.foreign_keys_off  # else: the final FK check decides
+
         def check(statement: Statement) -> None:
-            if unit.streamed:  # in-memory units passed compat in prepare()
-                check_statement(
-                    unit.path, statement, driver=self.driver.name, transaction=unit.transaction
-                )
-            if references and not unit.foreign_keys_off:  # else: the final FK check decides
+            if streamed:  # in-memory units passed compat in prepare()
+                check_statement(path, statement, driver=driver, transaction=transaction)
+            if follow:
                 check_references(statement)
 
         if unit.streamed and unit.transaction:

@@ -46,6 +46,7 @@ import codecs
 import hashlib
 import re
 import sqlite3
+from array import array
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -192,6 +193,9 @@ class ScannedSection:
     statements: list[Statement] | None
     #: Statements found so far (all of them once the scanner has finished).
     count: int = 0
+    #: ``MigrationScanner(spans=True)``: (start, end, line) of each statement, flattened.
+    #: Only meaningful for a file without errors.
+    spans: array[int] | None = None
 
     @property
     def transaction(self) -> bool:
@@ -214,8 +218,19 @@ class MigrationScanner:
     by ``feed`` at once. Once an error is known no more statements are collected.
     """
 
-    def __init__(self, path: str, *, collect: Collection[str] = (), checksum: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        collect: Collection[str] = (),
+        checksum: bool = False,
+        spans: bool = False,
+    ) -> None:
         self.path = path
+        #: With ``spans``: each section's statements as ``(start, end, line)`` triples in
+        #: ``ScannedSection.spans``, start and end being offsets in the file's text (LF
+        #: line ends, no BOM), so ``sql == text[start:end]``. ``drop_spans`` stops it.
+        self.spans = spans
         self.collect = frozenset(collect)
         self.sections: dict[str, ScannedSection] = {}
         #: Bytes fed so far.
@@ -227,6 +242,8 @@ class MigrationScanner:
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._text_started = False  # a BOM is dropped from the first text only
         self._held = ""  # an unfinished line that may still become a header
+        self._chars = 0  # characters of text given to _text so far
+        self._base = 0  # offset in the file's text of the text _text is cutting
         self._at_line_start = True
         self._line = 1  # line number where the next text starts
         self._section: ScannedSection | None = None  # None: the preamble
@@ -334,6 +351,8 @@ class MigrationScanner:
         if self._header_error is not None:
             return
         at_line_start = self._at_line_start
+        self._base = self._chars - len(self._held)  # offset of text[0] in the file's text
+        self._chars += len(text)
         if self._held:
             text, self._held, at_line_start = self._held + text, "", True
         n, pos, line = len(text), 0, self._line  # `line` is the line of text[pos]
@@ -388,7 +407,17 @@ class MigrationScanner:
         self.sections[direction] = self._section
         if self._region_error is None:
             self._splitter = _Splitter(self.path, line + 1, headers=True)
+            if self.spans:
+                self._section.spans = self._splitter.spans = array("q")
         return True
+
+    def drop_spans(self) -> None:
+        """Stop recording spans and free those recorded (too many statements to keep)."""
+        self.spans = False
+        for section in self.sections.values():
+            section.spans = None
+        if self._splitter is not None:
+            self._splitter.spans = None
 
     def _region(self, text: str, begin: int, end: int, *, final: bool, note: str) -> None:
         """Split ``text[begin:end]``, the next piece of the preamble or current section."""
@@ -396,7 +425,7 @@ class MigrationScanner:
         if splitter is None:
             return
         try:
-            statements = splitter.feed(text, begin, end, final=final, note=note)
+            statements = splitter.feed(text, begin, end, final=final, note=note, base=self._base)
         except MigrationFileError as error:
             self._region_error, self._splitter, self._pending_error = error, None, None
             return
@@ -478,9 +507,13 @@ class _Splitter:
         self.start: int | None = None  # the current statement's first real token
         self.comments: list[tuple[int, int]] = []  # comments inside the current statement
         self.pending: tuple[int, str, int] | None = None  # open token: start, closer, search
+        #: If set, (start, end, line) of each statement is appended, offsets counted from
+        #: the ``base`` given to ``feed``.
+        self.spans: array[int] | None = None
+        self.base = 0  # offset of buf[0] (from the `base` of feed)
 
     def feed(
-        self, text: str, begin: int, end: int, *, final: bool, note: str = ""
+        self, text: str, begin: int, end: int, *, final: bool, note: str = "", base: int = 0
     ) -> list[Statement]:
         """Statements completed by ``text[begin:end]``; ``final`` at the region's end.
 
@@ -493,6 +526,7 @@ class _Splitter:
         else:
             buf = text
             self.pos = self.off = begin
+            self.base = base
         self.text = buf
         pos, start, comments, pending = self.pos, self.start, self.comments, self.pending
         complete, find_code = sqlite3.complete_statement, _CODE.search  # bound for the hot loop
@@ -532,7 +566,10 @@ class _Splitter:
                     # Only this call decides where a statement ends; the rest is bookkeeping.
                     if start is not None and complete(buf[start:token_end]):
                         stop = _trim_end(buf, start, token_start, comments)
-                        statements.append(Statement(buf[start:stop], self._line_at(start)))
+                        line = self._line_at(start)
+                        statements.append(Statement(buf[start:stop], line))
+                        if self.spans is not None:
+                            self.spans.extend((self.base + start, self.base + stop, line))
                         start, comments = None, []
                 elif kind == _COMMENT:
                     if token_end == end and not final and buf[token_start + 1] == "-":
@@ -556,12 +593,16 @@ class _Splitter:
                         "unterminated statement: this CREATE TRIGGER never reaches the END of"
                         " its BEGIN ... END body; finish the body with 'END;'." + note,
                     )
-                statements.append(Statement(sql, self._line_at(start)))
+                line = self._line_at(start)
+                statements.append(Statement(sql, line))
+                if self.spans is not None:
+                    self.spans.extend((self.base + start, self.base + start + len(sql), line))
             self.text = self.buf = ""
             return statements
         keep = pos if start is None else start  # nothing before it is needed again
         self._line_at(keep)
         self.buf, self.text, self.off, self.pos = buf[keep:end], "", 0, pos - keep
+        self.base += keep
         self.start = None if start is None else start - keep
         self.comments = [(a - keep, b - keep) for a, b in comments]
         self.pending = (

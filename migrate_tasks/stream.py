@@ -11,11 +11,23 @@ database, then ``iter_statements`` while applying. ``iter_statements`` reads the
 again, so give it ``checksum=summary.checksum``: a file edited in between then fails
 with "file changed while it was being applied" (at the latest after its last
 statement) instead of running something that was never checked.
+
+Re-parsing costs as much as the check, so ``scan_file`` also records where each statement
+is (``StatementIndex``: its offsets in the file's text and its line, 24 bytes a
+statement, for up to ``MAX_INDEXED_STATEMENTS`` statements; beyond that the file is
+parsed again). ``iter_statements(..., index=info.index)`` then reads the file in the
+same chunks, checks each chunk against the SHA-256 recorded for it before using any of
+its bytes, and slices the statements out: same statements and lines, no parsing. A
+chunk that differs (or a file that grew) fails with "file changed while it was being
+applied", before any statement from the changed bytes is yielded.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import hashlib
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +43,21 @@ CHUNK_SIZE = 1024 * 1024
 # copies the statement kept so far, so fixed-size reads would make a huge statement
 # quadratic. Growing keeps it linear for about 2.75 times the statement in memory.
 _BIG_STATEMENT = 4 * 1024 * 1024
+#: Up to this many statements in a file, ``scan_file`` keeps an index of them (24 bytes
+#: each, so at most 24 MB) that spares the apply pass a second parse.
+MAX_INDEXED_STATEMENTS = 1_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class StatementIndex:
+    """Where a checked file's statements are, so the apply pass does not parse it again."""
+
+    #: The check pass's reads, in bytes, and the SHA-256 digest of each.
+    sizes: array[int]
+    digests: tuple[bytes, ...]
+    #: Per direction: (start, end, line) of each statement, flattened; start and end are
+    #: offsets in the file's text (LF line ends, without a BOM).
+    spans: Mapping[str, array[int]]
 
 
 @dataclass(frozen=True)
@@ -43,6 +70,8 @@ class SectionInfo:
     #: Options exactly as written on the header, e.g. ``{"transaction": "false"}``.
     options: Mapping[str, str] = field(default_factory=dict, hash=False)
     statement_count: int = 0
+    #: The file's statement index (see ``iter_statements``); None if it has too many.
+    index: StatementIndex | None = field(default=None, hash=False, compare=False, repr=False)
 
     @property
     def transaction(self) -> bool:
@@ -62,22 +91,44 @@ class FileSummary:
     size: int
 
 
-def scan_file(path: Path, display: str, *, chunk_size: int = CHUNK_SIZE) -> FileSummary:
+def scan_file(
+    path: Path,
+    display: str,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    max_indexed: int = MAX_INDEXED_STATEMENTS,
+) -> FileSummary:
     """Check a migration file like ``parse_migration`` does, reading it once in chunks.
 
     Raises the ``MigrationFileError`` that ``parse_migration(path.read_bytes(), display)``
-    would raise. Memory: one chunk plus the largest statement, whatever the file size.
+    would raise. Memory: one chunk plus the largest statement, whatever the file size,
+    plus the statement index (``SectionInfo.index``) of a file with at most
+    ``max_indexed`` statements.
     """
-    scanner = MigrationScanner(display, checksum=True)
+    scanner = MigrationScanner(display, checksum=True, spans=max_indexed > 0)
+    sizes: array[int] | None = array("q")
+    digests: list[bytes] = []
     with contextlib.closing(_chunks(path, display, chunk_size, scanner)) as chunks:
         for chunk in chunks:
             scanner.feed(chunk)
+            if sizes is not None:
+                sizes.append(len(chunk))
+                digests.append(hashlib.sha256(chunk).digest())
+                recorded = sum(len(s.spans or ()) for s in scanner.sections.values())
+                if not scanner.spans or recorded > 3 * max_indexed:
+                    scanner.drop_spans()
+                    sizes, digests = None, []
     scanner.finish()
+    index = None
+    if sizes is not None:
+        spans = {d: s.spans for d, s in scanner.sections.items() if s.spans is not None}
+        if all(len(spans.get(d, ())) == 3 * s.count for d, s in scanner.sections.items()):
+            index = StatementIndex(sizes, tuple(digests), MappingProxyType(spans))
     down = scanner.sections.get("down")
     return FileSummary(
         checksum=scanner.checksum,
-        up=_info(scanner.sections["up"]),
-        down=None if down is None else _info(down),
+        up=_info(scanner.sections["up"], index),
+        down=None if down is None else _info(down, index),
         size=scanner.size,
     )
 
@@ -89,6 +140,7 @@ def iter_statements(
     *,
     checksum: str | None = None,
     chunk_size: int = CHUNK_SIZE,
+    index: StatementIndex | None = None,
 ) -> Iterator[Statement]:
     """The statements of the file's ``direction`` section, read lazily in chunks.
 
@@ -98,12 +150,93 @@ def iter_statements(
     checksum at the end, is reported as "file changed while it was being applied";
     statements already yielded have run by then, so the caller must roll back.
     No down section: nothing is yielded.
+
+    With ``index`` (``SectionInfo.index`` from ``scan_file``), the file is not parsed
+    again: it is read in the chunks of the check, each compared with its recorded
+    digest before any of its bytes is used, and the recorded statements are sliced out.
+    Any difference is reported as "file changed while it was being applied".
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'up' or 'down', not {direction!r}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
+    if index is not None:
+        return _iter_indexed(path, display, direction, index)
     return _iter_statements(path, display, direction, checksum, chunk_size)
+
+
+def _changed(display: str, why: str = "") -> MigrationFileError:
+    return MigrationFileError(
+        display,
+        None,
+        "file changed while it was being applied: "
+        + (
+            why
+            or "its content is no longer the one checked before the run; leave migration"
+            " files alone while they are applied, then run again"
+        ),
+    )
+
+
+def _iter_indexed(
+    path: Path, display: str, direction: str, index: StatementIndex
+) -> Iterator[Statement]:
+    spans = index.spans.get(direction) or array("q")
+    count, i = len(spans), 0  # i: offset in spans of the next statement
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    window, base = "", 0  # text not yet passed, and its offset in the file's text
+    started = False
+    cr = b""
+    sha256 = hashlib.sha256
+    try:
+        handle = open(path, "rb")  # noqa: SIM115  (closed below, also when not exhausted)
+    except OSError as exc:
+        raise _changed(display, f"cannot read the file: {exc.strerror or exc}") from exc
+    with handle:
+        reads = zip(index.sizes, index.digests, strict=True)
+        final = False
+        while not final:
+            try:
+                size, digest = next(reads)
+            except StopIteration:
+                final = True
+            try:
+                chunk = handle.read(1 if final else size)
+            except OSError as exc:
+                raise _changed(display, f"cannot read the file: {exc.strerror or exc}") from exc
+            if final:
+                if chunk:
+                    raise _changed(display)
+                data = cr
+            else:
+                if len(chunk) != size or sha256(chunk).digest() != digest:
+                    raise _changed(display)
+                data = cr + chunk if cr else chunk
+                cr = b""
+                if data.endswith(b"\r"):
+                    data, cr = data[:-1], b"\r"
+            try:  # cannot fail on the bytes checked, but be safe
+                text = decoder.decode(data.replace(b"\r\n", b"\n"), final)
+            except UnicodeDecodeError:
+                raise _changed(display) from None
+            if not text:
+                continue
+            if not started:
+                started = True
+                if text[0] == "\ufeff":
+                    text = text[1:]
+            window = window + text if window else text
+            end = base + len(window)
+            found = []
+            while i < count and spans[i + 1] <= end:
+                found.append(Statement(window[spans[i] - base : spans[i + 1] - base], spans[i + 2]))
+                i += 3
+            keep = min((spans[i] if i < count else end) - base, len(window))
+            if keep:
+                window, base = window[keep:], base + keep
+            yield from found
+    if i < count:
+        raise _changed(display)
 
 
 def _iter_statements(
@@ -163,7 +296,11 @@ def _chunks(
         ) from exc
 
 
-def _info(section: ScannedSection) -> SectionInfo:
+def _info(section: ScannedSection, index: StatementIndex | None = None) -> SectionInfo:
     return SectionInfo(
-        section.direction, section.line, MappingProxyType(dict(section.options)), section.count
+        section.direction,
+        section.line,
+        MappingProxyType(dict(section.options)),
+        section.count,
+        index,
     )

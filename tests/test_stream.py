@@ -92,6 +92,11 @@ def stream_parse(path: Path, chunk_size: int) -> ParsedMigration:
         assert list(iter_statements(path, NAME, info.direction, chunk_size=chunk_size)) == list(
             statements
         )
+        # The apply pass's way: slices at the offsets the check recorded, no parsing.
+        assert info.index is not None and info.index is summary.up.index
+        assert list(iter_statements(path, NAME, info.direction, index=info.index)) == list(
+            statements
+        )
         result = Section(info.direction, info.line, info.options, statements)
         assert result.transaction is info.transaction
         return result
@@ -100,6 +105,7 @@ def stream_parse(path: Path, chunk_size: int) -> ParsedMigration:
     assert up is not None
     if summary.down is None:
         assert list(iter_statements(path, NAME, "down", chunk_size=chunk_size)) == []
+        assert list(iter_statements(path, NAME, "down", index=summary.up.index)) == []
     return ParsedMigration(up, section(summary.down))
 
 
@@ -380,6 +386,108 @@ def test_reads_grow_for_a_huge_statement(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(MigrationScanner, "feed", spy)
     assert as_dict(stream_parse(write(tmp_path, data), 64)) == as_dict(parse_migration(data, NAME))
     assert max(sizes) > 1000 // 4 and min(sizes) <= 64
+
+
+# --- the statement index: the apply pass without a second parse ----------------------------
+
+
+def tricky_file(rows: int, newline: bytes) -> bytes:
+    """Statements whose ends only a real parse finds: ';' in quotes and comments, trigger
+    bodies, multi-byte characters, comments between statements, a BOM and CRLF lines."""
+    parts = [b"\xef\xbb\xbf/* lead; */\n-- migrate:up\nCREATE TABLE t (a, b);\n"]
+    for i in range(rows):
+        parts.append(
+            b"INSERT INTO t VALUES (%d, 'semi; colon -- not a comment /* nor this */'); -- x;\n"
+            b"/* between; */ INSERT INTO \"t\" (a, [b]) VALUES (%d, '\xc3\xa9\xf0\x9f\xa6\x86;\n'\n"
+            b"'two lines');\n" % (i, -i)
+        )
+        if i % 97 == 0:
+            parts.append(
+                b"CREATE TRIGGER g%d AFTER UPDATE ON t BEGIN\n  SELECT 1; -- ;\n  SELECT 'END;';"
+                b" SELECT CASE WHEN 1 THEN 2 END;\nEND;\n" % i
+            )
+    parts.append(b"-- migrate:down\nDROP TABLE t; /* bye; */\n")
+    return b"".join(parts).replace(b"\n", newline)
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("chunk_size", [7, 4096, CHUNK_SIZE])
+def test_index_and_reparse_yield_the_same_statements(
+    tmp_path: Path, newline: bytes, chunk_size: int
+) -> None:
+    data = tricky_file(3000, newline)
+    path = write(tmp_path, data)
+    summary = scan_file(path, NAME, chunk_size=chunk_size)
+    parsed = parse_migration(data, NAME)
+    assert summary.down is not None and parsed.down is not None
+    index = summary.up.index
+    assert index is not None and summary.down.index is index
+    for info, section in ((summary.up, parsed.up), (summary.down, parsed.down)):
+        indexed = list(iter_statements(path, NAME, info.direction, index=index))
+        reparsed = list(
+            iter_statements(
+                path, NAME, info.direction, checksum=summary.checksum, chunk_size=chunk_size
+            )
+        )
+        assert indexed == reparsed == list(section.statements)
+        assert len(indexed) == info.statement_count
+    assert len(parsed.up.statements) > 6000
+    assert any("\n" in s.sql for s in parsed.up.statements)
+
+
+def test_too_many_statements_are_parsed_again(tmp_path: Path) -> None:
+    data = tricky_file(50, b"\n")
+    path = write(tmp_path, data)
+    parsed = parse_migration(data, NAME)
+    assert parsed.down is not None
+    total = len(parsed.up.statements) + len(parsed.down.statements)  # 103
+    assert scan_file(path, NAME, max_indexed=0).up.index is None
+    assert scan_file(path, NAME, max_indexed=total - 1).up.index is None
+    assert scan_file(path, NAME, max_indexed=total).up.index is not None
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d + b"-- appended\n",
+        lambda d: d[:-1],
+        lambda d: d.replace(b"-%d," % 2999, b"-%d," % 9999),
+        lambda d: d.replace(b"(0, 'semi", b"(1, 'semi"),
+    ],
+    ids=["appended", "truncated", "late_edit", "early_edit"],
+)
+def test_index_refuses_a_changed_file_before_using_changed_bytes(tmp_path: Path, edit: Any) -> None:
+    data = tricky_file(3000, b"\n")
+    path = write(tmp_path, data)
+    summary = scan_file(path, NAME, chunk_size=4096)
+    index = summary.up.index
+    assert index is not None
+    statements = iter_statements(path, NAME, "up", index=index)
+    first = next(statements)
+    assert first == Statement("CREATE TABLE t (a, b)", 3)
+    changed = edit(data)
+    assert changed != data
+    path.write_bytes(changed)
+    yielded = [first]
+    with pytest.raises(MigrationFileError) as info:
+        for statement in statements:
+            yielded.append(statement)
+    assert (info.value.path, info.value.line) == (NAME, None)
+    assert info.value.reason.startswith("file changed while it was being applied")
+    # Only statements checked and read from unchanged bytes came out.
+    expected = list(parse_migration(data, NAME).up.statements)
+    assert yielded == expected[: len(yielded)]
+    # A fresh read of the changed file is refused too.
+    with pytest.raises(MigrationFileError, match="file changed while it was being applied"):
+        list(iter_statements(path, NAME, "up", index=index))
+
+
+def test_index_on_an_unreadable_file(tmp_path: Path) -> None:
+    path = write(tmp_path, b"-- migrate:up\nSELECT 1;\n")
+    index = scan_file(path, NAME).up.index
+    path.unlink()
+    with pytest.raises(MigrationFileError, match="changed while it was being applied: cannot"):
+        list(iter_statements(path, NAME, "up", index=index))
 
 
 # --- API details --------------------------------------------------------------------------
