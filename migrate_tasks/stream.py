@@ -106,6 +106,10 @@ def scan_file(
     ``max_indexed`` statements.
     """
     scanner = MigrationScanner(display, checksum=True, spans=max_indexed > 0)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # reading it fails below, with the usual error
     sizes: array[int] | None = array("q")
     digests: list[bytes] = []
     with contextlib.closing(_chunks(path, display, chunk_size, scanner)) as chunks:
@@ -114,8 +118,12 @@ def scan_file(
             if sizes is not None:
                 sizes.append(len(chunk))
                 digests.append(hashlib.sha256(chunk).digest())
-                recorded = sum(len(s.spans or ()) for s in scanner.sections.values())
-                if not scanner.spans or recorded > 3 * max_indexed:
+                recorded = sum(len(s.spans or ()) for s in scanner.sections.values()) // 3
+                # Give up as soon as the file looks like having too many (statements so
+                # far, scaled to its size): the index of a file that is parsed again
+                # anyway would only add to the peak memory. A wrong guess costs speed.
+                expected = recorded * max(size, scanner.size) // max(scanner.size, 1)
+                if not scanner.spans or recorded > max_indexed or expected > max_indexed:
                     scanner.drop_spans()
                     sizes, digests = None, []
     scanner.finish()

@@ -452,7 +452,7 @@ def test_too_many_statements_are_parsed_again(tmp_path: Path) -> None:
         lambda d: d + b"-- appended\n",
         lambda d: d[:-1],
         lambda d: d.replace(b"-%d," % 2999, b"-%d," % 9999),
-        lambda d: d.replace(b"(0, 'semi", b"(1, 'semi"),
+        lambda d: d.replace(b"(1, 'semi", b"(10, 'semi"),  # shifts every later chunk
     ],
     ids=["appended", "truncated", "late_edit", "early_edit"],
 )
