@@ -8,19 +8,24 @@ request/response round trip. Opening a TCP connection is not delayed (connection
 counted, so their cost can be judged separately).
 
 Bodies are streamed in 64 KiB pieces, so a 200 MB request costs no memory here.
-Adapted from tests/support/proxy.py without the fault modes.
+Its HTTP framing is tests/support/proxy.py's; this proxy adds counting and latency.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from io import BufferedReader
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# One HTTP/1.1 framing reader for the test proxy and this one.
+from tests.support.proxy import copy_body, read_head
 
 _PIECE = 64 * 1024
-_MAX_HEAD = 64 * 1024
 
 
 class CountingProxy:
@@ -123,7 +128,7 @@ class CountingProxy:
         u_in: BufferedReader,
     ) -> None:
         while not self._stop.is_set():
-            head = _read_head(c_in)
+            head = read_head(c_in)
             if not head:
                 return
             method = head.split(b" ", 1)[0]
@@ -132,14 +137,14 @@ class CountingProxy:
                 self.posts += method == b"POST"
                 self.lines.append(head.split(b"\r\n", 1)[0])
             upstream.sendall(head)
-            _copy_body(c_in, head, upstream.sendall, response=False, method=method)
-            response = _read_head(u_in)
+            copy_body(c_in, head, upstream.sendall, response=False, method=method)
+            response = read_head(u_in)
             if not response:
                 return
             if self.delay:
                 time.sleep(self.delay)
             client.sendall(response)
-            until_close = _copy_body(u_in, response, client.sendall, response=True, method=method)
+            until_close = copy_body(u_in, response, client.sendall, response=True, method=method)
             if response.split(b" ", 2)[1:2] == [b"101"]:
                 self._pump(client, upstream, c_in, u_in)
                 return
@@ -169,70 +174,3 @@ class CountingProxy:
                 time.sleep(self.delay)
             client.sendall(data)
         thread.join(timeout=5)
-
-
-def _read_head(reader: BufferedReader) -> bytes:
-    lines: list[bytes] = []
-    size = 0
-    while True:
-        line = reader.readline(_MAX_HEAD)
-        if not line:
-            if lines:
-                raise ValueError("connection closed inside an HTTP head")
-            return b""
-        size += len(line)
-        if size > _MAX_HEAD:
-            raise ValueError("HTTP head too large")
-        if not lines and line in (b"\r\n", b"\n"):
-            continue
-        lines.append(line)
-        if line in (b"\r\n", b"\n"):
-            return b"".join(lines)
-
-
-def _header(head: bytes, name: bytes) -> bytes | None:
-    for line in head.split(b"\r\n")[1:]:
-        key, sep, value = line.partition(b":")
-        if sep and key.strip().lower() == name:
-            return value.strip()
-    return None
-
-
-def _copy_body(reader: BufferedReader, head: bytes, send, *, response: bool, method: bytes) -> bool:
-    """Copy the body after ``head``; True when it runs until the connection closes."""
-    if response:
-        parts = head.split(b" ", 2)
-        status = parts[1] if len(parts) > 1 else b""
-        if method == b"HEAD" or status.startswith(b"1") or status in (b"204", b"304"):
-            return False
-    if b"chunked" in (_header(head, b"transfer-encoding") or b"").lower():
-        while True:
-            size_line = reader.readline(_MAX_HEAD)
-            if not size_line:
-                raise ValueError("connection closed inside a chunked body")
-            send(size_line)
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while (trailer := reader.readline(_MAX_HEAD)) not in (b"\r\n", b"\n", b""):
-                    send(trailer)
-                send(b"\r\n")
-                return False
-            _copy_exact(reader, size + 2, send)
-    length = _header(head, b"content-length")
-    if length is not None:
-        _copy_exact(reader, int(length), send)
-        return False
-    if not response:
-        return False
-    while data := reader.read1(_PIECE):
-        send(data)
-    return True
-
-
-def _copy_exact(reader: BufferedReader, count: int, send) -> None:
-    while count > 0:
-        data = reader.read(min(count, _PIECE))
-        if not data:
-            raise ValueError("connection closed inside a body")
-        send(data)
-        count -= len(data)

@@ -211,7 +211,7 @@ class FaultProxy:
         from_upstream: BufferedReader,
     ) -> None:
         while not self._stop.is_set():
-            head = _read_head(from_client)
+            head = read_head(from_client)
             if not head:
                 return
             method = head.split(b" ", 1)[0]
@@ -219,16 +219,16 @@ class FaultProxy:
             if drop == "before":
                 raise ProxyCut
             self._send_up(upstream, head)
-            _copy_body(from_client, head, lambda data: self._send_up(upstream, data), False, b"")
-            response = _read_head(from_upstream)
+            copy_body(from_client, head, lambda data: self._send_up(upstream, data), False, b"")
+            response = read_head(from_upstream)
             if not response:
                 return
             if drop == "after":
-                _copy_body(from_upstream, response, None, True, method)  # let it finish
+                copy_body(from_upstream, response, None, True, method)  # let it finish
                 raise ProxyCut
             self._wait_delay()
             client.sendall(response)
-            until_close = _copy_body(from_upstream, response, client.sendall, True, method)
+            until_close = copy_body(from_upstream, response, client.sendall, True, method)
             if response.startswith(b"HTTP/1.1 101") or response.startswith(b"HTTP/1.0 101"):
                 self._pump_raw(client, upstream, from_client, from_upstream)
                 return
@@ -316,7 +316,7 @@ class FaultProxy:
                 self._threads.discard(thread)
 
 
-def _read_head(reader: BufferedReader) -> bytes:
+def read_head(reader: BufferedReader) -> bytes:
     """The start line and headers up to the blank line (b"" at a clean EOF)."""
     lines: list[bytes] = []
     size = 0
@@ -344,7 +344,7 @@ def _header(head: bytes, name: bytes) -> bytes | None:
     return None
 
 
-def _copy_body(
+def copy_body(
     reader: BufferedReader,
     head: bytes,
     send: Callable[[bytes], object] | None,
