@@ -44,6 +44,7 @@ from .baseline import compare_schemas, describe_differences, engine_logs_quiet
 from .drivers import open_driver
 from .engine import Engine, RunOptions
 from .errors import CheckFailed, MigrateError, MigrationFailed, MigrationFileError, UsageError
+from .progname import command
 from .schema import SchemaObject, read_schema
 from .scratch import scratch_schema
 from .source import FILENAME_PATTERN, display_path, scan
@@ -320,7 +321,7 @@ def _self_check(
             driver.close()
     rebuilt = {f.filename.split("_", 1)[0] for f in files if "_alembic_tmp_" in f.text}
     return [
-        f"`invoke migrate.verify` will report: {p.message.splitlines()[0]}"
+        f"`{command('verify')}` will report: {p.message.splitlines()[0]}"
         + (BATCH_NOTE if p.version in rebuilt else "")
         + (f"\n{p.diff}" if p.diff else "")
         for p in result.problems

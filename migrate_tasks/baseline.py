@@ -24,6 +24,7 @@ from .engine import Calls, Engine, RunOptions
 from .errors import CheckFailed, MigrateError, MigrationFailed, UsageError
 from .lock import MigrationLock
 from .plan import FileInfo, version_key
+from .progname import command
 from .schema import SchemaObject, read_schema, unified_diff
 from .scratch import scratch_schema
 from .source import display_path
@@ -124,7 +125,7 @@ def baseline(
     if target not in files:
         raise UsageError(
             f"no migration {target} in {display_path(engine.directory)}; "
-            "`invoke migrate.status` lists the migrations"
+            f"`{command('status')}` lists the migrations"
         )
     chosen = sorted((v for v in files if version_key(v) <= version_key(target)), key=version_key)
     infos = engine.file_infos(files[v] for v in chosen)
@@ -134,7 +135,7 @@ def baseline(
     if not live:
         raise UsageError(
             f"{engine.driver.display_url} has no tables: there is nothing to baseline."
-            " Build the schema with `invoke migrate.up`"
+            f" Build the schema with `{command('up')}`"
         )
     expected = _expected_schema(engine, target)
     label = f"migrations up to {target}"
@@ -197,8 +198,8 @@ def _refuse_history(engine: Engine, *, fresh: bool) -> None:
     )
     raise CheckFailed(
         f"{engine.ledger.table} already records migrations: {listed}. Baseline is for a"
-        " database without migration history; see `invoke migrate.status`, and"
-        " `invoke migrate.up` for the pending ones"
+        f" database without migration history; see `{command('status')}`, and"
+        f" `{command('up')}` for the pending ones"
     )
 
 

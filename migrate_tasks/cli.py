@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke import Program
 
 from . import __version__
+from .progname import use_standalone
 from .tasks import migrate
 
 program = Program(
@@ -13,4 +14,5 @@ program = Program(
 
 
 def main() -> None:
+    use_standalone()
     program.run()

@@ -66,6 +66,7 @@ from .plan import (
     state_problems,
     status_rows,
 )
+from .progname import command
 from .source import STREAM_THRESHOLD_BYTES, MigrationFile, checksum, scan
 
 # Parsing, the libSQL checks and the lock are imported where they are used: status and
@@ -943,7 +944,7 @@ class Engine:
         return MigrationFailed(
             unit.version, unit.path, None, None,
             f"another run changed this migration's state meanwhile (it is no longer {state});"
-            " nothing of it was run. See `invoke migrate.status`",
+            f" nothing of it was run. See `{command('status')}`",
             direction=unit.direction,
         )  # fmt: skip
 
@@ -1014,7 +1015,7 @@ class Engine:
         if row.state == MODIFIED and status != "applied":
             raise UsageError(
                 f"migration {version} is applied but modified: use --applied to accept the"
-                " edited file, or `invoke migrate.down` to roll it back"
+                f" edited file, or `{command('down')}` to roll it back"
             )
         file = self.files().get(version)
         if file is None and status == "applied":

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from .drivers.base import Driver, Row, Step
 from .errors import DatabaseError, LockTimeout
 from .ledger import UNREAD, Actor, Holder, Ledger
+from .progname import command
 
 log = logging.getLogger("migrate_tasks")
 
@@ -90,7 +91,7 @@ class MigrationLock:
                 raise LockTimeout(
                     f"timed out after {self.timeout:g} s waiting for the migration lock held by"
                     f" {who}. If that run is dead, wait for its lease to expire or release it"
-                    " with `invoke migrate.unlock`"
+                    f" with `{command('unlock')}`"
                 )
             if now >= next_report:
                 log.warning("waiting for the migration lock held by %s", who)

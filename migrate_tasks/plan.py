@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from .errors import UsageError
 from .ledger import Record
+from .progname import command
 
 APPLIED = "applied"
 PENDING = "pending"
@@ -115,8 +116,8 @@ def state_problems(rows: Sequence[StatusRow]) -> list[Problem]:
                 Problem(
                     MODIFIED, r.version,
                     f"{label} was modified after it was applied (its checksum changed); "
-                    "restore the file, or accept the edit with `invoke migrate.repair "
-                    f"{r.version} --applied`",
+                    f"restore the file, or accept the edit with `{command('repair ' + r.version)}"
+                    " --applied`",
                 )
             )  # fmt: skip
         elif r.state == MISSING:
@@ -128,7 +129,7 @@ def state_problems(rows: Sequence[StatusRow]) -> list[Problem]:
                 Problem(
                     FAILED, r.version,
                     f"{label} failed part-way (transaction:false); fix the database by hand, "
-                    f"then record it with `invoke migrate.repair {r.version} --applied` or "
+                    f"then record it with `{command('repair ' + r.version)} --applied` or "
                     "`--rolled-back`",
                 )
             )  # fmt: skip

@@ -30,6 +30,8 @@ from pathlib import Path
 
 from migrate_tasks.errors import MigrationFileError, UsageError
 
+from .progname import command
+
 FILENAME_PATTERN = re.compile(r"^(\d+)_([a-z0-9_]+)\.sql$", re.ASCII)
 NAME_PATTERN = re.compile(r"[a-z0-9_]+", re.ASCII)
 #: Files larger than this are streamed (``migrate_tasks.stream``), never held whole.
@@ -154,7 +156,7 @@ def scan(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileError]
     if not directory.exists():
         raise UsageError(
             f"migrations folder {display_path(directory)} does not exist; create the first"
-            " migration with `invoke migrate.create NAME` (it creates the folder), or point"
+            f" migration with `{command('create NAME')}` (it creates the folder), or point"
             " --dir at it"
         )
     if not directory.is_dir():

@@ -19,6 +19,7 @@ from invoke import Collection, Context, task
 
 from . import logsetup, report
 from .errors import CheckFailed, UsageError
+from .progname import command
 from .settings import CONFIG_DEFAULTS, Settings
 from .taskbase import (
     COMMON_HELP,
@@ -437,8 +438,7 @@ def dump(
         print(f"{'unchanged' if outcome.up_to_date else 'wrote'} {output}")
     if check and not outcome.up_to_date:
         raise CheckFailed(
-            f"{output} is out of date with {outcome.target}: run `invoke migrate.dump`"
-            " and commit it"
+            f"{output} is out of date with {outcome.target}: run `{command('dump')}` and commit it"
         )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from invoke import Context, task
 
 from . import logsetup, report
+from .progname import command
 from .taskbase import (
     COMMON_HELP,
     CONFIRM_HELP,
@@ -155,6 +156,6 @@ def import_alembic(
         f" {len(outcome.warnings)} warning(s)"
     )
     print(
-        f"next: `invoke migrate.verify`; on databases Alembic already migrated to {head.id}:"
-        f" `invoke migrate.baseline {version}`"
+        f"next: `{command('verify')}`; on databases Alembic already migrated to {head.id}:"
+        f" `{command('baseline ' + version)}`"
     )

@@ -13,6 +13,7 @@ from typing import Any
 from invoke import Context, task
 
 from .errors import CheckFailed, UsageError
+from .progname import command
 from .taskbase import COMMON_HELP, MigrateTask, handles_errors, plain, settings_from
 
 GENERATE_HELP = {
@@ -78,8 +79,8 @@ def generate(
     _report(result, str(spec), json_=json_, dry_run=dry_run, path=path and display_path(path))
     if check and not result.up_to_date:
         raise CheckFailed(
-            f"the models ({spec}) and the migrations differ: run `invoke migrate.generate"
-            " NAME` and commit the migration it writes"
+            f"the models ({spec}) and the migrations differ: run `{command('generate NAME')}`"
+            " and commit the migration it writes"
         )
 
 
