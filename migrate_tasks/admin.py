@@ -32,6 +32,7 @@ import urllib.parse
 from collections.abc import Mapping
 
 from .errors import AuthFailed, ConnectionFailed, DatabaseError, UsageError
+from .httpconn import open_connection
 from .urls import parse_target, redact_url, require_tls
 
 ADMIN_KEY_ENV = "LIBSQL_ADMIN_AUTH_KEY"
@@ -92,9 +93,8 @@ class AdminApi:
         raise self._error(path, status, body)
 
     def _get(self, path: str) -> tuple[int, str]:
-        cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        kwargs = {"context": ssl.create_default_context()} if self._https else {}
-        conn = cls(self._host, self._port, timeout=self._timeout, **kwargs)
+        tls = ssl.create_default_context() if self._https else None
+        conn = open_connection(self._host, self._port, timeout=self._timeout, tls=tls)
         try:
             conn.request("GET", self._prefix + path, headers=self._headers)
             response = conn.getresponse()

@@ -393,6 +393,13 @@ def _run(
     except MigrateError:
         raise
     except Exception as exc:
+        if not scratch.connected and isinstance(exc, ImportError):
+            # env.py imports the application: not a URL problem, so do not say it is one
+            raise UsageError(
+                f"Alembic's env.py failed to import: {type(exc).__name__}: {exc}. The project"
+                " folder (that of tasks.py, or the working directory) is on sys.path: run"
+                " from it, or add prepend_sys_path = . to alembic.ini"
+            ) from None
         if not scratch.connected:
             raise UsageError(
                 f"Alembic could not start on the scratch SQLite database: {type(exc).__name__}:"

@@ -1,14 +1,65 @@
-"""``libsql-migrate``: the same tasks without a tasks.py (``libsql-migrate up --step 2``)."""
+"""``libsql-migrate``: the same tasks without a tasks.py (``libsql-migrate up --step 2``).
+
+Both programs must read the same configuration. Invoke's own ``Program`` with a bundled
+namespace skips its loader, and the loader is what finds the project: it searches upward
+from the working directory for ``tasks.py``, loads ``invoke.yaml`` (``.yml``, ``.json``,
+``.py``) beside it and puts that folder on ``sys.path``. ``StandaloneProgram`` does the
+same with invoke's own loader, without importing the tasks.py it finds; with no tasks.py
+anywhere above, the working directory is the project. Everything else (system and user
+files, ``-f``/``INVOKE_RUNTIME_CONFIG``, ``INVOKE_MIGRATE_*`` variables) already goes
+through invoke's ``Config`` and ``Executor`` unchanged.
+"""
 
 from __future__ import annotations
 
-from invoke import Program
+import os
+import sys
+
+from invoke import Config, FilesystemLoader, Program
+from invoke.exceptions import CollectionNotFound
 
 from . import __version__
 from .progname import use_standalone
 from .tasks import migrate
 
-program = Program(
+
+def project_folders(config: Config) -> tuple[str, str]:
+    """(folder whose invoke.yaml is read, folder put on sys.path), as ``invoke`` finds them.
+
+    The nearest ``tasks.py`` (or ``tasks/`` package) at or above the working directory
+    (``tasks.search_root`` and ``tasks.collection_name`` are honoured, as by invoke) gives
+    both: its folder, or for a package the package's parent and the package itself.
+    Without one, the working directory is both.
+    """
+    loader = FilesystemLoader(config=config)
+    try:
+        spec = loader.find(config.tasks.collection_name)
+    except (CollectionNotFound, OSError):  # an unreadable folder on the way up
+        spec = None
+    if spec is None or not spec.origin:
+        cwd = os.getcwd()
+        return cwd, cwd
+    enclosing = os.path.dirname(spec.origin)
+    if spec.submodule_search_locations:  # tasks/__init__.py: config lives one level up
+        return os.path.dirname(enclosing), enclosing
+    return enclosing, enclosing
+
+
+class StandaloneProgram(Program):
+    """invoke's ``Program``, plus the project config and ``sys.path`` entry that invoke's
+    loader would have given a run through tasks.py."""
+
+    def parse_collection(self) -> None:
+        super().parse_collection()
+        project, import_root = project_folders(self.config)
+        # What Program.load_collection does once its loader has found tasks.py.
+        self.config.set_project_location(project)
+        self.config.load_project()
+        if import_root not in sys.path:
+            sys.path.insert(0, import_root)
+
+
+program = StandaloneProgram(
     namespace=migrate, version=__version__, name="libsql-migrate", binary="libsql-migrate"
 )
 

@@ -145,11 +145,15 @@ def scrub(message: str, *secrets: str | None) -> str:
 
 
 @contextlib.contextmanager
-def open_engine(settings: Settings) -> Iterator[Any]:
+def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Any]:
+    """The engine on the configured database; ``must_exist``: a missing local file is an
+    error (exit 5) rather than an empty database."""
     from .drivers import open_driver
     from .engine import Engine
 
-    driver = open_driver(settings.url, settings.auth_token, timeout=settings.timeout)
+    driver = open_driver(
+        settings.url, settings.auth_token, timeout=settings.timeout, must_exist=must_exist
+    )
     try:
         yield Engine(driver, settings.directory, settings.table)
     finally:

@@ -426,7 +426,8 @@ def dump(
     from .schema import compare_dump, write_dump
 
     settings = settings_from(c, locals())
-    with open_engine(settings) as engine:
+    # A typo in a file URL must not write an empty schema.sql: the database must exist.
+    with open_engine(settings, must_exist=True) as engine:
         outcome = compare_dump(engine, Path(output))
     if not check and not outcome.up_to_date:
         write_dump(Path(output), outcome.text)

@@ -59,10 +59,11 @@ def redact_url(url: str) -> str:
 
 
 def is_loopback(host: str | None) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ::1 (also IPv4-mapped). Never raises."""
+    """True for ``localhost`` and ``*.localhost`` (RFC 6761), 127.0.0.0/8 and ::1 (also
+    IPv4-mapped). Never raises."""
     if not host:
         return False
-    name = host.strip().strip("[]").lower()
+    name = host.strip().strip("[]").rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
@@ -71,6 +72,17 @@ def is_loopback(host: str | None) -> bool:
         return False
     mapped = getattr(addr, "ipv4_mapped", None)
     return bool(addr.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def connect_host(host: str) -> str:
+    """The name to open a socket to for ``host``: ``localhost`` for a ``*.localhost`` name.
+
+    RFC 6761 makes every ``*.localhost`` name loopback (sqld addresses a namespace as
+    ``NS.localhost``), but many resolvers do not know that. Callers still send ``host``
+    itself in the Host header and as the TLS server name.
+    """
+    name = host.strip().rstrip(".").lower()
+    return "localhost" if name.endswith(".localhost") else host
 
 
 def parse_target(url: str) -> Target:

@@ -266,3 +266,42 @@ def test_vector_index_shadow_tables_stay_out_of_dump_and_verify(tmp_path):
     text = (project.root / "schema.sql").read_text()
     assert "CREATE INDEX docs_e ON docs(libsql_vector_idx(e));" in text
     assert "shadow" not in text
+
+
+@pytest.mark.parametrize("engine", ["native", "sqlite3"])
+def test_a_database_file_that_does_not_exist_is_not_dumped_and_not_created(tmp_path, engine):
+    """A typo in the URL: dump fails naming the path (exit 5) and writes no schema.sql;
+    status, validate and dry runs read it as an empty database and do not create it."""
+    from migrate_tasks.drivers.local import FORCE_SQLITE3_ENV
+
+    project = Project(tmp_path / "app", "file:typo.db")
+    project.write("20250101000001_users.sql", USERS)
+    env = {FORCE_SQLITE3_ENV: "1" if engine == "sqlite3" else None}
+    typo, schema = project.root / "typo.db", project.root / "schema.sql"
+    for args in (["dump"], ["dump", "--check"], ["dump", "--json"], ["dump", "--output", "s.sql"]):
+        for run in (
+            project.invoke(f"migrate.{args[0]}", *args[1:], **env),
+            project.cli(*args, **env),
+        ):
+            assert run.code == 5, run.err
+            assert "cannot open 'typo.db': the database file does not exist" in run.err
+            assert "Traceback" not in run.err and run.out == ""
+    assert not schema.exists() and not (project.root / "s.sql").exists()
+    schema.write_text("-- committed\n")
+    assert project.invoke("migrate.dump", **env).code == 5
+    assert schema.read_text() == "-- committed\n"
+
+    status = project.invoke("migrate.status", "--json", **env)
+    assert status.code == 0, status.err
+    assert [m["state"] for m in status.json["migrations"]] == ["pending"]
+    assert project.invoke("migrate.status", "--check", **env).code == 3
+    assert project.invoke("migrate.validate", **env).code == 0
+    dry = project.invoke("migrate.up", "--dry-run", **env)
+    assert dry.code == 0, dry.err
+    assert "CREATE TABLE users" in dry.out
+    assert project.invoke("migrate.down", "--dry-run", **env).code == 0
+    assert not typo.exists()
+    assert project.invoke("migrate.up", **env).code == 0  # the first write creates it
+    assert typo.exists()
+    assert project.invoke("migrate.dump", **env).code == 0
+    assert "CREATE TABLE users" in schema.read_text()

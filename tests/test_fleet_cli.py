@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 
-from tests.support.project import Project
+import pytest
+
+from tests.support.namespaces import NamespacedSqld
+from tests.support.project import Project, Run
 
 M = "-- migrate:up\nCREATE TABLE t{n} (id INTEGER);\n-- migrate:down\nDROP TABLE t{n};\n"
 
@@ -54,3 +58,69 @@ def test_fleet_needs_something_to_run_on(tmp_path):
     project.write("20250101000001_t1.sql", M.format(n=1))
     run = project.invoke("migrate.up", "--fleet", "nothing/*.db")
     assert run.code == 2 and "Traceback" not in run.err
+
+
+def resolver_knows(name: str) -> bool:
+    try:
+        socket.getaddrinfo(name, 80)
+    except socket.gaierror:
+        return False
+    return True
+
+
+@pytest.mark.sqld
+@pytest.mark.target("http")
+@pytest.mark.parametrize("program", ["invoke", "libsql-migrate"])
+def test_namespaces_addressed_as_localhost_names(sqld_bin, tmp_path, program):
+    """``http://NS.localhost:PORT`` in a fleet file and as --url, through the real programs.
+    This machine's resolver does not know ``*.localhost`` names (checked below; the
+    in-process test in test_fleet.py makes the resolver refuse them on any machine)."""
+    project = Project(tmp_path / "app", "file:unused.db")
+    for n in (1, 2):
+        project.write(f"2025010100000{n}_t{n}.sql", M.format(n=n))
+
+    def run(task: str, *args: str) -> Run:
+        if program == "invoke":
+            return project.invoke(f"migrate.{task}", *args, LIBSQL_URL=None)
+        return project.cli(task, *args, LIBSQL_URL=None)
+
+    knows = resolver_knows("tenant1.localhost")
+    with NamespacedSqld(sqld_bin, tmp_path / "ns-sqld") as server:
+        for name in ("tenant1", "tenant2"):
+            server.create(name)
+        port = server.server.port
+        fleet = project.root / "tenants.txt"
+        fleet.write_text(f"http://tenant1.localhost:{port}\nhttp://tenant2.localhost:{port}\n")
+        up = run("up", "--fleet", "tenants.txt")
+        assert up.code == 0, up.out + up.err
+        assert "cannot resolve" not in up.out + up.err
+        url = f"http://tenant1.localhost:{port}"
+        status = run("status", "--check", "--url", url)
+        assert status.code == 0, status.out + status.err
+        assert "2 of 2 migrations applied" in status.out
+        down = run("down", "--url", url)
+        assert down.code == 0, down.err
+        assert "database http://tenant1.localhost:" in down.err
+        assert server.query("tenant1", "SELECT count(*) FROM sqlite_master WHERE name = 't2'") == [
+            (0,)
+        ]
+        assert server.query("tenant2", "SELECT count(*) FROM sqlite_master WHERE name = 't2'") == [
+            (1,)
+        ]
+        names = project.root / "names.txt"
+        names.write_text("tenant1\ntenant2\n")
+        admin = f"http://sqld-admin.localhost:{server.admin_port}"
+        base = f"http://sqld.localhost:{port}"
+        again = run("up", "--admin-url", admin, "--url", base, "--fleet", "names.txt")
+        assert again.code == 0, again.out + again.err
+        assert server.query("tenant1", "SELECT count(*) FROM sqlite_master WHERE name = 't2'") == [
+            (1,)
+        ]
+
+        ws = run("status", "--url", f"ws://tenant1.localhost:{port}")
+        if knows:  # a resolver that implements RFC 6761 lets the WebSocket client through
+            assert ws.code == 0, ws.err
+        else:
+            assert ws.code == 5, ws.err
+            assert f"use http://tenant1.localhost:{port}, the same server" in ws.err
+            assert "Traceback" not in ws.err

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from migrate_tasks.errors import UsageError
-from migrate_tasks.urls import Target, is_loopback, parse_target, redact_url
+from migrate_tasks.urls import (
+    Target,
+    connect_host,
+    is_loopback,
+    parse_target,
+    redact_url,
+    require_tls,
+)
 
 SECRET = "eyJhbGciOiJFZERTQSJ9.c2VjcmV0.c2ln"
 
@@ -161,14 +168,44 @@ def test_redact_url_never_raises() -> None:
         ("::ffff:127.0.0.1", True),
         ("localhost", True),
         ("LOCALHOST", True),
+        ("tenant1.localhost", True),  # RFC 6761: every *.localhost name is loopback
+        ("a.b.Localhost", True),
+        ("tenant1.localhost.", True),
         ("10.0.0.1", False),
         ("example.com", False),
+        ("localhost.example.com", False),
+        ("notlocalhost", False),
         ("", False),
         (None, False),
     ],
 )
 def test_is_loopback(host: str | None, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("tenant1.localhost", "localhost"),
+        ("A.B.LOCALHOST", "localhost"),
+        ("tenant1.localhost.", "localhost"),
+        ("localhost", "localhost"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("localhost.example.com", "localhost.example.com"),
+        ("db.example.com", "db.example.com"),
+    ],
+)
+def test_connect_host_sends_localhost_names_to_loopback(host: str, expected: str) -> None:
+    assert connect_host(host) == expected
+
+
+@pytest.mark.parametrize("url", ["http://tenant1.localhost:8080", "ws://tenant1.localhost:8080"])
+def test_plain_transport_to_a_localhost_name_needs_no_insecure(url: str) -> None:
+    require_tls(parse_target(url), insecure=False)
+    with pytest.raises(UsageError, match="without TLS"):
+        require_tls(
+            parse_target(url.replace(".localhost", ".localhost.example.com")), insecure=False
+        )
 
 
 def test_target_is_frozen() -> None:

@@ -12,12 +12,16 @@ from migrate_tasks.urls import parse_target
 __all__ = ["Driver", "Row", "Step", "open_driver"]
 
 
-def open_driver(url: str, auth_token: str | None = None, *, timeout: float = 300.0) -> Driver:
+def open_driver(
+    url: str, auth_token: str | None = None, *, timeout: float = 300.0, must_exist: bool = False
+) -> Driver:
     """Open the driver for ``url``; an explicit ``auth_token`` wins over ``?authToken=``.
 
     ``timeout`` bounds each network request (connect and read) of the HTTP driver.
-    Local files use SQLite's 5 s busy timeout instead. Close the driver when done
-    (the ws one keeps a non-daemon thread alive until then).
+    Local files use SQLite's 5 s busy timeout instead. A local file that does not exist
+    reads as an empty database (and is created at the first write) unless
+    ``must_exist``. Close the driver when done (the ws one keeps a non-daemon thread
+    alive until then).
     """
     target = parse_target(url)
     token = auth_token or target.token
@@ -25,7 +29,7 @@ def open_driver(url: str, auth_token: str | None = None, *, timeout: float = 300
         from migrate_tasks.drivers.local import LocalDriver
 
         assert target.path is not None
-        return LocalDriver(target.path, display_url=target.display)
+        return LocalDriver(target.path, display_url=target.display, must_exist=must_exist)
     assert target.url is not None
     if target.kind == "http":
         from migrate_tasks.drivers.hrana_http import HranaHttpDriver

@@ -34,6 +34,7 @@ from migrate_tasks.errors import (
     StatementError,
     UsageError,
 )
+from migrate_tasks.httpconn import open_connection
 from migrate_tasks.urls import redact_url
 
 log = logging.getLogger("migrate_tasks")
@@ -468,12 +469,7 @@ class HranaHttpDriver:
             self._drop()
             conn = None
         if conn is None:
-            if self._https:
-                conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._timeout, context=self._ssl
-                )
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            conn = open_connection(self._host, self._port, timeout=self._timeout, tls=self._ssl)
             self._conn = conn
         return conn, conn.sock is not None
 

@@ -50,7 +50,16 @@ _CODES = (
 class LocalDriver:
     """A local file (or ``:memory:``) on one connection kept in autocommit mode."""
 
-    def __init__(self, path: str, *, busy_timeout: float = 5.0, display_url: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_timeout: float = 5.0,
+        display_url: str | None = None,
+        must_exist: bool = False,
+    ):
+        """``must_exist``: a missing file is an error instead of an empty database (for
+        reading a schema that must be there: a typo must not read as "no tables")."""
         self.display_url = display_url or path
         self._path = path
         self._closed = False
@@ -59,6 +68,11 @@ class LocalDriver:
             if not os.path.isdir(parent):
                 raise ConnectionFailed(
                     f"cannot open {path!r}: the folder {parent!r} does not exist (create it first)"
+                )
+            if must_exist and not os.path.exists(path):
+                raise ConnectionFailed(
+                    f"cannot open {path!r}: the database file does not exist (check the URL;"
+                    " it is relative to the directory you run the command in)"
                 )
         self._busy_timeout = busy_timeout
         # A database that does not exist yet reads as empty: status, --dry-run and refused

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -43,7 +45,7 @@ from migrate_tasks.errors import (
     StatementError,
     UsageError,
 )
-from migrate_tasks.urls import redact_url
+from migrate_tasks.urls import connect_host, redact_url
 
 log = logging.getLogger("migrate_tasks")
 _CLOSED_CODES = {"HRANA_WEBSOCKET_ERROR", "CLIENT_CLOSED", "STREAM_CLOSED", "TRANSACTION_CLOSED"}
@@ -275,7 +277,9 @@ class WsDriver:
         if isinstance(exc, asyncio.TimeoutError):  # aiohttp's own limit; its message is empty
             return ConnectionFailed(f"cannot reach {self.display_url}: no answer (timed out)")
         if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: no point asking again
-            return ConnectionFailed(f"cannot reach {self.display_url}: {_describe(exc)}")
+            return ConnectionFailed(
+                f"cannot reach {self.display_url}: {_describe(exc)}{self._localhost_hint(exc)}"
+            )
         if isinstance(exc, aiohttp.WSServerHandshakeError):
             return ConnectionFailed(
                 f"cannot reach {self.display_url}: the WebSocket handshake was refused "
@@ -294,6 +298,22 @@ class WsDriver:
         if isinstance(exc, (aiohttp.ClientError, OSError)):
             return self._diagnose(_describe(exc), write)
         return None
+
+    def _localhost_hint(self, exc: aiohttp.ClientConnectorError) -> str:
+        """A ``*.localhost`` name the resolver does not know: say what works instead.
+
+        libsql-client builds its aiohttp session itself and takes no connector or
+        resolver, so unlike the HTTP driver this one cannot connect such a name to
+        loopback without its private API (docs/fleet.md)."""
+        host = urllib.parse.urlsplit(self._url).hostname or ""
+        if connect_host(host) == host or not isinstance(exc.os_error, socket.gaierror):
+            return ""
+        http_url = redact_url("http" + self._url[2:])  # ws:// -> http://, wss:// -> https://
+        return (
+            f"; this machine's resolver does not know *.localhost names and the WebSocket"
+            f" client cannot be sent to loopback: use {http_url}, the same server and"
+            " namespace over HTTP"
+        )
 
     def _diagnose(self, detail: str, write: bool) -> MigrateError:
         """The socket closed under us: an auth refusal or a network problem?"""

@@ -59,18 +59,25 @@ class Project:
                 env[key] = value
         return env
 
-    def invoke(self, *args: str, timeout: float = 120, **env: str | None) -> Run:
-        """``invoke migrate.<task> ...`` exactly as a user types it."""
-        return self._run([str(BIN / "invoke"), *args], timeout, env)
+    def invoke(
+        self, *args: str, timeout: float = 120, cwd: Path | None = None, **env: str | None
+    ) -> Run:
+        """``invoke migrate.<task> ...`` exactly as a user types it (in ``cwd``, default
+        the project's root)."""
+        return self._run([str(BIN / "invoke"), *args], timeout, env, cwd)
 
-    def cli(self, *args: str, timeout: float = 120, **env: str | None) -> Run:
+    def cli(
+        self, *args: str, timeout: float = 120, cwd: Path | None = None, **env: str | None
+    ) -> Run:
         """The ``libsql-migrate`` console script (no tasks.py needed)."""
-        return self._run([str(BIN / "libsql-migrate"), *args], timeout, env)
+        return self._run([str(BIN / "libsql-migrate"), *args], timeout, env, cwd)
 
-    def _run(self, argv: list[str], timeout: float, env: dict[str, str | None]) -> Run:
+    def _run(
+        self, argv: list[str], timeout: float, env: dict[str, str | None], cwd: Path | None
+    ) -> Run:
         proc = subprocess.run(
             argv,
-            cwd=self.root,
+            cwd=cwd or self.root,
             env=self.env(**env),
             capture_output=True,
             text=True,

@@ -330,7 +330,8 @@ class TlsProxy:
 
 
 def _make_ca_and_cert(workdir: Path) -> tuple[str, str, str]:
-    """A CA and a server certificate for 127.0.0.1 signed by it (PEM files)."""
+    """A CA and a server certificate for 127.0.0.1 and tenant1.localhost signed by it (PEM
+    files)."""
     import datetime
     import ipaddress
 
@@ -367,7 +368,12 @@ def _make_ca_and_cert(workdir: Path) -> tuple[str, str, str]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("tenant1.localhost"),  # tests/test_localhost.py
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

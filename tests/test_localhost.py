@@ -1,0 +1,123 @@
+"""``*.localhost`` names (RFC 6761: always loopback), the way sqld addresses a namespace.
+
+Many resolvers do not know them (this machine's does not: glibc with ``files dns``). The
+fixture below makes this process's resolver refuse every such name on any machine, so
+these tests show that the HTTP driver, the admin API client and TLS never depend on it.
+The same through the real programs: tests/test_fleet_cli.py.
+"""
+
+from __future__ import annotations
+
+import socket
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from migrate_tasks import fleet
+from migrate_tasks.admin import AdminApi
+from migrate_tasks.drivers import open_driver
+from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+from migrate_tasks.errors import ConnectionFailed
+from migrate_tasks.settings import Settings
+from tests.support.namespaces import NamespacedSqld
+from tests.support.sqld import TlsProxy
+
+M = "-- migrate:up\nCREATE TABLE t{n} (id INTEGER);\n-- migrate:down\nDROP TABLE t{n};\n"
+
+
+@pytest.fixture
+def migrations(tmp_path: Path) -> Path:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for n in (1, 2, 3):
+        (folder / f"2025010100000{n}_t{n}.sql").write_text(M.format(n=n))
+    return folder
+
+
+def settings_for(migrations: Path) -> Settings:
+    return Settings(url="file:unused.db", directory=migrations, table="schema_migrations")
+
+
+@pytest.fixture
+def ns_sqld(sqld_bin: Path, tmp_path: Path):
+    with NamespacedSqld(sqld_bin, tmp_path / "ns-sqld") as server:
+        yield server
+
+
+@pytest.fixture
+def resolver_without_localhost_names(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """This process's resolver fails every ``*.localhost`` name, as many do (this machine's
+    does too), whatever the machine: the names asked for are recorded."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(host, str) and host.rstrip(".").lower().endswith(".localhost"):
+            asked.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+@pytest.mark.sqld
+@pytest.mark.target("http")
+def test_localhost_names_reach_loopback_without_the_resolver(
+    ns_sqld, migrations, tmp_path, resolver_without_localhost_names
+):
+    """RFC 6761: every ``*.localhost`` name is loopback, and ``NS.localhost`` is how sqld
+    addresses a namespace. The HTTP driver and the admin API client connect such names to
+    ``localhost`` and send the name itself in the Host header (which picks the namespace)."""
+    for name in ("tenant1", "tenant2"):
+        ns_sqld.create(name)
+    port = ns_sqld.server.port
+    urls = tmp_path / "fleet.txt"
+    urls.write_text(f"http://tenant1.localhost:{port}\nhttp://tenant2.localhost:{port}/\n")
+    targets = fleet.discover_targets(str(urls))
+    results = fleet.run_fleet(targets, fleet.up_operation(), settings=settings_for(migrations))
+    assert [(r.outcome, r.summary) for r in results] == [("ok", "applied 3")] * 2
+    for name in ("tenant1", "tenant2"):
+        assert ns_sqld.query(name, "SELECT count(*) FROM schema_migrations") == [(3,)]
+    assert ns_sqld.query("default", "SELECT name FROM sqlite_master WHERE name = 'items'") == []
+
+    api = AdminApi(f"http://sqld-admin.localhost:{ns_sqld.admin_port}")
+    assert api.exists("tenant1") and not api.exists("tenant3")
+    names = tmp_path / "names.txt"
+    names.write_text("tenant1\ntenant2\n")
+    base = f"http://sqld.localhost:{port}"
+    targets = fleet.discover_targets(str(names), admin_url=api.display, base_url=base)
+    assert [t.host_header for t in targets] == [f"tenant{n}.sqld.localhost:{port}" for n in (1, 2)]
+    results = fleet.run_fleet(targets, fleet.status_operation(), settings=settings_for(migrations))
+    assert [(r.outcome, r.summary) for r in results] == [("ok", "3 of 3 migrations applied")] * 2
+    assert resolver_without_localhost_names == []  # never asked: no DNS leak, no failure
+
+    with (
+        pytest.raises(ConnectionFailed) as refused,
+        open_driver(f"ws://tenant1.localhost:{port}") as ws,
+    ):
+        ws.query("SELECT 1")
+    assert f"use http://tenant1.localhost:{port}, the same server and namespace" in str(
+        refused.value
+    )
+
+
+@pytest.mark.target("http")
+def test_https_to_a_localhost_name_verifies_that_name(
+    sqld, tmp_path, resolver_without_localhost_names
+):
+    """The socket goes to loopback; TLS still checks the certificate against the name in
+    the URL (the test CA's certificate names tenant1.localhost, not tenant2.localhost)."""
+    with TlsProxy(sqld.port, tmp_path / "tls") as proxy:
+        named = HranaHttpDriver(f"https://tenant1.localhost:{proxy.port}", ca_file=proxy.ca_file)
+        with closing(named):
+            assert named.query("SELECT 1") == [(1,)]
+        other = HranaHttpDriver(
+            f"https://tenant2.localhost:{proxy.port}", ca_file=proxy.ca_file, timeout=5
+        )
+        with closing(other), pytest.raises(ConnectionFailed) as info:
+            other.query("SELECT 1")
+        assert "certificate verification failed" in str(info.value)
+        assert "tenant2.localhost" in str(info.value)
+    assert resolver_without_localhost_names == []
