@@ -57,13 +57,15 @@ MAX_NAME_LENGTH = 200
 _UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\u2028\u2029\ud800-\udfff]")
 _VERSION_PREFIX = re.compile(r"(\d+)", re.ASCII)
 
+#: The up section is left empty, not commented: a section of comments only is a
+#: deliberate no-op (dbmate runs it as one), so a file never written must stay an error.
 TEMPLATE = """\
+-- Write the SQL that applies this migration under '-- migrate:up' and the SQL that
+-- reverts it under '-- migrate:down'; end each statement with ';'.
 -- migrate:up
--- SQL that applies this migration; end each statement with ';'.
 
 
 -- migrate:down
--- SQL that reverts it.
 
 """
 

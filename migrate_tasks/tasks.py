@@ -141,8 +141,10 @@ def validate(
     with open_engine(settings) as engine:
         problems = engine.validate()
         target = engine.driver.display_url
+    for warning in engine.warnings:
+        logsetup.log.warning("%s", warning)
     if json_:
-        print(report.problems_json(problems, target))
+        print(report.problems_json(problems, target, engine.warnings))
     else:
         print(report.problems_text(problems))
     if problems:
