@@ -15,7 +15,7 @@ import pytest
 
 from migrate_tasks.drivers.base import Step
 from migrate_tasks.source import checksum
-from tests.support.project import Project
+from tests.support.project import Project, Run
 
 CREATE_A = (
     "-- migrate:up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE a;\n"
@@ -176,25 +176,31 @@ def tables(project: Project) -> set[str]:
 
 
 def test_a_database_dbmate_migrated_is_adopted_without_edits(dbmated: Dbmate) -> None:
+    """As a dbmate user has it: the URL in .env, in dbmate's spelling (sqlite:PATH)."""
     project = dbmated.project
+    (project.root / ".env").write_text('DATABASE_URL="sqlite:dev.db"\n')
+
+    def invoke(*args: str) -> Run:
+        return project.invoke(*args, LIBSQL_URL=None)
+
     assert project.query("SELECT version FROM schema_migrations ORDER BY version") == [
         ("20240101120000",),
         ("20240101120100",),
         ("20240101120200",),
     ]  # dbmate's own record
-    refused = project.invoke("migrate.status")
+    refused = invoke("migrate.status")
     assert refused.code == 2 and "it is dbmate's" in refused.err, refused.err
     assert "invoke migrate.adopt-dbmate --dry-run" in refused.err
     schema, before = project.schema(), digest(dbmated.db)
 
-    dry = project.invoke("migrate.adopt-dbmate", "--dry-run")
+    dry = invoke("migrate.adopt-dbmate", "--dry-run")
     assert dry.code == 0, dry.err
     assert "would record 3 migration(s) dbmate applied" in dry.out
     assert 'DROP TABLE "schema_migrations";' in dry.out
     assert "'20240101120100', 'AddComments', 'sha256:" in dry.out
     assert digest(dbmated.db) == before
 
-    run = project.invoke("migrate.adopt-dbmate")
+    run = invoke("migrate.adopt-dbmate")
     assert run.code == 0, run.err
     assert "recorded 3 migration(s) dbmate applied (20240101120000 .. 20240101120200)" in run.out
     assert "dropped dbmate's table schema_migrations" in run.out
@@ -205,20 +211,20 @@ def test_a_database_dbmate_migrated_is_adopted_without_edits(dbmated: Dbmate) ->
         for f, t in DBMATE_FOLDER.items()
     ]
     assert {r[1:3] for r in project.log()} == {("adopt", "applied")}
-    status = project.invoke("migrate.status", "--check")
+    status = invoke("migrate.status", "--check")
     assert status.code == 0 and "3 of 3 migrations applied" in status.out, status.out
-    assert project.invoke("migrate.validate").code == 0
+    assert invoke("migrate.validate").code == 0
 
     # the next migration is ours, and it rolls back
-    created = project.invoke("migrate.create", "add_user_names")
+    created = invoke("migrate.create", "add_user_names")
     assert created.code == 0, created.err
     (project.root / created.out.strip()).write_text(
         "-- migrate:up\nALTER TABLE users ADD COLUMN name TEXT;\n"
         "-- migrate:down\nALTER TABLE users DROP COLUMN name;\n"
     )
-    assert project.invoke("migrate.up").code == 0
+    assert invoke("migrate.up").code == 0
     assert "name" in {r[0] for r in project.query("SELECT name FROM pragma_table_info('users')")}
-    down = project.invoke("migrate.down")
+    down = invoke("migrate.down")
     assert down.code == 0, down.err
     assert project.schema() == schema
     assert list(project.tracking().values()) == ["applied"] * 3 + ["rolled_back"]
