@@ -132,7 +132,8 @@ def dbmate_bin() -> Path:
     try:
         return dbmate()
     except NpmUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)
 
 
 class Dbmate:
