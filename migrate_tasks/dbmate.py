@@ -65,31 +65,7 @@ def dbmate_table(engine: Engine, table: str = DBMATE_TABLE) -> bool:
 def adopt_dbmate(engine: Engine, options: RunOptions, *, table: str = DBMATE_TABLE) -> AdoptOutcome:
     """Record the migrations dbmate applied as ours, and drop dbmate's table."""
     table = validate_identifier(table, "--dbmate-table")
-    if table in (engine.ledger.log_table, engine.ledger.lock_table):
-        raise UsageError(f"--dbmate-table {table} is one of our own tracking tables")
-    files = engine.files()  # bad names and duplicate versions: exit 2 before any read
-    errors = engine.file_errors()
-    if errors:
-        raise errors[0]
-    versions = _versions(engine, table)
-    _refuse_history(engine, table)
-    missing = [v for v in versions if v not in files]
-    if missing:
-        raise CheckFailed(
-            f"dbmate's {table} records {len(missing)} version(s) with no file in"
-            f" {display_path(engine.directory)}: {', '.join(missing)}; nothing was changed."
-            " Restore those files (from version control), or point --dir at the folder"
-            " dbmate used"
-        )
-    applied = set(versions)
-    infos = engine.file_infos(files[v] for v in sorted(files, key=version_key))
-    outcome = AdoptOutcome(
-        engine.driver.display_url,
-        table,
-        [i for i in infos if i.version in applied],
-        [i for i in infos if i.version not in applied],
-    )
-    _warn_about_order(outcome, [f.path.name for f in files.values()])
+    outcome, versions = _checked(engine, table)
     if options.dry_run:
         lock = MigrationLock(engine.driver, engine.ledger, engine.actor, ttl=options.lock_ttl)
         outcome.calls = [
@@ -111,6 +87,37 @@ def adopt_dbmate(engine: Engine, options: RunOptions, *, table: str = DBMATE_TAB
             raise _failure(exc, table) from None
     log.info("adopted %d migration(s) dbmate applied; dropped %s", len(outcome.recorded), table)
     return outcome
+
+
+def _checked(engine: Engine, table: str) -> tuple[AdoptOutcome, list[str]]:
+    """Everything checked before the lock (files, dbmate's table, our history), and what
+    adopting would record; also dbmate's versions as read, for ``guard_step``."""
+    if table in (engine.ledger.log_table, engine.ledger.lock_table):
+        raise UsageError(f"--dbmate-table {table} is one of our own tracking tables")
+    files = engine.files()  # bad names and duplicate versions: exit 2 before any read
+    errors = engine.file_errors()  # up trusts a file recorded with its checksum to parse
+    if errors:
+        raise errors[0]
+    versions = _versions(engine, table)
+    _refuse_history(engine, table)
+    missing = [v for v in versions if v not in files]
+    if missing:
+        raise CheckFailed(
+            f"dbmate's {table} records {len(missing)} version(s) with no file in"
+            f" {display_path(engine.directory)}: {', '.join(missing)}; nothing was changed."
+            " Restore those files (from version control), or point --dir at the folder"
+            " dbmate used"
+        )
+    applied = set(versions)
+    infos = engine.file_infos(files[v] for v in sorted(files, key=version_key))
+    outcome = AdoptOutcome(
+        engine.driver.display_url,
+        table,
+        [i for i in infos if i.version in applied],
+        [i for i in infos if i.version not in applied],
+    )
+    _warn_about_order(outcome, [f.path.name for f in files.values()])
+    return outcome, versions
 
 
 def _columns(engine: Engine, table: str) -> list[str]:

@@ -372,3 +372,16 @@ def test_adopt_dbmate_on_every_target(db_url: str, tmp_path: Path) -> None:
     assert project.tracking() == {"20240101120000": "applied"}
     up = project.invoke("migrate.up")
     assert up.code == 0 and "applied 3 migrations" in up.out, up.err
+
+
+def test_versions_of_different_lengths_are_pointed_out(project: Project, dbmate_bin: Path) -> None:
+    """dbmate runs 10_b.sql before 9_a.sql (name order); we would run 9 first."""
+    project.write("9_a.sql", CREATE_A)
+    project.write("10_b.sql", CREATE_A.replace(" a", " b"))
+    dbmate = Dbmate(dbmate_bin, project)
+    applied = dbmate("up").stdout
+    assert applied.index("Applying: 10_b.sql") < applied.index("Applying: 9_a.sql")
+    run = project.invoke("migrate.adopt-dbmate")
+    assert run.code == 0, run.err
+    assert "versions in this folder have different lengths" in run.err
+    assert project.tracking() == {"10": "applied", "9": "applied"}
