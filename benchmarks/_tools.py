@@ -8,7 +8,6 @@ or a sqld URL (``target == "sqld"``, possibly through the counting proxy).
 from __future__ import annotations
 
 import functools
-import glob
 import json
 import os
 import shutil
@@ -18,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _measure import Command
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from _workloads import (
     Migration,
     write_alembic,
@@ -28,11 +30,13 @@ from _workloads import (
     write_yoyo,
 )
 
+from tests.support import npm_tools
+
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".peers"
 # Pinned, so that results stay comparable across commits.
 NPM_PEERS = {
-    "dbmate": "2.36.0",
+    "dbmate": npm_tools.DBMATE_VERSION,
     "drizzle-kit": "0.31.11",
     "drizzle-orm": "0.45.4",
     "@libsql/client": "0.18.0",
@@ -161,10 +165,7 @@ class Dbmate(Tool):
     key, label = "dbmate", "dbmate"
 
     def binary(self) -> Path | None:
-        # The npm package's `dbmate` is a node wrapper that spawns this Go binary; we run
-        # the binary itself, so dbmate is not charged for node's start-up.
-        found = glob.glob(str(PEERS / "node_modules" / "@dbmate" / "*" / "bin" / "dbmate"))
-        return Path(found[0]) if found else None
+        return npm_tools.dbmate_binary(PEERS)
 
     def unavailable(self) -> str | None:
         return node_missing() or (None if self.binary() else "npm package dbmate not installed")
@@ -354,42 +355,16 @@ def all_tools() -> list[Tool]:
 
 
 def node_missing() -> str | None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "node/npm not found (the npm peers need them)"
-    return None
+    return npm_tools.node_missing()
 
 
 def install_node_peers(log) -> str | None:
     """``npm install`` the pinned npm peers into benchmarks/.peers; None, or why not."""
-    if node_missing():
-        return node_missing()
-    installed = all(_npm_version(name) == version for name, version in NPM_PEERS.items())
-    if installed:
-        return None
-    PEERS.mkdir(exist_ok=True)
-    package = {"private": True, "dependencies": NPM_PEERS}
-    (PEERS / "package.json").write_text(json.dumps(package, indent=2) + "\n")
-    log(f"npm install {' '.join(f'{k}@{v}' for k, v in NPM_PEERS.items())} in {PEERS}")
-    done = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=PEERS,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    _npm_version.cache_clear()
-    if done.returncode != 0:
-        return f"npm install failed: {done.stderr.strip()[-500:]}"
-    return None
+    return npm_tools.install(PEERS, NPM_PEERS, log)
 
 
-@functools.cache
 def _npm_version(name: str) -> str:
-    try:
-        doc = json.loads((PEERS / "node_modules" / name / "package.json").read_text())
-    except (OSError, ValueError):
-        return ""
-    return str(doc.get("version", ""))
+    return npm_tools.npm_version(PEERS, name)
 
 
 def _pip_versions(*names: str) -> str:

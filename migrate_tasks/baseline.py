@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .dbmate import DBMATE_TABLE, dbmate_table
 from .drivers.base import Step
 from .engine import Calls, Engine, RunOptions
 from .errors import CheckFailed, MigrateError, MigrationFailed, UsageError
@@ -130,6 +131,13 @@ def baseline(
     chosen = sorted((v for v in files if version_key(v) <= version_key(target)), key=version_key)
     infos = engine.file_infos(files[v] for v in chosen)
     _refuse_history(engine, fresh=False)
+    if dbmate_table(engine):
+        log.warning(
+            "%s is dbmate's migrations table: it is not compared, and `%s` records exactly"
+            " the migrations it lists (no --force needed) and drops it",
+            DBMATE_TABLE,
+            command("adopt-dbmate"),
+        )
 
     live, alembic = _live_schema(engine)
     if not live:
@@ -204,8 +212,11 @@ def _refuse_history(engine: Engine, *, fresh: bool) -> None:
 
 
 def _live_schema(engine: Engine) -> tuple[list[SchemaObject], str | None]:
-    """The user's schema objects, without Alembic's version table (and its name if any)."""
+    """The user's schema objects, without Alembic's version table (and its name if any)
+    or dbmate's migrations table."""
     objects = read_schema(engine.driver, engine.ledger.table, fold_case=True)
+    if dbmate_table(engine):
+        objects = [o for o in objects if DBMATE_TABLE not in (o.name.lower(), o.table.lower())]
     alembic = next(
         (o.name for o in objects if o.type == "table" and o.name.lower() == ALEMBIC_VERSION),
         None,

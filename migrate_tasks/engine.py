@@ -57,10 +57,13 @@ from .plan import (
     INVALID,
     MODIFIED,
     OUT_OF_ORDER,
+    PENDING,
+    ROLLED_BACK,
     FileInfo,
     Plan,
     Problem,
     StatusRow,
+    no_op_warning,
     plan_down,
     plan_up,
     state_problems,
@@ -210,6 +213,8 @@ class Engine:
         self._replica: bool | object | None = _UNPROBED
         #: The history as ``migrate`` first read it (before the lock), for ``jsonrun``.
         self.initial_records: dict[str, Record] | None = None
+        #: What the last ``validate`` found worth saying that is no problem.
+        self.warnings: list[str] = []
 
     # -- reading --------------------------------------------------------------------------
 
@@ -337,11 +342,31 @@ class Engine:
         return errors
 
     def validate(self) -> list[Problem]:
-        """Everything that makes files and history disagree, without stopping at the first."""
+        """Everything that makes files and history disagree, without stopping at the first.
+        Warnings that are no problem (``no_op_warning``) are left in ``self.warnings``."""
         problems = [Problem(INVALID, None, str(e)) for e in self.file_errors()]
         infos = self.file_infos(self._scan()[0].values())  # without raising on bad names
-        problems.extend(state_problems(status_rows(infos, self.records())))
+        rows = status_rows(infos, self.records())
+        problems.extend(state_problems(rows))
+        self.warnings = self._no_op_warnings(
+            r.version for r in rows if r.state in (PENDING, ROLLED_BACK)
+        )
         return problems
+
+    def _no_op_warnings(self, versions: Iterable[str]) -> list[str]:
+        """For files already parsed: those whose up section has only comments."""
+        found = []
+        for version in versions:
+            parsed, summary = self._parsed_files.get(version), self._summaries.get(version)
+            count = (
+                len(parsed.up.statements) if parsed
+                else summary.up.statement_count if summary and summary.up
+                else None
+            )  # fmt: skip
+            if count == 0:
+                file = self._scan()[0][version]
+                found.append(no_op_warning(f"{version}_{file.name}", file.display))
+        return found
 
     # -- writing --------------------------------------------------------------------------
 
@@ -380,7 +405,10 @@ class Engine:
         for warning in plan.warnings:
             log.warning("%s", warning)
         units = self.prepare(plan, single=single_transaction)
-        outcome = Outcome(direction, units, warnings=list(plan.warnings))
+        no_ops = self._no_op_warnings(u.version for u in units if u.direction == "up")
+        for warning in no_ops:
+            log.warning("%s", warning)
+        outcome = Outcome(direction, units, warnings=[*plan.warnings, *no_ops])
         if not outcome.units:
             return outcome
         if options.dry_run:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from .drivers.base import Driver, Row, Step
 from .errors import AuthFailed, DatabaseError, StatementError, UsageError
+from .progname import command
 from .settings import validate_identifier
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -265,6 +266,13 @@ class Ledger:
             if table not in columns:
                 continue
             missing = [c for c in expected if c not in columns[table]]
+            if missing and columns[table] == {"version"}:  # dbmate's schema_migrations
+                raise UsageError(
+                    f"table {table} exists but is not a migrate_tasks tracking table: it is"
+                    " dbmate's (one column, version). To switch from dbmate, run"
+                    f" `{command('adopt-dbmate --dry-run')}` to see, then without --dry-run:"
+                    " it records the migrations dbmate applied in our tables and drops dbmate's"
+                )
             if missing:
                 raise UsageError(
                     f"table {table} exists but is not a migrate_tasks tracking table "
@@ -462,11 +470,13 @@ class Ledger:
         ]
 
     def baseline_steps(
-        self, version: str, name: str, checksum: str, actor: Actor, note: str
-    ) -> list[Step]:
-        """Record a migration as applied without running it (``baseline``), with an audit
-        row. A plain INSERT: a row that exists already (another run recorded it meanwhile)
-        fails the whole unit instead of being overwritten."""
+        self, version: str, name: str, checksum: str, actor: Actor, note: str,
+        *, action: str = "baseline",
+    ) -> list[Step]:  # fmt: skip
+        """Record a migration as applied without running it (``baseline``, or ``adopt``
+        for ``adopt-dbmate``), with an audit row. A plain INSERT: a row that exists already
+        (another run recorded it meanwhile) fails the whole unit instead of being
+        overwritten."""
         return [
             Step(
                 f"INSERT INTO {self._t} (version, name, checksum, status, applied_at)"
@@ -476,8 +486,8 @@ class Ledger:
             Step(
                 f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
                 f' duration_ms, outcome, error, "user", host)'
-                f" VALUES (?, ?, 'baseline', {NOW}, {NOW}, 0, 'applied', ?, ?, ?)",
-                (version, name, note, actor.user, actor.host),
+                f" VALUES (?, ?, ?, {NOW}, {NOW}, 0, 'applied', ?, ?, ?)",
+                (version, name, action, note, actor.user, actor.host),
             ),
         ]
 

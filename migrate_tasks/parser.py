@@ -29,6 +29,9 @@ Decisions worth knowing:
   as comments are refused instead: ``-- migrate:sideways``, ``-- Migrate:Up``, unknown
   or misspelt options, and a ``-- migrate:`` comment that is indented or follows code
   on its line. Indented ``-- migrate:`` text *inside* a block comment is just text.
+* An up section of comments only is a deliberate no-op, as in dbmate (real dbmate
+  folders have them; the engine warns before applying one). An up section with no text
+  at all is an error: it is what a file never written looks like.
 * Transaction control is refused: ``BEGIN``, ``COMMIT``, ``END`` and ``ROLLBACK`` (with
   any trailing words). ``SAVEPOINT``, ``RELEASE`` and ``ROLLBACK [TRANSACTION] TO`` are
   allowed in a transactional section, where they nest inside the migration's own
@@ -193,6 +196,9 @@ class ScannedSection:
     statements: list[Statement] | None
     #: Statements found so far (all of them once the scanner has finished).
     count: int = 0
+    #: Whether the section has any text but whitespace (comments count): an up section
+    #: of comments only is a deliberate no-op, as in dbmate; an empty one is an error.
+    has_text: bool = False
     #: ``MigrationScanner(spans=True)``: (start, end, line) of each statement, flattened.
     #: Only meaningful for a file without errors.
     spans: array[int] | None = None
@@ -287,11 +293,12 @@ class MigrationScanner:
             )
         if self._region_error is not None:
             raise self._region_error
-        if up.count == 0:
+        if not up.has_text:
             raise MigrationFileError(
                 self.path,
                 up.line,
-                "up section has no statements; write the migration's SQL under -- migrate:up",
+                "up section is empty; write the migration's SQL under -- migrate:up (a"
+                " section of comments only is taken as a deliberate no-op)",
             )
 
     def _bytes(self, chunk: bytes, final: bool) -> None:
@@ -421,6 +428,9 @@ class MigrationScanner:
 
     def _region(self, text: str, begin: int, end: int, *, final: bool, note: str) -> None:
         """Split ``text[begin:end]``, the next piece of the preamble or current section."""
+        section = self._section
+        if section is not None and not section.has_text:
+            section.has_text = _CODE.search(text, begin, end) is not None
         splitter = self._splitter
         if splitter is None:
             return

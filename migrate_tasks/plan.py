@@ -220,6 +220,14 @@ def plan_down(
     return Plan("down", tuple(r.version for r in targets), tuple(warnings))
 
 
+def no_op_warning(label: str, path: str) -> str:
+    """The warning for a migration whose up section has only comments (dbmate's no-op)."""
+    return (
+        f"{path}: the up section of {label} has only comments: applying it runs no SQL,"
+        " it is only recorded as applied"
+    )
+
+
 def _normalise_version(text: str) -> str:
     """Accept ``20240101120000`` or a file name like ``20240101120000_users.sql``."""
     head = str(text).strip().split("_", 1)[0]

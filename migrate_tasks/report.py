@@ -138,7 +138,7 @@ def problems_text(problems: Sequence[Problem]) -> str:
     return "\n".join(f"{p.kind}: {p.message}" for p in problems)
 
 
-def problems_json(problems: Sequence[Problem], target: str) -> str:
+def problems_json(problems: Sequence[Problem], target: str, warnings: Sequence[str] = ()) -> str:
     doc = {
         "schema_version": JSON_SCHEMA_VERSION,
         "target": target,
@@ -146,6 +146,7 @@ def problems_json(problems: Sequence[Problem], target: str) -> str:
         "problems": [
             {"kind": p.kind, "version": p.version, "message": p.message} for p in problems
         ],
+        "warnings": list(warnings),
     }
     return json.dumps(doc, indent=2)
 

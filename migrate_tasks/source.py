@@ -1,4 +1,4 @@
-"""Migration files on disk: finding them, naming new ones, and fingerprinting their content.
+r"""Migration files on disk: finding them, naming new ones, and fingerprinting their content.
 
 A migration is ``VERSION_name.sql`` in one flat folder, as with dbmate. VERSION is
 digits (``create_migration`` uses the UTC time, ``YYYYMMDDHHMMSS``) and orders the
@@ -6,6 +6,16 @@ files numerically, so ``9_x.sql`` runs before ``10_y.sql``.
 
 Decisions worth knowing:
 
+* Every name dbmate accepts is accepted (its pattern is ``^(\d+).*\.sql$``): the
+  version is the leading ASCII digits, the rest is free text (``_AddComments``,
+  ``_create-users-table``, even nothing), kept as written; one ``_`` after the version
+  is the separator, not part of the name. Only characters that cannot be shown on
+  one line or stored as text are refused: control characters, a backslash (a path
+  separator on Windows) and bytes that are not UTF-8. ``create_migration`` still
+  writes lower-case names.
+* dbmate orders files by *name* (``9_x.sql`` after ``10_y.sql``); we order by number.
+  The two agree whenever versions have the same length (``create`` and ``dbmate new``
+  both write 14 digits).
 * Two files whose versions are the same *number* (``001_a.sql`` and ``1_b.sql``) are
   refused like exact duplicates: their order would be a coin toss.
 * Any file ending in ``.sql`` (in any case) must be a migration with a valid name; a
@@ -32,7 +42,8 @@ from migrate_tasks.errors import MigrationFileError, UsageError
 
 from .progname import command
 
-FILENAME_PATTERN = re.compile(r"^(\d+)_([a-z0-9_]+)\.sql$", re.ASCII)
+#: dbmate's own pattern (``^(\d+).*\.sql$``); ``_name_problem`` refuses what cannot be shown.
+FILENAME_PATTERN = re.compile(r"^(\d+)_?(.*)\.sql$", re.ASCII | re.DOTALL)
 NAME_PATTERN = re.compile(r"[a-z0-9_]+", re.ASCII)
 #: Files larger than this are streamed (``migrate_tasks.stream``), never held whole.
 #: Holding a parsed file costs about 10 times its size (20 over HTTP, with the request
@@ -41,15 +52,20 @@ NAME_PATTERN = re.compile(r"[a-z0-9_]+", re.ASCII)
 STREAM_THRESHOLD_BYTES = 1024 * 1024
 #: Longest NAME: with a 14-digit version the file name stays well under 255 bytes.
 MAX_NAME_LENGTH = 200
-_VERSION_PREFIX = re.compile(r"(\d+)_", re.ASCII)
+#: Control characters (Unicode Cc), line and paragraph separators, a backslash (a path
+#: separator on Windows) and surrogate escapes (file-name bytes that are not UTF-8).
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\u2028\u2029\ud800-\udfff]")
+_VERSION_PREFIX = re.compile(r"(\d+)", re.ASCII)
 
+#: The up section is left empty, not commented: a section of comments only is a
+#: deliberate no-op (dbmate runs it as one), so a file never written must stay an error.
 TEMPLATE = """\
+-- Write the SQL that applies this migration under '-- migrate:up' and the SQL that
+-- reverts it under '-- migrate:down'; end each statement with ';'.
 -- migrate:up
--- SQL that applies this migration; end each statement with ';'.
 
 
 -- migrate:down
--- SQL that reverts it.
 
 """
 
@@ -181,16 +197,9 @@ def scan(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileError]
         except OSError:
             continue
         match = FILENAME_PATTERN.fullmatch(name)
-        if match is None:
-            problems.append(
-                MigrationFileError(
-                    display_path(directory / name),
-                    None,
-                    "bad migration file name: expected VERSION_name.sql, e.g."
-                    " 20240101120000_create_users.sql (VERSION: digits; name: lower-case"
-                    " letters, digits and underscores)",
-                )
-            )
+        problem = _name_problem(name, match)
+        if problem is not None or match is None:
+            problems.append(MigrationFileError(_shown(directory, name), None, problem or ""))
             continue
         found.append(MigrationFile(match.group(1), match.group(2), directory / name))
     found.sort(key=lambda f: (int(f.version), f.name))
@@ -208,6 +217,31 @@ def scan(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileError]
                 )
             )
     return [f for f in found if int(f.version) not in duplicated], problems
+
+
+def _name_problem(name: str, match: re.Match[str] | None) -> str | None:
+    """Why a ``.sql`` file name is not a migration's, or None."""
+    if match is None:
+        return (
+            "bad migration file name: expected VERSION_name.sql, e.g."
+            " 20240101120000_create_users.sql (VERSION: digits at the start; the name ends"
+            " in .sql, lower case)"
+        )
+    bad = _UNSHOWABLE.search(name)
+    if bad is None:
+        return None
+    what = "bytes that are not UTF-8" if bad.group() >= "\ud800" else repr(bad.group())
+    return (
+        f"bad migration file name: it contains {what}; rename the file (a migration's"
+        " name is shown in messages and stored in the tracking table)"
+    )
+
+
+def _shown(directory: Path, name: str) -> str:
+    """The path for a message; a name that would break the line is shown escaped."""
+    if _UNSHOWABLE.search(name) is None:
+        return display_path(directory / name)
+    return os.path.join(display_path(directory), repr(name)[1:-1])
 
 
 def create_migration(directory: Path, name: str, now: datetime | None = None) -> Path:

@@ -141,8 +141,10 @@ def validate(
     with open_engine(settings) as engine:
         problems = engine.validate()
         target = engine.driver.display_url
+    for warning in engine.warnings:
+        logsetup.log.warning("%s", warning)
     if json_:
-        print(report.problems_json(problems, target))
+        print(report.problems_json(problems, target, engine.warnings))
     else:
         print(report.problems_text(problems))
     if problems:
@@ -498,12 +500,13 @@ def _finish(outcome: Any, *, json_: bool = False, dry_run: bool = False, target:
 
 
 from .tasks_alembic import baseline, import_alembic  # noqa: E402
+from .tasks_dbmate import adopt_dbmate  # noqa: E402
 from .tasks_models import generate  # noqa: E402
 
 migrate = Collection(
     "migrate",
     create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
-    generate,
+    adopt_dbmate, generate,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 

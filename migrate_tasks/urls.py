@@ -100,32 +100,33 @@ def parse_target(url: str) -> Target:
     if match is None or len(match.group(1)) == 1:
         return Target("file", url, None, None, display)
     scheme = match.group(1).lower()
-    if scheme == "file":
-        return _parse_file(url, display)
+    if scheme in ("file", "sqlite", "sqlite3"):  # sqlite(3): dbmate's spelling of a file
+        return _parse_file(url, display, scheme)
     if scheme in ("http", "https", "libsql", "ws", "wss"):
         return _parse_network(url, scheme, display)
     raise UsageError(f"{display} is not a libSQL URL; {_SUPPORTED}")
 
 
-def _parse_file(url: str, display: str) -> Target:
-    rest = url[len("file:") :]
+def _parse_file(url: str, display: str, scheme: str = "file") -> Target:
+    rest = url[len(scheme) + 1 :]
     rest, _, query = rest.partition("?")
     if query:
         names = sorted({k for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)})
         got = ", ".join(names) or "?" + query
-        raise UsageError(f"{display}: file: URLs take no query parameters (got {got})")
+        raise UsageError(f"{display}: {scheme}: URLs take no query parameters (got {got})")
     if "#" in rest:
-        raise UsageError(f"{display}: file: URLs cannot have a #fragment")
+        raise UsageError(f"{display}: {scheme}: URLs cannot have a #fragment")
     if rest.startswith("//"):
         host, sep, path = rest[2:].partition("/")
         if host not in ("", "localhost"):
             raise UsageError(
-                f"{display}: file://{host}/... names another host; use file:///absolute/path or file:relative/path"
+                f"{display}: {scheme}://{host}/... names another host; use"
+                f" {scheme}:///absolute/path or {scheme}:relative/path"
             )
         rest = sep + path
     path = urllib.parse.unquote(rest)
     if not path:
-        raise UsageError(f"{display}: the file: URL has no path; use e.g. file:dev.db")
+        raise UsageError(f"{display}: the {scheme}: URL has no path; use e.g. file:dev.db")
     return Target("file", path, None, None, display)
 
 

@@ -34,7 +34,7 @@ def assert_clean_failure(run, code: int, *fragments: str) -> None:
     ("body", "line", "fragment"),
     [
         ("CREATE TABLE t (id INTEGER);\n", None, "up"),
-        ("-- migrate:up\n-- nothing here\n-- migrate:down\n", 1, "no statements"),
+        ("-- migrate:up\n\n-- migrate:down\n-- nothing here\n", 1, "up section is empty"),
         ("-- migrate:up\nSELECT 1;\n-- migrate:up\nSELECT 2;\n", 3, "up"),
         ("-- migrate:up\nBEGIN;\nCREATE TABLE x (id INTEGER);\nCOMMIT;\n", 2, "BEGIN"),
         ("-- migrate:up transaction:maybe\nSELECT 1;\n", 1, "transaction"),

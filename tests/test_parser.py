@@ -233,9 +233,26 @@ def test_ordinary_comments_are_not_headers(comment: str) -> None:
 
 def test_template_is_refused_until_written() -> None:
     error = parse_error(TEMPLATE)
-    assert (error.line, "up section has no statements" in error.reason) == (1, True)
+    assert (error.line, "up section is empty" in error.reason) == (3, True)
     filled = TEMPLATE.replace("-- migrate:up\n", "-- migrate:up\nCREATE TABLE t (x);\n")
-    assert parse_text(filled).up.statements == (Statement("CREATE TABLE t (x)", 2),)
+    assert parse_text(filled).up.statements == (Statement("CREATE TABLE t (x)", 4),)
+
+
+@pytest.mark.parametrize(
+    "up",
+    ["-- nothing to do here\n", "/* kept for history */\n", "-- a\n;\n", "-- a"],
+)
+def test_an_up_section_of_comments_only_is_a_no_op(up: str) -> None:
+    """dbmate runs such a section as a no-op, and real dbmate folders have them."""
+    parsed = parse_text(f"-- migrate:up\n{up}\n-- migrate:down\nSELECT 1;\n")
+    assert parsed.up.statements == ()
+
+
+@pytest.mark.parametrize("up", ["", "\n", "  \t\n\n", "\r\n"])
+def test_an_up_section_without_text_is_still_an_error(up: str) -> None:
+    for down in ("-- migrate:down\n-- only a comment\n", ""):
+        error = parse_error(f"-- migrate:up\n{up}{down}")
+        assert (error.line, "up section is empty" in error.reason) == (1, True)
 
 
 def test_header_on_last_line_without_newline() -> None:

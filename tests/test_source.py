@@ -63,17 +63,7 @@ def test_discover_empty_folder(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [
-        "create_users.sql",
-        "1_Create_users.sql",
-        "1-create.sql",
-        "1_.sql",
-        "_x.sql",
-        "1_a b.sql",
-        "v1_x.sql",
-        "1_x.SQL",
-        "\u0661_arabic_digit.sql",
-    ],
+    ["create_users.sql", "_x.sql", "v1_x.sql", "1_x.SQL", "\u0661_arabic_digit.sql"],
 )
 def test_discover_refuses_badly_named_sql_files(tmp_path: Path, bad: str) -> None:
     touch(tmp_path, "1_ok.sql", bad)
@@ -84,7 +74,66 @@ def test_discover_refuses_badly_named_sql_files(tmp_path: Path, bad: str) -> Non
     assert "expected VERSION_name.sql, e.g. 20240101120000_create_users.sql" in info.value.reason
 
 
-@pytest.mark.parametrize(("first", "second"), [("5_a.sql", "5_b.sql"), ("005_a.sql", "5_b.sql")])
+@pytest.mark.parametrize(
+    ("filename", "name"),
+    [
+        ("20240101120000_AddComments.sql", "AddComments"),  # dbmate new AddComments
+        ("20240101120000_create-users-table.sql", "create-users-table"),
+        ("1_Create_users.sql", "Create_users"),
+        ("1-create.sql", "-create"),
+        ("1_a b.sql", "a b"),
+        ("1__x.sql", "_x"),
+        ("20240101120000create.sql", "create"),
+        ("1_.sql", ""),
+        ("1.sql", ""),
+        ("1_caf\u00e9.sql", "caf\u00e9"),
+        ("1_x.sql.sql", "x.sql"),
+    ],
+)
+def test_discover_accepts_every_name_dbmate_accepts(
+    tmp_path: Path, filename: str, name: str
+) -> None:
+    """dbmate's pattern is ^(\\d+).*\\.sql$: the version is the leading digits, the rest
+    is free text, kept as written (one "_" after the version separates them)."""
+    touch(tmp_path, filename)
+    assert [(f.version, f.name, f.path.name) for f in discover(tmp_path)] == [
+        ("20240101120000" if filename.startswith("2024") else "1", name, filename)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("filename", "shown", "what"),
+    [
+        ("1_a\\b.sql", "1_a\\\\b.sql", "'\\\\'"),
+        ("1_a\tb.sql", "1_a\\tb.sql", "'\\t'"),
+        ("1_a\x7fb.sql", "1_a\\x7fb.sql", "'\\x7f'"),
+        ("1_a\u2028b.sql", "1_a\\u2028b.sql", "'\\u2028'"),
+    ],
+)
+def test_discover_refuses_names_that_cannot_be_shown(
+    tmp_path: Path, filename: str, shown: str, what: str
+) -> None:
+    touch(tmp_path, "1_ok.sql", filename)
+    with pytest.raises(MigrationFileError) as info:
+        discover(tmp_path)
+    assert info.value.path == os.path.join(str(tmp_path), shown)
+    assert f"bad migration file name: it contains {what}" in info.value.reason
+
+
+def test_discover_refuses_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    touch(tmp_path, "1_ok.sql")
+    with open(os.path.join(os.fsencode(tmp_path), b"2_caf\xe9.sql"), "wb") as handle:
+        handle.write(b"-- migrate:up\nSELECT 1;\n")
+    with pytest.raises(MigrationFileError) as info:
+        discover(tmp_path)
+    assert info.value.path == os.path.join(str(tmp_path), "2_caf\\udce9.sql")
+    assert "bytes that are not UTF-8" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("5_a.sql", "5_b.sql"), ("005_a.sql", "5_b.sql"), ("5_a.sql", "5-A.sql"), ("5.sql", "5x.sql")],
+)
 def test_discover_refuses_duplicate_versions(tmp_path: Path, first: str, second: str) -> None:
     touch(tmp_path, "1_ok.sql", first, second)
     with pytest.raises(MigrationFileError) as info:
@@ -109,6 +158,12 @@ def test_filename_pattern() -> None:
     assert FILENAME_PATTERN.fullmatch("20240101120000_create_users.sql")
     assert not FILENAME_PATTERN.fullmatch("1_a.sql\n")
     assert not FILENAME_PATTERN.fullmatch("1_a.sql.sql ")
+    assert not FILENAME_PATTERN.fullmatch("1_a.SQL")  # dbmate skips it; we refuse it
+
+
+def test_create_avoids_versions_of_dbmate_style_names(tmp_path: Path) -> None:
+    (tmp_path / "20240102120000AddX.sql").write_text("-- migrate:up\nSELECT 1;\n")
+    assert create_migration(tmp_path, "y", NOON).name == "20240102120001_y.sql"
 
 
 def test_read_error_names_the_file(tmp_path: Path) -> None:

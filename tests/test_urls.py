@@ -29,6 +29,10 @@ SECRET = "eyJhbGciOiJFZERTQSJ9.c2VjcmV0.c2ln"
         ("file://localhost/abs.db", "/abs.db"),
         ("file:my%20db.db", "my db.db"),
         ("file::memory:", ":memory:"),
+        ("sqlite:db/database.sqlite3", "db/database.sqlite3"),  # dbmate's DATABASE_URL
+        ("sqlite:/abs.db", "/abs.db"),
+        ("sqlite:///abs.db", "/abs.db"),
+        ("SQLITE3:rel.db", "rel.db"),
         (":memory:", ":memory:"),
         ("  dev.db  ", "dev.db"),
         ("C:\\data\\dev.db", "C:\\data\\dev.db"),
@@ -97,6 +101,7 @@ def test_empty_token_means_none() -> None:
         ("http://127.0.0.1:8080?foo=1", "unknown query parameter 'foo'"),
         ("file:dev.db?mode=ro", "take no query parameters (got mode)"),
         ("file://otherhost/x.db", "names another host"),
+        ("sqlite:dev.db?_fk=true", "sqlite: URLs take no query parameters (got _fk)"),
         ("file:", "has no path"),
         ("libsql://127.0.0.1?tls=0", "must give an explicit port"),
         ("http://127.0.0.1:8080?tls=1", "cannot ask for TLS"),

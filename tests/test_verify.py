@@ -212,7 +212,7 @@ def test_verify_force_needs_an_explicit_url(tmp_path):
 @pytest.mark.parametrize(
     ("filename", "text"),
     [
-        ("20250101000005_Bad.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1;\n"),
+        ("v20250101000005_bad.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT 1;\n"),
         ("20250101000005_twice.sql", "-- migrate:up\nSELECT 1;\n-- migrate:up\nSELECT 2;\n"),
     ],
     ids=["bad-name", "two-up-sections"],

@@ -1,6 +1,5 @@
 -- migrate:up
--- TODO: write this
-/* later; */
 
+   	
 -- migrate:down
 DROP TABLE t;
