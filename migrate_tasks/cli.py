@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import sys
 
-from invoke import Config, FilesystemLoader, Program
-from invoke.exceptions import CollectionNotFound
+from collections.abc import Callable
+
+from invoke import Config, Executor, FilesystemLoader, Program
+from invoke.exceptions import CollectionNotFound, Exit, ParseError
 
 from . import __version__
 from .progname import use_standalone
@@ -45,11 +47,51 @@ def project_folders(config: Config) -> tuple[str, str]:
     return enclosing, enclosing
 
 
+def _reading_config(step: Callable[[], None], what: str = "the configuration files") -> None:
+    """Run a step that loads configuration files; a file that cannot be read (bad YAML or
+    JSON, an invoke.py that raises, an INVOKE_* variable of the wrong type) becomes one
+    ``error:`` line and exit 2 instead of a traceback."""
+    try:
+        step()
+    except (Exit, ParseError):
+        raise
+    except Exception as exc:
+        from .errors import EXIT_USAGE
+        from .taskbase import scrub
+
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        message = scrub(f"cannot read {what}: {type(exc).__name__}: {detail}")
+        raise Exit(f"error: {message}", code=EXIT_USAGE) from None
+
+
+class _Executor(Executor):
+    """Loads ``INVOKE_*`` variables under ``_reading_config`` before running the tasks (the
+    base class loads them again for each task, over the collection's defaults, which give
+    each variable its type; loading twice changes nothing)."""
+
+    def execute(self, *tasks):  # type: ignore[no-untyped-def]
+        self.config.load_collection(self.collection.configuration())
+        _reading_config(
+            self.config.load_shell_env, "the INVOKE_* environment variables (a value of the"
+            " wrong type?)"
+        )
+        return super().execute(*tasks)
+
+
 class StandaloneProgram(Program):
     """invoke's ``Program``, plus the project config and ``sys.path`` entry that invoke's
     loader would have given a run through tasks.py."""
 
+    def create_config(self) -> None:
+        _reading_config(super().create_config)
+
+    def update_config(self, merge: bool = True) -> None:
+        _reading_config(lambda: super(StandaloneProgram, self).update_config(merge))
+
     def parse_collection(self) -> None:
+        _reading_config(self._load_project)
+
+    def _load_project(self) -> None:
         super().parse_collection()
         project, import_root = project_folders(self.config)
         # What Program.load_collection does once its loader has found tasks.py.
@@ -60,7 +102,11 @@ class StandaloneProgram(Program):
 
 
 program = StandaloneProgram(
-    namespace=migrate, version=__version__, name="libsql-migrate", binary="libsql-migrate"
+    namespace=migrate,
+    version=__version__,
+    name="libsql-migrate",
+    binary="libsql-migrate",
+    executor_class=_Executor,
 )
 
 

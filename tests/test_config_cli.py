@@ -377,3 +377,33 @@ def test_auth_errors_are_distinct_and_never_show_the_token(project, jwt_sqld, tr
     assert status.code == 0, status.err  # a read-only token may read the status
     assert [m["state"] for m in status.json["migrations"]] == ["applied", "applied"]
     assert read_only not in status.out + status.err
+
+
+BAD_CONFIG = {
+    "invoke.yaml": ("migrate:\n  url: [unclosed\n", "invoke.yaml"),
+    "invoke.json": ('{"migrate": ', "JSONDecodeError"),
+    "invoke.py": ("raise RuntimeError('settings failed to load')\n", "settings failed to load"),
+}
+
+
+@pytest.mark.parametrize("filename", sorted(BAD_CONFIG))
+def test_a_config_file_that_cannot_be_read_is_one_error_line(project, filename):
+    """libsql-migrate owns its program: a broken config file is exit 2 and one line."""
+    text, named = BAD_CONFIG[filename]
+    (project.root / "tasks.py").unlink()  # libsql-migrate's own project: the working dir
+    (project.root / filename).write_text(text)
+    run = project.cli("status", LIBSQL_URL=None)
+    assert run.code == 2, run
+    assert "Traceback" not in run.err
+    assert run.err.startswith("error: cannot read the configuration files:"), run.err
+    assert named in run.err
+    assert len(run.err.strip().splitlines()) == 1
+    assert not (project.root / "dev.db").exists()
+
+
+def test_an_invoke_variable_of_the_wrong_type_is_one_error_line(project):
+    run = project.cli("status", LIBSQL_URL=None, INVOKE_MIGRATE_LOCK_TIMEOUT="soon")
+    assert run.code == 2, run
+    assert "Traceback" not in run.err
+    assert "INVOKE_* environment variables" in run.err and "'soon'" in run.err
+    assert len(run.err.strip().splitlines()) == 1
