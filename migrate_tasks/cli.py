@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-
 from collections.abc import Callable
 
 from invoke import Config, Executor, FilesystemLoader, Program
@@ -72,8 +71,8 @@ class _Executor(Executor):
     def execute(self, *tasks):  # type: ignore[no-untyped-def]
         self.config.load_collection(self.collection.configuration())
         _reading_config(
-            self.config.load_shell_env, "the INVOKE_* environment variables (a value of the"
-            " wrong type?)"
+            self.config.load_shell_env,
+            "the INVOKE_* environment variables (a value of the wrong type?)",
         )
         return super().execute(*tasks)
 
