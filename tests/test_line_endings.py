@@ -96,3 +96,18 @@ def test_dry_run_prints_the_exact_statements(tmp_path, streamed):
     for statement in (TABLE, TRIGGER, FIRST, OTHERS):
         assert f"\n{statement};\n".encode() in proc.stdout, statement
     assert project.query("SELECT count(*) FROM sqlite_master WHERE name = 'notes'") == [(0,)]
+
+
+@pytest.mark.target("file")
+@pytest.mark.parametrize("streamed", [False, True], ids=["in_memory", "streamed"])
+def test_a_failing_statement_is_named_by_its_line(tmp_path, streamed):
+    """Lines count LF, so CR LF does not move them: the error names the line an editor shows."""
+    data = migration(streamed=streamed).replace(
+        b"-- migrate:down", b"INSERT INTO nowhere VALUES ('a\r\nb');\r\n-- migrate:down"
+    )
+    line = data[: data.index(b"INSERT INTO nowhere")].count(b"\n") + 1
+    project = project_with(tmp_path, f"file:{tmp_path / 'dev.db'}", data)
+    run = project.invoke("migrate.up")
+    assert run.code == 1, run.err
+    assert f"migrations/{NAME}:{line}: no such table: nowhere" in run.err
+    assert project.query("SELECT count(*) FROM sqlite_master WHERE name = 'notes'") == [(0,)]
