@@ -58,6 +58,7 @@ from .plan import (
     MODIFIED,
     OUT_OF_ORDER,
     PENDING,
+    REFUSED,
     ROLLED_BACK,
     FileInfo,
     Plan,
@@ -75,6 +76,7 @@ from .source import STREAM_THRESHOLD_BYTES, MigrationFile, checksum, scan
 # Parsing, the libSQL checks and the lock are imported where they are used: status and
 # a no-op up never need them, and every millisecond of start-up shows in CI logs.
 if TYPE_CHECKING:
+    from .compat import Refused
     from .guards import Added, GuardedStatements, Reference
     from .lock import MigrationLock
     from .parser import ParsedMigration, Section, Statement
@@ -342,11 +344,14 @@ class Engine:
         return errors
 
     def validate(self) -> list[Problem]:
-        """Everything that makes files and history disagree, without stopping at the first.
-        Warnings that are no problem (``no_op_warning``) are left in ``self.warnings``."""
+        """Everything that makes files and history disagree, and everything ``up`` or
+        ``down`` would refuse before reading the database's contents, without stopping
+        at the first. Warnings that are no problem (``no_op_warning``) are left in
+        ``self.warnings``."""
         problems = [Problem(INVALID, None, str(e)) for e in self.file_errors()]
         infos = self.file_infos(self._scan()[0].values())  # without raising on bad names
         rows = status_rows(infos, self.records())
+        problems.extend(Problem(REFUSED, v, str(e)) for v, e in self.target_refusals(rows))
         problems.extend(state_problems(rows))
         self.warnings = self._no_op_warnings(
             r.version for r in rows if r.state in (PENDING, ROLLED_BACK)
@@ -366,6 +371,28 @@ class Engine:
             if count == 0:
                 file = self._scan()[0][version]
                 found.append(no_op_warning(f"{version}_{file.name}", file.display))
+        return found
+
+    def target_refusals(self, rows: Iterable[StatusRow]) -> list[tuple[str, Refused]]:
+        """What this target refuses (``compat``) in the sections ``up`` and ``down`` may
+        still run: the up section of every migration not applied, every down section.
+        The first refusal of each section, exactly as ``up``/``down`` would raise it. A
+        DROP of a referenced table depends on the database's tables, so only ``up``
+        finds it (``guards.ReferenceCheck``)."""
+        from .compat import Refused
+
+        found: list[tuple[str, Refused]] = []
+        for row in rows:
+            if not row.has_file:
+                continue
+            settled = row.state in (APPLIED, MODIFIED)  # its up section never runs again
+            for direction in ("down",) if settled else ("up", "down"):
+                try:
+                    self._check_section(row.version, direction)
+                except Refused as refused:
+                    found.append((row.version, refused))
+                except MigrationFileError:
+                    pass  # a file that does not parse is reported by file_errors
         return found
 
     # -- writing --------------------------------------------------------------------------
@@ -530,6 +557,32 @@ class Engine:
             )  # fmt: skip
         elif problem := options_problem(unit.options, driver=self.driver.name):
             raise Refused(unit.path, unit.header_line, problem)
+
+    def _check_section(self, version: str, direction: str) -> None:
+        """``_check_target`` on a section, statements of a big file included (``up``
+        checks those as it streams them): raises ``Refused``."""
+        from .compat import check_section
+
+        file = self._scan()[0][version]
+        if not self._big(version):
+            section = getattr(self._parsed(version), direction)
+            if section is not None:
+                check_section(
+                    file.display, section.line, section.options, section.statements,
+                    driver=self.driver.name,
+                )  # fmt: skip
+            return
+        from .stream import iter_statements
+
+        summary = self._summary(version)
+        info = getattr(summary, direction)
+        if info is not None:
+            statements = iter_statements(
+                file.path, file.display, direction, checksum=summary.checksum, index=info.index
+            )
+            check_section(
+                file.display, info.line, info.options, statements, driver=self.driver.name
+            )
 
     def _guarded(
         self, unit: Unit, *, references: bool = True, known: list[Reference] | None = None

@@ -15,7 +15,10 @@ Decisions worth knowing:
   one: leading and trailing whitespace and comments are removed, comments inside are
   kept, and the terminating ``;`` is **not** included. ``sql`` executes as-is, and
   ``sql + ";"`` is always a complete statement (handy for dry-run scripts).
-  CRLF line endings are normalised to LF first, so ``sql`` never contains ``\\r\\n``.
+  ``sql`` holds the file's characters exactly, CRLF line endings included: only the
+  checksum (``source.checksum``) ignores line endings, never the SQL sent. Lines end at
+  LF, as for SQLite's ``--`` comments, so a CRLF file has the same line numbers as its
+  LF twin.
 * Statement boundaries come from SQLite itself: a ``;`` ends a statement exactly when
   ``sqlite3.complete_statement`` says the text up to it is complete (this is what keeps
   ``CREATE TRIGGER ... BEGIN ...; ...; END;`` in one piece). A small scanner that lexes
@@ -103,6 +106,11 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _CONTROL_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
+_LONE_CR = (
+    "lines end with a lone CR (old Mac line endings): SQLite, like dbmate, ends a line"
+    " and a '--' comment only at LF, so the header would swallow the SQL after it."
+    " Save the file with LF (or CRLF) line endings"
+)
 _HEADER_NOTE = (
     " Note: a line starting with '-- migrate:' always begins a new section, even inside"
     " a comment, a string or a trigger body."
@@ -234,8 +242,8 @@ class MigrationScanner:
     ) -> None:
         self.path = path
         #: With ``spans``: each section's statements as ``(start, end, line)`` triples in
-        #: ``ScannedSection.spans``, start and end being offsets in the file's text (LF
-        #: line ends, no BOM), so ``sql == text[start:end]``. ``drop_spans`` stops it.
+        #: ``ScannedSection.spans``, start and end being offsets in the file's text (no
+        #: BOM), so ``sql == text[start:end]``. ``drop_spans`` stops it.
         self.spans = spans
         self.collect = frozenset(collect)
         self.sections: dict[str, ScannedSection] = {}
@@ -243,7 +251,7 @@ class MigrationScanner:
         self.size = 0
         self._sha = hashlib.sha256() if checksum else None
         self._head = b""  # the first two bytes, for the UTF-16 check
-        self._cr = b""  # a trailing "\r", held until we know whether "\n" follows
+        self._cr = b""  # for the checksum: a trailing "\r", held until we know if "\n" follows
         self._newlines = 0  # "\n" bytes before the current piece
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._text_started = False  # a BOM is dropped from the first text only
@@ -302,7 +310,7 @@ class MigrationScanner:
             )
 
     def _bytes(self, chunk: bytes, final: bool) -> None:
-        """Checksum and check the bytes, then decode them to LF text for ``_text``."""
+        """Checksum and check the bytes, then decode them for ``_text``."""
         self.size += len(chunk)
         if len(self._head) < 2:
             self._head += chunk[: 2 - len(self._head)]
@@ -312,15 +320,9 @@ class MigrationScanner:
                     1,
                     "file is UTF-16 encoded; save it as UTF-8 (without a byte order mark)",
                 )
-        data = self._cr + chunk if self._cr else chunk
-        self._cr = b""
-        if not final and data.endswith(b"\r"):
-            data, self._cr = data[:-1], b"\r"
-        # "\r" and "\n" never occur inside a UTF-8 sequence, so normalising the bytes is
-        # normalising the text, and it keeps every "\n" (error lines count them).
-        data = data.replace(b"\r\n", b"\n")
+        data = chunk  # the text keeps every byte: only the checksum ignores line endings
         if self._sha is not None:
-            self._sha.update(data)
+            self._hash(data, final)
         nul = data.find(b"\x00")
         if nul >= 0:
             raise MigrationFileError(
@@ -349,8 +351,20 @@ class MigrationScanner:
         if not final:
             self._newlines += data.count(b"\n")
 
+    def _hash(self, data: bytes, final: bool) -> None:
+        """Add ``data`` to ``checksum``, as ``source.checksum``: CRLF counted as LF.
+
+        A trailing CR is held until the next piece shows whether LF follows it.
+        """
+        assert self._sha is not None
+        if self._cr:
+            data, self._cr = self._cr + data, b""
+        if not final and data.endswith(b"\r"):
+            data, self._cr = data[:-1], b"\r"
+        self._sha.update(data.replace(b"\r\n", b"\n"))
+
     def _text(self, text: str, final: bool) -> None:
-        """Cut LF text at section headers, feeding what lies between to the splitter.
+        """Cut text at section headers, feeding what lies between to the splitter.
 
         A header is a whole line, so an unfinished last line that could still become
         one is held back until the next piece.
@@ -405,6 +419,8 @@ class MigrationScanner:
                     f" {self.sections[direction].line}); a file has one up section and at"
                     " most one down section",
                 )
+            if "\r" in rest.rstrip():  # a lone CR, then more text: old Mac line endings
+                raise MigrationFileError(self.path, line, _LONE_CR)
             options = _parse_options(rest, self.path, line)
         except MigrationFileError as error:
             self._header_error, self._splitter = error, None

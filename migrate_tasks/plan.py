@@ -21,6 +21,8 @@ MISSING = "missing"
 MODIFIED = "modified"
 OUT_OF_ORDER = "out_of_order"
 INVALID = "invalid"
+#: ``validate``: a statement or section option the configured target refuses (compat).
+REFUSED = "refused"
 
 #: States that ``status --check`` treats as a problem.
 PROBLEM_STATES = frozenset({PENDING, ROLLED_BACK, FAILED, MISSING, MODIFIED})
@@ -50,7 +52,7 @@ class StatusRow:
 class Problem:
     """Something that makes history and files disagree; ``validate`` lists them all."""
 
-    kind: str  # modified | missing | out_of_order | failed | invalid
+    kind: str  # modified | missing | out_of_order | failed | invalid | refused
     version: str | None
     message: str
 

@@ -345,14 +345,17 @@ def compare_dump(engine: Any, path: Path) -> DumpOutcome:
         current: str | None = path.read_bytes().decode("utf-8", "replace").replace("\r\n", "\n")
     except FileNotFoundError:
         current = None
+    # Compared like checksums, CRLF as LF: a literal the database keeps with CRLF (from
+    # a CRLF migration) reads back as LF here, as does a Windows checkout's whole file.
+    up_to_date = current == text.replace("\r\n", "\n")
     diff = ""
-    if current != text:
+    if not up_to_date:
         before = f"{path} (on disk)" if current is not None else f"{path} (missing)"
         diff = unified_diff(current or "", text, before, f"{path} (from the database)")
     return DumpOutcome(
         engine.driver.display_url,
         text,
-        current == text,
+        up_to_date,
         diff,
         dict(Counter(o.type for o in objects)),
         applied,

@@ -56,7 +56,7 @@ class StatementIndex:
     sizes: array[int]
     digests: tuple[bytes, ...]
     #: Per direction: (start, end, line) of each statement, flattened; start and end are
-    #: offsets in the file's text (LF line ends, without a BOM).
+    #: offsets in the file's text (without a BOM).
     spans: Mapping[str, array[int]]
 
 
@@ -194,7 +194,6 @@ def _iter_indexed(
     decoder = codecs.getincrementaldecoder("utf-8")()
     window, base = "", 0  # text not yet passed, and its offset in the file's text
     started = False
-    cr = b""
     sha256 = hashlib.sha256
     try:
         handle = open(path, "rb")  # noqa: SIM115  (closed below, also when not exhausted)
@@ -215,16 +214,10 @@ def _iter_indexed(
             if final:
                 if chunk:
                     raise _changed(display)
-                data = cr
-            else:
-                if len(chunk) != size or sha256(chunk).digest() != digest:
-                    raise _changed(display)
-                data = cr + chunk if cr else chunk
-                cr = b""
-                if data.endswith(b"\r"):
-                    data, cr = data[:-1], b"\r"
+            elif len(chunk) != size or sha256(chunk).digest() != digest:
+                raise _changed(display)
             try:  # cannot fail on the bytes checked, but be safe
-                text = decoder.decode(data.replace(b"\r\n", b"\n"), final)
+                text = decoder.decode(chunk, final)
             except UnicodeDecodeError:
                 raise _changed(display) from None
             if not text:

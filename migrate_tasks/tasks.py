@@ -132,7 +132,7 @@ def validate(
     verbose: bool = False,
     log_format: str = "text",
 ) -> None:
-    """Check files against history: modified, missing, out-of-order, duplicate, unparseable."""
+    """Check files against history and target: modified, missing, out of order, bad, refused."""
     settings = settings_from(c, locals())
     if fleet or admin_url:
         from .fleet import validate_operation

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate_tasks.source import STREAM_THRESHOLD_BYTES
 from tests.support.project import Project
 
 CORPUS = Path(__file__).parent / "testdata" / "parser" / "invalid"
@@ -56,6 +57,21 @@ def assert_refused(project: Project, run, code: int, *fragments: str) -> None:
         assert fragment in run.err, (fragment, run.err)
 
 
+def error_message(run) -> str:
+    """The one ``error: ...`` message of a refused run, without its prefix."""
+    errors = [line for line in run.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, run.err
+    return errors[0].removeprefix("error: ")
+
+
+def assert_validate_lists(project: Project, kind: str, message: str) -> None:
+    """``validate`` exits 3 and lists ``message`` (as up or down gave it) as ``kind``."""
+    run = project.invoke("migrate.validate")
+    assert run.code == 3, (run.code, run.out, run.err)
+    assert f"{kind}: {message}" in run.out.splitlines(), (message, run.out)
+    assert "Traceback" not in run.out + run.err
+
+
 @pytest.mark.parametrize("case", sorted(CORPUS.glob("*.sql")), ids=lambda p: p.stem)
 def test_every_malformed_file_is_refused_before_the_database_changes(applied, case):
     line, message = expectation(case)
@@ -65,6 +81,125 @@ def test_every_malformed_file_is_refused_before_the_database_changes(applied, ca
     where = f"migrations/{BAD_NAME}:{line}" if line else f"migrations/{BAD_NAME}"
     assert_refused(applied, run, 2, where, message)
     assert db_bytes(applied) == before
+    # validate reports exactly what up refused with
+    assert_validate_lists(applied, "invalid", error_message(run))
+    assert db_bytes(applied) == before
+
+
+# -- validate and up in step: what a target refuses, found without the database -----------
+
+SERVERS = {"http", "ws"}
+EVERYWHERE = {"file", "http", "ws"}
+
+
+def padded(sql: str, header: str = "-- migrate:up") -> str:
+    """A migration over STREAM_THRESHOLD_BYTES (a long comment first), so it is streamed."""
+    return f"{header}\nCREATE TABLE big (x);\n/* {'x' * STREAM_THRESHOLD_BYTES} */\n{sql}\n"
+
+
+#: (id, file, targets that refuse it, fragment of the message). One file per rule of
+#: migrate_tasks/compat.py; the parser's rules are the invalid corpus above.
+TARGET_RULES = [
+    ("pragma_foreign_keys", "-- migrate:up\nCREATE TABLE a (x);\nPRAGMA foreign_keys = OFF;\n",
+     EVERYWHERE, "PRAGMA foreign_keys cannot be set"),
+    ("pragma_foreign_keys_no_tx", "-- migrate:up transaction:false\nPRAGMA foreign_keys=0;\n",
+     EVERYWHERE, "PRAGMA foreign_keys cannot be set"),
+    ("vacuum", "-- migrate:up\nVACUUM;\n", EVERYWHERE, "VACUUM"),
+    ("vacuum_no_tx", "-- migrate:up transaction:false\nVACUUM;\n", SERVERS, "sqld refuses VACUUM"),
+    ("journal_mode_wal", "-- migrate:up\nPRAGMA journal_mode = WAL;\n", EVERYWHERE, "journal_mode"),
+    ("journal_mode_wal_no_tx", "-- migrate:up transaction:false\nPRAGMA journal_mode = WAL;\n",
+     SERVERS, "sqld refuses PRAGMA journal_mode=WAL"),
+    ("pragma_synchronous", "-- migrate:up transaction:false\nPRAGMA synchronous = FULL;\n", SERVERS,
+     "sqld refuses PRAGMA synchronous=FULL"),
+    ("pragma_optimize", "-- migrate:up\nPRAGMA optimize;\n", SERVERS,
+     "sqld refuses PRAGMA optimize"),
+    ("attach", "-- migrate:up\nATTACH DATABASE ':memory:' AS other;\n", SERVERS,
+     "sqld refuses ATTACH"),
+    ("analyze", "-- migrate:up\nCREATE TABLE a (x);\nANALYZE;\n", SERVERS, "sqld refuses ANALYZE"),
+    ("create_temp", "-- migrate:up\nCREATE TEMP TABLE scratch (x);\n", SERVERS,
+     "sqld refuses CREATE TEMP"),
+    ("foreign_keys_off_option", "-- migrate:up foreign_keys:off\nCREATE TABLE a (x);\n", {"ws"},
+     "foreign_keys:off cannot run over ws://"),
+    ("streamed_vacuum", padded("VACUUM;"), EVERYWHERE, "VACUUM"),
+    ("streamed_foreign_keys",
+     padded("PRAGMA foreign_keys = OFF;", "-- migrate:up transaction:false"),
+     EVERYWHERE, "PRAGMA foreign_keys cannot be set"),
+    ("streamed_option", padded("SELECT 1;", "-- migrate:up foreign_keys:off"), {"ws"},
+     "foreign_keys:off cannot run over ws://"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "refused_on", "fragment"),
+    [pytest.param(*rule[1:], id=rule[0]) for rule in TARGET_RULES],
+)
+def test_validate_refuses_exactly_what_up_refuses(tmp_path, db_url, text, refused_on, fragment):
+    """Per rule and target: up exits 2 and validate exits 3 with the same message, or
+    both accept the file. validate runs first, so up's refusal cannot be its reason."""
+    target = db_url.split(":", 1)[0]  # file:..., http://..., ws://...
+    project = Project(tmp_path / "app", db_url)
+    project.write("20250101000001_rule.sql", text + "-- migrate:down\nSELECT 1;\n")
+    checked = project.invoke("migrate.validate")
+    run = project.invoke("migrate.up")
+    if target not in refused_on:
+        assert (checked.code, run.code) == (0, 0), (checked.out, run.err)
+        return
+    assert run.code == 2, run.err
+    message = error_message(run)
+    assert "migrations/20250101000001_rule.sql:" in message and fragment in message, message
+    assert checked.code == 3, (checked.out, checked.err)
+    assert f"refused: {message}" in checked.out.splitlines(), checked.out
+    assert project.invoke("migrate.validate").code == 3  # nothing ran: the same again
+
+
+def test_target_rules_cover_every_statement_compat_checks():
+    """A statement kind added to compat.py needs its row in TARGET_RULES."""
+    from migrate_tasks import compat
+
+    written = " ".join(rule[1] for rule in TARGET_RULES)
+    for head in compat._HEADS:
+        assert f"\n{head} " in written or f"\n{head};" in written, head
+    assert "foreign_keys:off" in written  # compat.options_problem
+
+
+def test_validate_reports_what_down_would_refuse(tmp_path, db_url):
+    """A down section the target refuses: validate says so before up (fixing it later
+    would make an applied migration "modified") and after; down refuses alike."""
+    project = Project(tmp_path / "app", db_url)
+    project.write(
+        "20250101000001_t.sql",
+        "-- migrate:up\nCREATE TABLE t (x);\n-- migrate:down\nPRAGMA foreign_keys = OFF;\n"
+        "DROP TABLE t;\n",
+    )
+    before = project.invoke("migrate.validate")
+    assert before.code == 3, before.out
+    assert project.invoke("migrate.up").code == 0  # up never runs a down section
+    run = project.invoke("migrate.down")
+    assert run.code == 2, run.err
+    message = error_message(run)
+    assert message.startswith("migrations/20250101000001_t.sql:4: PRAGMA foreign_keys")
+    assert f"refused: {message}" in before.out.splitlines()
+    assert_validate_lists(project, "refused", message)
+    assert project.tracking() == {"20250101000001": "applied"}
+
+
+def test_an_applied_up_section_is_not_checked_again(tmp_path):
+    """Up never runs an applied migration's up section again, so validate does not hold
+    a refused statement in it against the project (say, a migration dbmate applied and
+    the history adopted): its down section is still checked, down may run it."""
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
+    path = project.write("20250101000001_old.sql", "-- migrate:up\nSELECT 1;\n")
+    assert project.invoke("migrate.up").code == 0
+    path.write_text("-- migrate:up\nPRAGMA foreign_keys = OFF;\nCREATE TABLE t (x);\n")
+    assert project.invoke("migrate.repair", "20250101000001", "--applied").code == 0
+    assert project.tracking() == {"20250101000001": "applied"}
+    run = project.invoke("migrate.validate")
+    assert run.code == 0, run.out
+    path.write_text(path.read_text() + "-- migrate:down\nPRAGMA foreign_keys = OFF;\n")
+    assert project.invoke("migrate.repair", "20250101000001", "--applied").code == 0
+    run = project.invoke("migrate.validate")
+    assert run.code == 3, run.out
+    assert run.out.startswith("refused: migrations/20250101000001_old.sql:5: PRAGMA foreign_keys")
 
 
 @pytest.mark.parametrize(

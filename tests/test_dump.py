@@ -251,6 +251,27 @@ def test_dump_check_detects_drift_prints_a_diff_and_writes_nothing(tmp_path):
     assert project.invoke("migrate.dump", "--check").code == 0
 
 
+def test_dump_check_accepts_crlf_kept_in_the_schema(tmp_path):
+    """A CRLF migration's multi-line literal is stored with CRLF; the dump written from
+    it is up to date, in LF and CRLF checkouts alike, and a real change is still drift."""
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
+    project.migrations.mkdir()
+    (project.migrations / "20250101000001_s.sql").write_bytes(
+        b"-- migrate:up\r\nCREATE TABLE s (v TEXT DEFAULT 'a\r\nb');\r\n"
+        b"-- migrate:down\r\nDROP TABLE s;\r\n"
+    )
+    assert project.invoke("migrate.up").code == 0
+    assert project.invoke("migrate.dump").code == 0
+    path = project.root / "schema.sql"
+    assert b"DEFAULT 'a\r\nb'" in path.read_bytes()
+    run = project.invoke("migrate.dump", "--check")
+    assert run.code == 0, run.out + run.err
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    assert project.invoke("migrate.dump", "--check").code == 0
+    path.write_bytes(path.read_bytes().replace(b"'a\r\nb'", b"'a\r\nc'"))
+    assert project.invoke("migrate.dump", "--check").code == 3
+
+
 def test_vector_index_shadow_tables_stay_out_of_dump_and_verify(tmp_path):
     project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
     project.write(

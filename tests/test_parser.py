@@ -30,7 +30,7 @@ from migrate_tasks.parser import (
     split_statements,
     statement_keyword,
 )
-from migrate_tasks.source import TEMPLATE
+from migrate_tasks.source import TEMPLATE, checksum
 
 DATA = Path(__file__).parent / "testdata" / "parser"
 VALID = sorted((DATA / "valid").glob("*.sql"))
@@ -86,16 +86,38 @@ def test_valid_corpus_matches_golden(path: Path) -> None:
     assert got == json.loads(golden.read_text(encoding="utf-8"))
 
 
+def with_newlines(parsed: ParsedMigration, newline: str) -> ParsedMigration:
+    """``parsed`` with every LF in its statements written as ``newline`` (lines unchanged)."""
+
+    def convert(section: Section | None) -> Section | None:
+        if section is None:
+            return None
+        statements = tuple(
+            Statement(s.sql.replace("\n", newline), s.line) for s in section.statements
+        )
+        return Section(section.direction, section.line, section.options, statements)
+
+    up = convert(parsed.up)
+    assert up is not None
+    return ParsedMigration(up, convert(parsed.down))
+
+
 @pytest.mark.parametrize("variant", ["crlf", "bom", "bom+crlf"])
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
 def test_valid_corpus_same_with_crlf_and_bom(path: Path, variant: str) -> None:
+    """A CRLF copy has the same sections, options and lines, and its statements keep
+    their CRLF line ends (only the checksum ignores line endings)."""
     data = path.read_bytes()
     assert b"\r" not in data  # the corpus is stored with LF; variants are made here
     if "crlf" in variant:
         data = data.replace(b"\n", b"\r\n")
     if "bom" in variant:
         data = b"\xef\xbb\xbf" + data
-    assert parse_migration(data, path.name) == parse_migration(path.read_bytes(), path.name)
+    expected = parse_migration(path.read_bytes(), path.name)
+    if "crlf" in variant:
+        expected = with_newlines(expected, "\r\n")
+    assert parse_migration(data, path.name) == expected
+    assert checksum(data.removeprefix(b"\xef\xbb\xbf")) == checksum(path.read_bytes())
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
@@ -173,12 +195,45 @@ def test_utf8_text_is_kept_verbatim() -> None:
     assert parsed.up.statements == (Statement("INSERT INTO \"ünïcødé\" VALUES ('🦆; ok')", 2),)
 
 
-def test_crlf_inside_a_string_becomes_lf() -> None:
+def test_crlf_inside_a_string_is_kept() -> None:
     parsed = parse_migration(b"-- migrate:up\r\nSELECT 'a\r\nb';\r\nSELECT 2;\r\n", "m.sql")
     assert [(s.sql, s.line) for s in parsed.up.statements] == [
-        ("SELECT 'a\nb'", 2),
+        ("SELECT 'a\r\nb'", 2),
         ("SELECT 2", 4),
     ]
+
+
+def test_every_line_ending_is_kept_where_it_is() -> None:
+    """CRLF, lone CR and CR CR LF, in literals, comments, identifiers, between
+    statements and in trigger bodies: the statements are the file's exact text."""
+    data = (
+        b"-- migrate:up transaction:false\r\n"  # 1
+        b'CREATE TABLE "a\r\nb" (v TEXT); -- after\r\n'  # 2-3
+        b"INSERT INTO \"a\r\nb\" VALUES ('one\r\ntwo'), ('x\ry') /* in\r\n side */,\r\n"  # 4-7
+        b"  ('p\r\r\nq') /* trailing */ ;\r\n"  # 8-9
+        b'CREATE TRIGGER g AFTER INSERT ON "a\r\nb"\r\nBEGIN\r\n'  # 10-12
+        b"  SELECT 1; -- c\r\n  SELECT '\r';\r\nEND;\r\n"  # 13-15
+        b"-- migrate:down\r\n"  # 16
+        b'DROP TABLE "a\r\nb";\r\n'  # 17
+    )
+    parsed = parse_migration(data, "m.sql")
+    assert dict(parsed.up.options) == {"transaction": "false"}
+    assert [(s.sql, s.line) for s in parsed.up.statements] == [
+        ('CREATE TABLE "a\r\nb" (v TEXT)', 2),
+        (
+            "INSERT INTO \"a\r\nb\" VALUES ('one\r\ntwo'), ('x\ry') /* in\r\n side */,\r\n"
+            "  ('p\r\r\nq')",
+            4,
+        ),
+        (
+            'CREATE TRIGGER g AFTER INSERT ON "a\r\nb"\r\nBEGIN\r\n'
+            "  SELECT 1; -- c\r\n  SELECT '\r';\r\nEND",
+            10,
+        ),
+    ]
+    assert parsed.down is not None
+    assert parsed.down.line == 16
+    assert parsed.down.statements == (Statement('DROP TABLE "a\r\nb"', 17),)
 
 
 # --- sections and options -----------------------------------------------------------------
@@ -379,7 +434,7 @@ def test_fifty_thousand_statements_split_linearly() -> None:
 PROPERTY_SETTINGS = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
-TRICKY = st.text(alphabet="ab ;-/*'\"[]`\nEND", max_size=12)
+TRICKY = st.text(alphabet="ab ;-/*'\"[]`\n\rEND", max_size=12)
 COMMENT_TEXT = st.text(alphabet="xy ;'\"`[/-", max_size=8)  # no '*/', no newline, no ':'
 
 

@@ -294,9 +294,18 @@ def test_generated_migrations_stream_like_parse_migration(
 ) -> None:
     text = f"-- migrate:up\n{up[0]}\n-- migrate:down transaction:false\n{down[0]}"
     data = text.replace("\n", newline).encode()
-    expected = as_dict(parse_migration(data, NAME))
+    parsed = parse_migration(data, NAME)
+    # Statement for statement the generated ones, their line ends as written (CRLF kept).
+    assert [(s.sql, s.line) for s in parsed.up.statements] == [
+        (s.sql.replace("\n", newline), s.line + 1) for s in up[1]
+    ]
+    down_first = up[0].count("\n") + 3  # the down header's line
+    assert parsed.down is not None
+    assert [(s.sql, s.line) for s in parsed.down.statements] == [
+        (s.sql.replace("\n", newline), s.line + down_first) for s in down[1]
+    ]
     path = write(tmp_path_factory.mktemp("gen"), data)
-    assert as_dict(stream_parse(path, chunk_size)) == expected
+    assert as_dict(stream_parse(path, chunk_size)) == as_dict(parsed)
 
 
 # --- checksum -----------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+-- migrate:upCREATE TABLE notes (body TEXT);INSERT INTO notes VALUES ('line oneline two');-- migrate:downDROP TABLE notes;
