@@ -13,10 +13,12 @@ docs/libsql.md):
   Reading a PRAGMA is allowed.
 * A local file runs them all, but ``VACUUM`` and ``PRAGMA journal_mode=WAL`` fail inside
   a transaction: they need ``transaction:false``.
-* ``PRAGMA foreign_keys=...`` is refused everywhere: inside the migration's transaction
-  it does nothing (SQLite ignores it there), and in a ``transaction:false`` section on a
-  local file it would stay in force for later migrations. ``foreign_keys:off`` is the
-  way to run a migration with foreign keys off.
+* ``PRAGMA foreign_keys=OFF`` (or any value but on) is refused everywhere: inside the
+  migration's transaction it does nothing (SQLite ignores it there), and in a
+  ``transaction:false`` section on a local file it would stay in force for later
+  migrations. ``foreign_keys:off`` is the way to run a migration with foreign keys off.
+  ``PRAGMA foreign_keys=ON``, which many dbmate folders start with, runs as written: every
+  connection the tool opens has foreign keys on already, so it changes nothing.
 * ``foreign_keys:off`` over ``ws://`` is refused: libsql-client cannot send a PRAGMA
   before ``BEGIN`` on the transaction's own stream, which the option needs.
 """
@@ -96,7 +98,7 @@ def _pragma_problem(sql: str, *, server: bool, transaction: bool) -> str | None:
     if found is None:
         return None
     name, value = found.name, found.value
-    if name == "foreign_keys" and value is not None:
+    if name == "foreign_keys" and value is not None and not _is_on(value):
         return (
             "PRAGMA foreign_keys cannot be set in a migration: inside the migration's"
             " transaction SQLite ignores it, so foreign keys would stay on. To rebuild a"
@@ -117,6 +119,12 @@ def _pragma_problem(sql: str, *, server: bool, transaction: bool) -> str | None:
             " migration whose header is '-- migrate:up transaction:false'"
         )
     return None
+
+
+def _is_on(value: str) -> bool:
+    """SQLite's spellings of a true boolean PRAGMA value (``ON``, ``1``, ``yes``, quoted
+    or not)."""
+    return value.strip("'\"").lower() in ("on", "1", "yes", "true")
 
 
 def _sqld_refuses(what: str, hint: str) -> str:

@@ -496,3 +496,24 @@ def test_setting_foreign_keys_in_a_migration_points_to_the_option(tmp_path: Path
     assert "001_fk.sql:2: PRAGMA foreign_keys cannot be set in a migration" in run.err
     assert "foreign_keys:off" in run.err
     assert not (tmp_path / "db.sqlite").exists()
+
+
+@pytest.mark.sqlite3_fallback
+def test_foreign_keys_on_as_dbmate_folders_start_runs_as_written(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Many dbmate folders begin with ``PRAGMA foreign_keys = ON;``: foreign keys are on in
+    every connection the tool opens, so it changes nothing and runs as written."""
+    project = Project(tmp_path / "proj", db_url)
+    project.write(
+        "001_fk.sql",
+        "-- migrate:up\nPRAGMA foreign_keys = ON;\nCREATE TABLE p (id INTEGER PRIMARY KEY);\n"
+        "CREATE TABLE c (p INTEGER REFERENCES p (id));\n"
+        "-- migrate:down\nDROP TABLE c;\nDROP TABLE p;\n",
+    )
+    assert project.invoke("migrate.validate").code == 0
+    run = project.invoke("migrate.up")
+    assert run.code == 0, run.err
+    assert project.tracking() == {"001": "applied"}
+    with pytest.raises(DatabaseError, match="FOREIGN KEY"):
+        project.query("INSERT INTO c VALUES (42)")

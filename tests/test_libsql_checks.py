@@ -76,6 +76,11 @@ SERVER, FILE = "hrana-http", "libsql-file"
         ("PRAGMA foreign_keys = OFF", FILE, False, "PRAGMA foreign_keys cannot be set"),
         ("PRAGMA foreign_keys(0)", SERVER, True, "foreign_keys:off"),
         ("PRAGMA foreign_keys", SERVER, True, None),
+        ("PRAGMA foreign_keys = ON", FILE, True, None),  # dbmate folders start with it
+        ("PRAGMA foreign_keys=on", SERVER, True, None),
+        ("PRAGMA foreign_keys = 1", FILE, False, None),
+        ("PRAGMA foreign_keys = 'yes'", SERVER, True, None),
+        ("PRAGMA foreign_keys = false", FILE, True, "PRAGMA foreign_keys cannot be set"),
         ("SELECT 'VACUUM'", SERVER, True, None),
     ],
 )
