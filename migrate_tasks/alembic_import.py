@@ -40,6 +40,7 @@ from typing import Any
 
 from . import alembic_head as headdb
 from . import alembic_sql as sqlgen
+from .alembic_order import ordered_batch
 from .baseline import compare_schemas, describe_differences, engine_logs_quiet
 from .drivers import open_driver
 from .engine import Engine, RunOptions
@@ -229,7 +230,7 @@ class AlembicScratch:
         for name, fn in hooks:
             event.listen(SAEngine, name, fn)
         try:
-            with _quiet_logging():
+            with _quiet_logging(), ordered_batch():
                 yield
         finally:
             for name, fn in reversed(hooks):
