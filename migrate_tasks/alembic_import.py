@@ -27,6 +27,7 @@ only here (the ``[alembic]`` extra).
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import io
 import logging
@@ -34,10 +35,10 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import alembic_failure as failures
 from . import alembic_head as headdb
 from . import alembic_sql as sqlgen
 from .alembic_order import ordered_batch
@@ -106,7 +107,12 @@ def load_config(path: Path) -> Any:
             " project's alembic.ini"
         )
     cfg = Config(file_=str(path), stdout=io.StringIO())
-    if not cfg.get_main_option("script_location"):
+    try:
+        location = cfg.get_main_option("script_location")
+    except configparser.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise UsageError(f"{display_path(path)}: Alembic cannot read it: {reason}") from None
+    if not location:
         raise UsageError(
             f"{display_path(path)} has no script_location in its [alembic] section:"
             " is it an Alembic configuration?"
@@ -116,7 +122,8 @@ def load_config(path: Path) -> Any:
 
 def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
     """The revisions from base to head. Several heads are refused; with ``linear``, so are
-    merge and branch points (one migration per revision needs one order to follow)."""
+    merge and branch points (one migration per revision needs one order to follow).
+    Alembic imports every revision file here: one that cannot be imported is named."""
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
@@ -126,6 +133,9 @@ def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
         scripts = list(script.walk_revisions())
     except CommandError as exc:
         raise UsageError(f"Alembic cannot read the history: {exc}") from None
+    except (Exception, SystemExit) as exc:
+        env_py = str(Path(cfg.get_main_option("script_location") or ".") / "env.py")
+        raise failures.load_failure(exc, env_py, []) from None
     if not heads:
         raise UsageError(f"the Alembic history in {script.dir} has no revisions")
     by_id = {s.revision: s for s in scripts}
@@ -152,8 +162,9 @@ def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
     for s in reversed(scripts):  # walk_revisions goes from the heads down
         down = s.down_revision
         downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        created, problem = sqlgen.create_date(getattr(s.module, "__doc__", None) or "")
         revisions.append(
-            sqlgen.Revision(s.revision, (s.doc or "").strip(), downs, s.path, _created(s.module))
+            sqlgen.Revision(s.revision, (s.doc or "").strip(), downs, s.path, created, problem)
         )
     return revisions
 
@@ -161,13 +172,6 @@ def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
 def _describe(script: Any) -> str:
     doc = (script.doc or "").strip()
     return f'{script.revision} ("{doc}")' if doc else script.revision
-
-
-def _created(module: Any) -> datetime | None:
-    match = sqlgen.CREATE_DATE.search(getattr(module, "__doc__", None) or "")
-    if not match:
-        return None
-    return datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc)
 
 
 class ScratchRefused(UsageError):
@@ -266,29 +270,6 @@ def _quiet_logging() -> Iterator[None]:
                 lg.disabled = False
 
 
-def _failure(
-    revisions: Sequence[sqlgen.Revision], index: int, direction: str, exc: Exception
-) -> str:
-    """Say which revision failed, with SQLite's own words and the statement."""
-    orig = getattr(exc, "orig", None)
-    reason = (
-        f"{type(orig).__name__}: {orig}" if orig is not None else f"{type(exc).__name__}: {exc}"
-    )
-    statement = getattr(exc, "statement", None)
-    where = ""
-    if 0 <= index < len(revisions):
-        rev = revisions[index]
-        where = f" in revision {rev.id} ({rev.message!r}, {Path(rev.path).name})"
-    text = f"Alembic {direction}grade failed on the scratch SQLite database{where}: {reason}"
-    if statement:
-        text += f"\n  statement: {' '.join(str(statement).split())[:300]}"
-    text += (
-        "\n  Revisions that use PostgreSQL-only SQL need a dialect check"
-        ' (`if op.get_context().dialect.name == "postgresql":`) or a portable spelling'
-    )
-    return text
-
-
 def _self_check(
     files: Sequence[sqlgen.ImportedFile], expected: Sequence[SchemaObject], table: str
 ) -> list[str]:
@@ -341,6 +322,7 @@ def import_alembic(
     revisions = load_history(cfg, linear=per_revision)
     outcome = ImportOutcome(str(config_path), per_revision, revisions)
     versions = sqlgen.versions_for(revisions)
+    outcome.warnings += sqlgen.date_notes(revisions, versions)
     ours = {table.lower(), f"{table}_log".lower(), f"{table}_lock".lower()}
     with tempfile.TemporaryDirectory(prefix="migrate-alembic-") as folder:
         scratch = AlembicScratch(cfg, Path(folder) / "alembic.db")
@@ -393,18 +375,34 @@ def _run(
         return scratch.run(direction, target)
     except MigrateError:
         raise
-    except Exception as exc:
-        if not scratch.connected:
-            raise UsageError(
-                f"Alembic could not start on the scratch SQLite database: {type(exc).__name__}:"
-                f" {exc}. import-alembic runs your env.py with sqlalchemy.url set to a SQLite"
-                " file; env.py must take its URL from the configuration"
-            ) from None
-        # Alembic writes its version table after each revision: count those writes
+    except (Exception, SystemExit) as exc:
+        raise _explained(exc, scratch, direction, revisions) from None
+
+
+def _explained(
+    exc: BaseException,
+    scratch: AlembicScratch,
+    direction: str,
+    revisions: Sequence[sqlgen.Revision],
+) -> MigrateError:
+    """Which revision (and line) failed, or env.py, and why."""
+    from alembic.script import ScriptDirectory
+
+    paths = [r.path for r in revisions]
+    place = failures.innermost(exc, paths)
+    if place is not None and not failures.importing(exc, place[0]):
+        index = paths.index(place[0])
+        return failures.revision_failure(exc, direction, revisions[index], place[1])
+    if place is None and scratch.connected and getattr(exc, "orig", None) is not None:
+        # a database error outside the revisions' code (at COMMIT, say): Alembic writes
+        # its version table after each revision, so count those writes
         table = _scratch_version_table(scratch)
         done = sum(1 for item in scratch.captured if sqlgen.is_version_write(item, table))
         index = done if direction == "up" else len(revisions) - 1 - done
-        raise MigrateError(_failure(revisions, index, direction, exc)) from None
+        failed = revisions[index] if 0 <= index < len(revisions) else None
+        return failures.revision_failure(exc, direction, failed, None)
+    env_py = ScriptDirectory.from_config(scratch.cfg).env_py_location
+    return failures.load_failure(exc, env_py, paths, scratch.url)
 
 
 def _scratch_version_table(scratch: AlembicScratch) -> str:

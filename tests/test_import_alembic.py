@@ -19,7 +19,7 @@ from tests.support.alembic_blog import (
     user_schema,
     write_alembic_project,
 )
-from tests.support.project import Project
+from tests.support.project import Project, Run
 
 
 @pytest.fixture(scope="module")
@@ -298,3 +298,204 @@ def test_every_run_writes_the_same_bytes(tmp_path, flags):
         outputs[seed] = [(p.name, p.read_bytes()) for p in files]
     assert b"FOREIGN KEY(c_id) REFERENCES c (id)" in outputs["0"][-1][1]
     assert all(files == outputs["0"] for files in outputs.values())
+
+
+# -- a project that cannot be loaded, or a revision SQLite refuses: one clear error -------------
+
+PROGRAMS = ["invoke", "libsql-migrate"]
+SECOND = [
+    ("r1", None, "table a", CREATE_A, 'op.drop_table("a")'),
+    ("r2", "r1", "second", 'op.execute("SELECT 1")', ""),
+]
+SETTINGS_PY = 'import os\n\nDATABASE_URL = os.environ["APP_DATABASE_URL"]\n'
+
+
+def run_import(program: str, project: Project, *flags: str) -> Run:
+    """import-alembic as a user types it, with the project's folder importable."""
+    env = {"PYTHONPATH": str(project.root)}
+    if program == "invoke":
+        return project.invoke("migrate.import-alembic", *flags, **env)
+    return project.cli("import-alembic", *flags, **env)
+
+
+def alembic_project(root: Path, revisions=SECOND, *, app: bool = False, **options) -> Project:
+    """An Alembic project in a user's folder (alembic.ini at its root), optionally with an
+    application package whose settings need an environment variable that is not set."""
+    project = Project(root, f"file:{root / 'app.db'}")
+    write_alembic_project(root, revisions, **options)
+    if app:
+        (root / "app").mkdir()
+        (root / "app" / "__init__.py").write_text("")
+        (root / "app" / "settings.py").write_text(SETTINGS_PY)
+    return project
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def assert_one_error(run: Run, code: int, *parts: str) -> str:
+    assert run.code == code, run.out + run.err
+    assert "Traceback" not in run.err
+    first = run.err.splitlines()[0]
+    assert first.startswith("error: "), run.err
+    for part in parts:
+        assert part in first, run.err
+    return first
+
+
+LOAD_FAILURES = {
+    "a revision imports a missing package": (
+        {"preludes": {"r2": "import notapkg_xyz"}},
+        "r2",
+        "import notapkg_xyz",
+        "Alembic cannot import this revision: ModuleNotFoundError: No module named 'notapkg_xyz'",
+    ),
+    "a revision loads settings that fail": (
+        {"preludes": {"r2": "from app.settings import DATABASE_URL"}, "app": True},
+        "r2",
+        "from app.settings",
+        "KeyError: 'APP_DATABASE_URL' (raised at app/settings.py:3)",
+    ),
+    "a revision has a syntax error": (
+        {"preludes": {"r2": "def broken(:\n    pass"}},
+        "r2",
+        "def broken(:",
+        "Alembic cannot import this revision: SyntaxError: ",
+    ),
+    "env.py raises": (
+        {"env_prelude": 'raise RuntimeError("set APP_ENV first")'},
+        "env",
+        "raise RuntimeError",
+        "env.py raised RuntimeError: set APP_ENV first",
+    ),
+    "env.py loads settings that fail": (
+        {"env_prelude": "from app.settings import DATABASE_URL", "app": True},
+        "env",
+        "from app.settings",
+        "env.py raised KeyError: 'APP_DATABASE_URL' (raised at app/settings.py:3)",
+    ),
+    "env.py calls sys.exit": (
+        {"env_prelude": 'import sys\nsys.exit("APP_DATABASE_URL is not set")'},
+        "env",
+        "sys.exit(",
+        "env.py raised SystemExit: APP_DATABASE_URL is not set",
+    ),
+}
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("case", list(LOAD_FAILURES))
+def test_a_project_that_cannot_be_loaded_is_one_error_naming_the_file(tmp_path, case, program):
+    options, where, text, reason = LOAD_FAILURES[case]
+    project = alembic_project(tmp_path, **options)
+    path = tmp_path / "alembic" / ("env.py" if where == "env" else "versions/r2_1.py")
+    run = run_import(program, project)
+    location = f"{path.relative_to(tmp_path)}:{line_of(path, text)}: "
+    assert_one_error(run, 2, f"error: {location}", reason)
+    assert not project.migrations.exists()
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_an_env_py_import_failure_names_the_import_not_the_url(tmp_path, program):
+    """Before: 'Alembic could not start ... env.py must take its URL from the configuration'."""
+    project = alembic_project(tmp_path, env_prelude="from app.models import Base")
+    run = run_import(program, project)
+    env_py = tmp_path / "alembic" / "env.py"
+    line = assert_one_error(
+        run,
+        2,
+        f"error: alembic/env.py:{line_of(env_py, 'from app.models')}: env.py raised",
+        "ModuleNotFoundError: No module named 'app'",
+        "run it from the project's root folder",
+    )
+    assert "URL" not in line and "could not start" not in line
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_an_env_py_that_builds_its_own_engine_is_told_so_without_its_password(tmp_path, program):
+    url = repr("postgresql://app:s3cret-pw@db.invalid/app")
+    project = alembic_project(tmp_path, url_expression=url)
+    run = run_import(program, project)
+    line = assert_one_error(run, 2, "postgresql", "take its URL from the configuration")
+    assert "s3cret-pw" not in run.err and "db.invalid" not in run.err, line
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_create_date_that_is_not_a_date_is_ignored_as_alembic_does(tmp_path, program):
+    project = alembic_project(tmp_path, dates={"r2": "Create Date: 2023-21-02 14:30:00"})
+    run = run_import(program, project, "--per-revision")
+    assert run.code == 0, run.err
+    assert "Traceback" not in run.err
+    assert "alembic/versions/r2_1.py: Create Date 2023-21-02 14:30:00 is not a date" in run.err
+    names = sorted(p.name for p in project.migrations.iterdir())
+    # r1 is dated 2024-05-01 10:00:00; r2 follows it by a second
+    assert names == ["20240501100000_table_a.sql", "20240501100001_second.sql"]
+
+
+def test_versions_without_create_dates_do_not_depend_on_the_clock(tmp_path):
+    """Before: revisions without a Create Date were versioned from the time of the import."""
+    third = ("r3", "r2", "third", 'op.execute("SELECT 3")', "")
+    no_date = {"r1": "", "r3": ""}
+    dated = import_alembic(
+        write_alembic_project(tmp_path / "one", [*SECOND, third], dates=no_date),
+        per_revision=True,
+    )
+    # r2 is dated 2024-05-02 10:00:00: r1 counts back from it, r3 on from it
+    versions = [f.filename[:14] for f in dated.files]
+    assert versions == ["20240502095959", "20240502100000", "20240502100001"]
+    outcome = import_alembic(
+        write_alembic_project(tmp_path / "two", SECOND, dates={"r1": "", "r2": ""}),
+        per_revision=True,
+    )
+    assert [f.filename[:14] for f in outcome.files] == ["20000101000000", "20000101000001"]
+    assert any("no revision has a Create Date" in w for w in outcome.warnings)
+
+
+#: A phrase of each hint: a failure gets the one that fits and no other.
+HINTS = {
+    "batch": "batch_alter_table",
+    "dialect": "dialect check",
+    "outside": "outside the Alembic history",
+}
+SQLITE_REFUSES = {
+    "ALTER COLUMN outside batch mode": (
+        'op.alter_column("a", "id", type_=sa.BigInteger)',
+        "statement: ALTER TABLE a ALTER COLUMN id TYPE BIGINT",
+        "batch",
+        'with op.batch_alter_table("a") as batch_op:',
+    ),
+    "a constraint added outside batch mode": (
+        'op.create_unique_constraint("uq_a_id", "a", ["id"])',
+        "NotImplementedError: No support for ALTER of constraints",
+        "batch",
+        'with op.batch_alter_table("a") as batch_op:',
+    ),
+    "PostgreSQL-only SQL": (
+        'op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")',
+        'near "EXTENSION": syntax error',
+        "dialect",
+        'if op.get_context().dialect.name == "postgresql":',
+    ),
+    "a table made outside the history": (
+        'op.execute("UPDATE legacy_users SET active = 1")',
+        "no such table: legacy_users",
+        "outside",
+        "depends on tables or data made outside the Alembic history",
+    ),
+}
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+@pytest.mark.parametrize("case", list(SQLITE_REFUSES))
+def test_a_revision_sqlite_refuses_gets_the_hint_that_fits(tmp_path, case, program):
+    """Before: every failure got the PostgreSQL dialect-check hint."""
+    body, reason, fits, advice = SQLITE_REFUSES[case]
+    project = alembic_project(tmp_path, [SECOND[0], ("r2", "r1", "second", body, "")])
+    run = run_import(program, project)
+    path = tmp_path / "alembic" / "versions" / "r2_1.py"
+    where = f"{path.relative_to(tmp_path)}:{line_of(path, body)}"
+    assert_one_error(run, 1, f"in revision r2 ('second', {where})")
+    assert reason in run.err and advice in run.err, run.err
+    assert [k for k, phrase in HINTS.items() if phrase in run.err] == [fits], run.err
+    assert not project.migrations.exists()
