@@ -41,6 +41,7 @@ from typing import Any
 from . import alembic_failure as failures
 from . import alembic_head as headdb
 from . import alembic_sql as sqlgen
+from .alembic_engines import scratch_engines
 from .alembic_order import ordered_batch
 from .baseline import compare_schemas, describe_differences, engine_logs_quiet
 from .drivers import open_driver
@@ -188,6 +189,8 @@ class AlembicScratch:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         self.captured: list[sqlgen.Captured] = []
         self.connected = False
+        #: Backends of the engines env.py asked for and got the scratch database instead.
+        self.redirected: list[str] = []
 
     def run(self, direction: str, target: str) -> list[sqlgen.Captured]:
         """``alembic upgrade|downgrade target``; the statements sent, in order."""
@@ -234,7 +237,7 @@ class AlembicScratch:
         for name, fn in hooks:
             event.listen(SAEngine, name, fn)
         try:
-            with _quiet_logging(), ordered_batch():
+            with _quiet_logging(), ordered_batch(), scratch_engines(self.path, self.redirected):
                 yield
         finally:
             for name, fn in reversed(hooks):
@@ -327,6 +330,12 @@ def import_alembic(
     with tempfile.TemporaryDirectory(prefix="migrate-alembic-") as folder:
         scratch = AlembicScratch(cfg, Path(folder) / "alembic.db")
         upgrade = _run(scratch, "up", "heads", revisions)
+        if scratch.redirected:
+            outcome.warnings.append(
+                f"env.py asked for a {' and a '.join(scratch.redirected)} database, not the"
+                " scratch SQLite file sqlalchemy.url named; it was given the scratch file"
+                " instead (the database its own URL names was not contacted)"
+            )
         driver = open_driver(f"file:{scratch.path}", None)
         try:
             version_table = (headdb.version_table(driver) or "alembic_version").lower()

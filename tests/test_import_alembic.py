@@ -3,6 +3,8 @@ migrations that build exactly the schema Alembic builds (on SQLite), in both mod
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -237,15 +239,43 @@ def test_postgresql_only_sql_names_the_revision(tmp_path):
     assert "CREATE TYPE mood" in str(info.value)
 
 
-def test_an_env_py_that_ignores_the_url_is_stopped_before_running_anything(tmp_path):
+def test_an_env_py_with_its_own_url_is_given_the_scratch_database(tmp_path):
+    """env.py ignores sqlalchemy.url (a URL from the application's settings): its engine is
+    made for the scratch file instead, and its own database is never touched."""
     elsewhere = tmp_path / "production.db"
     ini = write_alembic_project(
         tmp_path / "app",
         [("r1", None, "table a", CREATE_A, 'op.drop_table("a")')],
         url_expression=repr(f"sqlite:///{elsewhere}"),
     )
+    outcome = import_alembic(ini)
+    assert set(built_tables(outcome.files, tmp_path)) == {"a"}
+    [warning] = outcome.warnings
+    assert "env.py asked for a sqlite database" in warning and str(elsewhere) not in warning
+    assert not elsewhere.exists()
+
+
+def test_an_engine_made_before_the_import_is_still_refused(tmp_path, monkeypatch):
+    """The connection guard behind the redirection: an engine a module built before
+    import-alembic ran (so not through create_engine during the run) cannot connect."""
+    import sqlalchemy
+
+    elsewhere = tmp_path / "production.db"
+    prebuilt = types.ModuleType("prebuilt_engine")
+    prebuilt.engine = sqlalchemy.create_engine(f"sqlite:///{elsewhere}")
+    monkeypatch.setitem(sys.modules, "prebuilt_engine", prebuilt)
+    ini = write_alembic_project(
+        tmp_path / "app",
+        [("r1", None, "table a", CREATE_A, 'op.drop_table("a")')],
+        env_prelude="from prebuilt_engine import engine",
+    )
+    env_py = ini.parent / "alembic" / "env.py"
+    env_py.write_text(
+        env_py.read_text().replace("with connectable.connect()", "with engine.connect()")
+    )
     with pytest.raises(UsageError, match="other than the scratch SQLite database") as info:
         import_alembic(ini)
+    prebuilt.engine.dispose()
     assert "sqlalchemy.url" in str(info.value)
     assert not elsewhere.exists()
 
@@ -413,12 +443,30 @@ def test_an_env_py_import_failure_names_the_import_not_the_url(tmp_path, program
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
-def test_an_env_py_that_builds_its_own_engine_is_told_so_without_its_password(tmp_path, program):
+def test_an_env_py_that_builds_a_postgresql_engine_runs_on_the_scratch_database(tmp_path, program):
+    """Before: 'env.py connected to a database other than the scratch SQLite database'
+    (or the PostgreSQL driver missing): an env.py edit for a one-off import."""
     url = repr("postgresql://app:s3cret-pw@db.invalid/app")
     project = alembic_project(tmp_path, url_expression=url)
     run = run_import(program, project)
-    line = assert_one_error(run, 2, "postgresql", "take its URL from the configuration")
-    assert "s3cret-pw" not in run.err and "db.invalid" not in run.err, line
+    assert run.code == 0, run.err
+    assert "env.py asked for a postgresql database" in run.err
+    assert "s3cret-pw" not in run.out + run.err and "db.invalid" not in run.out + run.err
+    assert len(list(project.migrations.iterdir())) == 1
+
+
+def test_an_async_env_py_is_refused_with_the_reason(tmp_path):
+    project = alembic_project(
+        tmp_path, env_prelude="from sqlalchemy.ext.asyncio import async_engine_from_config"
+    )
+    env_py = tmp_path / "alembic" / "env.py"
+    text = env_py.read_text().replace(
+        "connectable = engine_from_config(", "connectable = async_engine_from_config("
+    )
+    env_py.write_text(text)
+    run = run_import("invoke", project)
+    assert_one_error(run, 2, "error: env.py creates an async engine", "synchronous env.py")
+    assert not project.migrations.exists()
 
 
 @pytest.mark.parametrize("program", PROGRAMS)
