@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from .errors import MigrateError, UsageError
+from .progname import command
 from .source import display_path
 
 __all__ = ["cause", "importing", "innermost", "load_failure", "loading", "revision_failure"]
@@ -45,7 +46,8 @@ MISSING_HINT = (
     "The history has not created it by this revision (import-alembic starts from an empty"
     " database): probably the revision depends on tables or data made outside the Alembic"
     " history (metadata.create_all, by hand, a dump). Create them in an earlier revision,"
-    " or guard the statement"
+    " or, if the application builds its schema with metadata.create_all and the history"
+    " only alters it, start from the models: `{generate}`"
 )
 UNNAMED_HINT = (
     "On SQLite a constraint has no name unless its CREATE TABLE gave it one, so batch mode"
@@ -199,7 +201,7 @@ def load_failure(
     else:
         what = "Alembic cannot import this revision:"
     text = f"{_where(path, line)}: {what} {reason}{_raised_at(exc, path)}"
-    return UsageError(f"{text}. {hint}" if hint else text)
+    return UsageError(f"{text.rstrip('.')}. {hint}" if hint else text)
 
 
 def _table_of(exc: BaseException, sql: str) -> str:
@@ -233,7 +235,9 @@ def hint(exc: BaseException, statement: str | None) -> str | None:
     if message.startswith("Cannot add a"):  # ADD COLUMN with UNIQUE, PRIMARY KEY, ...
         return batch
     if message.startswith(("no such table", "no such column")):
-        return MISSING_HINT
+        return MISSING_HINT.format(
+            generate=command("generate initial_schema --models package.module:Base")
+        )
     if "syntax error" in message or message.startswith(("no such function", "no such collation")):
         return DIALECT_HINT
     if isinstance(exc, ValueError) and message.startswith(

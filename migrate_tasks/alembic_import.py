@@ -113,6 +113,13 @@ def load_config(path: Path) -> Any:
     except configparser.Error as exc:
         reason = " ".join(str(exc).split())
         raise UsageError(f"{display_path(path)}: Alembic cannot read it: {reason}") from None
+    if not location and (path.parent / "env.py").is_file():
+        raise UsageError(
+            f"{display_path(path)} has no script_location: it looks like Flask-Migrate's,"
+            " whose env.py needs the Flask application's context (current_app), which"
+            " import-alembic does not set up. Start from the models instead:"
+            f" `{command('generate initial_schema --models package.module:db.metadata')}`"
+        )
     if not location:
         raise UsageError(
             f"{display_path(path)} has no script_location in its [alembic] section:"

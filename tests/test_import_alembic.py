@@ -546,4 +546,18 @@ def test_a_revision_sqlite_refuses_gets_the_hint_that_fits(tmp_path, case, progr
     assert_one_error(run, 1, f"in revision r2 ('second', {where})")
     assert reason in run.err and advice in run.err, run.err
     assert [k for k, phrase in HINTS.items() if phrase in run.err] == [fits], run.err
+    if fits == "outside":  # the way out the hint offers, spelt for the program that ran
+        generate = "invoke migrate.generate" if program == "invoke" else "libsql-migrate generate"
+        assert f"`{generate} initial_schema --models" in run.err, run.err
     assert not project.migrations.exists()
+
+
+def test_a_flask_migrate_configuration_is_recognised(tmp_path):
+    """Flask-Migrate's alembic.ini has no script_location (Flask-Migrate passes the folder)
+    and its env.py needs the Flask application: say so instead of 'is it Alembic's?'."""
+    project = alembic_project(tmp_path)
+    ini = tmp_path / "alembic" / "alembic.ini"
+    ini.write_text("[alembic]\n# template used to generate migration files\n")
+    run = run_import("invoke", project, "--config", "alembic/alembic.ini")
+    assert_one_error(run, 2, "alembic/alembic.ini has no script_location", "Flask-Migrate")
+    assert "invoke migrate.generate initial_schema --models" in run.err
