@@ -52,11 +52,12 @@ def _backend(url: Any) -> tuple[str, str | None]:
 @contextlib.contextmanager
 def scratch_engines(path: str, redirected: list[str]) -> Iterator[None]:
     """Within this block, ``create_engine`` (and ``engine_from_config``, which calls it)
-    gives an engine for the SQLite file ``path`` whatever URL it is asked for; each
-    redirection's backend name (never the URL, which may hold a password) is appended to
-    ``redirected``."""
+    gives an engine for the SQLite file ``path`` whatever URL it is asked for; the backend
+    name (never the URL, which may hold a password) of each such engine that connects is
+    appended to ``redirected``."""
     import sqlalchemy
     import sqlalchemy.engine
+    from sqlalchemy import event
     from sqlalchemy.engine import create as create_module
     from sqlalchemy.pool import NullPool
 
@@ -69,9 +70,14 @@ def scratch_engines(path: str, redirected: list[str]) -> Iterator[None]:
         backend, database = _backend(url)
         if backend == "sqlite" and database and os.path.abspath(database) == path:
             return original(url, *args, **kwargs)
-        if backend not in redirected:
-            redirected.append(backend)
-        return original(scratch_url, poolclass=NullPool)
+        engine = original(scratch_url, poolclass=NullPool)
+
+        def used(*_args: Any) -> None:  # an engine made but never used is not worth a word
+            if backend not in redirected:
+                redirected.append(backend)
+
+        event.listen(engine, "first_connect", used)
+        return engine
 
     patched: list[tuple[Any, str]] = [
         (create_module, "create_engine"),

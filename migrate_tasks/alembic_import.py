@@ -209,7 +209,7 @@ class AlembicScratch:
 
     @contextlib.contextmanager
     def _hooks(self) -> Iterator[None]:
-        from sqlalchemy import event
+        from sqlalchemy import TextClause, event
         from sqlalchemy.engine import Engine as SAEngine
 
         def guard(dialect: Any, _record: Any, cargs: Any, _cparams: Any) -> None:
@@ -223,7 +223,7 @@ class AlembicScratch:
                 )
             self.connected = True
 
-        def capture(conn: Any, cursor: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
+        def capture(conn: Any, cursor: Any, sql: str, params: Any, ctx: Any, many: bool) -> None:
             if conn.engine.url.database != self.path:
                 return
             tables = None
@@ -233,7 +233,9 @@ class AlembicScratch:
                     "SELECT lower(name), sql FROM sqlite_master WHERE type = 'table'"
                 ).fetchall()
                 tables = {str(name): str(text) for name, text in rows}
-            self.captured.append(sqlgen.Captured(sql, params, many, tables))
+            compiled = getattr(ctx, "compiled", None)
+            user = compiled is None or isinstance(getattr(compiled, "statement", None), TextClause)
+            self.captured.append(sqlgen.Captured(sql, params, many, tables, user))
 
         def fast(dbapi_connection: Any, _record: Any) -> None:
             # a throw-away file: no fsync per statement (Alembic commits each DDL)
@@ -360,7 +362,8 @@ def import_alembic(
             ]
             outcome.warnings += headdb.unusable_defaults(driver)
             if not per_revision:
-                up, down, cyclic = headdb.head_sections(driver, {version_table})
+                written = sqlgen.user_created(upgrade)
+                up, down, cyclic = headdb.head_sections(driver, {version_table}, written)
         finally:
             driver.close()
         if per_revision:

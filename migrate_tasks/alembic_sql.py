@@ -72,6 +72,8 @@ class Captured:
     many: bool
     #: At Alembic's version-table writes: the tables' CREATE statements at that moment.
     tables: dict[str, str] | None = None
+    #: The project's own SQL text (``op.execute``), not SQL that SQLAlchemy compiled.
+    user: bool = False
 
 
 def identifiers(sql: str) -> set[str]:
@@ -157,7 +159,7 @@ def statements(
             sql = _inline(item.sql, params)
             if before is not None:
                 sql = _restored_table(sql, before)
-            out.append(tidy(sql))
+            out.append(verbatim(sql) if item.user else tidy(sql))
     return out
 
 
@@ -294,13 +296,51 @@ def literal(value: Any) -> str:
     return sql_literal(str(value))
 
 
+#: What ``tidy`` never touches: string literals, quoted identifiers and comments.
+_PROTECTED = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|--[^\n]*|/\*.*?\*/""",
+    re.DOTALL,
+)
+#: The words before an object's name that SQLite rewrites when it stores a CREATE.
+_CREATE_PREFIX = re.compile(
+    r"^\s*CREATE\s+(?:(?:TEMP|TEMPORARY|UNIQUE|VIRTUAL)\s+)*(?:TABLE|INDEX|VIEW|TRIGGER)"
+    r"\s+(?:IF\s+NOT\s+EXISTS\s+)?",
+    re.IGNORECASE,
+)
+
+
+def verbatim(sql: str) -> str:
+    """A statement the project wrote itself (``op.execute``), as written: only the space
+    around it and its final semicolon go (the file adds its own)."""
+    return sql.strip().rstrip(";").strip()
+
+
 def tidy(sql: str) -> str:
-    """SQLAlchemy's layout (tabs, trailing spaces) made file-friendly; never inside a
-    string literal that spans lines."""
-    sql = sql.strip().rstrip(";").strip()
-    if re.search(r"'(?:[^']|'')*\n(?:[^']|'')*'", sql):
-        return sql
-    return "\n".join(line.rstrip().replace("\t", "  ") for line in sql.splitlines())
+    """SQLAlchemy's layout (tab indents, trailing spaces) made file-friendly. Only the
+    space between tokens changes: literals, quoted names and comments keep every byte."""
+    sql = verbatim(sql)
+    parts, last = [], 0
+    for match in _PROTECTED.finditer(sql):
+        parts += [_layout(sql[last : match.start()]), match.group()]
+        last = match.end()
+    return "".join([*parts, _layout(sql[last:])])
+
+
+def _layout(text: str) -> str:
+    return re.sub(r"[ \t]+(?=\n)", "", text).replace("\t", "  ")
+
+
+def created_key(sql: str) -> str | None:
+    """A CREATE statement from the object's name on: how SQLite stores it, whatever the
+    spelling of its first words (so a stored object can be matched to the statement)."""
+    match = _CREATE_PREFIX.match(sql)
+    return verbatim(sql[match.end() :]) if match else None
+
+
+def user_created(captured: Sequence[Captured]) -> set[str]:
+    """The ``created_key`` of every CREATE the project wrote itself."""
+    keys = (created_key(item.sql) for item in captured if item.user)
+    return {key for key in keys if key}
 
 
 def short(sql: str) -> str:

@@ -4,6 +4,7 @@ migrations that build exactly the schema Alembic builds (on SQLite), in both mod
 from __future__ import annotations
 
 import sys
+import textwrap
 import types
 from pathlib import Path
 
@@ -207,6 +208,34 @@ def test_rows_the_history_inserts_are_kept(tmp_path, per_revision):
     assert built_tables(outcome.files, tmp_path)["plans"] == [(1, "basic"), (2, "it's pro")]
 
 
+NOTES_TABLE = "CREATE TABLE notes (\n\tid INTEGER PRIMARY KEY,   \n\tbody TEXT\n)"
+NOTES_ROW = "INSERT INTO notes (body) VALUES ('tab\there')"
+LABELS_TABLE = """
+    op.create_table(
+        "labels",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("sep", sa.Text, server_default="\\t"),
+    )
+"""
+
+
+@pytest.mark.parametrize("per_revision", [False, True], ids=["reset", "per-revision"])
+def test_the_projects_own_sql_and_every_literal_keep_their_bytes(tmp_path, per_revision):
+    """Before: tabs became two spaces and trailing spaces went, in op.execute text and
+    inside one-line string literals ('tab\\there' was imported as 'tab  here')."""
+    up = f"op.execute({NOTES_TABLE!r})\nop.execute({NOTES_ROW!r})\n{textwrap.dedent(LABELS_TABLE)}"
+    ini = write_alembic_project(
+        tmp_path / "app",
+        [("r1", None, "notes", up, 'op.drop_table("labels")\nop.drop_table("notes")')],
+    )
+    [file] = import_alembic(ini, per_revision=per_revision).files
+    assert NOTES_TABLE in file.text
+    assert "DEFAULT '\t'" in file.text  # SQLAlchemy's DDL is tidied, its literals are not
+    if per_revision:
+        assert NOTES_ROW in file.text
+    assert built_tables([file], tmp_path)["notes"] == [(1, "tab\there")]
+
+
 def test_a_default_libsql_cannot_evaluate_is_reported(tmp_path):
     events = """
         op.create_table(
@@ -253,6 +282,19 @@ def test_an_env_py_with_its_own_url_is_given_the_scratch_database(tmp_path):
     [warning] = outcome.warnings
     assert "env.py asked for a sqlite database" in warning and str(elsewhere) not in warning
     assert not elsewhere.exists()
+
+
+def test_an_engine_the_application_makes_but_never_uses_is_not_reported(tmp_path):
+    """Importing the application often builds its engine at module level; only an
+    engine env.py actually runs the history through is worth a warning."""
+    ini = write_alembic_project(
+        tmp_path / "app",
+        [("r1", None, "table a", CREATE_A, 'op.drop_table("a")')],
+        env_prelude='import sqlalchemy\n_app = sqlalchemy.create_engine("postgresql://x@db.invalid/x")',
+    )
+    outcome = import_alembic(ini)
+    assert outcome.warnings == []
+    assert set(built_tables(outcome.files, tmp_path)) == {"a"}
 
 
 def test_an_engine_made_before_the_import_is_still_refused(tmp_path, monkeypatch):
