@@ -10,10 +10,10 @@ libSQL cannot evaluate.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from .alembic_sql import literal, tidy
+from .alembic_sql import created_key, literal, tidy, verbatim
 from .drivers import open_driver
 from .drivers.base import Driver
 from .errors import DatabaseError
@@ -97,15 +97,23 @@ def _rows(driver: Driver, table: _Object) -> list[str]:
     return statements
 
 
-def head_sections(driver: Driver, hidden: set[str]) -> tuple[list[str], list[str], bool]:
-    """Up and down statements of the head schema; True if down needs foreign keys off."""
+def head_sections(
+    driver: Driver, hidden: set[str], written: Collection[str] = ()
+) -> tuple[list[str], list[str], bool]:
+    """Up and down statements of the head schema; True if down needs foreign keys off.
+    ``written``: the ``created_key`` of the CREATE statements the project wrote itself;
+    an object SQLite still stores as written keeps its bytes."""
     objects = _head_objects(driver, hidden)
     tables, cyclic = _table_order(driver, [o for o in objects if o.type == "table"])
-    up = [tidy(t.sql) for t in tables]
+
+    def text(o: _Object) -> str:
+        return verbatim(o.sql) if created_key(o.sql) in written else tidy(o.sql)
+
+    up = [text(t) for t in tables]
     for table in tables:
         up += _rows(driver, table)
     for kind in ("index", "trigger", "view"):
-        up += [tidy(o.sql) for o in objects if o.type == kind]
+        up += [text(o) for o in objects if o.type == kind]
     down = [f"DROP VIEW {identifier(o.name)}" for o in reversed(objects) if o.type == "view"]
     down += [f"DROP TABLE {identifier(t.name)}" for t in reversed(tables)]
     return up, down, cyclic

@@ -27,6 +27,7 @@ only here (the ``[alembic]`` extra).
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import io
 import logging
@@ -34,12 +35,14 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import alembic_failure as failures
 from . import alembic_head as headdb
 from . import alembic_sql as sqlgen
+from .alembic_engines import scratch_engines
+from .alembic_order import ordered_batch
 from .baseline import compare_schemas, describe_differences, engine_logs_quiet
 from .drivers import open_driver
 from .engine import Engine, RunOptions
@@ -105,7 +108,19 @@ def load_config(path: Path) -> Any:
             " project's alembic.ini"
         )
     cfg = Config(file_=str(path), stdout=io.StringIO())
-    if not cfg.get_main_option("script_location"):
+    try:
+        location = cfg.get_main_option("script_location")
+    except configparser.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise UsageError(f"{display_path(path)}: Alembic cannot read it: {reason}") from None
+    if not location and (path.parent / "env.py").is_file():
+        raise UsageError(
+            f"{display_path(path)} has no script_location: it looks like Flask-Migrate's,"
+            " whose env.py needs the Flask application's context (current_app), which"
+            " import-alembic does not set up. Start from the models instead:"
+            f" `{command('generate initial_schema --models package.module:db.metadata')}`"
+        )
+    if not location:
         raise UsageError(
             f"{display_path(path)} has no script_location in its [alembic] section:"
             " is it an Alembic configuration?"
@@ -115,7 +130,8 @@ def load_config(path: Path) -> Any:
 
 def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
     """The revisions from base to head. Several heads are refused; with ``linear``, so are
-    merge and branch points (one migration per revision needs one order to follow)."""
+    merge and branch points (one migration per revision needs one order to follow).
+    Alembic imports every revision file here: one that cannot be imported is named."""
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
@@ -125,6 +141,9 @@ def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
         scripts = list(script.walk_revisions())
     except CommandError as exc:
         raise UsageError(f"Alembic cannot read the history: {exc}") from None
+    except (Exception, SystemExit) as exc:
+        env_py = str(Path(cfg.get_main_option("script_location") or ".") / "env.py")
+        raise failures.load_failure(exc, env_py, []) from None
     if not heads:
         raise UsageError(f"the Alembic history in {script.dir} has no revisions")
     by_id = {s.revision: s for s in scripts}
@@ -151,8 +170,9 @@ def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
     for s in reversed(scripts):  # walk_revisions goes from the heads down
         down = s.down_revision
         downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        created, problem = sqlgen.create_date(getattr(s.module, "__doc__", None) or "")
         revisions.append(
-            sqlgen.Revision(s.revision, (s.doc or "").strip(), downs, s.path, _created(s.module))
+            sqlgen.Revision(s.revision, (s.doc or "").strip(), downs, s.path, created, problem)
         )
     return revisions
 
@@ -160,13 +180,6 @@ def load_history(cfg: Any, *, linear: bool) -> list[sqlgen.Revision]:
 def _describe(script: Any) -> str:
     doc = (script.doc or "").strip()
     return f'{script.revision} ("{doc}")' if doc else script.revision
-
-
-def _created(module: Any) -> datetime | None:
-    match = sqlgen.CREATE_DATE.search(getattr(module, "__doc__", None) or "")
-    if not match:
-        return None
-    return datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc)
 
 
 class ScratchRefused(UsageError):
@@ -183,6 +196,8 @@ class AlembicScratch:
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         self.captured: list[sqlgen.Captured] = []
         self.connected = False
+        #: Backends of the engines env.py asked for and got the scratch database instead.
+        self.redirected: list[str] = []
 
     def run(self, direction: str, target: str) -> list[sqlgen.Captured]:
         """``alembic upgrade|downgrade target``; the statements sent, in order."""
@@ -194,7 +209,7 @@ class AlembicScratch:
 
     @contextlib.contextmanager
     def _hooks(self) -> Iterator[None]:
-        from sqlalchemy import event
+        from sqlalchemy import TextClause, event
         from sqlalchemy.engine import Engine as SAEngine
 
         def guard(dialect: Any, _record: Any, cargs: Any, _cparams: Any) -> None:
@@ -208,7 +223,7 @@ class AlembicScratch:
                 )
             self.connected = True
 
-        def capture(conn: Any, cursor: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
+        def capture(conn: Any, cursor: Any, sql: str, params: Any, ctx: Any, many: bool) -> None:
             if conn.engine.url.database != self.path:
                 return
             tables = None
@@ -218,7 +233,9 @@ class AlembicScratch:
                     "SELECT lower(name), sql FROM sqlite_master WHERE type = 'table'"
                 ).fetchall()
                 tables = {str(name): str(text) for name, text in rows}
-            self.captured.append(sqlgen.Captured(sql, params, many, tables))
+            compiled = getattr(ctx, "compiled", None)
+            user = compiled is None or isinstance(getattr(compiled, "statement", None), TextClause)
+            self.captured.append(sqlgen.Captured(sql, params, many, tables, user))
 
         def fast(dbapi_connection: Any, _record: Any) -> None:
             # a throw-away file: no fsync per statement (Alembic commits each DDL)
@@ -229,7 +246,7 @@ class AlembicScratch:
         for name, fn in hooks:
             event.listen(SAEngine, name, fn)
         try:
-            with _quiet_logging():
+            with _quiet_logging(), ordered_batch(), scratch_engines(self.path, self.redirected):
                 yield
         finally:
             for name, fn in reversed(hooks):
@@ -263,29 +280,6 @@ def _quiet_logging() -> Iterator[None]:
                 lg.disabled, lg.level, lg.handlers[:], lg.propagate = loggers[name]
             else:
                 lg.disabled = False
-
-
-def _failure(
-    revisions: Sequence[sqlgen.Revision], index: int, direction: str, exc: Exception
-) -> str:
-    """Say which revision failed, with SQLite's own words and the statement."""
-    orig = getattr(exc, "orig", None)
-    reason = (
-        f"{type(orig).__name__}: {orig}" if orig is not None else f"{type(exc).__name__}: {exc}"
-    )
-    statement = getattr(exc, "statement", None)
-    where = ""
-    if 0 <= index < len(revisions):
-        rev = revisions[index]
-        where = f" in revision {rev.id} ({rev.message!r}, {Path(rev.path).name})"
-    text = f"Alembic {direction}grade failed on the scratch SQLite database{where}: {reason}"
-    if statement:
-        text += f"\n  statement: {' '.join(str(statement).split())[:300]}"
-    text += (
-        "\n  Revisions that use PostgreSQL-only SQL need a dialect check"
-        ' (`if op.get_context().dialect.name == "postgresql":`) or a portable spelling'
-    )
-    return text
 
 
 def _self_check(
@@ -340,10 +334,17 @@ def import_alembic(
     revisions = load_history(cfg, linear=per_revision)
     outcome = ImportOutcome(str(config_path), per_revision, revisions)
     versions = sqlgen.versions_for(revisions)
+    outcome.warnings += sqlgen.date_notes(revisions, versions)
     ours = {table.lower(), f"{table}_log".lower(), f"{table}_lock".lower()}
     with tempfile.TemporaryDirectory(prefix="migrate-alembic-") as folder:
         scratch = AlembicScratch(cfg, Path(folder) / "alembic.db")
         upgrade = _run(scratch, "up", "heads", revisions)
+        if scratch.redirected:
+            outcome.warnings.append(
+                f"env.py asked for a {' and a '.join(scratch.redirected)} database, not the"
+                " scratch SQLite file sqlalchemy.url named; it was given the scratch file"
+                " instead (the database its own URL names was not contacted)"
+            )
         driver = open_driver(f"file:{scratch.path}", None)
         try:
             version_table = (headdb.version_table(driver) or "alembic_version").lower()
@@ -361,7 +362,8 @@ def import_alembic(
             ]
             outcome.warnings += headdb.unusable_defaults(driver)
             if not per_revision:
-                up, down, cyclic = headdb.head_sections(driver, {version_table})
+                written = sqlgen.user_created(upgrade)
+                up, down, cyclic = headdb.head_sections(driver, {version_table}, written)
         finally:
             driver.close()
         if per_revision:
@@ -392,25 +394,34 @@ def _run(
         return scratch.run(direction, target)
     except MigrateError:
         raise
-    except Exception as exc:
-        if not scratch.connected and isinstance(exc, ImportError):
-            # env.py imports the application: not a URL problem, so do not say it is one
-            raise UsageError(
-                f"Alembic's env.py failed to import: {type(exc).__name__}: {exc}. The project"
-                " folder (that of tasks.py, or the working directory) is on sys.path: run"
-                " from it, or add prepend_sys_path = . to alembic.ini"
-            ) from None
-        if not scratch.connected:
-            raise UsageError(
-                f"Alembic could not start on the scratch SQLite database: {type(exc).__name__}:"
-                f" {exc}. import-alembic runs your env.py with sqlalchemy.url set to a SQLite"
-                " file; env.py must take its URL from the configuration"
-            ) from None
-        # Alembic writes its version table after each revision: count those writes
+    except (Exception, SystemExit) as exc:
+        raise _explained(exc, scratch, direction, revisions) from None
+
+
+def _explained(
+    exc: BaseException,
+    scratch: AlembicScratch,
+    direction: str,
+    revisions: Sequence[sqlgen.Revision],
+) -> MigrateError:
+    """Which revision (and line) failed, or env.py, and why."""
+    from alembic.script import ScriptDirectory
+
+    paths = [r.path for r in revisions]
+    place = failures.innermost(exc, paths)
+    if place is not None and not failures.importing(exc, place[0]):
+        index = paths.index(place[0])
+        return failures.revision_failure(exc, direction, revisions[index], place[1])
+    if place is None and scratch.connected and getattr(exc, "orig", None) is not None:
+        # a database error outside the revisions' code (at COMMIT, say): Alembic writes
+        # its version table after each revision, so count those writes
         table = _scratch_version_table(scratch)
         done = sum(1 for item in scratch.captured if sqlgen.is_version_write(item, table))
         index = done if direction == "up" else len(revisions) - 1 - done
-        raise MigrateError(_failure(revisions, index, direction, exc)) from None
+        failed = revisions[index] if 0 <= index < len(revisions) else None
+        return failures.revision_failure(exc, direction, failed, None)
+    env_py = ScriptDirectory.from_config(scratch.cfg).env_py_location
+    return failures.load_failure(exc, env_py, paths, scratch.url)
 
 
 def _scratch_version_table(scratch: AlembicScratch) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from .errors import MigrateError
 from .report import sql_literal
 from .schema import tokens
+from .source import display_path
 from .sqlscan import leading_words, pragma, schema_change
 
 #: The date Alembic's revision template writes into each revision's docstring.
@@ -49,6 +50,8 @@ class Revision:
     down: tuple[str, ...]
     path: str
     created: datetime | None
+    #: Why the docstring's Create Date was not used, when it has one that is not a date.
+    date_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class Captured:
     many: bool
     #: At Alembic's version-table writes: the tables' CREATE statements at that moment.
     tables: dict[str, str] | None = None
+    #: The project's own SQL text (``op.execute``), not SQL that SQLAlchemy compiled.
+    user: bool = False
 
 
 def identifiers(sql: str) -> set[str]:
@@ -154,7 +159,7 @@ def statements(
             sql = _inline(item.sql, params)
             if before is not None:
                 sql = _restored_table(sql, before)
-            out.append(tidy(sql))
+            out.append(verbatim(sql) if item.user else tidy(sql))
     return out
 
 
@@ -291,13 +296,51 @@ def literal(value: Any) -> str:
     return sql_literal(str(value))
 
 
+#: What ``tidy`` never touches: string literals, quoted identifiers and comments.
+_PROTECTED = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|--[^\n]*|/\*.*?\*/""",
+    re.DOTALL,
+)
+#: The words before an object's name that SQLite rewrites when it stores a CREATE.
+_CREATE_PREFIX = re.compile(
+    r"^\s*CREATE\s+(?:(?:TEMP|TEMPORARY|UNIQUE|VIRTUAL)\s+)*(?:TABLE|INDEX|VIEW|TRIGGER)"
+    r"\s+(?:IF\s+NOT\s+EXISTS\s+)?",
+    re.IGNORECASE,
+)
+
+
+def verbatim(sql: str) -> str:
+    """A statement the project wrote itself (``op.execute``), as written: only the space
+    around it and its final semicolon go (the file adds its own)."""
+    return sql.strip().rstrip(";").strip()
+
+
 def tidy(sql: str) -> str:
-    """SQLAlchemy's layout (tabs, trailing spaces) made file-friendly; never inside a
-    string literal that spans lines."""
-    sql = sql.strip().rstrip(";").strip()
-    if re.search(r"'(?:[^']|'')*\n(?:[^']|'')*'", sql):
-        return sql
-    return "\n".join(line.rstrip().replace("\t", "  ") for line in sql.splitlines())
+    """SQLAlchemy's layout (tab indents, trailing spaces) made file-friendly. Only the
+    space between tokens changes: literals, quoted names and comments keep every byte."""
+    sql = verbatim(sql)
+    parts, last = [], 0
+    for match in _PROTECTED.finditer(sql):
+        parts += [_layout(sql[last : match.start()]), match.group()]
+        last = match.end()
+    return "".join([*parts, _layout(sql[last:])])
+
+
+def _layout(text: str) -> str:
+    return re.sub(r"[ \t]+(?=\n)", "", text).replace("\t", "  ")
+
+
+def created_key(sql: str) -> str | None:
+    """A CREATE statement from the object's name on: how SQLite stores it, whatever the
+    spelling of its first words (so a stored object can be matched to the statement)."""
+    match = _CREATE_PREFIX.match(sql)
+    return verbatim(sql[match.end() :]) if match else None
+
+
+def user_created(captured: Sequence[Captured]) -> set[str]:
+    """The ``created_key`` of every CREATE the project wrote itself."""
+    keys = (created_key(item.sql) for item in captured if item.user)
+    return {key for key in keys if key}
 
 
 def short(sql: str) -> str:
@@ -315,19 +358,65 @@ def _needs_foreign_keys_off(statements: Sequence[str]) -> bool:
     return False
 
 
+#: Where versions start when no revision has a usable Create Date (any fixed date will
+#: do: the same history must give the same files, so never the clock).
+UNDATED_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+def create_date(doc: str) -> tuple[datetime | None, str | None]:
+    """The ``Create Date`` of a revision's docstring (read as UTC), or None and, when the
+    docstring has one that is not a date (Alembic never reads it), why."""
+    match = CREATE_DATE.search(doc)
+    if not match:
+        return None, None
+    try:
+        return datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc), None
+    except ValueError as exc:
+        value = match.group(0).split(":", 1)[1].strip()
+        return None, f"Create Date {value} is not a date ({exc})"
+
+
 def versions_for(revisions: Sequence[Revision]) -> list[str]:
-    """One version per revision, increasing: its Create Date where it has one (so two
-    imports give the same files), else a second after the previous one (or now)."""
+    """One version per revision, increasing, from the revisions alone (so two imports give
+    the same files): its Create Date where it has one, else a second after the previous
+    revision's (revisions before the first dated one count back from it; with no date at
+    all, versions start at ``UNDATED_START``)."""
+    first = next((i for i, r in enumerate(revisions) if r.created is not None), None)
+    start = UNDATED_START
+    if first is not None:
+        start = revisions[first].created - timedelta(seconds=first)  # type: ignore[operator]
     versions: list[str] = []
     previous: datetime | None = None
     for revision in revisions:
-        when = revision.created or (previous + timedelta(seconds=1) if previous else None)
-        when = when or datetime.now(timezone.utc).replace(microsecond=0)
+        when = revision.created or (previous + timedelta(seconds=1) if previous else start)
         if previous is not None and when <= previous:
             when = previous + timedelta(seconds=1)
         versions.append(when.strftime("%Y%m%d%H%M%S"))
         previous = when
     return versions
+
+
+def date_notes(revisions: Sequence[Revision], versions: Sequence[str]) -> list[str]:
+    """Warnings for the revisions whose version is not their Create Date."""
+    notes = [
+        f"{display_path(Path(r.path))}: {r.date_problem}; Alembic ignores it, and so does the import:"
+        f" its migration is versioned {v}, one second from its neighbour in the history"
+        for r, v in zip(revisions, versions, strict=True)
+        if r.date_problem
+    ]
+    undated = [Path(r.path).name for r in revisions if r.created is None and not r.date_problem]
+    if len(undated) == len(revisions):
+        notes.append(
+            "no revision has a Create Date in its docstring, so the versions are made up:"
+            f" {versions[0]} onwards, one second apart (rename the files to choose others)"
+        )
+    elif undated:
+        listed = ", ".join(undated[:5]) + (", ..." if len(undated) > 5 else "")
+        notes.append(
+            f"{len(undated)} revision(s) have no Create Date in their docstring ({listed}):"
+            " each is versioned one second from its neighbour in the history"
+        )
+    return notes
 
 
 def _slug(message: str, revision: str) -> str:

@@ -83,6 +83,7 @@ def copy_db(source: Path, target: Path) -> Path:
 ENV_PY = """\
 from alembic import context
 from sqlalchemy import engine_from_config, pool
+{prelude}
 
 config = context.config
 
@@ -122,17 +123,25 @@ def write_alembic_project(
     revisions: list[tuple[str, str | tuple[str, ...] | None, str, str, str]],
     *,
     url_expression: str = 'config.get_main_option("sqlalchemy.url")',
+    env_prelude: str = "",
+    preludes: dict[str, str] | None = None,
+    dates: dict[str, str] | None = None,
 ) -> Path:
     """An Alembic project: ``revisions`` are (id, down_revision, message, upgrade body,
-    downgrade body). ``url_expression``: what env.py connects to. Returns alembic.ini."""
+    downgrade body). ``url_expression``: what env.py connects to; ``env_prelude``: code
+    at the top of env.py; ``preludes``: module-level code of a revision, by id;
+    ``dates``: the Create Date line of a revision, by id. Returns alembic.ini."""
     versions = root / "alembic" / "versions"
     versions.mkdir(parents=True)
-    (root / "alembic" / "env.py").write_text(ENV_PY.format(url=url_expression))
+    env_py = ENV_PY.format(url=url_expression, prelude=textwrap.dedent(env_prelude))
+    (root / "alembic" / "env.py").write_text(env_py)
     (root / "alembic" / "script.py.mako").write_text("")
     for index, (rev, down, message, up, down_body) in enumerate(revisions):
+        date = (dates or {}).get(rev, f"Create Date: 2024-05-0{index + 1} 10:00:00")
+        prelude = textwrap.dedent((preludes or {}).get(rev, ""))
         (versions / f"{rev}_{index}.py").write_text(
-            f'"""{message}\n\nRevision ID: {rev}\nCreate Date: 2024-05-0{index + 1} 10:00:00\n"""\n'
-            "import sqlalchemy as sa\nfrom alembic import op\n\n"
+            f'"""{message}\n\nRevision ID: {rev}\n{date}\n"""\n'
+            f"import sqlalchemy as sa\nfrom alembic import op\n{prelude}\n"
             f"revision = {rev!r}\ndown_revision = {down!r}\n"
             "branch_labels = None\ndepends_on = None\n\n\n"
             f"def upgrade():\n{textwrap.indent(textwrap.dedent(up).strip() or 'pass', '    ')}\n\n\n"
