@@ -298,7 +298,7 @@ def test_import_alembic_imports_the_project_package(program):
         migration.unlink()
     missing = program("import-alembic", "--config", str(ini), "--dry-run")
     assert missing.code == 2, missing.err
-    assert "env.py failed to import: ModuleNotFoundError: No module named 'blogapp'" in missing.err
+    assert "env.py:1: env.py raised ModuleNotFoundError: No module named 'blogapp'" in missing.err
     assert "URL" not in missing.err and "Traceback" not in missing.err
     (project.root / "blogapp").mkdir()
     (project.root / "blogapp" / "__init__.py").write_text("")
