@@ -10,6 +10,7 @@ libSQL file. The long round trip over the example app is test_generate_roundtrip
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -121,6 +122,92 @@ def test_hand_written_migrations_that_mean_the_same_need_nothing(tmp_path):
         sa.Index("users_name", "name"),
     )
     assert generate(md, tmp_path).changes == ()
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+def keyword_models() -> sa.MetaData:
+    """Tables and columns named like SQLite keywords that are not reserved (about half of
+    common column names); SQLAlchemy leaves them unquoted."""
+    md = sa.MetaData()
+    sa.Table(
+        "groups",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("action", sa.String(20)),
+        sa.Column("first", sa.Integer),
+        sa.Column("Order", sa.Text),
+        sa.Column("rows", sa.Integer, nullable=False, server_default="0"),
+        sa.Index("ix_groups_action", "action"),
+    )
+    sa.Table(
+        "filter",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.ForeignKey("groups.id")),
+        sa.Column("current", sa.Boolean),
+        sa.CheckConstraint("range IS NULL OR range > 0", name="ck_filter_range"),
+        sa.Column("range", sa.Integer),
+    )
+    return md
+
+
+def test_names_that_are_sqlite_keywords_keep_their_spelling(tmp_path):
+    folder, db = tmp_path / "migrations", tmp_path / "app.db"
+    result = step(folder, keyword_models())
+    up, _down = up_down(result)
+    assert [c.describe() for c in result.changes] == ["+ table groups", "+ table filter"]
+    assert (
+        "CREATE TABLE groups (\n  id INTEGER NOT NULL,\n  action VARCHAR(20),\n"
+        "  first INTEGER,\n  \"Order\" TEXT,\n  rows INTEGER DEFAULT '0' NOT NULL,\n"
+        "  PRIMARY KEY (id)\n);"
+    ) in up
+    assert "CREATE INDEX ix_groups_action ON groups(action);" in up
+    # SQLAlchemy quotes the words it knows to be reserved ("key"): kept as it wrote them
+    assert '  "key" INTEGER,\n  current BOOLEAN,\n  range INTEGER,' in up
+    assert "CONSTRAINT ck_filter_range CHECK (range IS NULL OR range > 0),\n" in up
+    assert 'FOREIGN KEY ("key") REFERENCES groups(id)\n' in up
+    assert "GROUPS" not in result.text and "ACTION" not in result.text
+    apply(folder, db)
+    names = query(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+    assert {"groups", "filter", "ix_groups_action"} <= {n for (n,) in names}
+    with sqlite3.connect(db) as conn:  # what every reader sees: SELECT * keys
+        cursor = conn.execute("SELECT * FROM groups")
+        assert [d[0] for d in cursor.description] == [
+            "id", "action", "first", "Order", "rows"
+        ]  # fmt: skip
+        cursor = conn.execute("SELECT * FROM filter")
+        assert [d[0] for d in cursor.description] == ["id", "key", "current", "range"]
+    conn.close()
+    assert step(folder, keyword_models()).up_to_date
+
+
+def test_constraints_come_in_the_order_the_models_declare_them():
+    """SQLAlchemy's to_metadata copies constraints in hash order; the same models must
+    give the same migration text every time, in the order create_all would use."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateTable
+
+    from migrate_tasks.models.adapt import sqlite_ddl
+
+    md = sa.MetaData()
+    table(md, "a")
+    table(md, "b")
+    table(
+        md,
+        "c",
+        sa.Column("a_id", sa.ForeignKey("a.id")),
+        sa.Column("b_id", sa.ForeignKey("b.id")),
+        sa.Column("n", sa.Integer),
+        sa.CheckConstraint("n > 0", name="ck_n"),
+        sa.UniqueConstraint("a_id", "b_id", name="uq_ab"),
+        sa.ForeignKeyConstraint(["n"], ["a.id"], name="fk_n"),
+        sa.CheckConstraint("n < 100", name="ck_n_small"),
+    )
+    declared = str(CreateTable(md.tables["c"]).compile(dialect=sqlite.dialect())).strip()
+    texts = {sqlite_ddl(md)[0][-1] for _ in range(12)}
+    assert texts == {declared}
 
 
 # -- columns --------------------------------------------------------------------------------
