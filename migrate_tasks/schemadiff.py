@@ -349,6 +349,7 @@ def _listed(columns: Sequence[ColumnShape], shared: dict[str, ColumnShape]) -> s
 
 
 def _unquoted(text: str) -> str:
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return text[1:-1].replace('""', '"')
+    """A name token's name (SQLite also takes ``'x'`` where only a name can be)."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return text[1:-1].replace(text[0] * 2, text[0])
     return text

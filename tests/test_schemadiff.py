@@ -45,6 +45,7 @@ def table(sql: str, name: str = "t") -> list:
             'CREATE TABLE t ("action" TEXT COLLATE NOCASE)',
             "CREATE TABLE t (action text collate nocase)",
         ),
+        ("CREATE TABLE t ('a b' INT)", 'CREATE TABLE t ("a b" INT)'),
         (
             "CREATE TABLE t (a INT CONSTRAINT Pos CHECK (a > 0))",
             "CREATE TABLE t (a INT, CONSTRAINT Pos CHECK (a > 0))",
@@ -57,6 +58,7 @@ def table(sql: str, name: str = "t") -> list:
         "null-no-ops",
         "generated",
         "quoting",
+        "string-name",
         "named-check",
     ],
 )
