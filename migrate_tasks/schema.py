@@ -28,6 +28,7 @@ tables (``libsql_vector_meta_shadow`` and ``<index>_shadow`` with its index).
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import textwrap
@@ -122,8 +123,10 @@ def tokens(sql: str, *, fold_case: bool = False) -> list[Token]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_sql(sql: str, *, fold_case: bool = False) -> str:
-    """One statement (a ``sqlite_schema.sql`` value) in canonical form, without ``;``."""
+    """One statement (a ``sqlite_schema.sql`` value) in canonical form, without ``;``.
+    Cached: ``verify`` reads the same statements back after every step."""
     toks = tokens(sql, fold_case=fold_case)
     while toks and toks[-1].text == ";":
         toks.pop()
@@ -269,7 +272,9 @@ def schema_objects(
     vector_shadows = {
         f"{name}_shadow"
         for kind, name, _tbl, sql in rows
-        if kind == "index" and any(t.text.lower() == "libsql_vector_idx" for t in tokens(sql))
+        if kind == "index"
+        and "libsql_vector_idx" in sql.lower()
+        and any(t.text.lower() == "libsql_vector_idx" for t in tokens(sql))
     }
     hidden = ours | vector_shadows | {VECTOR_META}
     objects = [

@@ -124,6 +124,8 @@ def _code(text: str) -> str:
 
 
 def _compare_object(one: SchemaObject, other: SchemaObject, sides: _Sides) -> list[str]:
+    if one.sql == other.sql:  # the same canonical text (the usual case): nothing to parse
+        return []
     if one.type == "table":
         left, right = table_shape(one.sql), table_shape(other.sql)
         if left is not None and right is not None:
