@@ -51,6 +51,8 @@ FALLBACK = KEYWORDS - RESERVED
 
 _TIME = frozenset({"CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP"})
 _RESOLUTIONS = frozenset({"ROLLBACK", "ABORT", "FAIL", "IGNORE", "REPLACE"})
+#: Keywords that can end an ORDER BY term, before a window frame.
+_ORDER_ENDS = ("ASC", "DESC", "FIRST", "LAST")
 _JOIN = frozenset({"CROSS", "FULL", "INNER", "LEFT", "NATURAL", "OUTER", "RIGHT"})
 _STARTS = frozenset({"INSERT", "UPDATE", "DELETE", "SELECT", "REPLACE", "WITH", "VALUES"})
 _NAME_AFTER = frozenset(
@@ -98,10 +100,16 @@ class _Reader:
             return not self.flags[i] or self.texts[i] in ("NULL", "END", *_TIME)
         return kind in _OPERAND_ENDS or self.texts[i] == ")"
 
+    def is_name(self, i: int) -> bool:
+        """Can token ``i`` be a name (a quoted one, or a word that is not reserved)?"""
+        kind = self.kind(i)
+        return kind == "quoted" or (kind == "word" and self.texts[i] not in RESERVED)
+
     def operand_start(self, i: int) -> bool:
-        if not 0 <= i < len(self.texts):
-            return False
-        return self.kinds[i] != "op" or self.texts[i] in ("(", "-", "+", "~")
+        kind = self.kind(i)
+        if kind == "word" and self.texts[i] in RESERVED:
+            return self.texts[i] in ("NULL", "NOT", "CASE", "EXISTS")
+        return kind not in ("op", "") or self.texts[i] in ("(", "-", "+", "~")
 
     def matching(self, i: int) -> int:
         """The index of the ``)`` closing the ``(`` at ``i`` (or len when unbalanced)."""
@@ -204,14 +212,15 @@ def keyword_flags(lexed: Sequence[tuple[str, str]]) -> list[bool]:
             limits.add(r.depths[i])
         if word not in FALLBACK or _is_name(r, i):
             continue
-        if word == "END":
-            r.flags[i] = cases > 0 or (r.statement == "TRIGGER" and _last(r, i))
-            cases = max(cases - 1, 0)
+        if word == "END":  # closes a CASE (after its last operand), or the trigger
+            closes = cases > 0 and r.operand_end(i - 1)
+            r.flags[i] = closes or (r.statement == "TRIGGER" and _last(r, i))
+            cases -= closes
         elif word == "BEGIN":
             r.flags[i] = r.trigger_head and r.depths[i] == 0 and r.text(i + 1) in _STARTS
             r.trigger_head = r.trigger_head and not r.flags[i]
-        elif word == "OFFSET":
-            r.flags[i] = r.depths[i] in limits
+        elif word == "OFFSET":  # LIMIT n OFFSET m
+            r.flags[i] = r.depths[i] in limits and r.operand_end(i - 1)
         else:
             rule = _RULES.get(word)
             r.flags[i] = bool(rule and rule(r, i))
@@ -228,6 +237,8 @@ def _is_name(r: _Reader, i: int) -> bool:
         return False
     if r.kw(i - 1, *_NAME_AFTER):
         return True
+    if r.kw(i - 1, "AS"):  # an alias, or CAST's type; not AS WITH ..., AS MATERIALIZED (...)
+        return r.texts[i] not in ("WITH", "MATERIALIZED")
     return r.statement == "INDEX" and r.kw(i - 1, "ON")
 
 
@@ -276,11 +287,15 @@ def _before_join(r: _Reader, i: int) -> bool:
 
 def _operator(r: _Reader, i: int) -> bool:
     """``a LIKE b``, ``a NOT GLOB b``: between two operands."""
-    return (r.operand_end(i - 1) or r.kw(i - 1, "NOT")) and r.operand_start(i + 1)
+    after = r.operand_end(i - 1) or (r.kw(i - 1, "NOT") and r.operand_end(i - 2))
+    return after and r.operand_start(i + 1)
 
 
 def _frame(r: _Reader, i: int) -> bool:
-    """``ROWS BETWEEN ...``, ``RANGE UNBOUNDED PRECEDING``, ``GROUPS 2 PRECEDING``."""
+    """``ROWS BETWEEN ...``, ``RANGE UNBOUNDED PRECEDING``, ``GROUPS 2 PRECEDING``: at
+    the start of a window, or after its ORDER BY."""
+    if not (r.text(i - 1) == "(" or r.operand_end(i - 1) or r.kw(i - 1, *_ORDER_ENDS)):
+        return False
     after = r.text(i + 1)
     if after in ("BETWEEN", "UNBOUNDED", "CURRENT"):
         return True
@@ -332,13 +347,13 @@ _RULES: dict[str, Rule] = {
     "ROW": _after("EACH", "CURRENT"),
     "BY": _after("ORDER", "GROUP", "PARTITION", "INDEXED"),
     "PARTITION": _before("BY"),
-    "INDEXED": lambda r, i: r.text(i + 1) == "BY" or r.kw(i - 1, "NOT"),
+    "INDEXED": lambda r, i: r.text(i + 1) == "BY" or (r.kw(i - 1, "NOT") and r.is_name(i - 2)),
     "NULLS": _before("FIRST", "LAST"),
     "FIRST": _after("NULLS"),
     "LAST": _after("NULLS"),
     "OVER": lambda r, i: r.text(i - 1) == ")" and (r.text(i + 1) == "(" or r.kind(i + 1) == "word"),
     "FILTER": lambda r, i: r.text(i - 1) == ")" and r.texts[i + 1 : i + 3] == ["(", "WHERE"],
-    "WINDOW": lambda r, i: r.operand_end(i + 1) and r.text(i + 2) == "AS",
+    "WINDOW": lambda r, i: r.is_name(i + 1) and r.texts[i + 2 : i + 4] == ["AS", "("],
     "RANGE": _frame,
     "ROWS": _frame,
     "GROUPS": _frame,
@@ -347,8 +362,11 @@ _RULES: dict[str, Rule] = {
     "PRECEDING": lambda r, i: r.kw(i - 1, "UNBOUNDED") or r.kind(i - 1) == "number",
     "FOLLOWING": lambda r, i: r.kw(i - 1, "UNBOUNDED") or r.kind(i - 1) == "number",
     "EXCLUDE": lambda r, i: (
-        r.text(i + 1) in ("GROUP", "TIES")
-        or r.texts[i + 1 : i + 3] in (["NO", "OTHERS"], ["CURRENT", "ROW"])
+        r.kw(i - 1, "PRECEDING", "FOLLOWING", "ROW")
+        and (
+            r.text(i + 1) in ("GROUP", "TIES")
+            or r.texts[i + 1 : i + 3] in (["NO", "OTHERS"], ["CURRENT", "ROW"])
+        )
     ),
     "TIES": _after("EXCLUDE"),
     "OTHERS": _after("NO"),
@@ -358,7 +376,8 @@ _RULES: dict[str, Rule] = {
         r.text(i + 1) in ("NOTHING", "UPDATE") and (r.text(i - 1) == ")" or r.kw(i - 1, "CONFLICT"))
     ),
     "WITH": lambda r, i: (
-        r.text(i + 1) == "RECURSIVE" or (r.operand_end(i + 1) and r.text(i + 2) in ("AS", "("))
+        (r.text(i - 1) in ("", "(", ";") or r.kw(i - 1, "AS", "BEGIN"))
+        and (r.text(i + 1) == "RECURSIVE" or (r.is_name(i + 1) and r.text(i + 2) in ("AS", "(")))
     ),
     "CAST": _before("("),
     "RAISE": _before("("),

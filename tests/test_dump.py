@@ -164,6 +164,11 @@ NAME_PLACES = [
     "CREATE INDEX {w} ON child ({w}) WHERE {w} > 1",
     "CREATE VIEW v1 AS SELECT {w}, {w}.{w} AS a FROM {w} WHERE {w} IS NOT NULL ORDER BY {w}",
     "CREATE VIEW v2 ({w}) AS SELECT x FROM {w}",
+    "CREATE VIEW v3 AS SELECT CASE WHEN {w} > 0 THEN {w} ELSE -{w} END AS c FROM {w}",
+    "CREATE VIEW v4 AS SELECT {w} AS {w}, coalesce({w}, 0) + 1 AS n FROM {w} WHERE {w} LIKE 'x'"
+    " OR {w} BETWEEN 1 AND 2 OR NOT {w} GROUP BY {w} ORDER BY {w} DESC LIMIT 1 OFFSET {w}",
+    "CREATE TRIGGER t2 AFTER INSERT ON child BEGIN INSERT INTO {w} ({w}, x) VALUES"
+    " (NEW.{w}, 'y'); DELETE FROM {w} WHERE {w} IN (SELECT {w} FROM child); END",
     "CREATE TRIGGER t1 AFTER UPDATE OF {w} ON child BEGIN UPDATE child SET {w} = NEW.{w}"
     " WHERE {w} = OLD.{w}; END",
 ]
