@@ -2,9 +2,10 @@
 
 Recording migrations as applied without running them is only safe when the database
 really has the schema they build, so before writing anything we build that schema on a
-private scratch database (``scratch.scratch_schema``) and compare it, object by object,
-with the live one through the one normaliser (``schema.read_schema``, identifiers
-case-folded). Differences are refused, listed, unless ``force``.
+private scratch database (``scratch.scratch_schema``) and compare it with the live one,
+object by object, by what the schema means rather than how its text is laid out
+(``schemadiff``: exact names, columns in order, constraints as a set). Differences are
+refused, listed, unless ``force``.
 
 The rows are written the way ``up`` writes them (the tracking and log tables, created if
 missing), under the migration lock, in one atomic unit; ``drop_alembic_version`` adds
@@ -26,7 +27,8 @@ from .errors import CheckFailed, MigrateError, MigrationFailed, UsageError
 from .lock import MigrationLock
 from .plan import FileInfo, version_key
 from .progname import command
-from .schema import SchemaObject, read_schema, unified_diff
+from .schema import SchemaObject, read_schema
+from .schemadiff import Difference, compare_schemas, describe_differences
 from .scratch import scratch_schema
 from .source import display_path
 
@@ -44,58 +46,6 @@ __all__ = [
     "describe_differences",
     "engine_logs_quiet",
 ]
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One schema object that is missing, extra, or defined differently."""
-
-    kind: str  # missing | extra | differs
-    type: str  # table | index | trigger | view
-    name: str
-    table: str
-    diff: str = ""
-
-    def describe(self) -> str:
-        where = f" (on {self.table})" if self.type in ("index", "trigger") else ""
-        if self.kind == "differs":
-            body = "\n".join(f"    {line}" for line in self.diff.splitlines())
-            return f"{self.type} {self.name}{where} differs:\n{body}"
-        return f"{self.kind} {self.type} {self.name}{where}"
-
-
-def compare_schemas(
-    expected: Sequence[SchemaObject],
-    actual: Sequence[SchemaObject],
-    expected_label: str = "expected",
-    actual_label: str = "actual",
-) -> list[Difference]:
-    """Object-by-object differences between two normalised schemas (``read_schema``
-    output; fold case for both, SQLite compares names case-insensitively)."""
-    want = {(o.type, o.name.lower()): o for o in expected}
-    have = {(o.type, o.name.lower()): o for o in actual}
-    found: list[Difference] = []
-    for key, obj in want.items():
-        other = have.get(key)
-        if other is None:
-            found.append(Difference("missing", obj.type, obj.name, obj.table))
-        elif other.sql != obj.sql:
-            diff = unified_diff(
-                obj.sql + "\n",
-                other.sql + "\n",
-                f"{obj.name} ({expected_label})",
-                f"{obj.name} ({actual_label})",
-            )
-            found.append(Difference("differs", obj.type, obj.name, obj.table, diff))
-    for key, obj in have.items():
-        if key not in want:
-            found.append(Difference("extra", obj.type, obj.name, obj.table))
-    order = {"missing": 0, "extra": 1, "differs": 2}
-    return sorted(found, key=lambda d: (order[d.kind], d.type != "table", d.name.lower()))
-
-
-def describe_differences(differences: Sequence[Difference]) -> str:
-    return "\n".join(f"  {d.describe()}" for d in differences)
 
 
 @dataclass
@@ -214,7 +164,7 @@ def _refuse_history(engine: Engine, *, fresh: bool) -> None:
 def _live_schema(engine: Engine) -> tuple[list[SchemaObject], str | None]:
     """The user's schema objects, without Alembic's version table (and its name if any)
     or dbmate's migrations table."""
-    objects = read_schema(engine.driver, engine.ledger.table, fold_case=True)
+    objects = read_schema(engine.driver, engine.ledger.table)
     if dbmate_table(engine):
         objects = [o for o in objects if DBMATE_TABLE not in (o.name.lower(), o.table.lower())]
     alembic = next(
@@ -230,9 +180,7 @@ def _live_schema(engine: Engine) -> tuple[list[SchemaObject], str | None]:
 def _expected_schema(engine: Engine, target: str) -> list[SchemaObject]:
     try:
         with engine_logs_quiet():
-            return scratch_schema(
-                engine.directory, engine.ledger.table, upto=target, fold_case=True
-            )
+            return scratch_schema(engine.directory, engine.ledger.table, upto=target)
     except MigrationFailed as exc:
         raise MigrateError(
             f"building the schema of the migrations up to {target} on a scratch database"

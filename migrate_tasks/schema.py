@@ -5,15 +5,18 @@ TABLE``), so the same schema reached by two paths can differ in whitespace, comm
 keyword case and identifier quoting: ``ALTER TABLE x RENAME TO users`` stores
 ``CREATE TABLE "users"``, and a down section that rebuilds a table types its own text.
 One normaliser (:func:`normalise_sql`) turns every statement into one canonical form, so
-``dump`` output only changes when the schema does, and ``verify`` compares schemas, not
-typing habits. Canonical form:
+``dump`` output only changes when the schema does, and comparisons (schemadiff.py) see
+schemas, not typing habits. Canonical form:
 
 - comments dropped, tokens separated by single spaces (none inside ``f(x)``, ``a.b``,
-  before ``,`` ``;`` ``)``), SQLite keywords upper-case;
-- quoted identifiers (``"x"``, ``[x]``, `` `x` ``) unquoted when the bare word means the
-  same thing (a plain identifier, not a keyword, TRUE or FALSE; libSQL refuses
-  double-quoted strings, so ``"x"`` is always a name); ``fold_case`` also lower-cases
-  identifiers (SQLite compares them case-insensitively), which ``verify`` uses;
+  before ``,`` ``;`` ``)``), SQLite keywords upper-case where they are keywords (most
+  of them are names elsewhere: ``CREATE TABLE groups (action TEXT)`` keeps ``groups``
+  and ``action`` as written; sqlwords.py tells them apart);
+- names keep their spelling; quoted ones (``"x"``, ``[x]``, `` `x` ``) are unquoted when
+  the bare word means the same thing (a plain identifier, not a keyword, TRUE or FALSE;
+  libSQL refuses double-quoted strings, so ``"x"`` is always a name); ``fold_case``
+  (comparisons of expressions only: SQLite resolves names case-insensitively) also
+  lower-cases them;
 - string and blob literals and numbers kept as written;
 - a ``CREATE TABLE`` body one column or constraint per line, a trigger body one
   statement per line, so a diff shows the column that changed.
@@ -25,6 +28,7 @@ tables (``libsql_vector_meta_shadow`` and ``<index>_shadow`` with its index).
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import textwrap
@@ -38,6 +42,7 @@ from .drivers.base import Driver
 from .errors import UsageError
 from .ledger import Record
 from .plan import version_key
+from .sqlwords import KEYWORDS, keyword_flags
 
 #: Output order of object types (tables first, so a reader meets them before their indexes).
 TYPE_ORDER = ("table", "index", "trigger", "view")
@@ -47,23 +52,6 @@ DUMP_HEADER = (
     "-- Schema of the migrated database, written by `invoke migrate.dump` (do not edit).\n"
     "-- Tables, then indexes, triggers and views, each sorted by name; no data.\n"
 )
-
-# SQLite's keywords (https://sqlite.org/lang_keywords.html).
-_KEYWORD_TEXT = """
-    ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE
-    BEGIN BETWEEN BY CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT
-    CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT
-    DEFERRABLE DEFERRED DELETE DESC DETACH DISTINCT DO DROP EACH ELSE END ESCAPE EXCEPT
-    EXCLUDE EXCLUSIVE EXISTS EXPLAIN FAIL FILTER FIRST FOLLOWING FOR FOREIGN FROM FULL
-    GENERATED GLOB GROUP GROUPS HAVING IF IGNORE IMMEDIATE IN INDEX INDEXED INITIALLY INNER
-    INSERT INSTEAD INTERSECT INTO IS ISNULL JOIN KEY LAST LEFT LIKE LIMIT MATCH MATERIALIZED
-    NATURAL NO NOT NOTHING NOTNULL NULL NULLS OF OFFSET ON OR ORDER OTHERS OUTER OVER
-    PARTITION PLAN PRAGMA PRECEDING PRIMARY QUERY RAISE RANGE RECURSIVE REFERENCES REGEXP
-    REINDEX RELEASE RENAME REPLACE RESTRICT RETURNING RIGHT ROLLBACK ROW ROWS SAVEPOINT
-    SELECT SET TABLE TEMP TEMPORARY THEN TIES TO TRANSACTION TRIGGER UNBOUNDED UNION UNIQUE
-    UPDATE USING VACUUM VALUES VIEW VIRTUAL WHEN WHERE WINDOW WITH WITHOUT
-"""
-KEYWORDS = frozenset(_KEYWORD_TEXT.split())
 
 _TOKEN = re.compile(
     r"""
@@ -108,17 +96,22 @@ class SchemaObject:
 
 def tokens(sql: str, *, fold_case: bool = False) -> list[Token]:
     """Canonical tokens of ``sql``: no whitespace or comments, keywords upper-case,
-    identifiers unquoted where that is safe (and lower-cased with ``fold_case``)."""
+    identifiers unquoted where that is safe and otherwise spelled as written. With
+    ``fold_case`` (for comparisons only, never for SQL that is written anywhere)
+    identifiers are lower-cased, and a name that is also a keyword is always quoted, so
+    ``groups`` and ``"groups"`` compare equal."""
+    lexed = [
+        (m.lastgroup or "op", m.group())
+        for m in _TOKEN.finditer(sql)
+        if m.lastgroup not in ("space", "comment")
+    ]
     out: list[Token] = []
-    for match in _TOKEN.finditer(sql):
-        kind, text = match.lastgroup, match.group()
-        if kind in ("space", "comment"):
-            continue
+    for (kind, text), keyword in zip(lexed, keyword_flags(lexed), strict=True):
         if kind == "word":
-            if text.upper() in KEYWORDS:
+            if keyword:
                 out.append(Token("keyword", text.upper()))
             else:
-                out.append(Token("ident", _fold(text) if fold_case else text))
+                out.append(Token("ident", quote_name(fold_name(text)) if fold_case else text))
         elif kind == "quoted":
             out.append(Token("ident", _identifier(text, fold_case)))
         elif kind == "blob":
@@ -130,8 +123,10 @@ def tokens(sql: str, *, fold_case: bool = False) -> list[Token]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_sql(sql: str, *, fold_case: bool = False) -> str:
-    """One statement (a ``sqlite_schema.sql`` value) in canonical form, without ``;``."""
+    """One statement (a ``sqlite_schema.sql`` value) in canonical form, without ``;``.
+    Cached: ``verify`` reads the same statements back after every step."""
     toks = tokens(sql, fold_case=fold_case)
     while toks and toks[-1].text == ";":
         toks.pop()
@@ -178,19 +173,22 @@ def _identifier(quoted: str, fold_case: bool) -> str:
         inner = inner.replace('""', '"')
     elif quoted[0] == "`":
         inner = inner.replace("``", "`")
-    if fold_case:
-        inner = _fold(inner)
-    if _PLAIN.match(inner) and inner.upper() not in _NEVER_BARE:
-        return inner
-    return '"' + inner.replace('"', '""') + '"'
+    return quote_name(fold_name(inner) if fold_case else inner)
 
 
-def _fold(name: str) -> str:
+def quote_name(name: str) -> str:
+    """``name`` bare when the bare word means the same thing everywhere, else quoted."""
+    if _PLAIN.match(name) and name.upper() not in _NEVER_BARE:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def fold_name(name: str) -> str:
     """SQLite folds only ASCII letters when it compares identifiers."""
     return name.translate(_ASCII_LOWER)
 
 
-def _split_top(toks: Sequence[Token], separator: str) -> list[list[Token]]:
+def split_top(toks: Sequence[Token], separator: str) -> list[list[Token]]:
     """Split at ``separator`` tokens outside parentheses."""
     groups: list[list[Token]] = [[]]
     depth = 0
@@ -214,11 +212,11 @@ def _pretty_table(toks: list[Token]) -> str:
             break  # CREATE TABLE ... AS SELECT: no column list to lay out
         if tok.text == "(":
             if depth == 0:
-                close = _matching(toks, i)
+                close = matching(toks, i)
                 if close is None:
                     break
                 head = join_tokens(toks[:i])
-                body = ",\n  ".join(join_tokens(g) for g in _split_top(toks[i + 1 : close], ","))
+                body = ",\n  ".join(join_tokens(g) for g in split_top(toks[i + 1 : close], ","))
                 tail = join_tokens(toks[close + 1 :])
                 return f"{head} (\n  {body}\n)" + (f" {tail}" if tail else "")
             depth += 1
@@ -232,12 +230,12 @@ def _pretty_trigger(toks: list[Token]) -> str:
     begin = next((i for i, t in enumerate(toks) if t.kind == "keyword" and t.text == "BEGIN"), None)
     if begin is None or not toks or toks[-1].text != "END":
         return join_tokens(toks)
-    statements = [g for g in _split_top(toks[begin + 1 : -1], ";") if g]
+    statements = [g for g in split_top(toks[begin + 1 : -1], ";") if g]
     body = "".join(f"  {join_tokens(s)};\n" for s in statements)
     return f"{join_tokens(toks[:begin])}\nBEGIN\n{body}END"
 
 
-def _matching(toks: Sequence[Token], open_index: int) -> int | None:
+def matching(toks: Sequence[Token], open_index: int) -> int | None:
     depth = 0
     for j in range(open_index, len(toks)):
         if toks[j].text == "(":
@@ -274,7 +272,9 @@ def schema_objects(
     vector_shadows = {
         f"{name}_shadow"
         for kind, name, _tbl, sql in rows
-        if kind == "index" and any(t.text.lower() == "libsql_vector_idx" for t in tokens(sql))
+        if kind == "index"
+        and "libsql_vector_idx" in sql.lower()
+        and any(t.text.lower() == "libsql_vector_idx" for t in tokens(sql))
     }
     hidden = ours | vector_shadows | {VECTOR_META}
     objects = [

@@ -9,9 +9,13 @@ runs it beforehand, like goose's up-down-up helper, against an empty database:
    up), up again (it must apply, and give the same schema as the first time), down again;
 3. apply everything again, and check the final schema and status once more.
 
-Schemas are compared as canonical text (``schema.normalise_sql`` with identifier case
-folded), without our tracking tables, ``sqlite_*`` internals or libSQL vector shadow
-tables. Verification stops at the first problem: what runs after it is not meaningful.
+Schemas are compared by what they mean to SQLite and its readers (``schemadiff``):
+names exactly as stored, each table's columns in order (``SELECT *`` depends on it),
+its constraints as a set (a down that rebuilds a table with its FOREIGN KEY clauses in
+another order undoes the up faithfully), without our tracking tables, ``sqlite_*``
+internals or libSQL vector shadow tables. A problem lists the differences and shows a
+unified diff of the canonical schema text. Verification stops at the first problem:
+what runs after it is not meaningful.
 Everything goes through the ``Engine``, so each step is the same unit ``up``/``down``
 would send, tracking rows and lock included.
 """
@@ -31,7 +35,8 @@ from .drivers.base import Driver, Step
 from .engine import Engine, RunOptions
 from .errors import MigrationFailed, MigrationFileError, UsageError
 from .plan import PROBLEM_STATES, Plan, state_problems, version_key
-from .schema import read_schema, render_schema, unified_diff
+from .schema import SchemaObject, read_schema, render_schema, unified_diff
+from .schemadiff import compare_schemas, describe_differences
 
 log = logging.getLogger("migrate_tasks")
 
@@ -46,7 +51,8 @@ STATUS_NOT_CLEAN = "status_not_clean"
 
 @dataclass(frozen=True)
 class VerifyProblem:
-    """The first thing that went wrong; ``diff`` is a unified diff of canonical schemas."""
+    """The first thing that went wrong; ``diff`` is a unified diff of canonical schemas
+    (the message lists the differences that count)."""
 
     kind: str
     version: str | None
@@ -146,12 +152,11 @@ class Verifier:
         self.engine = engine
         self.options = options
         self.result = result
-        self.before: dict[str, str] = {}
-        self.after: dict[str, str] = {}
+        self.before: dict[str, list[SchemaObject]] = {}
+        self.after: dict[str, list[SchemaObject]] = {}
 
-    def snapshot(self) -> str:
-        objects = read_schema(self.engine.driver, self.engine.ledger.table, fold_case=True)
-        return render_schema(objects)
+    def snapshot(self) -> list[SchemaObject]:
+        return read_schema(self.engine.driver, self.engine.ledger.table)
 
     def run(self, *, force: bool) -> None:
         files = sorted(self.engine.files().values(), key=lambda f: version_key(f.version))
@@ -195,8 +200,8 @@ class Verifier:
             check,
             f"{label}: its down section does not undo its up section (the schema after up"
             " then down differs from the schema before up)",
-            f"schema before {label} up",
-            f"schema after {label} up, then down",
+            (f"schema before {label} up", "before up"),
+            (f"schema after {label} up, then down", "after up, down"),
         )
         check.reapply_ms = self._step(
             "up",
@@ -211,8 +216,8 @@ class Verifier:
             check,
             f"{label}: applying it again after its down gives a different schema than the"
             " first time",
-            f"schema after {label} up",
-            f"schema after {label} up, down, up",
+            (f"schema after {label} up", "after up"),
+            (f"schema after {label} up, down, up", "after up, down, up"),
         )
         self._step("down", check, DOWN_FAILED, "down failed the second time")
         self._compare(
@@ -220,8 +225,8 @@ class Verifier:
             DOWN_MISMATCH,
             check,
             f"{label}: its down section does not undo its up section the second time",
-            f"schema before {label} up",
-            f"schema after {label} up, down, up, down",
+            (f"schema before {label} up", "before up"),
+            (f"schema after {label} up, down, up, down", "after up, down, up, down"),
         )
         check.verified = True
 
@@ -240,8 +245,8 @@ class Verifier:
             REAPPLY_MISMATCH,
             None,
             "applying every migration again gives a different schema than the first time",
-            "schema after the first up",
-            "schema after down and up of every migration",
+            ("schema after the first up", "the first time"),
+            ("schema after down and up of every migration", "the second time"),
         )
         self._require_clean("after applying every migration again")
 
@@ -269,17 +274,22 @@ class Verifier:
 
     def _compare(
         self,
-        expected: str,
+        expected: list[SchemaObject],
         kind: str,
         check: MigrationCheck | None,
         message: str,
-        expected_label: str,
-        actual_label: str,
+        expected_labels: tuple[str, str],
+        actual_labels: tuple[str, str],
     ) -> None:
+        """``expected_labels``/``actual_labels``: (for the diff, for the difference list)."""
         actual = self.snapshot()
-        if actual != expected:
-            diff = unified_diff(expected, actual, expected_label, actual_label)
+        differences = compare_schemas(expected, actual, expected_labels[1], actual_labels[1])
+        if differences:
+            diff = unified_diff(
+                render_schema(expected), render_schema(actual), expected_labels[0], actual_labels[0]
+            )
             version, name = (check.version, check.name) if check else (None, None)
+            message += ":\n" + describe_differences(differences)
             raise _Stop(VerifyProblem(kind, version, name, message, diff))
 
     def _require_clean(self, when: str) -> None:

@@ -21,6 +21,7 @@ from tests.support.alembic_blog import (
     alembic,
     alembic_sqlite,
     user_schema,
+    write_alembic_project,
 )
 from tests.support.project import Project
 
@@ -118,7 +119,10 @@ def test_a_drifted_database_is_refused_with_the_differences(tmp_path, migrations
     assert "3 differences); nothing was recorded" in run.err
     assert "missing index ix_posts_organisation_published (on posts)" in run.err
     assert "extra table audit" in run.err
-    assert "table users differs" in run.err and "+  nickname text," in run.err
+    assert (
+        "  table users differs:\n    column nickname: none in migrations up to"
+        f" {BLOG_HEAD_VERSION}, `nickname TEXT` in database\n"
+    ) in run.err
     assert "--force" in run.err and "Traceback" not in run.err
     assert "schema_migrations" not in tables(project) and "alembic_version" in tables(project)
 
@@ -201,3 +205,145 @@ def test_baseline_over_sqld_http(tmp_path, migrations, sqld):
     assert "alembic_version" not in tables(project)
     status = project.invoke("migrate.status", "--check")
     assert status.code == 0, status.out + status.err
+
+
+# -- what counts as a difference ------------------------------------------------------------
+
+PARENTS = (
+    "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"
+    "CREATE TABLE b (id INTEGER PRIMARY KEY);\n"
+    "CREATE TABLE c (id INTEGER PRIMARY KEY);\n"
+)
+CHILD = (
+    "CREATE TABLE child (\n"
+    "  id INTEGER NOT NULL,\n"
+    "  a_id INTEGER NOT NULL,\n"
+    "  b_id INTEGER,\n"
+    "  c_id INTEGER,\n"
+    "  score INTEGER DEFAULT 0 NOT NULL,\n"
+    "  PRIMARY KEY (id),\n"
+    "  FOREIGN KEY(a_id) REFERENCES a (id) ON DELETE CASCADE,\n"
+    "  FOREIGN KEY(b_id) REFERENCES b (id),\n"
+    "  CONSTRAINT uq_child_ab UNIQUE (a_id, b_id),\n"
+    "  FOREIGN KEY(c_id) REFERENCES c (id),\n"
+    "  CHECK (score >= 0)\n"
+    ");\n"
+)
+VERSION = "20250101000001"
+
+
+def live_project(tmp_path: Path, up: str, live: str) -> Project:
+    """Migrations whose up section is ``up``; a database built by running ``live``."""
+    project = Project(tmp_path / "project", f"file:{tmp_path / 'live.db'}")
+    project.write(f"{VERSION}_initial.sql", f"-- migrate:up\n{up}\n-- migrate:down\nSELECT 1;\n")
+    with sqlite3.connect(tmp_path / "live.db") as db:
+        db.executescript(live)
+    db.close()
+    return project
+
+
+def test_constraints_in_another_order_are_the_same_schema(tmp_path):
+    """Defect: table constraints were compared in clause order, so a database whose
+    FOREIGN KEY clauses came out in another order (Alembic's batch rebuilds use hash
+    order) was refused, leaving --force as the only way."""
+    shuffled = (
+        'create table "child" (id integer not null, a_id integer not null,'
+        " b_id integer references B(ID), c_id integer,"
+        " score integer not null default (0),"
+        " check (SCORE >= 0), foreign key (c_id) references c(id),"
+        " constraint uq_child_ab unique (a_id, b_id), primary key (id),"
+        " foreign key (a_id) references a(id) on delete cascade);"
+    )
+    project = live_project(tmp_path, PARENTS + CHILD, PARENTS + shuffled)
+    run = project.invoke("migrate.baseline", VERSION)
+    assert run.code == 0, run.err
+    assert "--force" not in run.out + run.err
+    assert project.tracking() == {VERSION: "applied"}
+
+
+def test_a_real_difference_is_still_reported_precisely(tmp_path):
+    drifted = CHILD.replace("  FOREIGN KEY(c_id) REFERENCES c (id),\n", "").replace(
+        "score INTEGER", "score TEXT"
+    )
+    project = live_project(tmp_path, PARENTS + CHILD, PARENTS + drifted)
+    run = project.invoke("migrate.baseline", VERSION)
+    assert run.code == 3, run.out + run.err
+    label = f"migrations up to {VERSION}"
+    assert (
+        "(1 difference); nothing was recorded:\n"
+        "  table child differs:\n"
+        f"    column score: `score INTEGER DEFAULT 0 NOT NULL` in {label},"
+        " `score TEXT DEFAULT 0 NOT NULL` in database\n"
+        f"    constraint: `FOREIGN KEY (c_id) REFERENCES c(id)` in {label}, none in database\n"
+    ) in run.err
+    assert "schema_migrations" not in tables(project)
+
+
+def test_a_name_that_differs_only_in_case_is_a_difference(tmp_path):
+    """SQLite finds Groups when asked for groups, but readers see the stored spelling."""
+    up = "CREATE TABLE groups (id INTEGER PRIMARY KEY, action TEXT, first INT);"
+    live = 'CREATE TABLE Groups (id INTEGER PRIMARY KEY, Action TEXT, "first" INT);'
+    project = live_project(tmp_path, up, live)
+    run = project.invoke("migrate.baseline", VERSION)
+    assert run.code == 3, run.out + run.err
+    label = f"migrations up to {VERSION}"
+    assert (
+        "  table groups differs:\n"
+        f"    name: `groups` in {label}, `Groups` in database\n"
+        f"    column action: `action` in {label}, `Action` in database\n"
+    ) in run.err
+    assert "first" not in run.err  # quoting is not a difference
+    assert "schema_migrations" not in tables(project)
+
+
+BATCH_REVISIONS = [
+    (
+        "0001",
+        None,
+        "parents and child",
+        """
+        for name in ("a", "b", "c", "d"):
+            op.create_table(name, sa.Column("id", sa.Integer, primary_key=True))
+        op.create_table(
+            "child",
+            sa.Column("id", sa.Integer, primary_key=True),
+            *(sa.Column(f"{n}_id", sa.Integer, sa.ForeignKey(f"{n}.id")) for n in "abcd"),
+        )
+        """,
+        "",
+    ),
+    (
+        "0002",
+        "0001",
+        "child gets a note (a batch rebuild)",
+        """
+        with op.batch_alter_table("child", recreate="always") as batch:
+            batch.add_column(sa.Column("note", sa.String(50)))
+        """,
+        "",
+    ),
+]
+
+
+def test_a_database_alembic_rebuilt_in_batch_mode_is_adopted(tmp_path):
+    """A real Alembic batch rebuild writes the FOREIGN KEY clauses in its own order; the
+    migrations list them in the reverse of that order, and baseline adopts the database."""
+    ini = write_alembic_project(tmp_path / "alembic_project", BATCH_REVISIONS)
+    live = alembic_sqlite(ini, tmp_path / "live.db", "upgrade:head")
+    with sqlite3.connect(live) as db:
+        [(stored,)] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'child'").fetchall()
+    db.close()
+    built = sorted("abcd", key=lambda n: stored.index(f"REFERENCES {n} "))
+    clauses = [f"FOREIGN KEY({n}_id) REFERENCES {n} (id)" for n in reversed(built)]
+    assert clauses != [f"FOREIGN KEY({n}_id) REFERENCES {n} (id)" for n in built]
+    up = "".join(f"CREATE TABLE {n} (id INTEGER NOT NULL, PRIMARY KEY (id));\n" for n in "abcd")
+    up += (
+        "CREATE TABLE child (id INTEGER NOT NULL, a_id INTEGER, b_id INTEGER, c_id INTEGER,"
+        f" d_id INTEGER, note VARCHAR(50), PRIMARY KEY (id), {', '.join(clauses)});"
+    )
+    project = Project(tmp_path / "project", f"file:{live}")
+    project.write(f"{VERSION}_initial.sql", f"-- migrate:up\n{up}\n-- migrate:down\nSELECT 1;\n")
+    run = project.invoke("migrate.baseline", VERSION, "--drop-alembic-version")
+    assert run.code == 0, run.err
+    assert "Alembic revision 0002 (dropped)" in run.out
+    assert project.tracking() == {VERSION: "applied"}

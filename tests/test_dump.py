@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import libsql
 import pytest
 
 from migrate_tasks.drivers import open_driver
@@ -21,6 +22,7 @@ from migrate_tasks.schema import (
     render_schema,
     schema_objects,
 )
+from migrate_tasks.sqlwords import FALLBACK, KEYWORDS, RESERVED
 from tests.support.project import Project
 
 USERS = """\
@@ -136,6 +138,116 @@ def test_a_keyword_used_as_a_name_stays_quoted_and_dump_keeps_identifier_case():
     assert "camelcase text" in normalise_sql(sql, fold_case=True)
     assert normalise_sql('CREATE TABLE t (a DEFAULT "true")') != normalise_sql(
         "CREATE TABLE t (a DEFAULT true)"
+    )
+
+
+def test_the_reserved_and_fallback_keyword_lists_are_libsqls():
+    """A fallback word is a valid table and column name on the engine; a reserved one is not."""
+    conn = libsql.connect(":memory:")
+    for word in sorted(KEYWORDS):
+        try:
+            conn.execute(f"CREATE TABLE t_{word} ({word} INTEGER, y INTEGER)")
+            valid = True
+        except ValueError:
+            valid = False
+        assert valid == (word in FALLBACK), word
+    assert FALLBACK == KEYWORDS - RESERVED
+
+
+#: Statements using a name in every place a name can go (``{w}`` is the word).
+NAME_PLACES = [
+    "CREATE TABLE {w} ({w} INTEGER PRIMARY KEY, x TEXT, CONSTRAINT {w} UNIQUE (x))",
+    "CREATE TABLE checked (id INT, {w} INT CHECK ({w} > 0), UNIQUE ({w}, id))",
+    "CREATE TABLE child (id INT, {w} INT REFERENCES {w}({w}) ON DELETE CASCADE,"
+    " FOREIGN KEY ({w}) REFERENCES {w} ({w}) ON UPDATE NO ACTION)",
+    "CREATE INDEX i1 ON child ({w} DESC, id)",
+    "CREATE INDEX {w} ON child ({w}) WHERE {w} > 1",
+    "CREATE VIEW v1 AS SELECT {w}, {w}.{w} AS a FROM {w} WHERE {w} IS NOT NULL ORDER BY {w}",
+    "CREATE VIEW v2 ({w}) AS SELECT x FROM {w}",
+    "CREATE VIEW v3 AS SELECT CASE WHEN {w} > 0 THEN {w} ELSE -{w} END AS c FROM {w}",
+    "CREATE VIEW v4 AS SELECT {w} AS {w}, coalesce({w}, 0) + 1 AS n FROM {w} WHERE {w} LIKE 'x'"
+    " OR {w} BETWEEN 1 AND 2 OR NOT {w} GROUP BY {w} ORDER BY {w} DESC LIMIT 1 OFFSET {w}",
+    "CREATE TRIGGER t2 AFTER INSERT ON child BEGIN INSERT INTO {w} ({w}, x) VALUES"
+    " (NEW.{w}, 'y'); DELETE FROM {w} WHERE {w} IN (SELECT {w} FROM child); END",
+    "CREATE TRIGGER t1 AFTER UPDATE OF {w} ON child BEGIN UPDATE child SET {w} = NEW.{w}"
+    " WHERE {w} = OLD.{w}; END",
+]
+
+
+def _names(conn) -> list[tuple]:
+    """Every name a reader sees: objects, columns (of views too), foreign keys, indexes."""
+    rows = conn.execute("SELECT type, name, tbl_name FROM sqlite_master ORDER BY name").fetchall()
+    out = [tuple(r) for r in rows]
+    for kind, name, _tbl in rows:
+        pragmas = {"table": ("table_xinfo", "foreign_key_list"), "index": ("index_xinfo",)}
+        for pragma in pragmas.get(kind, ("table_xinfo",)):
+            try:
+                out += [
+                    tuple(r)
+                    for r in conn.execute(f"SELECT * FROM pragma_{pragma}(?)", (name,)).fetchall()
+                ]
+            except ValueError as exc:  # a view of a table the word cannot name
+                out.append(str(exc))
+    return out
+
+
+@pytest.mark.parametrize("word", sorted(FALLBACK))
+def test_a_keyword_used_as_a_name_keeps_its_spelling_through_the_normaliser(word):
+    """Defect: every bare keyword was upper-cased, so ``CREATE TABLE groups (action ...)``
+    became ``CREATE TABLE GROUPS (ACTION ...)``. The normalised statements must build
+    exactly the names the original ones build, on libSQL, in any spelling."""
+    for spelling in (word.lower(), word.capitalize()):
+        original, normalised = libsql.connect(":memory:"), libsql.connect(":memory:")
+        for template in NAME_PLACES:
+            sql = template.format(w=spelling)
+            try:
+                original.execute(sql)
+            except ValueError:
+                continue  # a place this word cannot be in (e.g. a bare RAISE in an expression)
+            text = normalise_sql(sql)
+            assert normalise_sql(text) == text
+            normalised.execute(text)
+            if not word.startswith("CURRENT_"):  # in an expression, bare, it is the clock
+                assert normalise_sql(sql, fold_case=True) == normalise_sql(
+                    template.format(w=f'"{spelling}"'), fold_case=True
+                )
+        assert _names(normalised) == _names(original)
+
+
+def test_keywords_are_still_upper_cased_where_they_are_keywords():
+    sql = (
+        "create table if not exists t (id integer primary key desc autoincrement,"
+        " a text not null on conflict replace collate nocase, b int default current_timestamp,"
+        " c int generated always as (a || 'x') virtual, e int references p(id) on delete set"
+        " null on update no action deferrable initially deferred, foreign key (a, b)"
+        " references p (x, y) on delete cascade) without rowid"
+    )
+    assert normalise_sql(sql) == (
+        "CREATE TABLE IF NOT EXISTS t (\n"
+        "  id integer PRIMARY KEY DESC AUTOINCREMENT,\n"
+        "  a text NOT NULL ON CONFLICT REPLACE COLLATE nocase,\n"
+        "  b int DEFAULT CURRENT_TIMESTAMP,\n"
+        "  c int GENERATED ALWAYS AS (a || 'x') VIRTUAL,\n"
+        "  e int REFERENCES p(id) ON DELETE SET NULL ON UPDATE NO ACTION DEFERRABLE"
+        " INITIALLY DEFERRED,\n"
+        "  FOREIGN KEY (a, b) REFERENCES p(x, y) ON DELETE CASCADE\n"
+        ") WITHOUT rowid"
+    )
+    trigger = (
+        "create trigger tr before update of first on t for each row when new.last > 0 begin"
+        " insert or replace into t (a) values (raise(abort, 'no')); select case when x then 1"
+        " end; end"
+    )
+    assert normalise_sql(trigger) == (
+        "CREATE TRIGGER tr BEFORE UPDATE OF first ON t FOR EACH ROW WHEN new.last > 0\n"
+        "BEGIN\n"
+        "  INSERT OR REPLACE INTO t(a) VALUES (RAISE (ABORT, 'no'));\n"
+        "  SELECT CASE WHEN x THEN 1 END;\n"
+        "END"
+    )
+    view = "create view v as select x from c left join d order by x nulls last limit 1 offset 2"
+    assert normalise_sql(view) == (
+        "CREATE VIEW v AS SELECT x FROM c LEFT JOIN d ORDER BY x NULLS LAST LIMIT 1 OFFSET 2"
     )
 
 
@@ -270,6 +382,27 @@ def test_dump_check_accepts_crlf_kept_in_the_schema(tmp_path):
     assert project.invoke("migrate.dump", "--check").code == 0
     path.write_bytes(path.read_bytes().replace(b"'a\r\nb'", b"'a\r\nc'"))
     assert project.invoke("migrate.dump", "--check").code == 3
+
+
+def test_dump_keeps_names_that_are_keywords_as_the_database_stores_them(project: Project):
+    project.write(
+        "20250101000003_groups.sql",
+        "-- migrate:up\n"
+        'create table groups (id integer primary key, action text, first int, "Order" text,'
+        " key int references groups (id), filter text, rows int);\n"
+        "create index groups_action on groups (action desc);\n"
+        "-- migrate:down\ndrop table groups;\n",
+    )
+    assert project.invoke("migrate.up").code == 0
+    assert project.invoke("migrate.dump").code == 0
+    text = (project.root / "schema.sql").read_text()
+    assert (
+        "CREATE TABLE groups (\n  id integer PRIMARY KEY,\n  action text,\n  first int,\n"
+        '  "Order" text,\n  key int REFERENCES groups(id),\n  filter text,\n  rows int\n);\n'
+    ) in text
+    assert "CREATE INDEX groups_action ON groups(action DESC);" in text
+    assert "GROUPS" not in text and "ACTION" not in text
+    assert ("table", "groups") in {(row[0], row[1]) for row in project.schema()}
 
 
 def test_vector_index_shadow_tables_stay_out_of_dump_and_verify(tmp_path):

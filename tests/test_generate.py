@@ -10,6 +10,7 @@ libSQL file. The long round trip over the example app is test_generate_roundtrip
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_initial_migration_creates_everything_parents_first(tmp_path, blog_base)
 def test_hand_written_migrations_that_mean_the_same_need_nothing(tmp_path):
     (tmp_path / "1_users.sql").write_text(
         "-- migrate:up\n"
-        'create table "Users" (id integer primary key, email varchar(255) not null'
+        'create table "users" (id integer primary key, email varchar(255) not null'
         " constraint users_email unique, name text default ('x'), check (length(email) > 3));\n"
         "create index if not exists users_name on users (name);\n"
         "-- migrate:down\ndrop table users;\n"
@@ -121,6 +122,134 @@ def test_hand_written_migrations_that_mean_the_same_need_nothing(tmp_path):
         sa.Index("users_name", "name"),
     )
     assert generate(md, tmp_path).changes == ()
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+def keyword_models() -> sa.MetaData:
+    """Tables and columns named like SQLite keywords that are not reserved (about half of
+    common column names); SQLAlchemy leaves them unquoted."""
+    md = sa.MetaData()
+    sa.Table(
+        "groups",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("action", sa.String(20)),
+        sa.Column("first", sa.Integer),
+        sa.Column("Order", sa.Text),
+        sa.Column("rows", sa.Integer, nullable=False, server_default="0"),
+        sa.Index("ix_groups_action", "action"),
+    )
+    sa.Table(
+        "filter",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("key", sa.ForeignKey("groups.id")),
+        sa.Column("current", sa.Boolean),
+        sa.CheckConstraint("range IS NULL OR range > 0", name="ck_filter_range"),
+        sa.Column("range", sa.Integer),
+    )
+    return md
+
+
+def test_names_that_are_sqlite_keywords_keep_their_spelling(tmp_path):
+    folder, db = tmp_path / "migrations", tmp_path / "app.db"
+    result = step(folder, keyword_models())
+    up, _down = up_down(result)
+    assert [c.describe() for c in result.changes] == ["+ table groups", "+ table filter"]
+    assert (
+        "CREATE TABLE groups (\n  id INTEGER NOT NULL,\n  action VARCHAR(20),\n"
+        "  first INTEGER,\n  \"Order\" TEXT,\n  rows INTEGER DEFAULT '0' NOT NULL,\n"
+        "  PRIMARY KEY (id)\n);"
+    ) in up
+    assert "CREATE INDEX ix_groups_action ON groups(action);" in up
+    # SQLAlchemy quotes the words it knows to be reserved ("key"): kept as it wrote them
+    assert '  "key" INTEGER,\n  current BOOLEAN,\n  range INTEGER,' in up
+    assert "CONSTRAINT ck_filter_range CHECK (range IS NULL OR range > 0),\n" in up
+    assert 'FOREIGN KEY ("key") REFERENCES groups(id)\n' in up
+    assert "GROUPS" not in result.text and "ACTION" not in result.text
+    apply(folder, db)
+    names = query(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")
+    assert {"groups", "filter", "ix_groups_action"} <= {n for (n,) in names}
+    with sqlite3.connect(db) as conn:  # what every reader sees: SELECT * keys
+        cursor = conn.execute("SELECT * FROM groups")
+        assert [d[0] for d in cursor.description] == [
+            "id", "action", "first", "Order", "rows"
+        ]  # fmt: skip
+        cursor = conn.execute("SELECT * FROM filter")
+        assert [d[0] for d in cursor.description] == ["id", "key", "current", "range"]
+    conn.close()
+    assert step(folder, keyword_models()).up_to_date
+
+
+def test_constraints_come_in_the_order_the_models_declare_them():
+    """SQLAlchemy's to_metadata copies constraints in hash order; the same models must
+    give the same migration text every time, in the order create_all would use."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateTable
+
+    from migrate_tasks.models.adapt import sqlite_ddl
+
+    md = sa.MetaData()
+    table(md, "a")
+    table(md, "b")
+    table(
+        md,
+        "c",
+        sa.Column("a_id", sa.ForeignKey("a.id")),
+        sa.Column("b_id", sa.ForeignKey("b.id")),
+        sa.Column("n", sa.Integer),
+        sa.CheckConstraint("n > 0", name="ck_n"),
+        sa.UniqueConstraint("a_id", "b_id", name="uq_ab"),
+        sa.ForeignKeyConstraint(["n"], ["a.id"], name="fk_n"),
+        sa.CheckConstraint("n < 100", name="ck_n_small"),
+    )
+    declared = str(CreateTable(md.tables["c"]).compile(dialect=sqlite.dialect())).strip()
+    texts = {sqlite_ddl(md)[0][-1] for _ in range(12)}
+    assert texts == {declared}
+
+
+def test_a_name_that_differs_only_in_case_is_renamed(tmp_path):
+    """Migrations written by a generate that upper-cased keyword names (or by hand):
+    SQLite finds GROUPS when asked for groups, but readers see GROUPS."""
+    folder, db = tmp_path / "migrations", tmp_path / "app.db"
+    folder.mkdir()
+    (folder / "1_old.sql").write_text(
+        "-- migrate:up\n"
+        "CREATE TABLE GROUPS (id INTEGER NOT NULL, ACTION VARCHAR(20), FIRST INTEGER,"
+        " \"Order\" TEXT, ROWS INTEGER DEFAULT '0' NOT NULL, PRIMARY KEY (id));\n"
+        "CREATE INDEX IX_GROUPS_ACTION ON GROUPS (ACTION);\n"
+        "CREATE TABLE filter (id INTEGER NOT NULL, KEY INTEGER, current BOOLEAN,"
+        " range INTEGER, PRIMARY KEY (id), FOREIGN KEY(KEY) REFERENCES GROUPS (id),"
+        " CONSTRAINT CK_FILTER_RANGE CHECK (range IS NULL OR range > 0));\n"
+        "INSERT INTO GROUPS (id, ACTION) VALUES (1, 'kept');\n"
+        "-- migrate:down\nDROP TABLE filter;\nDROP TABLE GROUPS;\n"
+    )
+    result = step(folder, keyword_models())
+    assert [c.describe() for c in result.changes] == [
+        "~ table GROUPS renamed to groups",
+        "~ column groups.ACTION renamed to action",
+        "~ column groups.FIRST renamed to first",
+        "~ column groups.ROWS renamed to rows",
+        "~ index IX_GROUPS_ACTION on groups renamed to ix_groups_action",
+        "~ column filter.KEY renamed to key",
+        '+ check ck_filter_range on filter ("range" IS NULL OR "range" > 0)',
+        '- check CK_FILTER_RANGE on filter ("range" IS NULL OR "range" > 0)',
+    ]
+    up, _down = up_down(result)
+    assert 'ALTER TABLE "GROUPS" RENAME TO _rename_groups;' in up
+    assert 'ALTER TABLE _rename_groups RENAME TO "groups";' in up
+    assert 'ALTER TABLE "groups" RENAME COLUMN "ACTION" TO "action";' in up
+    apply(folder, db)
+    with sqlite3.connect(db) as conn:
+        cursor = conn.execute("SELECT * FROM groups")
+        assert [d[0] for d in cursor.description] == [
+            "id", "action", "first", "Order", "rows"
+        ]  # fmt: skip
+        assert cursor.fetchall() == [(1, "kept", None, None, 0)]
+    conn.close()
+    assert step(folder, keyword_models()).up_to_date
 
 
 # -- columns --------------------------------------------------------------------------------
@@ -583,3 +712,35 @@ def test_the_task_refuses_bad_usage_with_exit_2(blog_project, args, message):
     assert run.code == 2
     assert message in run.err
     assert not blog_project.migrations.exists()
+
+
+KEYWORD_MODELS = """\
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table(
+    "groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("action", sa.String(20)),
+)
+"""
+
+
+def test_the_task_check_reports_a_name_that_differs_only_in_case(tmp_path):
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
+    (project.root / "kwmodels.py").write_text(KEYWORD_MODELS)
+    models = ("--models", "kwmodels:metadata")
+    wrote = project.invoke("migrate.generate", "initial", *models)
+    assert wrote.code == 0, wrote.err
+    [path] = project.migrations.iterdir()
+    assert "CREATE TABLE groups (\n  id INTEGER NOT NULL,\n  action VARCHAR(20)," in (
+        path.read_text()
+    )
+    assert project.invoke("migrate.generate", "again", "--check", *models).code == 0
+
+    path.write_text(path.read_text().replace("groups", "GROUPS").replace("action", "Action"))
+    check = project.invoke("migrate.generate", "again", "--check", *models)
+    assert check.code == 3, check.err
+    assert "  ~ table GROUPS renamed to groups\n" in check.out
+    assert "  ~ column groups.Action renamed to action\n" in check.out

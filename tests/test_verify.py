@@ -160,7 +160,11 @@ def test_verify_names_a_down_that_leaves_a_column(tmp_path):
     (problem,) = run.json["problems"]
     assert problem["kind"] == "down_mismatch"
     assert (problem["version"], problem["name"]) == ("20250101000005", "column_left")
-    assert "+  nickname text" in problem["diff"].splitlines()
+    assert "+  nickname TEXT" in problem["diff"].splitlines()  # names and types as stored
+    assert problem["message"].endswith(
+        "table accounts differs:\n"
+        "    column nickname: none in before up, `nickname TEXT` in after up, down"
+    )
     assert [m["verified"] for m in run.json["migrations"]] == [False] * 5
 
 
@@ -173,6 +177,50 @@ def test_verify_catches_an_up_that_fails_after_its_own_down(tmp_path):
     assert problem["kind"] == "reapply_failed" and problem["version"] == "20250101000005"
     assert "UNIQUE constraint failed: seeds.key" in problem["message"]
     assert problem["diff"] == ""  # the schema was undone; the data was not
+
+
+# A down that rebuilds a table with its constraints in another order (as Alembic's batch
+# mode does) restores the same table; one that brings it back as "Links" does not.
+LINKS = """\
+-- migrate:up
+CREATE TABLE links (id INTEGER PRIMARY KEY, account_id INTEGER, note_id INTEGER,
+  FOREIGN KEY (account_id) REFERENCES accounts (id), FOREIGN KEY (note_id) REFERENCES notes (id),
+  UNIQUE (account_id, note_id));
+
+-- migrate:down
+DROP TABLE links;
+"""
+
+LINKS_WEIGHT = """\
+-- migrate:up
+ALTER TABLE links ADD COLUMN weight INTEGER;
+
+-- migrate:down
+CREATE TABLE links_old (id INTEGER PRIMARY KEY, account_id INTEGER, note_id INTEGER,
+  UNIQUE (account_id, note_id), FOREIGN KEY (note_id) REFERENCES notes (id),
+  FOREIGN KEY (account_id) REFERENCES accounts (id));
+INSERT INTO links_old (id, account_id, note_id) SELECT id, account_id, note_id FROM links;
+DROP TABLE links;
+ALTER TABLE links_old RENAME TO {name};
+"""
+
+
+def test_verify_compares_constraints_as_a_set_and_names_exactly(tmp_path):
+    project = good_project(tmp_path / "app", f"file:{tmp_path / 'unused.db'}")
+    project.write("20250101000005_links.sql", LINKS)
+    weight = project.write("20250101000006_links_weight.sql", LINKS_WEIGHT.format(name="links"))
+    run = project.invoke("migrate.verify")
+    assert run.code == 0, run.out + run.err
+
+    weight.write_text(LINKS_WEIGHT.format(name="Links"))
+    run = project.invoke("migrate.verify", "--json")
+    assert run.code == 3, run.err
+    (problem,) = run.json["problems"]
+    assert problem["kind"] == "down_mismatch" and problem["version"] == "20250101000006"
+    assert problem["message"].endswith(
+        "table links differs:\n    name: `links` in before up, `Links` in after up, down"
+    )
+    assert "+CREATE TABLE Links (" in problem["diff"].splitlines()
 
 
 def test_verify_refuses_a_migration_without_down_before_touching_anything(tmp_path):

@@ -92,8 +92,27 @@ def _sqlite_copy(sa: Any, metadata: Any, notes: list[Note]) -> Any:
                     " per database with schema_translate_map)",
                 )
             )
-        original.to_metadata(copy, schema=None, referred_schema_fn=lambda *_args: None)
+        table = original.to_metadata(copy, schema=None, referred_schema_fn=lambda *_args: None)
+        _keep_declared_order(original, table)
     return copy
+
+
+def _keep_declared_order(original: Any, table: Any) -> None:
+    """``to_metadata`` copies a table's constraints in set (hash) order, and SQLAlchemy
+    renders them in the order they were created: give each copy its original's place, so
+    the same models always give the same migration text."""
+    order = {_signature(c): getattr(c, "_creation_order", None) for c in original.constraints}
+    for constraint in table.constraints:
+        place = order.get(_signature(constraint))
+        if place is not None:
+            constraint._creation_order = place
+
+
+def _signature(constraint: Any) -> tuple[object, ...]:
+    columns = tuple(c.name for c in getattr(constraint, "columns", ()))
+    targets = tuple(e.target_fullname for e in getattr(constraint, "elements", ()))
+    text = str(getattr(constraint, "sqltext", ""))
+    return (type(constraint).__name__, constraint.name, columns, targets, text)
 
 
 def _adapt_type(sa: Any, dialect: Any, table: Any, column: Any, notes: list[Note]) -> None:

@@ -12,7 +12,11 @@ Comparison rules (both sides are read by the same reflector, see reflect.py):
   there; a hand-written ``id INTEGER PRIMARY KEY`` cannot hold NULL either);
 - defaults, CHECKs and index definitions in canonical, case-folded form;
 - a constraint's name counts only when the model gives one (an unnamed UNIQUE in the
-  model matches a named one in the database with the same columns).
+  model matches a named one in the database with the same columns);
+- names are compared exactly: SQLite finds ``Groups`` when asked for ``groups``, but
+  every reader (``SELECT *`` keys, PRAGMAs, reflection) sees the stored spelling, so a
+  table, column, index or constraint whose name differs only in case is renamed
+  (references to a name, in expressions or ``REFERENCES``, compare case-insensitively).
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from .reflect import Column, Schema, Table, quote, unquote
 
 T = TypeVar("T")
 
-#: Changes that keep the table; every other kind of change on a table rebuilds it.
-TABLE_KINDS = ("add_table", "drop_table")
+#: Changes to whole tables; the others are planned table by table (render.py).
+TABLE_KINDS = ("add_table", "drop_table", "rename_table")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Change:
         text = {
             "add_table": f"+ table {self.table}",
             "drop_table": f"- table {self.table}",
+            "rename_table": f"~ table {self.before} renamed to {self.after}",
             "add_column": f"+ column {where} {self.after}",
             "drop_column": f"- column {where}",
             "rename_column": f"~ column {self.table}.{self.before} renamed to {self.after}",
@@ -70,6 +75,7 @@ class Change:
             "alter_options": f"~ table {self.table} options {self.before} -> {self.after}",
             "add_index": f"+ index {self.name} on {self.table}",
             "drop_index": f"- index {self.name} on {self.table}",
+            "rename_index": f"~ index {self.before} on {self.table} renamed to {self.after}",
             "alter_index": f"~ index {self.name} on {self.table}: {self.after}",
         }.get(self.kind)
         if text is None:  # add_/drop_ unique, check, foreign_key
@@ -126,6 +132,21 @@ def resolve_renames(
     return found
 
 
+def with_case_renames(current: Schema, target: Schema, renames: Renames) -> Renames:
+    """``renames`` plus every column whose name differs from the model's only in case
+    (SQLite finds it either way; readers see the stored spelling, so it is renamed)."""
+    out = {key: dict(mapping) for key, mapping in renames.items()}
+    for key, table in target.tables.items():
+        old = current.tables.get(key)
+        own = out.get(key, {})
+        taken = set(own) | {new.lower() for new in own.values()}
+        for column in table.columns:
+            was = old.column(column.name) if old is not None else None
+            if was is not None and was.name != column.name and column.name.lower() not in taken:
+                out.setdefault(key, {})[column.name.lower()] = column.name
+    return out
+
+
 def apply_renames(schema: Schema, renames: Renames) -> Schema:
     """``schema`` as it reads once the renamed columns carry their new names (the
     ``CREATE`` texts are kept as they are): what the diff compares with the models."""
@@ -177,9 +198,14 @@ def _rename_in(canonical: str, mapping: Mapping[str, str]) -> str:
 def diff(current: Schema, target: Schema, renames: Renames | None = None) -> list[Change]:
     """Every difference from ``current`` (what the migrations build) to ``target`` (the
     models), in the order the summary lists them."""
-    renames = renames or {}
+    renames = with_case_renames(current, target, renames or {})
     renamed = apply_renames(current, renames)
     changes = [
+        Change("rename_table", t.name, before=renamed.tables[k].name, after=t.name)
+        for k, t in target.tables.items()
+        if k in renamed.tables and renamed.tables[k].name != t.name
+    ]
+    changes += [
         Change("add_table", t.name) for k, t in target.tables.items() if k not in renamed.tables
     ]
     for key, table in target.tables.items():
@@ -312,6 +338,8 @@ def _index_changes(current: Table, target: Table) -> list[Change]:
             out.append(Change("add_index", name, index.name, after=index.key, item=index))
         elif old.key != index.key:
             out.append(Change("alter_index", name, index.name, old.key, index.key, item=index))
+        elif old.name != index.name:
+            out.append(Change("rename_index", name, index.name, old.name, index.name, item=index))
     out += [
         Change("drop_index", name, i.name, before=i.key, item=i)
         for k, i in before.items()
@@ -344,7 +372,7 @@ def _constraint_changes(
 
 
 def _same_name(current: str | None, target: str | None) -> bool:
-    return target is None or (current or "").lower() == target.lower()
+    return target is None or current == target
 
 
 def _key(columns: Iterable[str]) -> tuple[str, ...]:

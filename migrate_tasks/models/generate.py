@@ -8,8 +8,9 @@
    (render.py).
 4. The new migration is then proven on another scratch database before anyone sees it:
    after the existing migrations and the new up section, the schema must be the models';
-   after its down section, exactly what it was before (schema.py's canonical text). A
-   failure there is a bug in generate, reported as such, and nothing is written.
+   after its down section, exactly what it was before (``schemadiff``, the comparison
+   ``verify`` makes). A failure there is a bug in generate, reported as such, and
+   nothing is written.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MigrateError, UsageError
-from ..schema import normalise_sql, read_schema, render_schema, unified_diff
+from ..schema import normalise_sql, read_schema
+from ..schemadiff import compare_schemas, describe_differences
 from ..scratch import migrated_scratch
 from ..settings import DEFAULT_TABLE
 from .diff import Change, Note, diff, resolve_renames
@@ -146,7 +148,7 @@ def prove(directory: Path, table: str, text: str, target: Schema) -> None:
             engine = Engine(driver, folder, table)
             if existing:
                 engine.migrate("up", to=existing[-1].version, options=options)
-            before = render_schema(read_schema(driver, table, fold_case=True))
+            before = read_schema(driver, table)
             try:
                 engine.migrate("up", options=options)
                 after = reflect(driver.query, exclude=_tracking(table))
@@ -165,12 +167,12 @@ def prove(directory: Path, table: str, text: str, target: Schema) -> None:
                     + "; ".join(c.describe() for c in left)
                     + f"\n{text}"
                 )
-            restored = render_schema(read_schema(driver, table, fold_case=True))
-            if restored != before:
+            restored = compare_schemas(before, read_schema(driver, table), "before", "after")
+            if restored:
                 raise GenerateBug(
                     "generate built a migration whose down section does not restore the"
                     " schema exactly (a bug in generate; please report it):\n"
-                    + unified_diff(before, restored, "before", "after up and down")
+                    + describe_differences(restored)
                     + f"\n{text}"
                 )
         finally:

@@ -25,10 +25,10 @@ from ..schema import (
     KEYWORDS,
     VECTOR_META,
     Token,
-    _matching,
-    _split_top,
     join_tokens,
+    matching,
     normalise_sql,
+    split_top,
     tokens,
 )
 
@@ -323,14 +323,14 @@ def parse_create_table(sql: str) -> TableText:
     """Checks, constraint names, table options and column definitions of ``sql``."""
     toks = tokens(sql)
     opening = next((i for i, t in enumerate(toks) if t.text == "("), None)
-    closing = _matching(toks, opening) if opening is not None else None
+    closing = matching(toks, opening) if opening is not None else None
     if opening is None or closing is None:
         return TableText()
     checks: list[Check] = []
     unique_names: dict[tuple[str, ...], str | None] = {}
     fk_names: dict[tuple[str, ...], str | None] = {}
     column_sql: dict[str, str] = {}
-    for part in _split_top(toks[opening + 1 : closing], ","):
+    for part in split_top(toks[opening + 1 : closing], ","):
         if not part:
             continue
         table_level = part[0].kind == "keyword" and part[0].text in _TABLE_CONSTRAINTS
@@ -350,7 +350,7 @@ def parse_create_table(sql: str) -> TableText:
                 i += 2
                 continue
             if word == "CHECK" and i + 1 < len(part) and part[i + 1].text == "(":
-                end = _matching(part, i + 1)
+                end = matching(part, i + 1)
                 if end is None:
                     break
                 checks.append(Check(canonical_expression(part[i + 2 : end]), pending))
@@ -384,8 +384,8 @@ def _names_in_parens(part: Sequence[Token], start: int) -> tuple[str, ...]:
     opening = next((i for i in range(start, len(part)) if part[i].text == "("), None)
     if opening is None:
         return ()
-    closing = _matching(part, opening) or len(part)
-    groups = _split_top(part[opening + 1 : closing], ",")
+    closing = matching(part, opening) or len(part)
+    groups = split_top(part[opening + 1 : closing], ",")
     return tuple(unquote(g[0].text) for g in groups if g)
 
 
@@ -426,7 +426,7 @@ def strip_parens(text: str) -> str:
     """``((a > 0))`` -> ``a > 0``, but not ``(a) + (b)``."""
     while text.startswith("(") and text.endswith(")"):
         toks = tokens(text)
-        if _matching(toks, 0) != len(toks) - 1:
+        if matching(toks, 0) != len(toks) - 1:
             break
         text = join_tokens(toks[1:-1])
     return text

@@ -41,15 +41,26 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .diff import TABLE_KINDS, Change, Note, Renames, affinity, apply_renames
+from .diff import TABLE_KINDS, Change, Note, Renames, affinity, apply_renames, with_case_renames
 from .reflect import Column, ForeignKey, Schema, Table, dependency_order, mentions, quote
 
 #: Kinds of change ``ALTER TABLE`` (or CREATE/DROP INDEX) can make without a rebuild.
 IN_PLACE = frozenset(
-    {"add_column", "drop_column", "rename_column", "add_index", "drop_index", "alter_index"}
+    {
+        "add_column",
+        "drop_column",
+        "rename_column",
+        "add_index",
+        "drop_index",
+        "alter_index",
+        "rename_index",
+    }
 )
+#: Indexes dropped, and created again from the models' statement.
+_RECREATED = ("alter_index", "rename_index")
 _TIME_DEFAULTS = frozenset({"CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP"})
 TEMP_PREFIX = "_new_"
+RENAME_PREFIX = "_rename_"
 _CREATE_TABLE = re.compile(
     r"\s*CREATE\s+(?:TEMP(?:ORARY)?\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?", re.IGNORECASE
 )
@@ -114,7 +125,7 @@ def render(
     current: Schema, target: Schema, changes: Sequence[Change], renames: Renames | None = None
 ) -> Migration:
     """The migration that turns ``current`` into ``target`` (``changes`` from diff.diff)."""
-    renames = renames or {}
+    renames = with_case_renames(current, target, renames or {})
     renamed = apply_renames(current, renames)
     by_table: dict[str, list[Change]] = {}
     for change in changes:
@@ -133,7 +144,8 @@ def render(
     rebuilt_down = [k for k, p in plans.items() if p.rebuild_down]
     dependent = _dependent_objects(current, set(rebuilt_up) | set(rebuilt_down), set(dropped))
 
-    operations = [_drop_dependents(dependent)]
+    operations = [_rename_tables(c for c in changes if c.kind == "rename_table")]
+    operations.append(_drop_dependents(dependent))
     target_order = dependency_order(target.tables)
     operations += [_create_table(target.tables[k]) for k in target_order if k in added]
     operations += [plans[k].operation for k in target_order if k in plans]
@@ -226,7 +238,7 @@ def _addable(
 def _droppable(column: Column, current: Table, renamed: Schema, changes: Sequence[Change]) -> bool:
     """Can ``ALTER TABLE DROP COLUMN`` drop ``column`` (after this table's index drops)?"""
     key = column.name.lower()
-    going = {c.name.lower() for c in changes if c.kind in ("drop_index", "alter_index")}
+    going = {c.name.lower() for c in changes if c.kind in ("drop_index", *_RECREATED)}
     return not (
         column.hidden
         or key in _key(current.primary_key)
@@ -249,8 +261,8 @@ def _in_place(
     kinds: dict[str, list[Change]] = {}
     for change in changes:
         kinds.setdefault(change.kind, []).append(change)
-    old_indexes = [c for c in changes if c.kind in ("drop_index", "alter_index")]
-    new_indexes = [c for c in changes if c.kind in ("add_index", "alter_index")]
+    old_indexes = [c for c in changes if c.kind in ("drop_index", *_RECREATED)]
+    new_indexes = [c for c in changes if c.kind in ("add_index", *_RECREATED)]
     up = [f"DROP INDEX {quote(c.name)}" for c in old_indexes]
     for old, new in renames.items():
         up.append(
@@ -387,7 +399,26 @@ def placeholder(declared: str) -> str:
     return {"TEXT": "''", "BLOB": "X''"}.get(affinity(declared), "0")
 
 
-# -- tables created and dropped -------------------------------------------------------------
+# -- tables created, dropped and renamed -----------------------------------------------------
+
+
+def _rename_tables(changes: Iterable[Change]) -> Operation:
+    """A name that differs only in case: SQLite refuses ``RENAME TO`` a name it already
+    has (it compares names case-insensitively), so through a temporary name. RENAME
+    rewrites the references in other tables, triggers and views too."""
+    up: list[str] = []
+    down: list[str] = []
+    for change in changes:
+        temp = quote(RENAME_PREFIX + change.after)
+        up += [
+            f"ALTER TABLE {quote(change.before)} RENAME TO {temp}",
+            f"ALTER TABLE {temp} RENAME TO {quote(change.after)}",
+        ]
+        down[:0] = [
+            f"ALTER TABLE {quote(change.after)} RENAME TO {temp}",
+            f"ALTER TABLE {temp} RENAME TO {quote(change.before)}",
+        ]
+    return Operation(up, down)
 
 
 def _create_table(table: Table) -> Operation:
