@@ -66,7 +66,7 @@ __all__ = [
 
 BATCH_NOTE = (
     ". Alembic's batch mode rebuilds a table from reflection, so a down section can give"
-    " back the same table spelt differently (constraint order, DEFAULT (x) for DEFAULT x);"
+    " back the same table spelt differently (DEFAULT (x) for DEFAULT x, say);"
     " edit that down section if you run verify in CI"
 )
 
@@ -295,7 +295,7 @@ def _self_check(
             (directory / file.filename).write_text(file.text, encoding="utf-8")
         try:
             with engine_logs_quiet():
-                built = scratch_schema(directory, table, fold_case=True)
+                built = scratch_schema(directory, table)
         except (MigrationFailed, MigrationFileError) as exc:
             raise MigrateError(
                 f"the imported migrations do not apply on libSQL, so nothing was written: {exc}"
@@ -357,7 +357,7 @@ def import_alembic(
                 )
             expected = [
                 o
-                for o in read_schema(driver, table, fold_case=True)
+                for o in read_schema(driver, table)
                 if version_table not in (o.name.lower(), o.table.lower())
             ]
             outcome.warnings += headdb.unusable_defaults(driver)

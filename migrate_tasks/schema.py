@@ -250,9 +250,7 @@ def matching(toks: Sequence[Token], open_index: int) -> int | None:
 # -- reading and rendering a database's schema ----------------------------------------------
 
 
-def read_schema(
-    driver: Driver, table: str | None, *, fold_case: bool = False
-) -> list[SchemaObject]:
+def read_schema(driver: Driver, table: str | None) -> list[SchemaObject]:
     """The user's schema objects in output order: tables, indexes, triggers, views, each by
     name. ``table`` is the tracking-table prefix (``<table>``, ``_log`` and ``_lock`` are
     ours and left out); None keeps them (to tell whether a database is empty)."""
@@ -260,12 +258,10 @@ def read_schema(
         "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
         " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
     )
-    return schema_objects(rows, table, fold_case=fold_case)
+    return schema_objects(rows, table)
 
 
-def schema_objects(
-    rows: Iterable[Sequence[object]], table: str | None, *, fold_case: bool = False
-) -> list[SchemaObject]:
+def schema_objects(rows: Iterable[Sequence[object]], table: str | None) -> list[SchemaObject]:
     """Pure part of :func:`read_schema`: filter and normalise ``(type, name, tbl_name, sql)``."""
     rows = [(str(t), str(n), str(tb), str(s)) for t, n, tb, s in rows if s is not None]
     ours = {table, f"{table}_log", f"{table}_lock"} if table else set()
@@ -278,7 +274,7 @@ def schema_objects(
     }
     hidden = ours | vector_shadows | {VECTOR_META}
     objects = [
-        SchemaObject(kind, name, tbl, normalise_sql(sql, fold_case=fold_case))
+        SchemaObject(kind, name, tbl, normalise_sql(sql))
         for kind, name, tbl, sql in rows
         if kind in TYPE_ORDER
         and not name.lower().startswith("sqlite_")

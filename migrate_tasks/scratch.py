@@ -43,11 +43,10 @@ def scratch_schema(
     table: str = DEFAULT_TABLE,
     *,
     upto: str | None = None,
-    fold_case: bool = False,
 ) -> list[SchemaObject]:
     """The normalised schema (see schema.py) those migrations build; tracking tables left out."""
     with migrated_scratch(directory, table, upto=upto) as engine:
-        return read_schema(engine.driver, table, fold_case=fold_case)
+        return read_schema(engine.driver, table)
 
 
 def schema_statements(directory: Path, table: str = DEFAULT_TABLE) -> list[str]:

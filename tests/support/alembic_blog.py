@@ -64,10 +64,10 @@ def alembic_sqlite(ini: Path, path: Path, *steps: str) -> Path:
 
 
 def user_schema(url: str, token: str | None = None) -> list[SchemaObject]:
-    """The normalised, case-folded schema without our tracking tables or Alembic's."""
+    """The normalised schema (names as stored) without our tracking tables or Alembic's."""
     driver = open_driver(url, token)
     try:
-        objects = read_schema(driver, "schema_migrations", fold_case=True)
+        objects = read_schema(driver, "schema_migrations")
     finally:
         driver.close()
     return [o for o in objects if "alembic_version" not in (o.name.lower(), o.table.lower())]
