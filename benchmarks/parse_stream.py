@@ -39,8 +39,8 @@ def generate(path: Path, rows: int) -> None:
 def child(mode: str, path: Path) -> dict[str, object]:
     """One measurement, run in its own process."""
     sys.path.insert(0, str(ROOT))
-    from migrate_tasks.parser import parse_migration
-    from migrate_tasks.stream import iter_statements, scan_file
+    from migrate_tasks.files.parser import parse_migration
+    from migrate_tasks.files.stream import iter_statements, scan_file
 
     started = time.perf_counter()
     if mode == "stream":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import (
+from migrate_tasks.errors import (
     AuthFailed,
     CheckFailed,
     ConnectionFailed,
@@ -43,7 +43,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "migrate":
-        from .tasks import migrate
+        from migrate_tasks.tasks import migrate
 
         return migrate
     raise AttributeError(f"module 'migrate_tasks' has no attribute {name!r}")

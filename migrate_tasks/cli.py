@@ -19,9 +19,9 @@ from collections.abc import Callable
 from invoke import Config, Executor, FilesystemLoader, Program
 from invoke.exceptions import CollectionNotFound, Exit, ParseError
 
-from . import __version__
-from .progname import use_standalone
-from .tasks import migrate
+from migrate_tasks import __version__
+from migrate_tasks.progname import use_standalone
+from migrate_tasks.tasks import migrate
 
 
 def project_folders(config: Config) -> tuple[str, str]:
@@ -55,8 +55,8 @@ def _reading_config(step: Callable[[], None], what: str = "the configuration fil
     except (Exit, ParseError):
         raise
     except Exception as exc:
-        from .errors import EXIT_USAGE
-        from .taskbase import scrub
+        from migrate_tasks.errors import EXIT_USAGE
+        from migrate_tasks.tasks.base import scrub
 
         detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         message = scrub(f"cannot read {what}: {type(exc).__name__}: {detail}")

@@ -18,10 +18,10 @@ import subprocess
 import pytest
 
 from migrate_tasks.drivers import open_driver
-from migrate_tasks.engine import Engine
+from migrate_tasks.engine.core import Engine
+from migrate_tasks.engine.plan import plan_up
+from migrate_tasks.engine.tracking import Actor
 from migrate_tasks.errors import MigrationFailed
-from migrate_tasks.ledger import Actor
-from migrate_tasks.plan import plan_up
 from tests.support.faults import (
     FILE_AND_HTTP,
     Proc,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from migrate_tasks.drivers.base import Step
-from migrate_tasks.source import checksum
+from migrate_tasks.files.source import checksum
 from tests.support.project import Project, Run
 
 CREATE_A = (
@@ -334,9 +334,9 @@ def test_baseline_does_not_count_dbmates_table_as_drift(dbmated: Dbmate) -> None
 
 def test_the_guard_refuses_a_dbmate_table_that_changed(db_url: str) -> None:
     """The one transaction starts by checking dbmate's table lists what was read."""
-    from migrate_tasks.dbmate import CHANGED, guard_step
     from migrate_tasks.drivers import open_driver
     from migrate_tasks.errors import StatementError
+    from migrate_tasks.ops.adopt_dbmate import CHANGED, guard_step
 
     with open_driver(db_url) as driver:
         driver.run_atomic(

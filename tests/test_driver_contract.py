@@ -16,7 +16,7 @@ from contextlib import closing
 import pytest
 
 from migrate_tasks.drivers import Driver, Step, local, open_driver
-from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.errors import AuthFailed, ConnectionFailed, DatabaseError, StatementError
 from tests.support.sqld import SqldServer, TlsProxy, find_sqld, free_port
 

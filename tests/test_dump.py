@@ -15,14 +15,14 @@ import pytest
 
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.drivers.base import Step
-from migrate_tasks.schema import (
+from migrate_tasks.ops.schema import (
     APPLIED_PREFIX,
     normalise_sql,
     read_schema,
     render_schema,
     schema_objects,
 )
-from migrate_tasks.sqlwords import FALLBACK, KEYWORDS, RESERVED
+from migrate_tasks.sql.keywords import FALLBACK, KEYWORDS, RESERVED
 from tests.support.project import Project
 
 USERS = """\

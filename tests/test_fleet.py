@@ -1,4 +1,4 @@
-"""Fleets: many databases, one set of migrations (migrate_tasks.fleet, report.fleet_*).
+"""Fleets: many databases, one set of migrations (migrate_tasks.fleet.runner, report.fleet_*).
 
 Real databases only: a sqld with namespaces and an admin port, JWT sqlds, local files.
 """
@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from migrate_tasks import fleet, report
-from migrate_tasks.admin import AdminApi
-from migrate_tasks.engine import RunOptions
+from migrate_tasks.config.settings import Settings
+from migrate_tasks.engine.core import RunOptions
 from migrate_tasks.errors import EXIT_CONNECTION, MigrationFileError, UsageError
-from migrate_tasks.settings import Settings
+from migrate_tasks.fleet import runner as fleet
+from migrate_tasks.fleet.admin import AdminApi
+from migrate_tasks.report import render as report
 from tests.support.namespaces import NamespacedSqld
 from tests.support.sqld import JwtSqld
 

@@ -19,13 +19,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from migrate_tasks.autogenerate.diff import affinity, narrowing
+from migrate_tasks.autogenerate.generate import Generated, generate
+from migrate_tasks.autogenerate.target import SQLALCHEMY_MISSING, load_metadata
 from migrate_tasks.drivers import open_driver
-from migrate_tasks.engine import Engine, RunOptions
+from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.errors import MigrationFailed, UsageError
-from migrate_tasks.models.diff import affinity, narrowing
-from migrate_tasks.models.generate import Generated, generate
-from migrate_tasks.models.target import SQLALCHEMY_MISSING, load_metadata
-from migrate_tasks.source import create_migration
+from migrate_tasks.files.source import create_migration
 from tests.support.project import Project
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "blog"
@@ -189,7 +189,7 @@ def test_constraints_come_in_the_order_the_models_declare_them():
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.schema import CreateTable
 
-    from migrate_tasks.models.adapt import sqlite_ddl
+    from migrate_tasks.autogenerate.adapt import sqlite_ddl
 
     md = sa.MetaData()
     table(md, "a")

@@ -27,13 +27,13 @@ from typing import Any
 
 import pytest
 
+from migrate_tasks.autogenerate.adapt import sqlite_ddl
+from migrate_tasks.autogenerate.diff import diff
+from migrate_tasks.autogenerate.generate import generate, model_schema
+from migrate_tasks.autogenerate.reflect import reflect
 from migrate_tasks.drivers import open_driver
-from migrate_tasks.models.adapt import sqlite_ddl
-from migrate_tasks.models.diff import diff
-from migrate_tasks.models.generate import generate, model_schema
-from migrate_tasks.models.reflect import reflect
-from migrate_tasks.schema import read_schema, render_schema
-from migrate_tasks.source import create_migration, discover
+from migrate_tasks.files.source import create_migration, discover
+from migrate_tasks.ops.schema import read_schema, render_schema
 from tests.support import blog_revisions as revisions
 from tests.support.project import Project
 

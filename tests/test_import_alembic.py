@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from migrate_tasks.alembic_import import import_alembic, write_files
 from migrate_tasks.errors import MigrateError, UsageError
-from migrate_tasks.scratch import migrated_scratch
+from migrate_tasks.from_alembic.importer import import_alembic, write_files
+from migrate_tasks.ops.scratch import migrated_scratch
 from tests.support.alembic_blog import (
     BLOG_HEAD,
     BLOG_HEAD_VERSION,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrate_tasks.stream import STREAM_THRESHOLD_BYTES
+from migrate_tasks.files.stream import STREAM_THRESHOLD_BYTES
 from tests.support.project import Project
 
 ROW = "INSERT INTO big (id, v) VALUES ({i}, 'row {i} padded with enough text to be realistic');\n"
@@ -73,9 +73,9 @@ def test_syntax_error_near_the_end_leaves_nothing(project: Project):
 def test_edited_while_applying_is_caught(project: Project):
     """The checksum taken before applying is checked again at the end of the stream."""
     from migrate_tasks.drivers import open_driver
-    from migrate_tasks.engine import Engine
+    from migrate_tasks.engine.core import Engine
+    from migrate_tasks.engine.plan import plan_up
     from migrate_tasks.errors import MigrationFailed
-    from migrate_tasks.plan import plan_up
 
     write_big(project)
     path = project.migrations / "20250101000001_big.sql"

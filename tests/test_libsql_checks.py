@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from migrate_tasks.compat import Refused, statement_problem
 from migrate_tasks.drivers.ws import WsDriver
-from migrate_tasks.errors import UsageError
-from migrate_tasks.guards import (
+from migrate_tasks.engine.checks import (
     ALTER_COLUMN,
     FOREIGN_KEY_CHECK,
     GuardedStatements,
@@ -17,8 +15,10 @@ from migrate_tasks.guards import (
     ReferenceCheck,
     check_failure,
 )
-from migrate_tasks.parser import Statement
-from migrate_tasks.sqlscan import SchemaChange, schema_change
+from migrate_tasks.engine.refusals import Refused, statement_problem
+from migrate_tasks.errors import UsageError
+from migrate_tasks.files.parser import Statement
+from migrate_tasks.sql.shapes import SchemaChange, schema_change
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from migrate_tasks.source import STREAM_THRESHOLD_BYTES
-from migrate_tasks.stream import CHUNK_SIZE
+from migrate_tasks.files.source import STREAM_THRESHOLD_BYTES
+from migrate_tasks.files.stream import CHUNK_SIZE
 from tests.support.project import BIN, Project
 
 NAME = "20250101000001_notes.sql"

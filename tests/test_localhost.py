@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from migrate_tasks import fleet
-from migrate_tasks.admin import AdminApi
+from migrate_tasks.config.settings import Settings
 from migrate_tasks.drivers import open_driver
-from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.errors import ConnectionFailed
-from migrate_tasks.settings import Settings
+from migrate_tasks.fleet import runner as fleet
+from migrate_tasks.fleet.admin import AdminApi
 from tests.support.namespaces import NamespacedSqld
 from tests.support.sqld import TlsProxy
 

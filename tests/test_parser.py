@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from migrate_tasks import parser
 from migrate_tasks.errors import MigrationFileError
-from migrate_tasks.parser import (
+from migrate_tasks.files import parser
+from migrate_tasks.files.parser import (
     ParsedMigration,
     Section,
     Statement,
@@ -30,7 +30,7 @@ from migrate_tasks.parser import (
     split_statements,
     statement_keyword,
 )
-from migrate_tasks.source import TEMPLATE, checksum
+from migrate_tasks.files.source import TEMPLATE, checksum
 
 DATA = Path(__file__).parent / "testdata" / "parser"
 VALID = sorted((DATA / "valid").glob("*.sql"))

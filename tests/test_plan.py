@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from migrate_tasks.engine.plan import FileInfo, plan_down, plan_up, status_rows
+from migrate_tasks.engine.tracking import Record
 from migrate_tasks.errors import UsageError
-from migrate_tasks.ledger import Record
-from migrate_tasks.plan import FileInfo, plan_down, plan_up, status_rows
 
 
 def files(*versions: str) -> list[FileInfo]:
@@ -129,7 +129,7 @@ def test_plan_down_rejects_conflicting_options():
 
 
 def test_state_problems_name_each_kind():
-    from migrate_tasks.plan import state_problems
+    from migrate_tasks.engine.plan import state_problems
 
     rows = status_rows(
         files("1", "2", "3", "4", "6"),

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrate_tasks.drivers import open_driver
-from migrate_tasks.engine import Engine, RunOptions
+from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.errors import UsageError
 from tests.support.faults import TRACKING, LongPlan, check_consistent, write_long_plan
 

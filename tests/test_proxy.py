@@ -10,7 +10,7 @@ from contextlib import closing
 import pytest
 
 from migrate_tasks.drivers import Step, open_driver
-from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.errors import ConnectionFailed
 from tests.support.proxy import FaultProxy
 from tests.support.sqld import SqldServer

@@ -70,7 +70,7 @@ def test_status_says_a_replica_may_lag(pair, tmp_path):
 def test_a_run_right_after_another_plans_from_the_primary(pair, tmp_path, scheme):
     """In-process, back to back (no process start-up to let the replica catch up)."""
     from migrate_tasks.drivers import open_driver
-    from migrate_tasks.engine import Engine, RunOptions
+    from migrate_tasks.engine.core import Engine, RunOptions
 
     url = pair.replica.http_url if scheme == "http" else pair.replica.ws_url
     project = Project(tmp_path / "app", url)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from migrate_tasks.config.urls import parse_target, require_tls
 from migrate_tasks.errors import UsageError
-from migrate_tasks.urls import parse_target, require_tls
 from tests.support.project import BIN, Project
 
 
@@ -325,9 +325,9 @@ def test_status_and_dry_run_never_create_the_database(local: Project):
 
 def test_a_migration_applied_meanwhile_is_not_applied_again(db_url, tmp_path):
     from migrate_tasks.drivers import open_driver
-    from migrate_tasks.engine import Engine
+    from migrate_tasks.engine.core import Engine
+    from migrate_tasks.engine.plan import plan_up
     from migrate_tasks.errors import MigrationFailed
-    from migrate_tasks.plan import plan_up
 
     project = Project(tmp_path / "app", db_url)
     project.write(

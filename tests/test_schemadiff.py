@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from migrate_tasks.schema import schema_objects
-from migrate_tasks.schemadiff import compare_schemas
+from migrate_tasks.ops.schema import schema_objects
+from migrate_tasks.ops.schemadiff import compare_schemas
 
 
 def table(sql: str, name: str = "t") -> list:

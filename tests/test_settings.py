@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from migrate_tasks.config.settings import resolve_settings, validate_identifier
 from migrate_tasks.errors import UsageError
-from migrate_tasks.settings import resolve_settings, validate_identifier
 
 CONFIG = {
     "url": "file:config.db",

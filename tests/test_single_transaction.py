@@ -251,10 +251,10 @@ def test_a_streamed_migration_joins_the_transaction(tmp_path, db_url, monkeypatc
     """Files over the streaming threshold are read as they are sent, in the same
     transaction (here every file counts as big); a failure still undoes all of them."""
     from migrate_tasks.drivers import open_driver
-    from migrate_tasks.engine import Engine, RunOptions
+    from migrate_tasks.engine.core import Engine, RunOptions
     from migrate_tasks.errors import MigrationFailed
 
-    monkeypatch.setattr("migrate_tasks.engine.STREAM_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr("migrate_tasks.engine.core.STREAM_THRESHOLD_BYTES", 0)
     project = Project(tmp_path / "app", db_url)
     four(project)
     with open_driver(db_url) as driver:
@@ -289,9 +289,9 @@ def test_without_the_lease_nothing_commits(tmp_path, db_url):
     """The transaction renews the lease and checks it first: a run whose lease expired and
     was taken over meanwhile applies nothing (one by one, it stops after a migration)."""
     from migrate_tasks.drivers import Step, open_driver
-    from migrate_tasks.engine import Engine, RunOptions
+    from migrate_tasks.engine.core import Engine, RunOptions
+    from migrate_tasks.engine.plan import plan_up
     from migrate_tasks.errors import LockLost
-    from migrate_tasks.plan import plan_up
 
     project = Project(tmp_path / "app", db_url)
     four(project, third=FIXED)

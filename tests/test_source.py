@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from migrate_tasks.errors import MigrationFileError, UsageError
-from migrate_tasks.parser import parse_migration
-from migrate_tasks.source import (
+from migrate_tasks.files.parser import parse_migration
+from migrate_tasks.files.source import (
     FILENAME_PATTERN,
     TEMPLATE,
     MigrationFile,

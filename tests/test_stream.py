@@ -16,17 +16,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_parser import INVALID, PROPERTY_SETTINGS, SOUP, VALID, as_dict, read_expect, scripts
 
-from migrate_tasks import stream
 from migrate_tasks.errors import MigrationFileError
-from migrate_tasks.parser import (
+from migrate_tasks.files import stream
+from migrate_tasks.files.parser import (
     MigrationScanner,
     ParsedMigration,
     Section,
     Statement,
     parse_migration,
 )
-from migrate_tasks.source import checksum
-from migrate_tasks.stream import (
+from migrate_tasks.files.source import checksum
+from migrate_tasks.files.stream import (
     CHUNK_SIZE,
     FileSummary,
     SectionInfo,

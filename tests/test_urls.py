@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrate_tasks.errors import UsageError
-from migrate_tasks.urls import (
+from migrate_tasks.config.urls import (
     Target,
     connect_host,
     is_loopback,
@@ -13,6 +12,7 @@ from migrate_tasks.urls import (
     redact_url,
     require_tls,
 )
+from migrate_tasks.errors import UsageError
 
 SECRET = "eyJhbGciOiJFZERTQSJ9.c2VjcmV0.c2ln"
 

@@ -6,8 +6,8 @@ aiohttp (~0.2 s of start-up), so only ``ws://``/``wss://`` URLs pay for it.
 
 from __future__ import annotations
 
+from migrate_tasks.config.urls import parse_target
 from migrate_tasks.drivers.base import Driver, Row, Step
-from migrate_tasks.urls import parse_target
 
 __all__ = ["Driver", "Row", "Step", "open_driver"]
 
@@ -32,7 +32,7 @@ def open_driver(
         return LocalDriver(target.path, display_url=target.display, must_exist=must_exist)
     assert target.url is not None
     if target.kind == "http":
-        from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+        from migrate_tasks.drivers.http import HranaHttpDriver
 
         return HranaHttpDriver(target.url, token, timeout=timeout, display_url=target.display)
     from migrate_tasks.drivers.ws import WsDriver

@@ -29,8 +29,9 @@ from typing import Any
 import aiohttp
 import libsql_client
 
+from migrate_tasks.config.urls import connect_host, redact_url
 from migrate_tasks.drivers.base import Row, Step
-from migrate_tasks.drivers.hrana_http import (
+from migrate_tasks.drivers.http import (
     INTERRUPTED_CODES,
     HranaHttpDriver,
     auth_message,
@@ -45,7 +46,6 @@ from migrate_tasks.errors import (
     StatementError,
     UsageError,
 )
-from migrate_tasks.urls import connect_host, redact_url
 
 log = logging.getLogger("migrate_tasks")
 _CLOSED_CODES = {"HRANA_WEBSOCKET_ERROR", "CLIENT_CLOSED", "STREAM_CLOSED", "TRANSACTION_CLOSED"}

@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 from migrate_tasks.drivers import open_driver
-from migrate_tasks.schema import SchemaObject, read_schema
+from migrate_tasks.ops.schema import SchemaObject, read_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOG = ROOT / "examples" / "blog"

@@ -229,7 +229,7 @@ def _stable_reading(
     engine for status and validate. A killed client's last request may still be running
     on sqld (which finishes or drops it on its own): a unit can commit between two of our
     queries, and a reading that straddles it is not a snapshot."""
-    from migrate_tasks.engine import Engine
+    from migrate_tasks.engine.core import Engine
     from migrate_tasks.errors import DatabaseError
 
     previous: _Reading | None = None
@@ -275,7 +275,7 @@ def check_consistent(
     All of it from one stable reading (see ``_stable_reading``); ``settle=False`` reads
     once, for when nothing can still be running.
     """
-    from migrate_tasks.plan import APPLIED
+    from migrate_tasks.engine.plan import APPLIED
 
     reading, status, problems = _stable_reading(url, plan, table, settle)
     tracking, stamps, log, lock = reading.tracking, reading.stamps, reading.log, reading.lock
@@ -333,7 +333,7 @@ def reset_database(url: str, plan: LongPlan, *, table: str = TRACKING) -> None:
 
 def run_engine(url: str, directory: Path, direction: str, **kwargs: object) -> list[str]:
     """Run ``up``/``down`` in-process (setup for a trial); returns the versions it ran."""
-    from migrate_tasks.engine import Engine, RunOptions
+    from migrate_tasks.engine.core import Engine, RunOptions
 
     driver = open_driver(url, timeout=30)
     try:
@@ -349,7 +349,7 @@ def create_lock_table(url: str, directory: Path) -> None:
     """Take and release the lock once in-process, which creates ``<table>_lock``: for
     races that are about the lease, not about who creates the table (see the regression
     test for that in test_concurrency.py)."""
-    from migrate_tasks.engine import Engine, RunOptions
+    from migrate_tasks.engine.core import Engine, RunOptions
 
     driver = open_driver(url, timeout=30)
     try:
@@ -486,8 +486,8 @@ def start_cli(project: Project, *args: str, **env: str) -> Proc:
 #: wait for a shared flock on the barrier file that the parent holds exclusively.
 _BARRIER_RUNNER = """\
 import fcntl, sys
-import migrate_tasks.cli, migrate_tasks.engine, migrate_tasks.drivers.local
-import migrate_tasks.drivers.hrana_http
+import migrate_tasks.cli, migrate_tasks.engine.core, migrate_tasks.drivers.local
+import migrate_tasks.drivers.http
 barrier, ready = sys.argv[1], sys.argv[2]
 with open(barrier) as handle:
     open(ready, "w").close()

@@ -11,9 +11,9 @@ import http.client
 import json
 from pathlib import Path
 
-from migrate_tasks.admin import namespace_host
 from migrate_tasks.drivers.base import Step
-from migrate_tasks.drivers.hrana_http import HranaHttpDriver
+from migrate_tasks.drivers.http import HranaHttpDriver
+from migrate_tasks.fleet.admin import namespace_host
 from tests.support.sqld import SqldServer, SqldUnavailable, free_port
 
 

@@ -1,0 +1,1 @@
+"""Settings: where each value comes from (one precedence function), URLs and their redaction."""

@@ -1,0 +1,1 @@
+"""Runs migrations: the pure plan, tracking tables, the lock, libSQL's checks and refusals, the runner."""

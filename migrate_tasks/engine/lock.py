@@ -1,0 +1,159 @@
+"""The migration lock: a lease row taken with one atomic statement.
+
+Why a lease row and not a held transaction or an advisory lock: sqld has no advisory
+locks, it steals a write transaction after 5 s when another writer waits, and its HTTP
+streams expire after 10 s idle (LIBSQL_NOTES.md §10, §12). A single
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired RETURNING`` works the same on a
+local file and on a server, and a lease whose owner died expires by itself.
+
+While someone holds the lease we only *read* it: a waiting write on sqld would make
+the server abort the holder's migration after 5 s. We try to take it only when it is
+free, expired, or held by a process on this host that no longer exists. An attempt is
+one transaction (one request on a server) that also carries whatever the caller needs
+right after taking the lease, so taking it costs no extra round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from migrate_tasks.drivers.base import Driver, Row, Step
+from migrate_tasks.engine.tracking import UNREAD, Actor, Holder, Ledger
+from migrate_tasks.errors import DatabaseError, LockTimeout
+from migrate_tasks.progname import command
+
+log = logging.getLogger("migrate_tasks")
+
+UNKNOWN = UNREAD  # the lease has not been read
+Rows = list[list[Row]]
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_TTL = 120
+WAIT_REPORT_EVERY = 10.0
+
+
+class MigrationLock:
+    """Acquire, renew (inside each migration's unit) and release the lease."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        ledger: Ledger,
+        actor: Actor,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ttl: int = DEFAULT_TTL,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.driver = driver
+        self.ledger = ledger
+        self.actor = actor
+        self.timeout = timeout
+        self.ttl = int(ttl)
+        self.owner = f"{actor.user}@{actor.host}:{actor.pid}:{uuid.uuid4().hex[:12]}"
+        self.held = False
+        self._sleep = sleep
+
+    def acquire(
+        self, then: Sequence[Step] = (), *, holder: Holder | object | None = UNKNOWN
+    ) -> Rows:
+        """Take the lease, waiting up to ``timeout``; return the rows of ``then``.
+
+        Each attempt is ONE transaction (one request on a server): create the lock table
+        if needed, the atomic take-over statement, a read of the lease, then ``then``
+        (the engine's tracking-table setup and fresh reads, which so cost no extra round
+        trip and are answered by the primary even through a replica). ``holder``: the
+        lease as the caller last read it, so the first attempt needs no read of its own.
+        """
+        deadline = time.monotonic() + self.timeout
+        next_report = 0.0
+        known: Holder | None = None
+        while True:
+            if holder is UNKNOWN:
+                holder = self.ledger.read_lock(self.driver) if self._table_exists() else None
+            assert holder is None or isinstance(holder, Holder)
+            known = holder or known
+            replacing = self._dead_owner(holder)
+            if holder is None or holder.expired or replacing:
+                attempt = self._try(holder, replacing, then)
+                if isinstance(attempt, list):
+                    return attempt
+                if attempt is None:  # the file was busy: whose lease is it by now?
+                    attempt = self.ledger.read_lock(self.driver) if self._table_exists() else None
+                known = attempt or known
+            now = time.monotonic()
+            who = known.describe() if known else "another writer (the database is busy)"
+            if now >= deadline:
+                raise LockTimeout(
+                    f"timed out after {self.timeout:g} s waiting for the migration lock held by"
+                    f" {who}. If that run is dead, wait for its lease to expire or release it"
+                    f" with `{command('unlock')}`"
+                )
+            if now >= next_report:
+                log.warning("waiting for the migration lock held by %s", who)
+                next_report = now + WAIT_REPORT_EVERY
+            self._sleep(min(0.25 + random.random() * 0.25, max(deadline - now, 0.01)))
+            holder = UNKNOWN
+
+    def attempt_steps(self, then: Sequence[Step] = (), replacing: str | None = None) -> list[Step]:
+        """The one transaction of an attempt to take the lease (see ``acquire``)."""
+        return [
+            *self.ledger.lock_create_steps(),
+            self.ledger.acquire_step(self.owner, self.actor, self.ttl, replacing=replacing),
+            self.ledger.read_lock_step(),
+            *then,
+        ]
+
+    def _try(
+        self, holder: Holder | None, replacing: str | None, then: Sequence[Step]
+    ) -> Rows | Holder | None:
+        """The rows of ``then`` if we now hold the lease; else who holds it (None: a
+        local writer holds the file, so nothing could be read)."""
+        try:
+            rows = self.driver.run_atomic(self.attempt_steps(then, replacing))
+        except DatabaseError as exc:
+            if (exc.code or "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                return None  # a local writer holds the file: the lease holder, or a straggler
+            raise
+        if not rows[1]:
+            return Holder(*rows[2][0]) if rows[2] else None
+        self.held = True
+        if holder is not None:
+            why = "its process is gone" if replacing else "its lease had expired"
+            log.warning("took over the migration lock from %s (%s)", holder.describe(), why)
+        return rows[3:]
+
+    def _dead_owner(self, holder: Holder | None) -> str | None:
+        """A lease held by a process on this host that no longer exists can go at once."""
+        if holder is None or holder.expired or holder.host != self.actor.host or not holder.pid:
+            return None
+        if holder.pid == self.actor.pid:
+            return None
+        try:
+            os.kill(holder.pid, 0)
+        except ProcessLookupError:
+            return holder.owner
+        except PermissionError:
+            return None  # alive, someone else's
+        return None
+
+    def _table_exists(self) -> bool:
+        return self.ledger.lock_table in self.ledger.existing_tables(self.driver)
+
+    def renew_step(self) -> Step:
+        return self.ledger.renew_step(self.owner, self.ttl)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            self.driver.run_atomic([self.ledger.release_step(self.owner)])
+        except Exception as exc:  # the run's own outcome matters more; the lease expires anyway
+            log.warning(
+                "could not release the migration lock (%s); it expires in %d s", exc, self.ttl
+            )

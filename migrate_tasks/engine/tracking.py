@@ -1,0 +1,527 @@
+"""The tracking tables: their SQL and the mapping of rows to records.
+
+``<table>`` holds one row per migration ever applied (rows stay after a rollback, as
+history); ``<table>_log`` holds one row per operation, for audit; ``<table>_lock`` holds
+at most one row, the lease of the run allowed to write. Every value goes in as a
+parameter; the only text we splice into SQL is the table name, validated as an
+identifier by ``settings.validate_identifier`` and quoted here.
+
+Exactly once, even without the lock: the first tracking write of every unit moves the
+row from the state the plan expected to the next one, and a row in any other state is
+moved to the impossible state ``'conflict'``, which the named CHECK constraint
+``state_transition`` refuses. So a migration that another run applied (or rolled back)
+meanwhile fails its unit before any of its statements ran.
+
+Timestamps and durations of successful operations come from the database's own clock
+(``strftime('now')`` at the log row's insert and at its final update, inside the same
+transaction as the migration), so a client with a skewed clock cannot write nonsense.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from migrate_tasks.config.settings import validate_identifier
+from migrate_tasks.drivers.base import Driver, Row, Step
+from migrate_tasks.errors import AuthFailed, DatabaseError, StatementError, UsageError
+from migrate_tasks.progname import command
+
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+EPOCH = "CAST(strftime('%s', 'now') AS INTEGER)"
+ELAPSED_MS = "CAST(round((julianday('now') - julianday(started_at)) * 86400000) AS INTEGER)"
+GUARD = "state_transition"
+#: In the error of ``lock_guard_step`` (SQLite raises no message of our choosing outside a
+#: trigger; a bad JSON path is echoed back, see ``guards``).
+LOCK_LOST = "migrate_tasks:lock_lost:"
+
+MAIN_COLUMNS = (
+    "version",
+    "name",
+    "checksum",
+    "status",
+    "applied_at",
+    "rolled_back_at",
+    "execution_ms",
+)
+LOG_COLUMNS = (
+    "id", "version", "name", "action", "started_at", "finished_at",
+    "duration_ms", "outcome", "error", "user", "host",
+)  # fmt: skip
+LOCK_COLUMNS = ("owner", "user", "host", "pid", "acquired_at", "expires_at")
+
+# (action) -> (states the row may be in before, state while running, state after)
+TRANSITIONS = {
+    "up": (("rolled_back",), "applied", "applied"),
+    "down": (("applied",), "rolled_back", "rolled_back"),
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of the tracking table."""
+
+    version: str
+    name: str
+    checksum: str
+    status: str  # applied | rolled_back | failed
+    applied_at: str | None
+    rolled_back_at: str | None
+    execution_ms: int | None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who runs the operation, for the audit log and the lock."""
+
+    user: str
+    host: str
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The lease in the lock table, with the database's clock at the time of reading."""
+
+    owner: str
+    user: str | None
+    host: str | None
+    pid: int | None
+    acquired_at: str
+    expires_at: int
+    now: int
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at < self.now
+
+    def describe(self) -> str:
+        who = f"{self.user or '?'}@{self.host or '?'} (pid {self.pid})"
+        left = self.expires_at - self.now
+        lease = f"lease expires in {left} s" if left >= 0 else f"lease expired {-left} s ago"
+        return f"{who} since {self.acquired_at}, {lease}"
+
+
+#: A lease not read yet (``MigrationLock.acquire(holder=...)``; None is "free").
+UNREAD = object()
+
+
+@dataclass
+class Snapshot:
+    """What one read of the tracking tables found."""
+
+    #: Which of our three tables exist.
+    existing: set[str]
+    records: dict[str, Record] = field(default_factory=dict)
+    #: The lease in the lock table; None when the lock is free (or was not read).
+    holder: Holder | None = None
+    #: Whether the server is a read replica, when that was asked (None: not asked).
+    replica: bool | None = None
+
+
+class Ledger:
+    """SQL for one set of tracking tables, named after ``table``."""
+
+    def __init__(self, table: str) -> None:
+        self.table = validate_identifier(table)
+        self.log_table = validate_identifier(f"{table}_log")
+        self.lock_table = validate_identifier(f"{table}_lock")
+        self._t = f'"{self.table}"'
+        self._log = f'"{self.log_table}"'
+        self._lock = f'"{self.lock_table}"'
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def create_steps(self) -> list[Step]:
+        return [
+            Step(
+                f"CREATE TABLE IF NOT EXISTS {self._t} (\n"
+                "  version TEXT PRIMARY KEY NOT NULL,\n"
+                "  name TEXT NOT NULL,\n"
+                "  checksum TEXT NOT NULL,\n"
+                "  status TEXT NOT NULL\n"
+                f"    CONSTRAINT {GUARD} CHECK (status IN ('applied', 'rolled_back', 'failed')),\n"
+                "  applied_at TEXT,\n"
+                "  rolled_back_at TEXT,\n"
+                "  execution_ms INTEGER\n"
+                ")"
+            ),
+            Step(
+                f"CREATE TABLE IF NOT EXISTS {self._log} (\n"
+                "  id INTEGER PRIMARY KEY,\n"
+                "  version TEXT NOT NULL,\n"
+                "  name TEXT,\n"
+                "  action TEXT NOT NULL,\n"
+                "  started_at TEXT NOT NULL,\n"
+                "  finished_at TEXT,\n"
+                "  duration_ms INTEGER,\n"
+                "  outcome TEXT NOT NULL,\n"
+                "  error TEXT,\n"
+                '  "user" TEXT,\n'
+                "  host TEXT\n"
+                ")"
+            ),
+        ]
+
+    def lock_create_steps(self) -> list[Step]:
+        return [
+            Step(
+                f"CREATE TABLE IF NOT EXISTS {self._lock} (\n"
+                "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+                "  owner TEXT NOT NULL,\n"
+                '  "user" TEXT,\n'
+                "  host TEXT,\n"
+                "  pid INTEGER,\n"
+                "  acquired_at TEXT NOT NULL,\n"
+                "  expires_at INTEGER NOT NULL\n"
+                ")"
+            )
+        ]
+
+    def existing_tables(self, driver: Driver) -> set[str]:
+        rows = driver.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)",
+            (self.table, self.log_table, self.lock_table),
+        )
+        return {row[0] for row in rows}
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read(self, driver: Driver, *, fresh: bool = False) -> dict[str, Record]:
+        """Every tracking row by version; empty when the tables do not exist yet.
+
+        ``fresh`` reads inside a write transaction: a read replica forwards that to its
+        primary, while a plain read may be answered from before the latest write
+        (measured: stale in 52 of 100 reads right after a write).
+        """
+        if fresh:
+            noop = Step(f"UPDATE {self._lock} SET id = id WHERE 0")
+            shape, history = self.snapshot_steps()[:2]
+            tables = driver.run_atomic([noop, shape])[1]
+            snapshot = self.parse_snapshot([tables, []])
+            if self.table in snapshot.existing:
+                snapshot.records = self._records(driver.run_atomic([noop, history])[1])
+            return snapshot.records
+        return self.snapshot(driver).records
+
+    def snapshot_steps(self, *, lock: bool = False) -> list[Step]:
+        """The reads behind ``snapshot``, for ``Driver.query_many`` (one round trip) or
+        for the end of a transaction (``parse_snapshot`` reads their rows back).
+
+        0: (table, column) of each of our tables that exists; 1: the tracking rows
+        (fails while the table does not exist); 2, with ``lock``: the lease.
+        """
+        steps = [
+            Step(
+                "SELECT t.name, c.name FROM sqlite_master AS t"
+                " JOIN pragma_table_info(t.name) AS c"
+                " WHERE t.type = 'table' AND t.name IN (?, ?, ?)",
+                (self.table, self.log_table, self.lock_table),
+            ),
+            Step(f"SELECT {', '.join(MAIN_COLUMNS)} FROM {self._t}"),
+        ]
+        if lock:
+            steps.append(self.read_lock_step())
+        return steps
+
+    def snapshot(self, driver: Driver, *, lock: bool = False, probe: bool = False) -> Snapshot:
+        """Tables, history (and with ``lock`` the lease) in one ``query_many``: one round
+        trip on a server. ``probe``: also ask whether the server is a read replica."""
+        steps = self.snapshot_steps(lock=lock)
+        answers = driver.query_many([*steps, REPLICA_PROBE] if probe else steps)
+        snapshot = self.parse_snapshot(answers[: len(steps)])
+        if probe:
+            snapshot.replica = _probe_answer(answers[-1])
+        return snapshot
+
+    def parse_snapshot(self, answers: Sequence[list[Row] | DatabaseError]) -> Snapshot:
+        """Rows of ``snapshot_steps`` -> a ``Snapshot``; refuses tables that are not ours."""
+        tables = _rows_of(answers[0])
+        columns: dict[str, set[str]] = {}
+        for table, column in tables:
+            columns.setdefault(str(table), set()).add(str(column))
+        self._check_columns(columns)
+        snapshot = Snapshot(set(columns))
+        if self.table in columns:
+            snapshot.records = self._records(_rows_of(answers[1]))
+        if len(answers) > 2 and self.lock_table in columns:
+            lease = answers[2]
+            if isinstance(lease, DatabaseError):
+                if "no such table" not in lease.message:  # created just now, seen lagging
+                    raise lease
+            elif lease:
+                snapshot.holder = Holder(*lease[0])
+        return snapshot
+
+    def _records(self, rows: Sequence[Row]) -> dict[str, Record]:
+        return {str(r[0]): Record(str(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
+
+    def _check_columns(self, columns: Mapping[str, set[str]]) -> None:
+        """Refuse to write into a table of the same name that is not ours (e.g. dbmate's)."""
+        for table, expected in (
+            (self.table, MAIN_COLUMNS),
+            (self.log_table, LOG_COLUMNS),
+            (self.lock_table, LOCK_COLUMNS),
+        ):
+            if table not in columns:
+                continue
+            missing = [c for c in expected if c not in columns[table]]
+            if missing and columns[table] == {"version"}:  # dbmate's schema_migrations
+                raise UsageError(
+                    f"table {table} exists but is not a migrate_tasks tracking table: it is"
+                    " dbmate's (one column, version). To switch from dbmate, run"
+                    f" `{command('adopt-dbmate --dry-run')}` to see, then without --dry-run:"
+                    " it records the migrations dbmate applied in our tables and drops dbmate's"
+                )
+            if missing:
+                raise UsageError(
+                    f"table {table} exists but is not a migrate_tasks tracking table "
+                    f"(missing columns: {', '.join(missing)}). If another tool created it, "
+                    "choose another name with the 'table' setting (migrate.table in invoke.yaml)"
+                )
+
+    def log_rows(self, driver: Driver) -> list[dict[str, object]]:
+        rows = driver.query(
+            f"SELECT {', '.join(_quoted(LOG_COLUMNS))} FROM {self._log} ORDER BY id"
+        )
+        return [dict(zip(LOG_COLUMNS, row, strict=True)) for row in rows]
+
+    # -- the lock -------------------------------------------------------------------------
+
+    def read_lock(self, driver: Driver) -> Holder | None:
+        """The current lease, from a plain read (a replica may not show it yet: the
+        acquire that follows is a write, decided on the primary, so that is safe)."""
+        try:
+            step = self.read_lock_step()
+            rows = driver.query(step.sql, step.params)
+        except DatabaseError as exc:
+            if "no such table" in exc.message:
+                return None  # created a moment ago through a replica that lags
+            raise
+        return Holder(*rows[0]) if rows else None
+
+    def read_lock_step(self) -> Step:
+        """The lease with the database's clock; no row while the lock is free."""
+        return Step(
+            f'SELECT owner, "user", host, pid, acquired_at, expires_at, {EPOCH}'
+            f" FROM {self._lock} WHERE id = 1"
+        )
+
+    def acquire_step(
+        self, owner: str, actor: Actor, ttl: int, *, replacing: str | None = None
+    ) -> Step:
+        """One atomic statement: returns a row only if we now hold the lease. It takes
+        over a lease that has expired, or the one held by ``replacing`` (a dead owner)."""
+        return Step(
+            f'INSERT INTO {self._lock} (id, owner, "user", host, pid, acquired_at, expires_at)'
+            f" VALUES (1, ?, ?, ?, ?, {NOW}, {EPOCH} + ?)"
+            ' ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, "user" = excluded."user",'
+            " host = excluded.host, pid = excluded.pid, acquired_at = excluded.acquired_at,"
+            " expires_at = excluded.expires_at"
+            f" WHERE {self._lock}.expires_at < {EPOCH} OR {self._lock}.owner = ?"
+            " RETURNING owner",
+            (owner, actor.user, actor.host, actor.pid, ttl, replacing or ""),
+        )
+
+    def renew_step(self, owner: str, ttl: int) -> Step:
+        """Extend our lease; returns no row if it is no longer ours."""
+        return Step(
+            f"UPDATE {self._lock} SET expires_at = {EPOCH} + ? WHERE id = 1 AND owner = ?"
+            " RETURNING owner",
+            (ttl, owner),
+        )
+
+    def lock_guard_step(self, owner: str) -> Step:
+        """Fails (``LOCK_LOST`` in the error) unless we hold the lease: inside a
+        transaction, nothing of it commits without the lock."""
+        return Step(
+            f"SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM {self._lock} WHERE id = 1 AND owner = ?)"
+            f" THEN json_extract('{{}}', '{LOCK_LOST}') END",
+            (owner,),
+        )
+
+    def release_step(self, owner: str) -> Step:
+        return Step(f"DELETE FROM {self._lock} WHERE id = 1 AND owner = ?", (owner,))
+
+    def force_release_step(self) -> Step:
+        return Step(f"DELETE FROM {self._lock} WHERE id = 1")
+
+    # -- writing: every operation is framed by these steps inside its own unit ------------
+
+    def begin_steps(
+        self, version: str, name: str, checksum: str, action: str, actor: Actor,
+        *, transaction: bool = True,
+    ) -> list[Step]:  # fmt: skip
+        """Open the log row, then move the tracking row; the move is the exactly-once guard.
+
+        For a ``transaction:false`` section the row goes to 'failed' until the section
+        finishes, so a crash midway is visible afterwards.
+        """
+        before, running, _after = TRANSITIONS[action]
+        if not transaction:
+            running = "failed"
+        allowed = ", ".join(f"'{s}'" for s in before)
+        log_row = Step(
+            f'INSERT INTO {self._log} (version, name, action, started_at, outcome, "user", host)'
+            f" VALUES (?, ?, ?, {NOW}, 'running', ?, ?)",
+            (version, name, action, actor.user, actor.host),
+        )
+        if action == "up":
+            move = Step(
+                f"INSERT INTO {self._t} (version, name, checksum, status)"
+                " VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
+                " checksum = excluded.checksum,"
+                f" status = CASE WHEN status IN ({allowed}) THEN excluded.status"
+                " ELSE 'conflict' END,"
+                " applied_at = NULL, rolled_back_at = NULL, execution_ms = NULL",
+                (version, name, checksum, running),
+            )
+        else:
+            move = Step(
+                f"UPDATE {self._t} SET status = CASE WHEN status IN ({allowed}) THEN ?"
+                " ELSE 'conflict' END WHERE version = ?",
+                (running, version),
+            )
+        return [log_row, move]
+
+    def finish_steps(self, version: str, action: str, *, returning: bool = False) -> list[Step]:
+        """Close the log row and stamp the tracking row, both from the same clock reading.
+        ``returning``: the stamp returns the duration the database measured (up only)."""
+        _before, _running, after = TRANSITIONS[action]
+        # newest first and stop at the first match: max(id) with a WHERE would read the
+        # whole log (no index) three times per migration, O(history) each
+        current = (
+            f"(SELECT id FROM {self._log} WHERE version = ? AND action = ?"
+            " AND outcome = 'running' ORDER BY id DESC LIMIT 1)"
+        )
+        close_log = Step(
+            f"UPDATE {self._log} SET finished_at = {NOW}, duration_ms = {ELAPSED_MS},"
+            f" outcome = ? WHERE id = {current}",
+            (after, version, action),
+        )
+        last = (
+            f"(SELECT id FROM {self._log} WHERE version = ? AND action = ?"
+            " ORDER BY id DESC LIMIT 1)"
+        )
+        if action == "up":
+            stamp = Step(
+                f"UPDATE {self._t} SET status = 'applied',"
+                f" applied_at = (SELECT finished_at FROM {self._log} WHERE id = {last}),"
+                f" execution_ms = (SELECT duration_ms FROM {self._log} WHERE id = {last})"
+                " WHERE version = ?" + (" RETURNING execution_ms" if returning else ""),
+                (version, action, version, action, version),
+            )
+        else:
+            stamp = Step(
+                f"UPDATE {self._t} SET status = 'rolled_back',"
+                f" rolled_back_at = (SELECT finished_at FROM {self._log} WHERE id = {last})"
+                " WHERE version = ?",
+                (version, action, version),
+            )
+        return [close_log, stamp]
+
+    def failure_steps(
+        self,
+        version: str,
+        name: str,
+        action: str,
+        actor: Actor,
+        started_at: str,
+        duration_ms: int,
+        error: str,
+    ) -> list[Step]:
+        """A 'failed' log entry, written on its own after the migration's unit rolled back."""
+        return [
+            Step(
+                f"UPDATE {self._log} SET finished_at = {NOW}, duration_ms = ?, outcome = 'failed',"
+                f" error = ? WHERE id = (SELECT id FROM {self._log} WHERE version = ?"
+                " AND action = ? AND outcome = 'running' ORDER BY id DESC LIMIT 1)",
+                (duration_ms, error, version, action),
+            ),
+            Step(
+                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
+                f' duration_ms, outcome, error, "user", host)'
+                f" SELECT ?, ?, ?, ?, {NOW}, ?, 'failed', ?, ?, ? WHERE changes() = 0",
+                (version, name, action, started_at, duration_ms, error, actor.user, actor.host),
+            ),
+        ]
+
+    def repair_steps(
+        self, version: str, name: str, checksum: str, status: str, actor: Actor, note: str
+    ) -> list[Step]:
+        """Record what an operator fixed by hand, with an audit row."""
+        stamp = "applied_at" if status == "applied" else "rolled_back_at"
+        return [
+            Step(
+                f"INSERT INTO {self._t} (version, name, checksum, status, {stamp})"
+                f" VALUES (?, ?, ?, ?, {NOW})"
+                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
+                f" checksum = excluded.checksum, status = excluded.status,"
+                f" {stamp} = excluded.{stamp}",
+                (version, name, checksum, status),
+            ),
+            Step(
+                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
+                f' duration_ms, outcome, error, "user", host)'
+                f" VALUES (?, ?, 'repair', {NOW}, {NOW}, 0, ?, ?, ?, ?)",
+                (version, name, status, note, actor.user, actor.host),
+            ),
+        ]
+
+    def baseline_steps(
+        self, version: str, name: str, checksum: str, actor: Actor, note: str,
+        *, action: str = "baseline",
+    ) -> list[Step]:  # fmt: skip
+        """Record a migration as applied without running it (``baseline``, or ``adopt``
+        for ``adopt-dbmate``), with an audit row. A plain INSERT: a row that exists already
+        (another run recorded it meanwhile) fails the whole unit instead of being
+        overwritten."""
+        return [
+            Step(
+                f"INSERT INTO {self._t} (version, name, checksum, status, applied_at)"
+                f" VALUES (?, ?, ?, 'applied', {NOW})",
+                (version, name, checksum),
+            ),
+            Step(
+                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
+                f' duration_ms, outcome, error, "user", host)'
+                f" VALUES (?, ?, ?, {NOW}, {NOW}, 0, 'applied', ?, ?, ?)",
+                (version, name, action, note, actor.user, actor.host),
+            ),
+        ]
+
+
+REPLICA_PROBE = Step("DELETE FROM sqlite_schema WHERE 0")
+
+
+def is_replica(driver: Driver) -> bool | None:
+    """True when the server forwards writes to a primary (a read replica).
+
+    The probe can change nothing (SQLite refuses to modify sqlite_schema), but through a
+    replica its error comes back as ``PROXY_ERROR``. None: cannot tell (a read-only token).
+    """
+    try:
+        driver.run_each([REPLICA_PROBE])
+    except StatementError as exc:
+        return exc.code == "PROXY_ERROR"
+    except AuthFailed:
+        return None
+    except DatabaseError as exc:
+        return exc.code == "PROXY_ERROR"
+    return False
+
+
+def _probe_answer(answer: list[Row] | DatabaseError) -> bool:
+    """``REPLICA_PROBE``'s outcome from ``query_many``: only a replica says PROXY_ERROR."""
+    return isinstance(answer, DatabaseError) and answer.code == "PROXY_ERROR"
+
+
+def _rows_of(answer: list[Row] | DatabaseError) -> list[Row]:
+    if isinstance(answer, DatabaseError):
+        raise answer
+    return answer
+
+
+def _quoted(columns: tuple[str, ...]) -> list[str]:
+    return [f'"{c}"' for c in columns]

@@ -1,0 +1,1 @@
+"""Migration files on disk: discovery, names, checksums, the parser and streaming of big files."""

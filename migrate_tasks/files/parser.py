@@ -1,0 +1,762 @@
+"""Turn a migration file's bytes into its up/down sections and their statements.
+
+Pure: no database and no I/O, so every rule here is tested on plain strings.
+
+File format (dbmate's)::
+
+    -- migrate:up
+    CREATE TABLE users (id INTEGER PRIMARY KEY);
+    -- migrate:down transaction:false
+    DROP TABLE users;
+
+Decisions worth knowing:
+
+* ``Statement.sql`` is the statement as written, from its first real token to its last
+  one: leading and trailing whitespace and comments are removed, comments inside are
+  kept, and the terminating ``;`` is **not** included. ``sql`` executes as-is, and
+  ``sql + ";"`` is always a complete statement (handy for dry-run scripts).
+  ``sql`` holds the file's characters exactly, CRLF line endings included: only the
+  checksum (``source.checksum``) ignores line endings, never the SQL sent. Lines end at
+  LF, as for SQLite's ``--`` comments, so a CRLF file has the same line numbers as its
+  LF twin.
+* Statement boundaries come from SQLite itself: a ``;`` ends a statement exactly when
+  ``sqlite3.complete_statement`` says the text up to it is complete (this is what keeps
+  ``CREATE TRIGGER ... BEGIN ...; ...; END;`` in one piece). A small scanner that lexes
+  quotes and comments exactly like SQLite's ``sqlite3_complete`` only decides which
+  ``;`` are worth asking about, so work stays linear in the size of the file.
+* Section headers are lines starting (in the first column) with ``-- migrate:``, found
+  line by line like dbmate does, even inside a block comment, a multi-line string or a
+  trigger body. Such a header cuts the text before it short, which then fails as an
+  unterminated statement/comment with a note explaining why; so no file is ever split
+  differently from dbmate without an error. Near-misses that dbmate would silently treat
+  as comments are refused instead: ``-- migrate:sideways``, ``-- Migrate:Up``, unknown
+  or misspelt options, and a ``-- migrate:`` comment that is indented or follows code
+  on its line. Indented ``-- migrate:`` text *inside* a block comment is just text.
+* An up section of comments only is a deliberate no-op, as in dbmate (real dbmate
+  folders have them; the engine warns before applying one). An up section with no text
+  at all is an error: it is what a file never written looks like.
+* Transaction control is refused: ``BEGIN``, ``COMMIT``, ``END`` and ``ROLLBACK`` (with
+  any trailing words). ``SAVEPOINT``, ``RELEASE`` and ``ROLLBACK [TRANSACTION] TO`` are
+  allowed in a transactional section, where they nest inside the migration's own
+  transaction, and refused in a ``transaction:false`` section, where each statement
+  commits on its own and a remote connection cannot carry a transaction across them.
+* There is one parser, ``MigrationScanner``, fed the file's bytes in pieces of any size:
+  ``parse_migration`` feeds the whole file at once, ``migrate_tasks.files.stream`` feeds a
+  huge file chunk by chunk with memory for one chunk and one statement. Where the pieces
+  are cut never changes a statement, a line number or an error.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import sqlite3
+from array import array
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from migrate_tasks.errors import MigrationFileError
+
+#: Options allowed on a section header, and the values each accepts.
+#: Adding an option (e.g. ``"foreign_keys": ("on", "off")``) is one line here.
+KNOWN_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "transaction": ("true", "false"),
+        # off: run the section with foreign keys off and check them all before COMMIT
+        # (the table rebuild SQLite documents; see docs/libsql.md).
+        "foreign_keys": ("on", "off"),
+    }
+)
+
+DIRECTIONS = ("up", "down")
+
+# SQLite's whitespace (its tokenizer also counts \v).
+_WS = " \t\n\r\f\v"
+_CODE = re.compile(r"[^ \t\n\r\f\v]")
+# Lexes exactly what sqlite3_complete() lexes: quotes have no escapes (a doubled quote is
+# just two adjacent quoted tokens), `--` runs to the newline, `/*` to the first `*/`.
+# Each match swallows the ordinary SQL before its token in one go (4x faster than
+# letting finditer step over it), and the match can never fail, so it is linear.
+_TOKEN = re.compile(
+    r"""
+    (?:[^;'"`\[/-]+|-(?!-)|/(?!\*))*               # ordinary SQL, skipped
+    (?:
+      (;)                                           # 1: a candidate end of statement
+    | (--[^\n]*|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/)     # 2: a comment
+    | ('[^']*'|"[^"]*"|`[^`]*`|\[[^\]]*\])          # 3: a string or quoted identifier
+    | (['"`\[]|/\*)                                 # 4: an opener that is never closed
+    | (\Z)                                          # 5: the end of the text
+    )
+    """,
+    re.VERBOSE,
+)
+_SEMICOLON, _COMMENT, _QUOTED, _UNCLOSED, _END = 1, 2, 3, 4, 5
+_CLOSER = {"'": "'", '"': '"', "`": "`", "[": "]", "/*": "*/"}
+
+_HEADER = re.compile(r"^--[ \t]*(migrate):(\S*)(.*)$", re.MULTILINE | re.IGNORECASE)
+# An unfinished last line that more text could still turn into a _HEADER.
+_HEADER_PREFIX = re.compile(
+    r"-(?:-[ \t]*(?:m(?:i(?:g(?:r(?:a(?:t(?:e)?)?)?)?)?)?)?)?", re.IGNORECASE
+)
+_MISPLACED_HEADER = re.compile(r"--[ \t]*migrate:", re.IGNORECASE)
+_LEADING_JUNK = re.compile(r"(?:[ \t\n\r\f\v]+|--[^\n]*|/\*(?:.*?\*/|.*\Z))*", re.DOTALL)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_CONTROL_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+_LONE_CR = (
+    "lines end with a lone CR (old Mac line endings): SQLite, like dbmate, ends a line"
+    " and a '--' comment only at LF, so the header would swallow the SQL after it."
+    " Save the file with LF (or CRLF) line endings"
+)
+_HEADER_NOTE = (
+    " Note: a line starting with '-- migrate:' always begins a new section, even inside"
+    " a comment, a string or a trigger body."
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement, without its terminating ';' (see the module docstring)."""
+
+    sql: str
+    #: 1-based line in the file of the statement's first real token.
+    line: int
+
+
+@dataclass(frozen=True)
+class Section:
+    """The statements under one ``-- migrate:up`` or ``-- migrate:down`` header."""
+
+    direction: str
+    #: Line of the header.
+    line: int
+    #: Options exactly as written on the header, e.g. ``{"transaction": "false"}``.
+    options: Mapping[str, str] = field(default_factory=dict, hash=False)
+    statements: tuple[Statement, ...] = ()
+
+    @property
+    def transaction(self) -> bool:
+        """Whether the section runs in one transaction (dbmate: unless ``transaction:false``)."""
+        return self.options.get("transaction") != "false"
+
+
+@dataclass(frozen=True)
+class ParsedMigration:
+    """A whole migration file; ``down`` is None when the file has no down header."""
+
+    up: Section
+    down: Section | None
+
+
+def parse_migration(data: bytes, path: str) -> ParsedMigration:
+    """Parse and validate a migration file, failing before anything touches a database."""
+    scanner = MigrationScanner(path, collect=DIRECTIONS)
+    scanner.feed(data)
+    scanner.finish()
+
+    def section(direction: str) -> Section | None:
+        found = scanner.sections.get(direction)
+        if found is None:
+            return None
+        statements = tuple(found.statements or ())
+        return Section(direction, found.line, MappingProxyType(found.options), statements)
+
+    up = section("up")
+    assert up is not None  # finish() refuses a file without one
+    return ParsedMigration(up=up, down=section("down"))
+
+
+def split_statements(sql: str, first_line: int = 1, path: str = "<sql>") -> list[Statement]:
+    """Split a script into statements, SQLite's ``complete_statement`` deciding each end.
+
+    ``first_line`` is the file line on which ``sql`` starts, so statement lines and
+    error lines point into the file. Comment-only chunks and empty statements (``;;``)
+    are dropped. A final statement without ``;`` is accepted when it is complete once a
+    ``;`` is added.
+    """
+    nul = sql.find("\x00")
+    if nul >= 0:
+        raise MigrationFileError(
+            path, first_line + sql.count("\n", 0, nul), "SQL contains a NUL byte"
+        )
+    return _Splitter(path, first_line, headers=False).feed(sql, 0, len(sql), final=True)
+
+
+def statement_keyword(sql: str) -> str:
+    """The statement's first keyword, upper-cased, skipping comments ("" if none)."""
+    words = _leading_words(sql, 1)
+    return words[0] if words else ""
+
+
+# --- the file: bytes, headers, sections -------------------------------------------------
+
+
+@dataclass
+class ScannedSection:
+    """A section as ``MigrationScanner`` sees it; ``statements`` only if collected."""
+
+    direction: str
+    line: int
+    options: dict[str, str]
+    statements: list[Statement] | None
+    #: Statements found so far (all of them once the scanner has finished).
+    count: int = 0
+    #: Whether the section has any text but whitespace (comments count): an up section
+    #: of comments only is a deliberate no-op, as in dbmate; an empty one is an error.
+    has_text: bool = False
+    #: ``MigrationScanner(spans=True)``: (start, end, line) of each statement, flattened.
+    #: Only meaningful for a file without errors.
+    spans: array[int] | None = None
+
+    @property
+    def transaction(self) -> bool:
+        return self.options.get("transaction") != "false"
+
+
+class MigrationScanner:
+    """The parser behind ``parse_migration`` and ``migrate_tasks.files.stream``: bytes in, sections out.
+
+    Call ``feed`` with the file's bytes in pieces of any size, then ``finish``. Only the
+    current statement (or open comment) and an unfinished line that may be a header are
+    kept between pieces, so memory does not grow with the file. Statements of the
+    ``collect`` directions are appended to ``sections[d].statements`` as they are found
+    (a streaming caller takes them away as it goes).
+
+    Errors are those of a whole-file parse, whatever the chunking, ranked like this:
+    UTF-16, NUL byte, invalid UTF-8, bad header, no up section, the first section (or
+    preamble) with an error, empty up section. So errors that the end of the file could
+    still outrank wait for ``finish``; UTF-16 and NUL, which nothing outranks, are raised
+    by ``feed`` at once. Once an error is known no more statements are collected.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        collect: Collection[str] = (),
+        checksum: bool = False,
+        spans: bool = False,
+    ) -> None:
+        self.path = path
+        #: With ``spans``: each section's statements as ``(start, end, line)`` triples in
+        #: ``ScannedSection.spans``, start and end being offsets in the file's text (no
+        #: BOM), so ``sql == text[start:end]``. ``drop_spans`` stops it.
+        self.spans = spans
+        self.collect = frozenset(collect)
+        self.sections: dict[str, ScannedSection] = {}
+        #: Bytes fed so far.
+        self.size = 0
+        self._sha = hashlib.sha256() if checksum else None
+        self._head = b""  # the first two bytes, for the UTF-16 check
+        self._cr = b""  # for the checksum: a trailing "\r", held until we know if "\n" follows
+        self._newlines = 0  # "\n" bytes before the current piece
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._text_started = False  # a BOM is dropped from the first text only
+        self._held = ""  # an unfinished line that may still become a header
+        self._chars = 0  # characters of text given to _text so far
+        self._base = 0  # offset in the file's text of the text _text is cutting
+        self._at_line_start = True
+        self._line = 1  # line number where the next text starts
+        self._section: ScannedSection | None = None  # None: the preamble
+        self._splitter: _Splitter | None = _Splitter(path, 1, headers=True)
+        self._utf8_error: MigrationFileError | None = None
+        self._header_error: MigrationFileError | None = None
+        self._region_error: MigrationFileError | None = None
+        self._pending_error: MigrationFileError | None = None  # until its region ends
+
+    @property
+    def backlog(self) -> int:
+        """Characters kept from earlier pieces (the current statement, mostly)."""
+        return len(self._held) + (0 if self._splitter is None else len(self._splitter.buf))
+
+    @property
+    def checksum(self) -> str:
+        """``source.checksum`` of the bytes fed (needs ``checksum=True``)."""
+        if self._sha is None:
+            raise ValueError("MigrationScanner(checksum=True) is needed for checksum")
+        return "sha256:" + self._sha.hexdigest()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next piece of the file."""
+        self._bytes(chunk, final=False)
+
+    def finish(self) -> None:
+        """End of file: raise the file's error, if any (see the class docstring)."""
+        self._bytes(b"", final=True)
+        if self._utf8_error is not None:
+            raise self._utf8_error
+        if self._header_error is not None:
+            raise self._header_error
+        up = self.sections.get("up")
+        if up is None:
+            raise MigrationFileError(
+                self.path,
+                None,
+                "no '-- migrate:up' section; start the file with a line '-- migrate:up' followed"
+                " by the SQL that applies the migration (optionally followed by '-- migrate:down'"
+                " and the SQL that reverts it)",
+            )
+        if self._region_error is not None:
+            raise self._region_error
+        if not up.has_text:
+            raise MigrationFileError(
+                self.path,
+                up.line,
+                "up section is empty; write the migration's SQL under -- migrate:up (a"
+                " section of comments only is taken as a deliberate no-op)",
+            )
+
+    def _bytes(self, chunk: bytes, final: bool) -> None:
+        """Checksum and check the bytes, then decode them for ``_text``."""
+        self.size += len(chunk)
+        if len(self._head) < 2:
+            self._head += chunk[: 2 - len(self._head)]
+            if self._head in _UTF16_BOMS:
+                raise MigrationFileError(
+                    self.path,
+                    1,
+                    "file is UTF-16 encoded; save it as UTF-8 (without a byte order mark)",
+                )
+        data = chunk  # the text keeps every byte: only the checksum ignores line endings
+        if self._sha is not None:
+            self._hash(data, final)
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise MigrationFileError(
+                self.path,
+                self._newlines + data.count(b"\n", 0, nul) + 1,
+                "file contains a NUL byte; a migration must be a UTF-8 text file (is this a"
+                " binary file, or saved as UTF-16?)",
+            )
+        if self._utf8_error is None:
+            try:
+                text = self._decoder.decode(data, final)
+            except UnicodeDecodeError as exc:  # exc.object: bytes held back before + data
+                bad = exc.object[exc.start : exc.start + 1].hex().upper()
+                self._utf8_error = MigrationFileError(
+                    self.path,
+                    self._newlines + exc.object.count(b"\n", 0, exc.start) + 1,
+                    f"file is not valid UTF-8 (byte 0x{bad}); re-save it as UTF-8, e.g."
+                    " `iconv -f latin1 -t utf-8`",
+                )
+            else:
+                if text and not self._text_started:
+                    self._text_started = True
+                    if text[0] == "\ufeff":
+                        text = text[1:]
+                self._text(text, final)
+        if not final:
+            self._newlines += data.count(b"\n")
+
+    def _hash(self, data: bytes, final: bool) -> None:
+        """Add ``data`` to ``checksum``, as ``source.checksum``: CRLF counted as LF.
+
+        A trailing CR is held until the next piece shows whether LF follows it.
+        """
+        assert self._sha is not None
+        if self._cr:
+            data, self._cr = self._cr + data, b""
+        if not final and data.endswith(b"\r"):
+            data, self._cr = data[:-1], b"\r"
+        self._sha.update(data.replace(b"\r\n", b"\n"))
+
+    def _text(self, text: str, final: bool) -> None:
+        """Cut text at section headers, feeding what lies between to the splitter.
+
+        A header is a whole line, so an unfinished last line that could still become
+        one is held back until the next piece.
+        """
+        if self._header_error is not None:
+            return
+        at_line_start = self._at_line_start
+        self._base = self._chars - len(self._held)  # offset of text[0] in the file's text
+        self._chars += len(text)
+        if self._held:
+            text, self._held, at_line_start = self._held + text, "", True
+        n, pos, line = len(text), 0, self._line  # `line` is the line of text[pos]
+        search = 0 if at_line_start else (text.find("\n") + 1 or n)
+        hold = n
+        for m in _HEADER.finditer(text, search):
+            if not final and m.end() == n:  # the header line may go on in the next piece
+                hold = m.start()
+                break
+            line += text.count("\n", pos, m.start())
+            self._region(text, pos, m.start(), final=True, note=_HEADER_NOTE)
+            if not self._header(m, line):
+                return
+            pos = min(m.end() + 1, n)
+            line += m.end() < n
+        else:
+            if not final:
+                last = text.rfind("\n", pos) + 1 or pos  # where the last line starts
+                if (last or at_line_start) and _HEADER_PREFIX.fullmatch(text, last):
+                    hold = last
+        self._region(text, pos, hold, final=final, note="")
+        self._line = line + text.count("\n", pos, hold)
+        self._held = text[hold:]
+        self._at_line_start = bool(self._held) or (text.endswith("\n") if n else at_line_start)
+
+    def _header(self, m: re.Match[str], line: int) -> bool:
+        """Open the section of header ``m``; False (and an error kept) if it is bad."""
+        prefix, direction, rest = m.groups()
+        shown = m.group(0).strip()
+        try:
+            if prefix != "migrate" or direction not in DIRECTIONS:
+                raise MigrationFileError(
+                    self.path,
+                    line,
+                    f"unknown section header {shown!r}; a section starts with a line"
+                    " '-- migrate:up' or '-- migrate:down' (lower case)",
+                )
+            if direction in self.sections:
+                raise MigrationFileError(
+                    self.path,
+                    line,
+                    f"second '-- migrate:{direction}' section (the first is at line"
+                    f" {self.sections[direction].line}); a file has one up section and at"
+                    " most one down section",
+                )
+            if "\r" in rest.rstrip():  # a lone CR, then more text: old Mac line endings
+                raise MigrationFileError(self.path, line, _LONE_CR)
+            options = _parse_options(rest, self.path, line)
+        except MigrationFileError as error:
+            self._header_error, self._splitter = error, None
+            return False
+        collected: list[Statement] | None = [] if direction in self.collect else None
+        self._section = ScannedSection(direction, line, options, collected)
+        self.sections[direction] = self._section
+        if self._region_error is None:
+            self._splitter = _Splitter(self.path, line + 1, headers=True)
+            if self.spans:
+                self._section.spans = self._splitter.spans = array("q")
+        return True
+
+    def drop_spans(self) -> None:
+        """Stop recording spans and free those recorded (too many statements to keep)."""
+        self.spans = False
+        for section in self.sections.values():
+            section.spans = None
+        if self._splitter is not None:
+            self._splitter.spans = None
+
+    def _region(self, text: str, begin: int, end: int, *, final: bool, note: str) -> None:
+        """Split ``text[begin:end]``, the next piece of the preamble or current section."""
+        section = self._section
+        if section is not None and not section.has_text:
+            section.has_text = _CODE.search(text, begin, end) is not None
+        splitter = self._splitter
+        if splitter is None:
+            return
+        try:
+            statements = splitter.feed(text, begin, end, final=final, note=note, base=self._base)
+        except MigrationFileError as error:
+            self._region_error, self._splitter, self._pending_error = error, None, None
+            return
+        section, path = self._section, self.path
+        for statement in statements:
+            if self._pending_error is not None:
+                break
+            if section is None:
+                self._pending_error = MigrationFileError(
+                    path,
+                    statement.line,
+                    "SQL before the first section header; move it under '-- migrate:up' (or"
+                    " '-- migrate:down'), only comments may come before the first header",
+                )
+            elif (error := _transaction_control_error(statement, section, path)) is not None:
+                self._pending_error = error
+            else:
+                section.count += 1
+                if section.statements is not None:
+                    section.statements.append(statement)
+        if final and self._pending_error is not None:  # no split error outranks it now
+            self._region_error, self._splitter, self._pending_error = (
+                self._pending_error,
+                None,
+                None,
+            )
+
+
+def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
+    known = ", ".join(f"{key}:{'|'.join(values)}" for key, values in KNOWN_OPTIONS.items())
+    options: dict[str, str] = {}
+    for word in rest.split():
+        key, colon, value = word.partition(":")
+        if not colon or key not in KNOWN_OPTIONS:
+            raise MigrationFileError(
+                path, line, f"unknown section option {word!r}; known options: {known}"
+            )
+        if value not in KNOWN_OPTIONS[key]:
+            allowed = " or ".join(KNOWN_OPTIONS[key])
+            raise MigrationFileError(
+                path, line, f"option {key!r} must be {allowed} (lower case), not {value!r}"
+            )
+        if key in options:
+            raise MigrationFileError(path, line, f"option {key!r} is given twice")
+        options[key] = value
+    if options.get("foreign_keys") == "off" and options.get("transaction") == "false":
+        raise MigrationFileError(
+            path,
+            line,
+            "foreign_keys:off cannot be combined with transaction:false: foreign keys are"
+            " turned off around ONE transaction and every reference is checked before it"
+            " commits, so that broken references are never committed; without a"
+            " transaction each statement would commit unchecked (and on a server the"
+            " switch would not even reach the next statement). Keep the transaction, or"
+            " move the statements that need transaction:false into their own migration",
+        )
+    return options
+
+
+# --- statements ---------------------------------------------------------------------------
+
+
+class _Splitter:
+    """Splits one region (preamble, section, script) into statements, fed in pieces.
+
+    Lexing pauses at the end of a piece only where more text could change a token: an
+    open quote or comment, a ``--`` comment, a trailing ``-`` or ``/``. So any cutting
+    gives the statements of a whole-text split, and each character is lexed once (an
+    open token's closer is searched for from where the last search stopped). Between
+    pieces only the current statement, or an open comment, is kept.
+    """
+
+    def __init__(self, path: str, first_line: int, *, headers: bool) -> None:
+        self.path, self.headers = path, headers
+        self.buf = ""  # text kept from earlier pieces; offsets below are into it
+        self.text = ""  # the text being split by the current feed
+        self.line, self.off = first_line, 0  # the line number at offset `off`
+        self.pos = 0  # where lexing resumes
+        self.start: int | None = None  # the current statement's first real token
+        self.comments: list[tuple[int, int]] = []  # comments inside the current statement
+        self.pending: tuple[int, str, int] | None = None  # open token: start, closer, search
+        #: If set, (start, end, line) of each statement is appended, offsets counted from
+        #: the ``base`` given to ``feed``.
+        self.spans: array[int] | None = None
+        self.base = 0  # offset of buf[0] (from the `base` of feed)
+
+    def feed(
+        self, text: str, begin: int, end: int, *, final: bool, note: str = "", base: int = 0
+    ) -> list[Statement]:
+        """Statements completed by ``text[begin:end]``; ``final`` at the region's end.
+
+        Without anything kept, ``text`` is used in place (offsets, so a huge file is
+        never copied per section). ``note`` is added to an "unterminated" error.
+        """
+        if self.buf:
+            buf, self.buf = self.buf + text[begin:end], ""  # drop the old copy at once
+            end = len(buf)
+        else:
+            buf = text
+            self.pos = self.off = begin
+            self.base = base
+        self.text = buf
+        pos, start, comments, pending = self.pos, self.start, self.comments, self.pending
+        complete, find_code = sqlite3.complete_statement, _CODE.search  # bound for the hot loop
+        statements: list[Statement] = []
+        if pending is not None:
+            opened, closer, search = pending
+            found = buf.find(closer, search, end)
+            if found >= 0 or final:
+                pending = None
+                if closer == "\n":  # a `--` comment, running to its newline or the end
+                    pos = end if found < 0 else found
+                elif found < 0:
+                    raise self._unclosed(opened, start, note)
+                else:
+                    pos = found + len(closer)
+                if closer in ("\n", "*/"):
+                    self._comment(opened, pos, start, comments)
+            else:
+                pending = (opened, closer, max(search, end - len(closer) + 1))
+        if pending is None:
+            scanned = pos  # end of the last token looked at
+            for m in _TOKEN.finditer(buf, pos, end):
+                kind = m.lastindex
+                token_start, token_end = m.span(kind)  # type: ignore[arg-type]  # always set
+                if kind == _END and not final and token_start > scanned and buf[end - 1] in "-/":
+                    token_start = token_end = end - 1  # a `--` or `/*` may begin there
+                if start is None:
+                    code = find_code(buf, scanned, token_start)
+                    if code is not None:
+                        start = code.start()
+                    elif kind == _QUOTED or (kind == _UNCLOSED and buf[token_start] != "/"):
+                        start = token_start
+                scanned = token_end
+                if kind == _QUOTED:
+                    continue
+                if kind == _SEMICOLON:
+                    # Only this call decides where a statement ends; the rest is bookkeeping.
+                    if start is not None and complete(buf[start:token_end]):
+                        stop = _trim_end(buf, start, token_start, comments)
+                        line = self._line_at(start)
+                        statements.append(Statement(buf[start:stop], line))
+                        if self.spans is not None:
+                            self.spans.extend((self.base + start, self.base + stop, line))
+                        start, comments = None, []
+                elif kind == _COMMENT:
+                    if token_end == end and not final and buf[token_start + 1] == "-":
+                        pending = (token_start, "\n", end)  # its line may go on
+                        break
+                    self._comment(token_start, token_end, start, comments)
+                elif kind == _UNCLOSED:
+                    if final:
+                        raise self._unclosed(token_start, start, note)
+                    closer = _CLOSER[buf[token_start:token_end]]  # the span is the opener
+                    pending = (token_start, closer, max(token_end, end - len(closer) + 1))
+                    break
+            pos = scanned if pending is None else pending[0]
+        if final:
+            if start is not None:
+                sql = buf[start : _trim_end(buf, start, end, comments)]
+                if not complete(sql + ";"):
+                    raise MigrationFileError(
+                        self.path,
+                        self._line_at(start),
+                        "unterminated statement: this CREATE TRIGGER never reaches the END of"
+                        " its BEGIN ... END body; finish the body with 'END;'." + note,
+                    )
+                line = self._line_at(start)
+                statements.append(Statement(sql, line))
+                if self.spans is not None:
+                    self.spans.extend((self.base + start, self.base + start + len(sql), line))
+            self.text = self.buf = ""
+            return statements
+        keep = pos if start is None else start  # nothing before it is needed again
+        self._line_at(keep)
+        self.buf, self.text, self.off, self.pos = buf[keep:end], "", 0, pos - keep
+        self.base += keep
+        self.start = None if start is None else start - keep
+        self.comments = [(a - keep, b - keep) for a, b in comments]
+        self.pending = (
+            None if pending is None else (pending[0] - keep, pending[1], pending[2] - keep)
+        )
+        return statements
+
+    def _line_at(self, offset: int) -> int:
+        """Line of an offset; offsets mostly increase, so each newline is counted once."""
+        if offset >= self.off:
+            self.line += self.text.count("\n", self.off, offset)
+        else:
+            self.line -= self.text.count("\n", offset, self.off)
+        self.off = offset
+        return self.line
+
+    def _comment(
+        self, token_start: int, token_end: int, start: int | None, comments: list[tuple[int, int]]
+    ) -> None:
+        """A complete comment. With ``headers``, one holding ``-- migrate:`` is refused.
+
+        dbmate would take it for a plain comment and run what follows in the wrong
+        section, which is never what its author meant.
+        """
+        if start is not None:
+            comments.append((token_start, token_end))
+        if self.headers and _MISPLACED_HEADER.match(self.text, token_start, token_end):
+            raise MigrationFileError(
+                self.path,
+                self._line_at(token_start),
+                f"{self.text[token_start:token_end].strip()!r} is not a section header: a"
+                " header must be alone on its line, starting in the first column."
+                " Move it to the start of its own line, or reword the comment",
+            )
+
+    def _unclosed(self, at: int, start: int | None, note: str) -> MigrationFileError:
+        text = self.text
+        opener = text[at : at + 2] if text[at] == "/" else text[at]
+        statement_line = None if start is None else self._line_at(start)
+        opened_line = self._line_at(at)
+        if opener == "/*":
+            what = "block comment"
+        else:
+            what = "string" if opener == "'" else "quoted identifier"
+        closer = _CLOSER[opener]
+        where = f"the {what} opened with {opener} at line {opened_line} is never closed"
+        if statement_line is None:
+            return MigrationFileError(
+                self.path,
+                opened_line,
+                f"unterminated {what}: {where}; add the closing {closer}." + note,
+            )
+        return MigrationFileError(
+            self.path,
+            statement_line,
+            f"unterminated statement: {where}; add the closing {closer}." + note,
+        )
+
+
+def _trim_end(text: str, start: int, end: int, comments: list[tuple[int, int]]) -> int:
+    """Move ``end`` back over trailing whitespace and comments of the statement."""
+    while True:
+        while end > start and text[end - 1] in _WS:
+            end -= 1
+        if comments and comments[-1][0] < end <= comments[-1][1]:  # `--` keeps its spaces
+            end = comments.pop()[0]
+        else:
+            return end
+
+
+# --- transaction control ------------------------------------------------------------------
+
+
+def _leading_words(sql: str, count: int) -> list[str]:
+    """The first ``count`` keywords of ``sql`` (upper-cased), stopping at any other token."""
+    words: list[str] = []
+    pos = 0
+    while len(words) < count:
+        junk = _LEADING_JUNK.match(sql, pos)  # matches, possibly empty
+        pos = junk.end() if junk else pos
+        word = _WORD.match(sql, pos)
+        if word is None:
+            break
+        words.append(word.group(0).upper())
+        pos = word.end()
+    return words
+
+
+def _transaction_control_error(
+    statement: Statement, section: ScannedSection, path: str
+) -> MigrationFileError | None:
+    """The error for a statement that would break the migration's transaction, if it does."""
+    first = _WORD.match(statement.sql)  # sql starts with its first real token
+    if first is None or first.group(0).upper() not in _CONTROL_WORDS:
+        return None
+    words = _leading_words(statement.sql, 3)
+    savepointish = words[0] in ("SAVEPOINT", "RELEASE") or (
+        words[0] == "ROLLBACK" and "TO" in words[1:]
+    )
+    header = f"-- migrate:{section.direction}"
+    if savepointish:
+        if section.transaction:
+            return None
+        return MigrationFileError(
+            path,
+            statement.line,
+            f"{words[0]} is not allowed in a transaction:false section: each statement there"
+            " commits on its own (remote databases cannot keep a transaction or savepoint"
+            f" open between statements); remove 'transaction:false' from '{header}' to run"
+            " the section in one transaction, where savepoints work",
+        )
+    if words[0] not in ("BEGIN", "COMMIT", "END", "ROLLBACK"):
+        return None
+    if section.transaction:
+        why = (
+            "the tool runs each migration in its own transaction and records it in the same"
+            f" transaction. Remove this statement; to run a section without a transaction use"
+            f" '{header} transaction:false' (each statement then commits on its own)"
+        )
+    else:
+        why = (
+            "in a transaction:false section each statement commits on its own and remote"
+            " databases cannot keep a transaction open between statements. Remove this"
+            f" statement, or drop 'transaction:false' from '{header}' to run the whole"
+            " section in one transaction"
+        )
+    return MigrationFileError(
+        path,
+        statement.line,
+        f"transaction control ({words[0]}) is not allowed in a migration: {why}",
+    )

@@ -1,0 +1,1 @@
+"""Many databases at once: targets (files, globs, sqld namespaces), the sqld admin API, the runner."""

@@ -1,0 +1,374 @@
+"""Fleets: the same migrations on many databases, ``jobs`` of them at a time.
+
+Where the databases come from (``discover_targets``, in ``fleet_sources``):
+
+- a file of URLs or paths, one per line (``#`` comments, blank lines), each optionally
+  followed by ``token_env=VARNAME``: that database's token is read from the environment
+  variable, so the file itself never holds a secret (a token in it is refused);
+- a glob of local files (``'tenants/*.db'``), when the argument is not an existing file;
+- the namespaces of a sqld (``admin_url`` plus the data-plane ``base_url``): names from a
+  names file, or suggested by the admin API's /metrics; each checked to exist (``admin``).
+
+``run_fleet`` gives every database its own driver, engine and migration lock, on a thread
+pool: our HTTP driver waits for the network without the GIL, so threads overlap the round
+trips, which is where a fleet spends its time. One database failing never stops the
+others unless ``fail_fast``: then running ones finish and queued ones are ``skipped``.
+A rerun continues where each database stopped, because each one's own tracking table
+says what it has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrate_tasks.config.settings import Settings
+from migrate_tasks.drivers.base import Driver
+from migrate_tasks.engine.core import Engine, RunOptions, current_actor
+from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
+from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
+
+__all__ = [
+    "FleetFailed",
+    "FleetResult",
+    "FleetTarget",
+    "Operation",
+    "check_results",
+    "discover_targets",
+    "down_operation",
+    "namespace_targets",
+    "run_fleet",
+    "status_operation",
+    "up_operation",
+    "validate_operation",
+]
+
+log = logging.getLogger("migrate_tasks")
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+
+ProgressCallback = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class Done:
+    """What an operation did to one database; a ``problem`` makes it count as failed."""
+
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One task's work on one engine, plus a check of the files done once for the fleet."""
+
+    name: str
+    run: Callable[[Engine], Done]
+    precheck: Callable[[Engine], None] | None = None
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    """The outcome for one database, in the order the targets were given."""
+
+    target: str
+    outcome: str  # ok | failed | skipped
+    summary: str
+    error: str | None
+    duration_ms: float
+    namespace: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    exit_code: int = 0
+
+
+class FleetFailed(MigrateError):
+    """Some databases failed; the exit code is theirs if they agree, else 1."""
+
+    def __init__(self, results: Sequence[FleetResult]) -> None:
+        failed = [r for r in results if r.outcome == FAILED]
+        skipped = sum(r.outcome == SKIPPED for r in results)
+        codes = {r.exit_code for r in failed}
+        self.exit_code = codes.pop() if len(codes) == 1 else EXIT_FAILED
+        tail = f", {skipped} skipped (--fail-fast)" if skipped else ""
+        names = ", ".join(r.target for r in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        super().__init__(f"{len(failed)} of {len(results)} databases failed{tail}: {names}")
+
+
+def check_results(results: Sequence[FleetResult]) -> None:
+    """Raise ``FleetFailed`` (with a fitting exit code) if any database failed."""
+    if any(r.outcome == FAILED for r in results):
+        raise FleetFailed(results)
+
+
+# -- operations -----------------------------------------------------------------------------
+
+
+def _no_asking(options: RunOptions | None) -> RunOptions:
+    options = options or RunOptions()
+    if options.dry_run:
+        raise UsageError("--dry-run works on one database at a time, not with a fleet")
+    if options.confirm is not None:
+        raise ValueError("confirm once for the whole fleet before run_fleet, not per database")
+    return options
+
+
+def _file_errors(engine: Engine) -> None:
+    errors = engine.file_errors()
+    if errors:
+        raise errors[0]
+
+
+def _file_names(engine: Engine) -> None:
+    engine.files()  # raises the first badly named file
+
+
+def up_operation(
+    *,
+    step: int | None = None,
+    to: str | None = None,
+    allow_out_of_order: bool = False,
+    options: RunOptions | None = None,
+) -> Operation:
+    options = _no_asking(options)
+
+    def run(engine: Engine) -> Done:
+        outcome = engine.migrate(
+            "up", step=step, to=to, allow_out_of_order=allow_out_of_order, options=options
+        )
+        return _migrated(outcome.results, "applied", "nothing to apply")
+
+    return Operation("up", run, _file_errors)
+
+
+def down_operation(
+    *,
+    step: int | None = None,
+    to: str | None = None,
+    all_: bool = False,
+    options: RunOptions | None = None,
+) -> Operation:
+    options = _no_asking(options)
+
+    def run(engine: Engine) -> Done:
+        outcome = engine.migrate("down", step=step, to=to, all_=all_, options=options)
+        return _migrated(outcome.results, "rolled back", "nothing to roll back")
+
+    return Operation("down", run, _file_names)
+
+
+def _migrated(results: Sequence[Any], verb: str, nothing: str) -> Done:
+    done = [f"{r.version}_{r.name}" for r in results]
+    summary = f"{verb} {len(done)}" if done else nothing
+    return Done(summary, {verb.replace(" ", "_"): done})
+
+
+def status_operation(*, check: bool = False) -> Operation:
+    """Each database's counts; with ``check`` anything not applied makes it fail."""
+    from migrate_tasks.engine.plan import PROBLEM_STATES
+    from migrate_tasks.report.render import status_counts, status_summary
+
+    def run(engine: Engine) -> Done:
+        rows = engine.status()
+        problems = [f"{r.version}_{r.name}: {r.state}" for r in rows if r.state in PROBLEM_STATES]
+        details = {"counts": status_counts(rows), "problems": problems}
+        problem = "; ".join(problems) if check and problems else None
+        return Done(status_summary(rows), details, problem)
+
+    return Operation("status", run, _file_names)
+
+
+def validate_operation() -> Operation:
+    def run(engine: Engine) -> Done:
+        problems = engine.validate()
+        listed = [{"kind": p.kind, "version": p.version, "message": p.message} for p in problems]
+        if not problems:
+            return Done("ok", {"problems": []})
+        text = "\n".join(f"{p.kind}: {p.message}" for p in problems)
+        return Done(f"{len(problems)} problem(s)", {"problems": listed}, text)
+
+    return Operation("validate", run)
+
+
+OPERATIONS: dict[str, Callable[..., Operation]] = {
+    "up": up_operation,
+    "down": down_operation,
+    "status": status_operation,
+    "validate": validate_operation,
+}
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def open_target(target: FleetTarget, *, timeout: float = 300.0) -> Driver:
+    """The driver for one target (a namespace gets its Host header)."""
+    if target.kind == "file":
+        from migrate_tasks.drivers.local import LocalDriver
+
+        return LocalDriver(target.location, display_url=target.display)
+    if target.kind == "http":
+        from migrate_tasks.drivers.http import HranaHttpDriver
+
+        return HranaHttpDriver(
+            target.location,
+            target.token,
+            timeout=timeout,
+            display_url=target.display,
+            host_header=target.host_header,
+        )
+    from migrate_tasks.drivers.ws import WsDriver
+
+    return WsDriver(target.location, target.token, timeout=timeout, display_url=target.display)
+
+
+def run_fleet(
+    targets: Sequence[FleetTarget],
+    operation: Operation,
+    *,
+    settings: Settings,
+    jobs: int = 4,
+    fail_fast: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> list[FleetResult]:
+    """Run ``operation`` on every target, ``jobs`` at a time; one result per target, in order.
+
+    ``on_progress(done, failed, remaining)`` is called from this thread at the start and
+    after each database (``done`` counts every finished one, ``failed`` those that
+    failed). Ctrl-C: queued databases are dropped, running ones finish (each migration
+    is atomic, and their locks get released), then ``KeyboardInterrupt`` propagates.
+    """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    if operation.precheck is not None:
+        # A bad migration file would fail every database the same way: say it once.
+        operation.precheck(Engine(_NoDatabase(), settings.directory, settings.table))
+    total = len(targets)
+    results: list[FleetResult | None] = [None] * total
+    stop = threading.Event()
+    actor = current_actor()
+    secrets = [settings.auth_token, os.environ.get("LIBSQL_AUTH_TOKEN")]
+
+    def one(target: FleetTarget) -> FleetResult:
+        if stop.is_set():
+            return FleetResult(target.display, SKIPPED, "not started", None, 0.0, target.namespace)
+        result = _run_one(target, operation, settings, actor, [target.token, *secrets])
+        if result.outcome == FAILED and fail_fast:
+            stop.set()
+        return result
+
+    progress = on_progress or (lambda done, failed, remaining: None)
+    progress(0, 0, total)
+    finished = failed = 0
+    with _prefix_logs(), ThreadPoolExecutor(max_workers=min(jobs, total or 1)) as pool:
+        futures: dict[Future[FleetResult], int] = {
+            pool.submit(one, t): i for i, t in enumerate(targets)
+        }
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    results[futures[future]] = result
+                    finished += 1
+                    failed += result.outcome == FAILED
+                progress(finished, failed, total - finished)
+        except BaseException:
+            stop.set()  # queued ones return at once; running ones finish
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return [r for r in results if r is not None]
+
+
+def _run_one(
+    target: FleetTarget,
+    operation: Operation,
+    settings: Settings,
+    actor: Any,
+    secrets: Sequence[str | None],
+) -> FleetResult:
+    started = time.perf_counter()
+    _current.display = target.display
+    try:
+        driver = open_target(target, timeout=settings.timeout)
+        try:
+            done = operation.run(Engine(driver, settings.directory, settings.table, actor))
+        finally:
+            driver.close()
+    except MigrateError as exc:
+        return _failed(target, str(exc), exc.exit_code, started, secrets)
+    except Exception as exc:  # a bug must not take the other databases down with it
+        log.debug("unexpected error on %s", target.display, exc_info=True)
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        return _failed(target, message, EXIT_FAILED, started, secrets)
+    finally:
+        _current.display = None
+    elapsed = (time.perf_counter() - started) * 1000
+    if done.problem is not None:
+        error = _scrub(done.problem, secrets)
+        return FleetResult(
+            target.display, FAILED, done.summary, error, elapsed, target.namespace,
+            done.details, EXIT_CHECK,
+        )  # fmt: skip
+    return FleetResult(
+        target.display, OK, done.summary, None, elapsed, target.namespace, done.details
+    )
+
+
+def _failed(
+    target: FleetTarget, message: str, code: int, started: float, secrets: Sequence[str | None]
+) -> FleetResult:
+    elapsed = (time.perf_counter() - started) * 1000
+    error = _scrub(message, secrets)
+    return FleetResult(target.display, FAILED, "error", error, elapsed, target.namespace, {}, code)
+
+
+def _scrub(message: str, secrets: Sequence[str | None]) -> str:
+    """Belt and braces: our messages hold no tokens, but a library's text might."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            message = message.replace(secret, "***")
+    return message
+
+
+class _NoDatabase:
+    """Stands in for a driver where only the migration files are read."""
+
+    display_url = "(no database)"
+    name = "none"
+    libsql_syntax = True
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the file check touched the database ({name})")
+
+
+# Log lines from a worker name their database: fifty interleaved "applied ..." lines
+# are useless otherwise.
+_current = threading.local()
+
+
+class _TargetPrefix(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        display = getattr(_current, "display", None)
+        if display:
+            record.msg = f"{display}: {record.getMessage()}"
+            record.args = ()
+        return True
+
+
+@contextmanager
+def _prefix_logs() -> Iterator[None]:
+    prefix = _TargetPrefix()
+    log.addFilter(prefix)
+    try:
+        yield
+    finally:
+        log.removeFilter(prefix)

@@ -1,0 +1,1 @@
+"""Alembic history -> migration files, run on a scratch SQLite database."""

@@ -1,0 +1,1 @@
+"""Operations built on the engine: verify, baseline, dump, adopting dbmate, scratch databases."""

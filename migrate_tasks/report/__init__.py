@@ -1,0 +1,1 @@
+"""Presentation only: tables, JSON, dry-run SQL, log lines. Nothing below tasks imports it."""

@@ -1,0 +1,1 @@
+"""SQL text without a database: the lexer, statement shapes, SQLite's keywords."""

@@ -1,0 +1,33 @@
+"""The Invoke tasks, one module per family, assembled into the ``migrate`` collection.
+
+Tasks are thin: flags -> settings -> the engine or an operation -> ``report``. A user's
+tasks.py gets them all with ``ns = Collection(migrate)``; ``libsql-migrate`` runs the same
+collection (``cli.py``).
+"""
+
+from invoke import Collection
+
+from migrate_tasks.config.settings import CONFIG_DEFAULTS
+from migrate_tasks.tasks.alembic import baseline, import_alembic
+from migrate_tasks.tasks.core import (
+    create,
+    down,
+    dump,
+    repair,
+    status,
+    unlock,
+    up,
+    validate,
+    verify,
+)
+from migrate_tasks.tasks.dbmate import adopt_dbmate
+from migrate_tasks.tasks.models import generate
+
+migrate = Collection(
+    "migrate",
+    create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
+    adopt_dbmate, generate,
+)  # fmt: skip
+migrate.configure({"migrate": CONFIG_DEFAULTS})
+
+__all__ = ["migrate"]

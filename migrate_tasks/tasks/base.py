@@ -1,0 +1,200 @@
+"""What every task shares: flags and their help, settings from flags, error handling.
+
+Task modules (``tasks``, ``tasks_models``) stay thin: parse flags -> settings -> engine ->
+report. Everything here is the plumbing between Invoke and the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke import Context, Task
+from invoke.exceptions import Exit
+
+from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
+from migrate_tasks.errors import MigrateError, UsageError
+from migrate_tasks.report import logs as logsetup
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+COMMON_HELP = {
+    "url": "database URL: file:dev.db, a path, http(s)://, libsql://, ws(s):// "
+    "(default: LIBSQL_URL, DATABASE_URL, config, file:dev.db)",
+    "auth-token": "auth token for a server (default: LIBSQL_AUTH_TOKEN); never printed",
+    "dir": "migrations folder (default: MIGRATIONS_DIR, config, ./migrations)",
+    "env": "named environment from migrate.environments in invoke.yaml (default: MIGRATE_ENV)",
+    "insecure": "allow plain http:// or ws:// to a host that is not loopback",
+    "verbose": "log every statement (debug level)",
+    "log-format": "log line format on stderr: text or json",
+}
+WRITE_HELP = {
+    "dry-run": "print the exact SQL that would run, in order, and change nothing",
+    "lock-timeout": "seconds to wait for another run's migration lock (default 60)",
+}
+FLEET_HELP = {
+    "fleet": "run on many databases: a file of URLs (one per line; `URL token_env=VAR` for a"
+    " per-database token), a glob of local files, or with --admin-url a file of namespace names",
+    "admin-url": "sqld admin API: run on every namespace of the server at --url"
+    " (or on those named in the --fleet file)",
+    "jobs": "fleet mode: how many databases at once (default 4)",
+    "fail-fast": "fleet mode: start no new database after the first failure",
+}
+CONFIRM_HELP = {"yes": "confirm on a protected environment without asking (for CI)"}
+RUN_JSON_HELP = (
+    "print one JSON document (docs/json.md): the migrations run, with durations;"
+    " with --dry-run, the planned statements of each"
+)
+
+#: Short flags are chosen, not derived from spelling: no ``-h`` that is not help, and no
+#: one-letter way to ``--all`` or to a token.
+SHORT_FLAGS = {"url": "u", "env": "e", "step": "s", "to": "t", "dry_run": "n", "verbose": "v"}
+SETTING_FLAGS = ("url", "auth_token", "dir", "env", "insecure", "lock_timeout")
+
+
+class MigrateTask(Task):
+    """A Task whose short flags come from SHORT_FLAGS only."""
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        long_name = opts["names"][0]
+        short = SHORT_FLAGS.get(name.rstrip("_"))
+        opts["names"] = [long_name, short] if short and short not in taken_names else [long_name]
+        return opts
+
+
+def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
+    merged: dict[str, str] = dict(COMMON_HELP)
+    for group in groups:
+        merged.update(group)
+    return {**merged, **extra}
+
+
+def plain(value: Any) -> Any:
+    """Invoke's DataProxy -> plain dicts, so settings stay pure."""
+    if isinstance(value, Mapping) or hasattr(value, "items"):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def settings_from(c: Context, flags: Mapping[str, Any]) -> Settings:
+    """Settings from a task's own flags (its ``locals()``), the environment and config."""
+    given = {name: flags.get(name, flags.get(f"{name}_")) for name in SETTING_FLAGS}
+    cwd = Path.cwd()
+    config = plain(c.config.get("migrate", {}) or {})
+    settings = resolve_settings(given, os.environ, load_dotenv_file(cwd), config, cwd=cwd)
+    from migrate_tasks.config.urls import parse_target, require_tls
+
+    require_tls(parse_target(settings.url), insecure=settings.insecure)
+    return settings
+
+
+def handles_errors(fn: F) -> F:
+    """Expected failures become one message on stderr and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
+        try:
+            logsetup.configure(kwargs.get("verbose", False), kwargs.get("log_format", "text"))
+            with sigterm_as_interrupt():
+                return fn(c, *args, **kwargs)
+        except MigrateError as exc:
+            message = scrub(str(exc), kwargs.get("auth_token"))
+            raise Exit(f"error: {message}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit(
+                "error: interrupted; a migration in progress was rolled back"
+                " (a transaction:false one is left 'failed')",
+                130,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A cancelled CI job sends SIGTERM: unwind like Ctrl-C, so the open transaction is
+    rolled back and the lock released instead of waiting for the lease to expire."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def scrub(message: str, *secrets: str | None) -> str:
+    """Belt and braces: no token may reach output, even if a library echoed it."""
+    for secret in (*secrets, os.environ.get("LIBSQL_AUTH_TOKEN")):
+        if secret and len(secret) >= 4:
+            message = message.replace(secret, "***")
+    return message
+
+
+@contextlib.contextmanager
+def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Any]:
+    """The engine on the configured database; ``must_exist``: a missing local file is an
+    error (exit 5) rather than an empty database."""
+    from migrate_tasks.drivers import open_driver
+    from migrate_tasks.engine.core import Engine
+
+    driver = open_driver(
+        settings.url, settings.auth_token, timeout=settings.timeout, must_exist=must_exist
+    )
+    try:
+        yield Engine(driver, settings.directory, settings.table)
+    finally:
+        driver.close()
+
+
+def describe_target(settings: Settings, display: str) -> None:
+    source = settings.sources.get("url", "default")
+    env = f", environment {settings.env}" if settings.env else ""
+    logsetup.log.info("database %s (from %s%s)", display, source, env)
+
+
+def run_options(
+    settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
+) -> Any:
+    from migrate_tasks.engine.core import RunOptions
+
+    ask = not yes and (settings.protected or always_confirm)
+    confirm = confirmer(settings) if ask else None
+    return RunOptions(
+        dry_run=dry_run,
+        lock_timeout=settings.lock_timeout,
+        lock_ttl=settings.lock_ttl,
+        confirm=confirm,
+    )
+
+
+def confirmer(settings: Settings) -> Callable[[str], bool]:
+    """Ask on a terminal to type the environment's name; refuse outright without one."""
+    name = settings.env or "yes"
+
+    def confirm(what: str) -> bool:
+        if not sys.stdin.isatty():
+            where = f"environment {name!r} is protected: " if settings.env else ""
+            raise UsageError(
+                f"{where}about to {what}. There is no terminal to confirm on;"
+                " pass --yes to confirm (for CI)"
+            )
+        where = f"Environment {name!r} is protected. " if settings.env else ""
+        sys.stderr.write(f"{where}About to {what}.\nType {name!r} to continue: ")
+        sys.stderr.flush()
+        return sys.stdin.readline().strip() == name
+
+    return confirm

@@ -1,0 +1,133 @@
+"""Invoke task ``generate``: SQLAlchemy models -> a new migration file (docs/generate.md).
+
+SQLAlchemy is an optional extra; it is imported only when this task runs, so every
+other task works without it. The work is done by ``migrate_tasks.autogenerate`` (no Invoke).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from invoke import Context, task
+
+from migrate_tasks.errors import CheckFailed, UsageError
+from migrate_tasks.progname import command
+from migrate_tasks.tasks.base import COMMON_HELP, MigrateTask, handles_errors, plain, settings_from
+
+GENERATE_HELP = {
+    "name": "the new migration's name: lower-case letters, digits and underscores",
+    "models": "the models: package.module:Base or package.module:metadata"
+    " (default: migrate.models in invoke.yaml); the current directory is on sys.path",
+    "rename": "a renamed column, old:new or table.old:new (repeat the flag for several)",
+    "check": "write nothing; exit 3 if the models and the migrations differ (for CI)",
+    "dry-run": "print the migration that would be written, and write nothing",
+    "json": "print the result as one JSON document",
+    **{k: COMMON_HELP[k] for k in ("dir", "env", "verbose", "log-format")},
+}
+
+
+@task(klass=MigrateTask, iterable=["rename"], help=GENERATE_HELP)
+@handles_errors
+def generate(
+    c: Context,
+    name: str,
+    models: str = "",
+    rename: list[str] | None = None,
+    check: bool = False,
+    dry_run: bool = False,
+    json_: bool = False,
+    dir_: str = "",
+    env: str = "",
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Write a migration that turns the migrations' schema into the models' schema."""
+    from migrate_tasks.autogenerate.generate import generate as run_generate
+    from migrate_tasks.autogenerate.target import load_metadata
+    from migrate_tasks.files.source import _check_name, create_migration, discover, display_path
+
+    _check_name(name)
+    settings = settings_from(c, locals())
+    spec = models or plain(c.config.get("migrate", {}) or {}).get("models") or ""
+    if not spec:
+        raise UsageError(
+            "generate needs the models: pass --models package.module:Base, or set"
+            " migrate.models in invoke.yaml"
+        )
+    metadata = load_metadata(str(spec))
+    result = run_generate(
+        metadata,
+        settings.directory,
+        settings.table,
+        renames=rename or [],
+        label=str(spec),
+        check_on_scratch=not check,  # --check only needs to know whether anything differs
+    )
+    path = None
+    if not (check or dry_run or result.up_to_date):
+        existing = discover(settings.directory) if settings.directory.is_dir() else []
+        path = create_migration(settings.directory, name)
+        path.write_text(result.text, encoding="utf-8")
+        newest = max(existing, key=lambda f: int(f.version), default=None)
+        if newest is not None and int(newest.version) >= int(path.name.split("_")[0]):
+            sys.stderr.write(
+                f"warning: {newest.path.name} has a later version than the new migration;"
+                " rename the new file so that it sorts last\n"
+            )
+    _report(result, str(spec), json_=json_, dry_run=dry_run, path=path and display_path(path))
+    if check and not result.up_to_date:
+        raise CheckFailed(
+            f"the models ({spec}) and the migrations differ: run `{command('generate NAME')}`"
+            " and commit the migration it writes"
+        )
+
+
+def _report(result: Any, spec: str, *, json_: bool, dry_run: bool, path: str | None) -> None:
+    if json_:
+        print(json.dumps(_document(result, spec, path), indent=2))
+        return
+    for note in result.notes:
+        label = {"warning": "warning", "advice": "advice", "info": "note"}[note.level]
+        sys.stderr.write(f"{label}: {note.message}\n")
+    if result.up_to_date:
+        print(f"the models ({spec}) and the migrations agree: nothing to generate")
+        return
+    count = len(result.changes)
+    print(f"{count} change{'s' if count != 1 else ''} from the migrations to the models ({spec}):")
+    for change in result.changes:
+        print(f"  {change.describe()}")
+    if dry_run:
+        print()
+        print(result.text, end="")
+    elif path:
+        print(f"wrote {path}")
+
+
+def _document(result: Any, spec: str, path: str | None) -> dict[str, Any]:
+    migration = result.migration
+    return {
+        "models": spec,
+        "up_to_date": result.up_to_date,
+        "changes": [
+            {
+                "kind": c.kind,
+                "table": c.table,
+                "name": c.name,
+                "before": c.before,
+                "after": c.after,
+                "warning": c.warning or None,
+                "summary": c.describe(),
+            }
+            for c in result.changes
+        ],
+        "notes": [{"level": n.level, "message": n.message} for n in result.notes],
+        "path": path,
+        "migration": result.text or None,
+        "foreign_keys_off": {
+            "up": bool(migration and migration.up_foreign_keys_off),
+            "down": bool(migration and migration.down_foreign_keys_off),
+        },
+        "rebuilt": list(migration.rebuilt) if migration else [],
+    }
