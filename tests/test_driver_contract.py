@@ -18,6 +18,7 @@ import pytest
 from migrate_tasks.drivers import Driver, Step, local, open_driver
 from migrate_tasks.drivers.hrana_http import HranaHttpDriver
 from migrate_tasks.errors import AuthFailed, ConnectionFailed, DatabaseError, StatementError
+from tests.support.proxy import FaultProxy
 from tests.support.sqld import SqldServer, TlsProxy, closed_port, find_sqld
 
 pytestmark = pytest.mark.sqlite3_fallback
@@ -642,36 +643,69 @@ def test_local_file_appears_only_at_the_first_write(tmp_path):
 
 @pytest.mark.target("ws")
 @pytest.mark.parametrize("limit", ["steps", "bytes"])
-def test_ws_unit_too_big_for_one_batch_is_still_atomic(sqld, monkeypatch, limit) -> None:
-    """Past the batch limits the ws driver runs one transaction, statement by statement."""
+def test_ws_unit_too_big_for_one_message_is_a_few_batches(sqld, monkeypatch, limit) -> None:
+    """Past one message's limits the ws driver still runs ONE transaction, sent as a few
+    batches on one stream (never a message per statement: 15,600 INSERTs took 7 s that
+    way), and a failure in any batch names its statement and leaves nothing behind."""
     from migrate_tasks.drivers.ws import WsDriver
 
     if limit == "steps":
-        monkeypatch.setattr(WsDriver, "batch_max_steps", 20)
+        monkeypatch.setattr(WsDriver, "chunk_max_steps", 20)
     else:
-        monkeypatch.setattr(WsDriver, "batch_max_bytes", 500)
-    with open_driver(sqld.ws_url) as db:
+        monkeypatch.setattr(WsDriver, "chunk_max_bytes", 500)  # about 8 of these steps
+    inserts = [Step("INSERT INTO big (n) VALUES (?)", (i,)) for i in range(60)]
+    with FaultProxy(sqld.port) as proxy, closing(open_driver(proxy.ws_url)) as db:
         db.run_atomic([Step("CREATE TABLE big (n INTEGER PRIMARY KEY)")])
-        inserts = [Step("INSERT INTO big (n) VALUES (?)", (i,)) for i in range(60)]
+        proxy.reset_counters()
         rows = db.run_atomic([*inserts, Step("SELECT count(*) FROM big")])
-        assert rows[-1] == [(60,)]
-        failing = [*inserts[:5], Step("INSERT INTO big (n) VALUES (0)"), *inserts[5:50]]
-        with pytest.raises(StatementError) as info:
-            db.run_atomic([Step("DELETE FROM big"), *failing])
-        assert info.value.index == 6 and "UNIQUE constraint failed" in info.value.message
-        assert db.query("SELECT count(*) FROM big") == [(60,)]
+        assert len(rows) == 61 and rows[-1] == [(60,)] and rows[0] == []
+        batches = proxy.ws_requests["batch"]
+        assert batches == 4 if limit == "steps" else 4 < batches < 20, proxy.ws_requests
+        assert proxy.ws_requests["execute"] == 0, proxy.ws_requests
+
+        for bad, code in (
+            ("INSERT INTO big (n) VALUES (0)", "SQLITE_CONSTRAINT"),  # fails when run
+            ("INSERT INTO big (n) VALUE (0)", "SQL_PARSE_ERROR"),  # refused before running
+        ):
+            for at in (6, 45):  # in the first batch, and after two batches committed nothing
+                failing = [Step("DELETE FROM big"), *inserts[: at - 1], Step(bad), *inserts[at:]]
+                proxy.reset_counters()
+                with pytest.raises(StatementError) as info:
+                    db.run_atomic(failing)
+                assert (info.value.index, info.value.code) == (at, code), info.value
+                if code == "SQLITE_CONSTRAINT" and limit == "steps":
+                    # the batches up to the failing one, then our ROLLBACK
+                    assert proxy.ws_requests["batch"] == at // 20 + 1, proxy.ws_requests
+                    assert proxy.ws_requests["execute"] == 1, proxy.ws_requests
+                assert db.query("SELECT count(*) FROM big") == [(60,)]
+
+
+@pytest.mark.target("ws")
+def test_ws_stream_goes_out_in_batches(sqld, monkeypatch) -> None:
+    """A streamed unit over ws: one batch per chunk while the producer produces."""
+    from migrate_tasks.drivers.ws import WsDriver
+
+    monkeypatch.setattr(WsDriver, "chunk_max_steps", 1000)
+    seen: list[int] = []
+
+    def steps() -> Iterator[Step]:
+        yield CREATE_BIG
+        for i, step in enumerate(inserts(10_500)):
+            if i % 1000 == 0:
+                seen.append(proxy.ws_requests["batch"])
+            yield step
+
+    with FaultProxy(sqld.port) as proxy, closing(open_driver(proxy.ws_url)) as db:
+        db.run_atomic_iter(steps())
+        assert proxy.ws_requests["batch"] == 11, proxy.ws_requests  # 10 full chunks + the rest
+        assert proxy.ws_requests["execute"] == 0, proxy.ws_requests
+        assert db.query("SELECT count(*) FROM big") == [(10_500,)]
+    assert seen == list(range(11))  # chunk k went out before step 1000 k + 1 was made
 
 
 # -- run_atomic_iter: one transaction over a lazily consumed stream of steps ------------
 
 STREAM_SIZE = 20_000
-#: ws runs one round trip per step (~0.4 ms): the failure tests use a smaller stream
-#: there, going through exactly the same loop as the 20,000-step commit.
-FAILING_STREAM_SIZE = {"file": 20_000, "sqlite3": 20_000, "http": 20_000, "ws": 2_000}
-
-
-def stream_size(request: pytest.FixtureRequest) -> int:
-    return FAILING_STREAM_SIZE[request.node.callspec.params["db_url"]]
 
 
 def inserts(n: int, start: int = 0) -> Iterator[Step]:
@@ -705,12 +739,9 @@ def test_run_atomic_iter_commits_a_large_stream(db: Driver) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(FAILURES))
-def test_run_atomic_iter_late_failure_rolls_back_with_its_index(
-    db: Driver, request: pytest.FixtureRequest, kind: str
-) -> None:
-    n = stream_size(request)
-    late = n - 7  # deep into the last chunk over HTTP
-
+def test_run_atomic_iter_late_failure_rolls_back_with_its_index(db: Driver, kind: str) -> None:
+    n = STREAM_SIZE
+    late = n - 7  # deep into the last chunk over HTTP and ws
     bad_sql, expected = FAILURES[kind]
     db.run_atomic([Step("CREATE TABLE keep (v)"), Step("INSERT INTO keep VALUES (1)")])
 
@@ -732,16 +763,14 @@ def test_run_atomic_iter_late_failure_rolls_back_with_its_index(
 
 
 @pytest.mark.parametrize("when", ["first", "midway", "ctrl-c"])
-def test_run_atomic_iter_producer_error_rolls_back_and_propagates(
-    db: Driver, request: pytest.FixtureRequest, when: str
-) -> None:
+def test_run_atomic_iter_producer_error_rolls_back_and_propagates(db: Driver, when: str) -> None:
     from migrate_tasks.errors import MigrationFileError
 
     db.run_atomic([CREATE_BIG])
     raised: BaseException = MigrationFileError("0002_big.sql", 123_456, "unterminated string")
     if when == "ctrl-c":
         raised, when = KeyboardInterrupt(), "midway"
-    midway = stream_size(request) // 2 + 3
+    midway = STREAM_SIZE // 2 + 3
 
     def steps() -> Iterator[Step]:
         if when == "midway":
@@ -928,12 +957,3 @@ def test_stream_expired_says_so(sqld, monkeypatch: pytest.MonkeyPatch) -> None:
         assert "idle for more than 10 s" in str(info.value)
         assert "nothing of this unit was applied" in str(info.value)
         assert tables(driver) == []
-
-
-@pytest.mark.target("ws")
-def test_ws_stream_suggests_http(sqld, caplog: pytest.LogCaptureFixture) -> None:
-    with closing(open_driver(sqld.ws_url)) as driver, caplog.at_level(logging.INFO):
-        driver.run_atomic_iter(iter([CREATE_BIG, *inserts(3)]))
-        assert driver.query("SELECT count(*) FROM big") == [(3,)]
-    lines = [r.getMessage() for r in caplog.records if r.name == "migrate_tasks"]
-    assert len(lines) == 1 and "http://" in lines[0] and "one statement per round trip" in lines[0]
