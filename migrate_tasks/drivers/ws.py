@@ -384,9 +384,9 @@ class _Stream:
             answer = self._stream.batch({"steps": steps})
             if close:
                 self._stream.close()
-            return await answer  # type: ignore[no-any-return]
+            return await answer
 
-        return self._executor.submit_coro(run())  # type: ignore[no-any-return]
+        return self._executor.submit_coro(run())
 
     def batches(self, batches: list[list[dict[str, Any]]]) -> list[Any]:
         """Send every batch at once; each one's result, or the LibsqlError it raised."""
@@ -395,7 +395,7 @@ class _Stream:
             answers = [self._stream.batch({"steps": steps}) for steps in batches]
             return await asyncio.gather(*answers, return_exceptions=True)
 
-        return self._executor.submit_coro(run())  # type: ignore[no-any-return]
+        return self._executor.submit_coro(run())
 
     def abort(self) -> None:
         """ROLLBACK (unless the last batch ended the transaction) and close, waiting
@@ -432,8 +432,8 @@ def _step_lists(result: Any, steps: int, display: str) -> tuple[list[Any], list[
 
 
 def _refuse_foreign_keys_off(requested: bool, display: str) -> None:
-    """libsql-client runs a batch or transaction on a stream of its own choosing, so a
-    PRAGMA cannot precede its BEGIN on the same connection (LIBSQL_NOTES.md section 6)."""
+    """This driver does not send ``PRAGMA foreign_keys=OFF`` before its ``BEGIN``
+    (the HTTP driver does, LIBSQL_NOTES.md section 6): refuse before sending anything."""
     if requested:
         raise UsageError(
             f"{display}: foreign_keys:off cannot run over ws://; use the http:// URL of the"
