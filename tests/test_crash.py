@@ -149,7 +149,7 @@ def check_after_kill(proc: Proc, state: State, before: list[str], direction: str
 
 
 def rerun(project: Project, *args: str, take_over: bool) -> Proc:
-    """A clean run after a crash: exit 0, quickly. ``take_over``: the crash left a lease
+    """A clean run after a crash: exit 0 without waiting for the lock. ``take_over``: the crash left a lease
     and there is work left, so this run must take the dead process's lease at once. (With
     nothing left to do a run takes no lock at all, so a dead lease just stays.)"""
     proc = start_cli(project, *args, "--lock-timeout", RERUN_TIMEOUT)
