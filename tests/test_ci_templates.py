@@ -41,7 +41,7 @@ import yaml
 
 from migrate_tasks.drivers import open_driver
 from tests.support.project import TASKS_PY
-from tests.support.sqld import free_port
+from tests.support.sqld import closed_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CI_DIR = ROOT / "docs" / "ci"
@@ -759,14 +759,14 @@ def test_jenkins_verifies_every_build_and_gates_production_behind_input():
 
 def test_a_failing_command_fails_the_template_run(sample):
     """The harness itself: a deploy to a database nobody listens on must fail."""
-    url = f"http://127.0.0.1:{free_port()}"
-    expressions = {
-        "inputs.environment": "staging",
-        "secrets.LIBSQL_URL": url,
-        "secrets.LIBSQL_AUTH_TOKEN": "",
-    }
-    with pytest.raises(TemplateFailed, match=r"step 4 \(Check files.*exit 5"):
-        run_github_job(GITHUB_DEPLOY, "migrate", sample, expressions=expressions)
+    with closed_port() as port:
+        expressions = {
+            "inputs.environment": "staging",
+            "secrets.LIBSQL_URL": f"http://127.0.0.1:{port}",
+            "secrets.LIBSQL_AUTH_TOKEN": "",
+        }
+        with pytest.raises(TemplateFailed, match=r"step 4 \(Check files.*exit 5"):
+            run_github_job(GITHUB_DEPLOY, "migrate", sample, expressions=expressions)
 
 
 def test_a_missing_url_secret_stops_every_deploy_before_it_touches_a_local_file(sample):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import socket
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.project import Project
+from tests.support.sqld import closed_port
 
 GOOD = "-- migrate:up\nCREATE TABLE t (id INTEGER);\n-- migrate:down\nDROP TABLE t;\n"
 TOKEN = "tok_0123456789abcdefSECRET"
@@ -98,16 +99,17 @@ def test_missing_folder_for_database_file_exits_5(project, tmp_path):
     assert not (tmp_path / "no").exists()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A loopback port where connections are refused for the whole test."""
+    with closed_port() as port:
+        yield port
 
 
 @pytest.mark.parametrize("scheme", ["http", "ws"])
-def test_unreachable_server_exits_5_and_never_prints_the_token(project, scheme):
+def test_unreachable_server_exits_5_and_never_prints_the_token(project, scheme, refusing_port):
     project.write("20250101000000_good.sql", GOOD)
-    url = f"{scheme}://127.0.0.1:{free_port()}"
+    url = f"{scheme}://127.0.0.1:{refusing_port}"
     every_task = [
         ["migrate.up"],
         ["migrate.up", "--dry-run"],

@@ -75,7 +75,7 @@ def test_jwt_sqld_accepts_the_minted_token_only_and_stops_when_stdin_closes():
             anonymous.close()
         assert proc.stdin is not None
         proc.stdin.close()
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=120) == 0
     assert_gone(info["pid"], info["url"])
 
 
@@ -92,5 +92,5 @@ def test_websocket_sqld_without_stdin_stops_on_sigterm():
         time.sleep(0.3)
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=120) == 0
     assert_gone(info["pid"], info["url"])

@@ -1,13 +1,15 @@
 """sqld over WebSocket (``ws://``/``wss://``) through libsql-client.
 
-libsql-client's ``batch()`` is atomic in one message (BEGIN, steps, COMMIT), so
-``run_atomic`` uses it: one round trip per migration. A unit too big for one
-message (or whose reply would pass aiohttp's 4 MiB limit) runs statement by
-statement inside one interactive transaction instead: slower, still atomic. Its error carries no step
-index (the per-step ``step_errors`` are private API), so only after a failure we
-replay the steps in an interactive transaction that is always rolled back, to
-name the failing statement. If the replay cannot reproduce the failure, the
-server's error is raised without an index.
+A unit runs as ONE transaction on ONE Hrana stream, sent as batches: the first opens
+with ``BEGIN``, the last ends with ``COMMIT`` (and a ``ROLLBACK`` unless it committed),
+every step runs only if the one before it succeeded, and a batch goes out only after
+the one before it succeeded. A unit that fits in one message (up to ``chunk_max_steps``
+steps and ``chunk_max_bytes`` of SQL) is one round trip; a bigger one, or a streamed
+one, is one round trip per chunk, never one per statement. Each batch's
+``step_errors`` name the failing step. libsql-client's public API offers only
+``batch()`` (one message, whose error does not say which step failed) or a
+transaction that sends one statement per round trip (15,600 INSERTs: 7 s instead of
+0.3 s), so the batches go through its stream API (``_Stream``).
 
 libsql-client runs its event loop on a non-daemon thread: an unclosed client
 hangs the process at exit, so ``close()`` is idempotent and always reachable.
@@ -32,11 +34,23 @@ import libsql_client
 from migrate_tasks.config.urls import connect_host, redact_url
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.http import (
+    _ABORT_TIMEOUT,
+    _JSON,
     INTERRUPTED_CODES,
     HranaHttpDriver,
+    _commit_error,
+    _control_step,
+    _encode_text,
+    _error_text,
+    _ok,
+    _step_error,
+    _stmt,
     auth_message,
     interrupted_error,
     to_hrana,
+)
+from migrate_tasks.drivers.http import (
+    _rows as _hrana_rows,
 )
 from migrate_tasks.errors import (
     AuthFailed,
@@ -57,10 +71,11 @@ class WsDriver:
 
     name = "hrana-ws"
     libsql_syntax = True
-    #: Above these, a unit's batch message or its reply (about 160 bytes a step) could
-    #: pass aiohttp's 4 MiB receive limit or sqld's ~12 MB message limit.
-    batch_max_steps = 10_000
-    batch_max_bytes = 4 * 1024 * 1024
+    #: One batch message holds at most this many steps and bytes of SQL (JSON-escaped)
+    #: and parameters, so that it stays far below sqld's ~12 MB message limit and its
+    #: reply (about 160 bytes a step) below aiohttp's 4 MiB receive limit.
+    chunk_max_steps = 5_000
+    chunk_max_bytes = 4 * 1024 * 1024
 
     def __init__(
         self,
@@ -113,101 +128,125 @@ class WsDriver:
     def run_atomic(
         self, steps: Sequence[Step], *, foreign_keys_off: bool = False
     ) -> list[list[Row]]:
-        """One ``batch()``: BEGIN, the steps, COMMIT in one message, all or nothing."""
+        """BEGIN, the steps, COMMIT on one stream, all or nothing: one message (one
+        round trip) for a unit that fits in one, else one message per chunk."""
         _refuse_foreign_keys_off(foreign_keys_off, self.display_url)
         client = self._open()
-        if not steps:
-            return []
-        stmts = [(step.sql, _args(step.params, i)) for i, step in enumerate(steps)]
-        if (
-            len(stmts) > self.batch_max_steps
-            or sum(len(sql) for sql, _ in stmts) > self.batch_max_bytes
-        ):
-            log.info(
-                "%d statements are too many for one WebSocket batch: running them one by one"
-                " in a transaction (the http:// URL of the same server sends them in one"
-                " request)",
-                len(stmts),
-            )
-            results: list[list[Row]] = []
-            self._run_interactive(client, stmts, results.append)
-            return results
-        try:
-            return [_rows(r) for r in self._call(client.batch, stmts, index=None, write=True)]
-        except DatabaseError as exc:
-            if isinstance(exc, StatementError) or exc.code in INTERRUPTED_CODES:
-                raise
-            # The batch rolled back; its error does not say which step failed.
-            raise self._locate(client, stmts, exc) from None
+        results: list[list[Row]] = []
+        self._run_chunked(client, steps, results.append)
+        return results
 
     def run_atomic_iter(self, steps: Iterable[Step], *, foreign_keys_off: bool = False) -> None:
-        """One interactive transaction, one round trip per step, consuming ``steps``
-        lazily: atomic and bounded in memory, but slow (0.3-0.4 ms a step on loopback)."""
+        """The same transaction, consuming ``steps`` lazily, one chunk at a time (memory
+        bounded by a chunk); rows are not kept."""
         _refuse_foreign_keys_off(foreign_keys_off, self.display_url)
-        client = self._open()
-        log.info(
-            "streaming a unit over WebSocket runs it one statement per round trip in a"
-            " transaction; the http:// URL of the same server sends it in large batches"
-        )
-        stmts = ((step.sql, _args(step.params, i)) for i, step in enumerate(steps))
-        self._run_interactive(client, stmts, None)
+        self._run_chunked(self._open(), steps, None)
 
-    def _run_interactive(
+    def _run_chunked(
         self,
         client: libsql_client.ClientSync,
-        stmts: Iterable[tuple[str, list[Any]]],
+        steps: Iterable[Step],
         keep: Callable[[list[Row]], object] | None,
     ) -> None:
-        """One transaction, one statement per round trip: for units too big for one
-        WebSocket message (and its reply), and for streamed units. ``keep`` receives
-        each step's rows (None: rows are dropped, so memory stays bounded). Any
-        exception, also one raised by ``stmts`` itself, rolls back and propagates."""
-        tx: Any = None  # opened at the first statement: an empty producer costs nothing
-        committed = False
+        """One transaction on one stream, sent as batches of at most ``chunk_max_steps``
+        steps and ``chunk_max_bytes`` of SQL: the first opens with ``BEGIN``, the last
+        ends with ``COMMIT`` (and a ``ROLLBACK`` unless it committed), and every step
+        runs only if the one before it in its batch succeeded. A batch goes out only
+        after the one before it succeeded, so nothing runs after a failure; its
+        ``step_errors`` name the failing step (global index). ``keep`` receives each
+        step's rows (None: rows are not even asked for). Any exception, also one raised
+        by ``steps`` itself, rolls back and propagates."""
+        stream: _Stream | None = None
+        chunk: list[tuple[Step, dict[str, Any]]] = []
+        size = start = 0  # start: global index of chunk[0]
         try:
-            for i, (sql, args) in enumerate(stmts):
-                if tx is None:
-                    tx = self._call(client.transaction, index=None, write=True)
-                rows = self._call(tx.execute, sql, args, index=i, write=True)
-                if keep is not None:
-                    keep(_rows(rows))
-            if tx is not None:
-                what = "COMMIT failed, nothing of this unit was applied"
-                self._call(tx.commit, index=None, write=True, what=what)
-            committed = True
+            for i, step in enumerate(steps):
+                stmt = _stmt(step.sql, step.params, i, rows=keep is not None)
+                chunk.append((step, stmt))
+                size += len(_encode_text(step.sql)) + (
+                    len(_JSON.encode(stmt["args"])) if step.params else 0
+                )
+                if len(chunk) >= self.chunk_max_steps or size >= self.chunk_max_bytes:
+                    stream = stream or _Stream(client)
+                    self._send_chunk(stream, chunk, start, final=False, keep=keep)
+                    start, chunk, size = start + len(chunk), [], 0
+            if stream is None and not chunk:
+                return  # nothing to run: not even a stream
+            stream = stream or _Stream(client)
+            self._send_chunk(stream, chunk, start, final=True, keep=keep)
+        except BaseException:  # also Ctrl-C and errors raised by the iterator itself
+            if stream is not None:
+                stream.abort()
+            raise
         finally:
-            if tx is not None:
-                if not committed:
-                    _quietly(tx.rollback)
-                _quietly(tx.close)
+            if stream is not None:
+                stream.close()
 
-    def _locate(
+    def _send_chunk(
         self,
-        client: libsql_client.ClientSync,
-        stmts: list[tuple[str, list[Any]]],
-        exc: DatabaseError,
-    ) -> DatabaseError:
-        """Replay the steps in a transaction that is always rolled back, to find the
-        failing one (only after a failure, so the normal path stays one message)."""
-        tx = self._call(client.transaction, index=None, write=True)
-        try:
-            for i, (sql, args) in enumerate(stmts):
-                try:
-                    tx.execute(sql, args)
-                except libsql_client.LibsqlError as replayed:
-                    if replayed.code in _CLOSED_CODES or replayed.code.startswith("AUTH_"):
-                        return exc
-                    return StatementError(i, exc.message, exc.code)
-            # Every statement ran: the batch failed at COMMIT (e.g. a deferred foreign key).
-            return DatabaseError(
-                f"COMMIT failed, nothing of this unit was applied: {exc.message}", exc.code
+        stream: _Stream,
+        chunk: list[tuple[Step, dict[str, Any]]],
+        start: int,
+        *,
+        final: bool,
+        keep: Callable[[list[Row]], object] | None,
+    ) -> None:
+        """Send one batch of the transaction and raise for its first failure."""
+        batch: list[dict[str, Any]] = []
+        if start == 0:
+            batch.append(_control_step("BEGIN", None))
+        first = len(batch)  # index of chunk[0] in the batch
+        for _, stmt in chunk:
+            batch.append(
+                {"stmt": stmt, "condition": _ok(len(batch) - 1)} if batch else {"stmt": stmt}
             )
-        except Exception as other:  # the connection went away while diagnosing
-            log.debug("could not locate the failing step: %s", type(other).__name__)
+        commit = len(batch)
+        if final:
+            batch.append(_control_step("COMMIT", _ok(commit - 1) if commit else None))
+            batch.append(_control_step("ROLLBACK", {"type": "not", "cond": _ok(commit)}))
+        try:
+            result = self._call(stream.batch, batch, final, index=None, write=True)
+        except DatabaseError as exc:
+            if (exc.code or "").startswith("SQL_") and chunk:
+                # sqld parses a whole batch before running any of it: find the step.
+                self._locate_parse_error(stream.client, [step for step, _ in chunk], start)
+            raise
+        outcomes, errors = _step_lists(result, len(batch), self.display_url)
+        if first and errors[0] is not None:
+            message, code = _error_text(errors[0])
+            raise DatabaseError(f"could not start a transaction: {message}", code)
+        for j in range(len(chunk)):
+            error = errors[first + j]
+            if error is not None:
+                raise _step_error(start + j, error, self.display_url)
+            if outcomes[first + j] is None:
+                raise DatabaseError(
+                    f"{self.display_url}: step {start + j} did not run and has no error",
+                    "HRANA_PROTO_ERROR",
+                )
+            if keep is not None:
+                keep(_hrana_rows(outcomes[first + j]))
+        if final:
+            stream.done = True
+            if errors[commit] is not None or outcomes[commit] is None:
+                raise _commit_error(errors[commit], self.display_url)
+
+    def _locate_parse_error(
+        self, client: libsql_client.ClientSync, steps: list[Step], offset: int
+    ) -> None:
+        """Raise ``StatementError`` for the first step sqld cannot parse: each step in
+        its own batch under a condition that is never true (parsed, never run; no
+        ``describe``), all sent at once on a stream of their own."""
+        never = {"type": "or", "conds": []}
+        batches = [[{"stmt": {"sql": s.sql}, "condition": never}] for s in steps]
+        probe = _Stream(client)
+        try:
+            answers = self._call(probe.batches, batches, index=None, write=False)
         finally:
-            _quietly(tx.rollback)
-            _quietly(tx.close)
-        return exc
+            probe.close()
+        for i, answer in enumerate(answers):
+            if isinstance(answer, libsql_client.LibsqlError):
+                raise StatementError(offset + i, answer.explanation, answer.code) from None
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step on its own stream, committing on its own; stop at the first failure."""
@@ -340,9 +379,81 @@ class WsDriver:
         return ConnectionFailed(message)
 
 
+class _Stream:
+    """One Hrana stream on libsql-client's WebSocket, for batches of our own.
+
+    Not public API (``ClientSync._executor``, ``HranaClient._open_stream``, and the
+    ``HranaStream`` it returns), but libsql-client is archived at 0.3.1, and the
+    driver contract tests run every path through here. Each call runs on the client's
+    event-loop thread and waits for its answer.
+    """
+
+    def __init__(self, client: libsql_client.ClientSync) -> None:
+        self.client = client
+        inner: Any = client  # its event-loop executor and its async HranaClient
+        self._executor = inner._executor
+        self._stream = self._executor.submit_func(inner._client._open_stream)
+        #: The last batch ended the transaction (COMMIT or its own ROLLBACK ran).
+        self.done = False
+
+    def batch(self, steps: list[dict[str, Any]], close: bool) -> dict[str, Any]:
+        """Send one batch and wait for its result; ``close`` also closes the stream,
+        in the same round trip."""
+
+        async def run() -> dict[str, Any]:
+            answer = self._stream.batch({"steps": steps})
+            if close:
+                self._stream.close()
+            return await answer
+
+        return self._executor.submit_coro(run())
+
+    def batches(self, batches: list[list[dict[str, Any]]]) -> list[Any]:
+        """Send every batch at once; each one's result, or the LibsqlError it raised."""
+
+        async def run() -> list[Any]:
+            answers = [self._stream.batch({"steps": steps}) for steps in batches]
+            return await asyncio.gather(*answers, return_exceptions=True)
+
+        return self._executor.submit_coro(run())
+
+    def abort(self) -> None:
+        """ROLLBACK (unless the last batch ended the transaction) and close, waiting
+        briefly, so the write lock is free when the failure reaches the caller."""
+        if self.done or self._stream.closed:
+            return
+        self.done = True
+
+        async def run() -> None:
+            answer = self._stream.execute({"sql": "ROLLBACK", "want_rows": False})
+            self._stream.close()
+            await asyncio.wait_for(answer, _ABORT_TIMEOUT)
+
+        _quietly(lambda: self._executor.submit_coro(run()))
+
+    def close(self) -> None:
+        if not self._stream.closed:
+            _quietly(lambda: self._executor.submit_func(self._stream.close))
+
+
+def _step_lists(result: Any, steps: int, display: str) -> tuple[list[Any], list[Any]]:
+    """A batch result's outcomes and errors, checking that it answered every step."""
+    outcomes = result.get("step_results") if isinstance(result, dict) else None
+    errors = result.get("step_errors") if isinstance(result, dict) else None
+    if not (isinstance(outcomes, list) and isinstance(errors, list)) or not (
+        len(outcomes) == steps == len(errors)
+    ):
+        raise DatabaseError(
+            f"{display}: the server answered a batch of {steps} steps with a different"
+            " number of results",
+            "HRANA_PROTO_ERROR",
+        )
+    return outcomes, errors
+
+
 def _refuse_foreign_keys_off(requested: bool, display: str) -> None:
-    """libsql-client runs a batch or transaction on a stream of its own choosing, so a
-    PRAGMA cannot precede its BEGIN on the same connection (LIBSQL_NOTES.md section 6)."""
+    """This driver does not send ``PRAGMA foreign_keys=OFF`` before its ``BEGIN``
+    (the HTTP driver does, LIBSQL_NOTES.md section 6): refuse before sending anything."""
     if requested:
         raise UsageError(
             f"{display}: foreign_keys:off cannot run over ws://; use the http:// URL of the"

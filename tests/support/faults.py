@@ -8,6 +8,8 @@
 - ``start_cli`` / ``Proc``: a real ``libsql-migrate`` process we can kill, with its stderr
   read live (so a test can wait for "applied X" before pulling the plug).
 - ``start_together``: several real processes released at the same instant (a barrier).
+- ``holding_the_lock``: a real process that stops right after taking the migration lock,
+  until the test lets it go on (so "while X holds the lock" never depends on timing).
 - ``reset_database``: drop everything a plan and its tracking tables created (test
   harness only, so loops can reuse one database or one sqld).
 """
@@ -22,7 +24,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +34,7 @@ import pytest
 from migrate_tasks.drivers import Driver, open_driver
 from migrate_tasks.drivers.base import Step
 from tests.support.project import BIN, Project
+from tests.support.sqld import wait_for_idle
 
 BASE_VERSION = 20240101000000
 TRACKING = "schema_migrations"
@@ -228,10 +232,17 @@ def _stable_reading(
     """Read until two readings in a row agree (``settle``; else once), then ask the
     engine for status and validate. A killed client's last request may still be running
     on sqld (which finishes or drops it on its own): a unit can commit between two of our
-    queries, and a reading that straddles it is not a snapshot."""
+    queries, and a reading that straddles it is not a snapshot. So first wait until the
+    server has closed every connection (it drops a request whose client is gone, and
+    closes the connection when that request has stopped); then equal readings mean
+    nothing is still in flight, not merely that it has not committed yet."""
     from migrate_tasks.engine.core import Engine
     from migrate_tasks.errors import DatabaseError
 
+    parts = urllib.parse.urlsplit(url)
+    if settle and parts.scheme in ("http", "ws") and parts.hostname == "127.0.0.1":
+        assert parts.port, url
+        wait_for_idle(parts.port)
     previous: _Reading | None = None
     driver = open_driver(url, timeout=30)
     try:
@@ -442,6 +453,19 @@ class Proc:
                 self._cond.wait(min(left, 0.05))
         return True
 
+    def wait_for_line(self, text: str, timeout: float) -> bool:
+        """Wait until a stderr line contains ``text``; False if stderr closed first."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not any(text in line for line in self.err_lines):
+                if self.err_closed_at is not None:
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {text!r} on stderr after {timeout} s:\n{self.err}")
+                self._cond.wait(left)
+        return True
+
     def _done_unlocked(self) -> list[str]:
         return [m.group(2) for m in map(APPLIED_LINE.match, self.err_lines) if m]
 
@@ -497,6 +521,47 @@ migrate_tasks.cli.main()
 """
 
 
+#: Like ``_BARRIER_RUNNER``, but the run stops right after it took the migration lock
+#: (the lease row is committed, no transaction is open): it says so on stderr, then
+#: waits for a shared flock on the gate file that the parent holds exclusively.
+_HOLDING_RUNNER = """\
+import fcntl, sys
+import migrate_tasks.cli, migrate_tasks.lock
+gate = sys.argv[1]
+acquire = migrate_tasks.lock.MigrationLock.acquire
+def acquire_then_hold(self, *args, **kwargs):
+    rows = acquire(self, *args, **kwargs)
+    with open(gate) as handle:
+        print(HELD, file=sys.stderr, flush=True)
+        fcntl.flock(handle, fcntl.LOCK_SH)
+    return rows
+migrate_tasks.lock.MigrationLock.acquire = acquire_then_hold
+sys.argv = ["libsql-migrate", *sys.argv[2:]]
+migrate_tasks.cli.main()
+"""
+HELD = "test: holding the migration lock"
+
+
+@contextlib.contextmanager
+def holding_the_lock(
+    project: Project, workdir: Path, args: Sequence[str], env: dict[str, str]
+) -> Iterator[Proc]:
+    """Start a real run of ``args`` and yield it once it holds the migration lock; it
+    goes on (and finishes on its own) when the block ends."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    gate = workdir / "gate"
+    gate.write_text("")
+    with open(gate) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            argv = [sys.executable, "-c", _HOLDING_RUNNER.replace("HELD", repr(HELD)), str(gate)]
+            proc = Proc([*argv, *args], project.root, project.env(**env))
+            assert proc.wait_for_line(HELD, timeout=120), proc.describe()
+            yield proc
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
 def start_together(
     project: Project, workdir: Path, runs: Iterable[tuple[Sequence[str], dict[str, str]]]
 ) -> list[Proc]:
@@ -520,7 +585,10 @@ def start_together(
                 assert not dead, dead[0].describe()
                 assert time.monotonic() < deadline, "processes never reached the barrier"
                 time.sleep(0.01)
-            time.sleep(0.05)  # from "ready" to blocking in flock is a few instructions
+            # From "ready" to blocking in flock is a few instructions. Best effort only:
+            # a process that is not blocked yet simply starts a moment later, and no test
+            # depends on how close together they start.
+            time.sleep(0.05)
         finally:
             fcntl.flock(held, fcntl.LOCK_UN)
     return procs

@@ -14,11 +14,17 @@ Modes, switchable while connections are open::
     proxy.drop_after(requests=3)              # 4th request: cut before forwarding
     proxy.drop_after(requests=3, forward=True)  # 4th: forward, lose the answer
     proxy.drop_after(nbytes=1000)             # cut after 1000 bytes from the client
+    proxy.hold_after(requests=3)              # 4th request: hold it until release()
+    proxy.hold_after(requests=3, forward=True)  # 4th: forward, hold the answer
     proxy.refuse()                            # close new connections at once
 
 A drop fires once (then the proxy passes again) and resets the client connection
-(RST, not FIN). Counters: ``connections``, ``requests`` (``POST`` request lines,
-i.e. Hrana pipeline calls), ``http_requests`` (all) and ``drops``.
+(RST, not FIN). So does a hold, once released: ``wait_held()`` returns when the
+request is held, so a test can act at exactly that point of a run (kill the server,
+start a competitor) whatever the machine's load. Counters: ``connections``,
+``requests`` (``POST`` request lines, i.e. Hrana pipeline calls), ``http_requests``
+(all), ``drops``, and ``ws_requests``: the Hrana requests clients sent over
+WebSockets, by type (``open_stream``, ``execute``, ``batch``, ...).
 
 Bounded: every socket has a timeout, heads are limited to 64 KiB, bodies are
 streamed in 64 KiB pieces (never held whole), connections are capped, and
@@ -28,9 +34,11 @@ streamed in 64 KiB pieces (never held whole), connections are capped, and
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import struct
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BufferedReader
@@ -80,6 +88,9 @@ class FaultProxy:
         self.requests = 0
         self.http_requests = 0
         self.drops = 0
+        self.ws_requests: Counter[str] = Counter()
+        self._held = threading.Event()
+        self._released = threading.Event()
 
     # -- public ---------------------------------------------------------------------
 
@@ -117,6 +128,24 @@ class FaultProxy:
             raise ValueError("give exactly one of requests= or nbytes=")
         self._set(_Mode("drop", requests=requests, forward=forward, nbytes=nbytes))
 
+    def hold_after(self, *, requests: int, forward: bool = False) -> None:
+        """Let ``requests`` requests through, then hold the next one until ``release()``:
+        before forwarding it (it never arrives) or, with ``forward=True``, after the
+        server answered it (it arrived; the answer is held). On release its connection
+        is reset, as by ``drop_after``."""
+        self._held.clear()
+        self._released.clear()
+        self._set(_Mode("hold", requests=requests, forward=forward))
+
+    def wait_held(self, timeout: float = 120.0) -> None:
+        """Return once a request is being held (see ``hold_after``)."""
+        if not self._held.wait(timeout):
+            raise AssertionError(f"no request was held within {timeout} s")
+
+    def release(self) -> None:
+        """End a hold: the held request's connection is reset."""
+        self._released.set()
+
     def refuse(self) -> None:
         """Reset every new connection at once (open ones are left alone)."""
         self._set(_Mode("refuse"))
@@ -131,10 +160,12 @@ class FaultProxy:
     def reset_counters(self) -> None:
         with self._lock:
             self.connections = self.requests = self.http_requests = self.drops = 0
+            self.ws_requests.clear()
 
     def close(self) -> None:
         """Stop accepting, reset every connection and join every thread (bounded)."""
         self._stop.set()
+        self._released.set()
         with contextlib.suppress(OSError):
             self._listener.close()
         self.close_clients()
@@ -215,8 +246,9 @@ class FaultProxy:
             if not head:
                 return
             method = head.split(b" ", 1)[0]
-            drop = self._count_request(method)
+            drop, hold = self._count_request(method)
             if drop == "before":
+                self._hold_if(hold)
                 raise ProxyCut
             self._send_up(upstream, head)
             copy_body(from_client, head, lambda data: self._send_up(upstream, data), False, b"")
@@ -225,6 +257,7 @@ class FaultProxy:
                 return
             if drop == "after":
                 copy_body(from_upstream, response, None, True, method)  # let it finish
+                self._hold_if(hold)
                 raise ProxyCut
             self._wait_delay()
             client.sendall(response)
@@ -235,21 +268,28 @@ class FaultProxy:
             if until_close:
                 return
 
-    def _count_request(self, method: bytes) -> str | None:
-        """Count one request; say whether the current mode drops it, and how."""
+    def _count_request(self, method: bytes) -> tuple[str | None, bool]:
+        """Count one request; say whether the current mode drops it, and how (before
+        or after forwarding it), and whether it holds it first."""
         with self._lock:
             self.http_requests += 1
             if method == b"POST":
                 self.requests += 1
             mode = self._mode
-            if mode.name != "drop" or mode.requests is None:
-                return None
+            if mode.name not in ("drop", "hold") or mode.requests is None:
+                return None, False
             if self._passed < mode.requests:
                 self._passed += 1
-                return None
+                return None, False
             self.drops += 1
-            self._mode = _Mode()  # a drop fires once
-            return "after" if mode.forward else "before"
+            self._mode = _Mode()  # a drop or a hold fires once
+            return ("after" if mode.forward else "before"), mode.name == "hold"
+
+    def _hold_if(self, hold: bool) -> None:
+        """Hold here (the connection's thread) until released or closed."""
+        if hold:
+            self._held.set()
+            self._released.wait()
 
     def _send_up(self, upstream: socket.socket, data: bytes) -> None:
         """Forward client bytes, cutting the connection if a byte budget runs out."""
@@ -290,9 +330,12 @@ class FaultProxy:
         client.settimeout(None)
         upstream.settimeout(None)
 
+        frames = ClientFrames(self._count_ws_message)
+
         def up() -> None:
             try:
                 while data := from_client.read1(_PIECE):
+                    frames.feed(data)
                     self._send_up(upstream, data)
             except ProxyCut:
                 _reset(client)
@@ -314,6 +357,63 @@ class FaultProxy:
             thread.join(timeout=5)
             with self._lock:
                 self._threads.discard(thread)
+
+    def _count_ws_message(self, message: bytes) -> None:
+        try:
+            decoded = json.loads(message)
+            kind = decoded["request"]["type"] if decoded["type"] == "request" else None
+        except (ValueError, KeyError, TypeError):
+            kind = None
+        if isinstance(kind, str):
+            with self._lock:
+                self.ws_requests[kind] += 1
+
+
+class ClientFrames:
+    """The text messages of a client's WebSocket, reassembled from its frames as the
+    bytes pass (client frames are masked; no extensions, as aiohttp sends them)."""
+
+    def __init__(self, on_message: Callable[[bytes], object]) -> None:
+        self._buffer = bytearray()
+        self._parts: list[bytes] = []
+        self._on_message = on_message
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        while (frame := _take_frame(self._buffer)) is not None:
+            opcode, final, payload = frame
+            if opcode in (0, 1):  # continuation, text (control frames are not messages)
+                self._parts.append(payload)
+                if final:
+                    self._on_message(b"".join(self._parts))
+                    self._parts = []
+
+
+def _take_frame(buffer: bytearray) -> tuple[int, bool, bytes] | None:
+    """Remove one whole frame from ``buffer``: (opcode, FIN, unmasked payload)."""
+    if len(buffer) < 2:
+        return None
+    final, opcode = bool(buffer[0] & 0x80), buffer[0] & 0x0F
+    size, pos = buffer[1] & 0x7F, 2
+    if size >= 126:
+        pos += 2 if size == 126 else 8
+        if len(buffer) < pos:
+            return None
+        size = int.from_bytes(buffer[2:pos], "big")
+    key = b""
+    if buffer[1] & 0x80:
+        key = bytes(buffer[pos : pos + 4])
+        pos += 4
+    if len(buffer) < pos + size:
+        return None
+    payload = bytes(buffer[pos : pos + size])
+    del buffer[: pos + size]
+    if key and payload:
+        mask = (key * (size // 4 + 1))[:size]
+        payload = (int.from_bytes(payload, "big") ^ int.from_bytes(mask, "big")).to_bytes(
+            size, "big"
+        )
+    return opcode, final, payload
 
 
 def read_head(reader: BufferedReader) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.sqld import SqldServer, free_port
+from tests.support.sqld import SqldServer, SqldUnavailable, free_port
 
 
 class ReplicaPair:
@@ -12,20 +12,34 @@ class ReplicaPair:
 
     def __init__(self, binary: Path, workdir: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.grpc_port = free_port()
+        self.binary = binary
+        self.workdir = workdir
+        self._configure(free_port())
+
+    def _configure(self, grpc_port: int) -> None:
+        self.grpc_port = grpc_port
         self.primary = SqldServer(
-            binary, workdir / "primary", ["--grpc-listen-addr", f"127.0.0.1:{self.grpc_port}"]
+            self.binary,
+            self.workdir / "primary",
+            ["--grpc-listen-addr", f"127.0.0.1:{grpc_port}"],
         )
         self.replica = SqldServer(
-            binary,
-            workdir / "replica",
-            ["--primary-grpc-url", f"http://127.0.0.1:{self.grpc_port}"],
+            self.binary,
+            self.workdir / "replica",
+            ["--primary-grpc-url", f"http://127.0.0.1:{grpc_port}"],
         )
-
-    def __enter__(self) -> ReplicaPair:
         for server in (self.primary, self.replica):
             server.workdir.mkdir(parents=True, exist_ok=True)
-        self.primary.start()
+
+    def __enter__(self) -> ReplicaPair:
+        for attempt in range(3):  # the gRPC port is chosen before sqld binds it
+            try:
+                self.primary.start()
+                break
+            except SqldUnavailable:
+                if attempt == 2:
+                    raise
+                self._configure(free_port())  # someone took it: try another
         try:
             self.replica.start()
         except BaseException:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 SQLD_SHA256 = "6adc70b5ad2c742b1e868d5cde014295720691f9cde85d837925b259d4942bfe"
@@ -85,16 +86,86 @@ def _sha256(path: Path) -> str:
 
 
 def free_port() -> int:
-    """A loopback port that was free a moment ago (bind to 0, then release it)."""
+    """A loopback port that was free a moment ago (bind to 0, then release it).
+
+    Someone else may take it before it is used: ``SqldServer`` checks that the port it
+    was given is really its own (``listening_ports``); a test that needs a port where
+    nothing listens holds one with ``closed_port`` instead."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs: bound
+    but not listening, so nobody else can take it meanwhile (a port from ``free_port``
+    could be taken by any process on the machine before the test connects)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+# TCP states in /proc/net/tcp (include/net/tcp_states.h)
+_LISTEN = "0A"
+#: The server's end of a connection is still open: it may still be working on a request.
+_SERVER_OPEN = {"01", "03", "08"}  # ESTABLISHED, SYN_RECV, CLOSE_WAIT
+
+
+def _tcp_table() -> list[tuple[int, str, int]]:
+    """(local port, state, inode) of every TCP socket on 127.0.0.1 in this network
+    namespace (Linux ``/proc/net/tcp``)."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, port = fields[1].split(":")
+        if address == "0100007F":  # 127.0.0.1, little-endian hex
+            found.append((int(port, 16), fields[3], int(fields[9])))
+    return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def listening_ports(pid: int) -> tuple[set[int], set[int]]:
+    """The 127.0.0.1 ports process ``pid`` listens on, and those other processes
+    listen on (one reading of the table)."""
+    table = _tcp_table()
+    mine = _socket_inodes(pid)  # read after the table: a listener in it is in here too
+    listeners = [(port, inode) for port, state, inode in table if state == _LISTEN]
+    own = {port for port, inode in listeners if inode in mine}
+    return own, {port for port, inode in listeners if inode not in mine} - own
+
+
+def wait_for_idle(port: int, timeout: float = 120.0) -> None:
+    """Wait until the server on ``port`` has closed every connection: then it is
+    working on no request. (sqld drops a request whose client went away, and closes
+    that connection once the request has stopped.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = [s for p, s, _ in _tcp_table() if p == port and s in _SERVER_OPEN]
+        if not busy:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"127.0.0.1:{port} still has {len(busy)} open connections")
+        time.sleep(0.01)
 
 
 class SqldServer:
     """One sqld process on 127.0.0.1 with its own database folder.
 
     ``restart()`` keeps the folder (and data); ``kill()`` is a SIGKILL for fault tests.
+    It counts as started once ``/health`` answers AND the process itself listens on
+    every port it was given (another test's sqld may have taken a port picked by
+    ``free_port``; then this one exits, or its health check would reach the other).
     """
 
     def __init__(
@@ -103,7 +174,7 @@ class SqldServer:
         workdir: Path | None = None,
         extra_args: list[str] | tuple[str, ...] = (),
         *,
-        startup_timeout: float = 10.0,
+        startup_timeout: float = 120.0,
     ) -> None:
         self.binary = Path(binary)
         self._own_workdir = workdir is None
@@ -143,8 +214,8 @@ class SqldServer:
                 return
             last_error = error
             self.stop()
-            if port is not None:
-                break
+            if port is not None or "not healthy after" in error:
+                break  # a fixed port, or a server that is just slow: retrying won't help
         raise SqldUnavailable(last_error)
 
     def _spawn(self) -> None:
@@ -162,14 +233,29 @@ class SqldServer:
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
             )
 
+    def _ports(self) -> set[int]:
+        """Every 127.0.0.1 port this server was told to listen on."""
+        ports = {self.port}
+        for flag, value in zip(self.extra_args, self.extra_args[1:], strict=False):
+            if flag.endswith("-listen-addr") and value.startswith("127.0.0.1:"):
+                ports.add(int(value.rsplit(":", 1)[1]))
+        return ports
+
     def _wait_healthy(self) -> str | None:
+        """None once healthy on ports of its own; else why not (it exited, another
+        process holds one of its ports, or it was not healthy in time)."""
         deadline = time.monotonic() + self.startup_timeout
         assert self.process is not None
+        wanted = self._ports()
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return f"sqld exited with code {self.process.returncode}:\n{self.stderr_tail()}"
             if self._health() == 200:
-                return None
+                own, others = listening_ports(self.process.pid)
+                if wanted <= own:
+                    return None
+                if wanted & others:  # it cannot bind those: another process answered us
+                    return f"another process listens on 127.0.0.1 port(s) {sorted(wanted & others)}"
             time.sleep(0.02)
         return (
             f"sqld on 127.0.0.1:{self.port} not healthy after {self.startup_timeout} s:\n"
@@ -177,7 +263,7 @@ class SqldServer:
         )
 
     def _health(self) -> int | None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         try:
             conn.request("GET", "/health")
             return conn.getresponse().status
@@ -218,6 +304,10 @@ class SqldServer:
         port = self.port
         self.stop()
         self.start(port=port)
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Wait until no request is being served (see ``wait_for_idle``)."""
+        wait_for_idle(self.port, timeout)
 
 
 class JwtSqld:
