@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -90,6 +89,7 @@ class WsDriver:
         self._token = auth_token or None
         # libsql-client has no per-request timeout; ours bounds the HTTP diagnosis only.
         self._timeout = timeout
+        _resolve_localhost_names()
         try:
             self._client: libsql_client.ClientSync | None = libsql_client.create_client_sync(
                 url, auth_token=self._token
@@ -316,9 +316,7 @@ class WsDriver:
         if isinstance(exc, asyncio.TimeoutError):  # aiohttp's own limit; its message is empty
             return ConnectionFailed(f"cannot reach {self.display_url}: no answer (timed out)")
         if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: no point asking again
-            return ConnectionFailed(
-                f"cannot reach {self.display_url}: {_describe(exc)}{self._localhost_hint(exc)}"
-            )
+            return ConnectionFailed(f"cannot reach {self.display_url}: {_describe(exc)}")
         if isinstance(exc, aiohttp.WSServerHandshakeError):
             return ConnectionFailed(
                 f"cannot reach {self.display_url}: the WebSocket handshake was refused "
@@ -337,22 +335,6 @@ class WsDriver:
         if isinstance(exc, (aiohttp.ClientError, OSError)):
             return self._diagnose(_describe(exc), write)
         return None
-
-    def _localhost_hint(self, exc: aiohttp.ClientConnectorError) -> str:
-        """A ``*.localhost`` name the resolver does not know: say what works instead.
-
-        libsql-client builds its aiohttp session itself and takes no connector or
-        resolver, so unlike the HTTP driver this one cannot connect such a name to
-        loopback without its private API (docs/fleet.md)."""
-        host = urllib.parse.urlsplit(self._url).hostname or ""
-        if connect_host(host) == host or not isinstance(exc.os_error, socket.gaierror):
-            return ""
-        http_url = redact_url("http" + self._url[2:])  # ws:// -> http://, wss:// -> https://
-        return (
-            f"; this machine's resolver does not know *.localhost names and the WebSocket"
-            f" client cannot be sent to loopback: use {http_url}, the same server and"
-            " namespace over HTTP"
-        )
 
     def _diagnose(self, detail: str, write: bool) -> MigrateError:
         """The socket closed under us: an auth refusal or a network problem?"""
@@ -492,3 +474,35 @@ def _quietly(fn: Callable[[], Any]) -> None:
         fn()
     except Exception as exc:  # cleanup after a failure must not hide the real error
         log.debug("ignored during cleanup: %s", type(exc).__name__)
+
+
+def _resolve_localhost_names() -> None:
+    """Let aiohttp connect ``*.localhost`` names to loopback, as RFC 6761 says they are.
+
+    sqld addresses a namespace as ``NS.localhost``, and many resolvers (glibc with
+    ``files dns``) do not know such names. libsql-client builds its aiohttp session
+    itself and takes no resolver, so aiohttp's default resolver class is replaced, once,
+    by one that asks for ``localhost`` instead of ``*.localhost`` and keeps the name
+    itself as the result's host name (the Host header and the TLS server name stay the
+    URL's). Every other name resolves exactly as before; aiohttp serves only
+    libsql-client in this process.
+    """
+    from aiohttp import connector
+
+    base = connector.DefaultResolver
+    if getattr(base, "localhost_names", False):
+        return
+
+    class LocalhostNames(base):  # type: ignore[misc, valid-type]
+        localhost_names = True
+
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[Any]:
+            target = connect_host(host)
+            found = await super().resolve(target, port, family)
+            if target != host:
+                found = [{**entry, "hostname": host} for entry in found]
+            return found
+
+    connector.DefaultResolver = LocalhostNames
