@@ -1,10 +1,11 @@
 """SQLite's tokens, as its own tokenizer cuts them: the one lexer of the package.
 
-Pure. Every reader of SQL text below the file parser uses it: statement shapes
-(``shapes.py``), the normaliser (``normalise.py``), parameter inlining
-(``literals.py``), the local driver's one-statement check, the Alembic converter and
-``autogenerate``. Only the file parser's statement splitter (``files/parser.py``) keeps a
-scanner of its own, for the reasons given there.
+Pure. Every reader of SQL text uses it: statement shapes (``shapes.py``, so the file
+parser's transaction-control check and the engine's checks and refusals), the
+normaliser (``normalise.py``, so dump, verify, schema comparison and ``autogenerate``),
+parameter inlining (``literals.py``), the local driver's one-statement check and the
+Alembic converter. Only the file parser's statement splitter (``files/parser.py``) keeps
+a scanner of its own, for the reasons given there.
 
 Token kinds, and what SQLite calls them (``tokenize.c``):
 
@@ -14,12 +15,18 @@ Token kinds, and what SQLite calls them (``tokenize.c``):
   block comment runs to the end, as in SQLite.
 - ``word``: a bare identifier or keyword (``[A-Za-z_]`` or any non-ASCII character, then
   those, digits and ``$``); telling keywords from names is ``keywords.py``'s job.
-- ``quoted``: a quoted identifier, ``"x"``, ```x```, ``[x]`` (doubled quotes inside).
+- ``quoted``: a quoted identifier in double quotes, backquotes or brackets (doubled
+  quotes inside, none in brackets).
 - ``string``: ``'text'`` (``''`` inside). ``blob``: ``X'00ff'``. ``number``: ``12``,
   ``1.5e3``, ``.5``, ``0x1F``. An unterminated string or quoted name runs to the end.
 - ``param``: ``?``, ``?3``, ``:name``, ``@name``, ``$name``, ``#name``.
 - ``op``: an operator or punctuation (``->>`` ``->`` ``||`` ``<<`` ``>>`` ``<=`` ``>=``
   ``==`` ``!=`` ``<>``, else one character: ``(`` ``;`` ``.`` ...).
+
+Text SQLite would refuse is still cut somehow, never refused here (SQLite reports it
+when the statement runs): ``12abc`` is a number and a word, ``x'0g'`` a word and a
+string, a lone ``!`` an ``op``. Tcl-style names (``$a::b``, ``$a(x)``) are not one
+parameter.
 
 The normaliser's canonical tokens reuse :class:`Token` with their own kinds (``keyword``,
 ``ident``, ``literal``, ``op``; see ``normalise.py``).
@@ -48,8 +55,8 @@ _LEX = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _SKIPPED = ("space", "comment")
-#: Builds a Token without NamedTuple's Python-level ``__new__``: twice as fast, and the
-#: local driver lexes every statement that holds a ``;`` (benchmarks/large_migration.py).
+#: Builds a Token without NamedTuple's Python-level ``__new__``: about twice as fast, and
+#: the local driver lexes every statement holding a ``;`` (data whose strings have one).
 _new = tuple.__new__
 
 
