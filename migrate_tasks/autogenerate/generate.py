@@ -30,9 +30,10 @@ from migrate_tasks.autogenerate.reflect import Schema, reflect
 from migrate_tasks.autogenerate.render import Migration, render
 from migrate_tasks.config.settings import DEFAULT_TABLE
 from migrate_tasks.errors import MigrateError, UsageError
-from migrate_tasks.ops.schema import normalise_sql, read_schema
+from migrate_tasks.ops.schema import read_schema
 from migrate_tasks.ops.schemadiff import compare_schemas, describe_differences
 from migrate_tasks.ops.scratch import migrated_scratch
+from migrate_tasks.sql.normalise import normalise_sql
 
 
 class GenerateBug(MigrateError):

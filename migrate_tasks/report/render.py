@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from migrate_tasks.engine.plan import APPLIED
+from migrate_tasks.sql.literals import render_step
 
 if TYPE_CHECKING:  # the engine (and what it imports) only where a task needs it
     from migrate_tasks.drivers.base import Step
     from migrate_tasks.engine.core import Result
     from migrate_tasks.engine.plan import Problem, StatusRow
     from migrate_tasks.fleet.runner import FleetResult
-    from migrate_tasks.ops.schema import DumpOutcome
+    from migrate_tasks.ops.dump import DumpOutcome
     from migrate_tasks.ops.verify import VerifyResult
 
 JSON_SCHEMA_VERSION = 1
@@ -123,7 +124,7 @@ def write_calls(calls: Iterable[tuple[str, Iterable[Step]]], out: TextIO) -> Non
         elif kind == "each":
             out.write("-- transaction:false: each statement below commits on its own\n")
         for step in steps:
-            out.write(render_step(step) + ";\n")
+            out.write(render_step(step.sql, step.params) + ";\n")
         if kind == "atomic":
             out.write("COMMIT;\n\n")
         elif kind == "each":
@@ -149,33 +150,6 @@ def problems_json(problems: Sequence[Problem], target: str, warnings: Sequence[s
         "warnings": list(warnings),
     }
     return json.dumps(doc, indent=2)
-
-
-def render_step(step: Step) -> str:
-    """Inline ``?`` parameters as SQL literals, for display only (our ledger SQL has no '?' in strings)."""
-    sql = step.sql.rstrip().rstrip(";")
-    if not step.params:
-        return sql
-    parts = sql.split("?")
-    if len(parts) - 1 != len(step.params):
-        return sql + "  -- params: " + ", ".join(map(sql_literal, step.params))
-    out = [parts[0]]
-    for value, tail in zip(step.params, parts[1:], strict=True):
-        out.append(sql_literal(value))
-        out.append(tail)
-    return "".join(out)
-
-
-def sql_literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, bytes):
-        return "X'" + value.hex() + "'"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 # -- fleets (migrate_tasks.fleet.runner) ------------------------------------------------------------

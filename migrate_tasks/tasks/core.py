@@ -426,7 +426,7 @@ def dump(
     log_format: str = "text",
 ) -> None:
     """Write the migrated database's schema (no data) to schema.sql, for review in diffs."""
-    from migrate_tasks.ops.schema import compare_dump, write_dump
+    from migrate_tasks.ops.dump import compare_dump, write_dump
 
     settings = settings_from(c, locals())
     # A typo in a file URL must not write an empty schema.sql: the database must exist.
