@@ -26,6 +26,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import redact_url
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.httpconn import open_connection
@@ -74,7 +75,7 @@ class HranaHttpDriver:
         url: str,
         auth_token: str | None = None,
         *,
-        timeout: float = 300.0,
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
         ca_file: str | None = None,
         display_url: str | None = None,
         host_header: str | None = None,

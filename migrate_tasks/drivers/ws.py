@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import libsql_client
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import connect_host, redact_url
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.http import (
@@ -67,7 +68,7 @@ class WsDriver:
         url: str,
         auth_token: str | None = None,
         *,
-        timeout: float = 300.0,
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
         display_url: str | None = None,
     ) -> None:
         self.display_url = display_url or redact_url(url)

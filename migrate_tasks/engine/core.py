@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Driver, Step
 from migrate_tasks.engine.plan import (
     APPLIED,
@@ -181,8 +182,8 @@ class RunOptions:
     """How a writing task wants the lock, confirmation and dry run handled."""
 
     dry_run: bool = False
-    lock_timeout: float = 60.0
-    lock_ttl: int = 120
+    lock_timeout: float = float(defaults.LOCK_TIMEOUT_S)
+    lock_ttl: int = defaults.LOCK_TTL_S
     #: Called with a description of what is about to change; False aborts. None: no asking.
     confirm: Callable[[str], bool] | None = None
 

@@ -31,6 +31,7 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import parse_target, redact_url, require_tls
 from migrate_tasks.drivers.httpconn import open_connection
 from migrate_tasks.errors import AuthFailed, ConnectionFailed, DatabaseError, UsageError
@@ -48,7 +49,12 @@ class AdminApi:
     """A few GETs against sqld's admin port (``--admin-listen-addr``)."""
 
     def __init__(
-        self, url: str, *, key: str | None = None, insecure: bool = False, timeout: float = 30.0
+        self,
+        url: str,
+        *,
+        key: str | None = None,
+        insecure: bool = False,
+        timeout: float = defaults.ADMIN_TIMEOUT_S,
     ) -> None:
         self.display = redact_url(url)
         target = parse_target(url)
@@ -71,7 +77,12 @@ class AdminApi:
 
     @classmethod
     def from_env(
-        cls, url: str, environ: Mapping[str, str], *, insecure: bool = False, timeout: float = 30.0
+        cls,
+        url: str,
+        environ: Mapping[str, str],
+        *,
+        insecure: bool = False,
+        timeout: float = defaults.ADMIN_TIMEOUT_S,
     ) -> AdminApi:
         return cls(url, key=environ.get(ADMIN_KEY_ENV), insecure=insecure, timeout=timeout)
 

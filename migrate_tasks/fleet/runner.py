@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.settings import Settings
 from migrate_tasks.drivers.base import Driver
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
@@ -208,7 +209,7 @@ OPERATIONS: dict[str, Callable[..., Operation]] = {
 # -- running --------------------------------------------------------------------------------
 
 
-def open_target(target: FleetTarget, *, timeout: float = 300.0) -> Driver:
+def open_target(target: FleetTarget, *, timeout: float = defaults.REQUEST_TIMEOUT_S) -> Driver:
     """The driver for one target (a namespace gets its Host header)."""
     if target.kind == "file":
         from migrate_tasks.drivers.local import LocalDriver
@@ -234,7 +235,7 @@ def run_fleet(
     operation: Operation,
     *,
     settings: Settings,
-    jobs: int = 4,
+    jobs: int = defaults.FLEET_JOBS,
     fail_fast: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> list[FleetResult]:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.errors import (
@@ -332,7 +333,7 @@ def import_alembic(
     *,
     per_revision: bool = False,
     name: str = "initial_schema",
-    table: str = "schema_migrations",
+    table: str = defaults.TABLE,
 ) -> ImportOutcome:
     """Run the Alembic history on scratch databases and return the migration files to write."""
     cfg = load_config(config_path)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from invoke import Context, Task
 from invoke.exceptions import Exit
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
 from migrate_tasks.errors import MigrateError, UsageError
 from migrate_tasks.report import logs as logsetup
@@ -26,9 +27,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 COMMON_HELP = {
     "url": "database URL: file:dev.db, a path, http(s)://, libsql://, ws(s):// "
-    "(default: LIBSQL_URL, DATABASE_URL, config, file:dev.db)",
+    f"(default: LIBSQL_URL, DATABASE_URL, config, {defaults.URL})",
     "auth-token": "auth token for a server (default: LIBSQL_AUTH_TOKEN); never printed",
-    "dir": "migrations folder (default: MIGRATIONS_DIR, config, ./migrations)",
+    "dir": f"migrations folder (default: MIGRATIONS_DIR, config, ./{defaults.DIR})",
     "env": "named environment from migrate.environments in invoke.yaml (default: MIGRATE_ENV)",
     "insecure": "allow plain http:// or ws:// to a host that is not loopback",
     "verbose": "log every statement (debug level)",
@@ -36,14 +37,15 @@ COMMON_HELP = {
 }
 WRITE_HELP = {
     "dry-run": "print the exact SQL that would run, in order, and change nothing",
-    "lock-timeout": "seconds to wait for another run's migration lock (default 60)",
+    "lock-timeout": "seconds to wait for another run's migration lock"
+    f" (default {defaults.LOCK_TIMEOUT_S})",
 }
 FLEET_HELP = {
     "fleet": "run on many databases: a file of URLs (one per line; `URL token_env=VAR` for a"
     " per-database token), a glob of local files, or with --admin-url a file of namespace names",
     "admin-url": "sqld admin API: run on every namespace of the server at --url"
     " (or on those named in the --fleet file)",
-    "jobs": "fleet mode: how many databases at once (default 4)",
+    "jobs": f"fleet mode: how many databases at once (default {defaults.FLEET_JOBS})",
     "fail-fast": "fleet mode: start no new database after the first failure",
 }
 CONFIRM_HELP = {"yes": "confirm on a protected environment without asking (for CI)"}

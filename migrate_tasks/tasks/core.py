@@ -17,6 +17,7 @@ from typing import Any
 
 from invoke import Context, task
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.settings import Settings
 from migrate_tasks.errors import CheckFailed, UsageError
 from migrate_tasks.progname import command
@@ -78,7 +79,7 @@ def status(
     check: bool = False,
     fleet: str = "",
     admin_url: str = "",
-    jobs: int = 4,
+    jobs: int = defaults.FLEET_JOBS,
     fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
@@ -123,7 +124,7 @@ def validate(
     json_: bool = False,
     fleet: str = "",
     admin_url: str = "",
-    jobs: int = 4,
+    jobs: int = defaults.FLEET_JOBS,
     fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
@@ -178,7 +179,7 @@ def up(
     lock_timeout: str = "",
     fleet: str = "",
     admin_url: str = "",
-    jobs: int = 4,
+    jobs: int = defaults.FLEET_JOBS,
     fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
@@ -237,7 +238,7 @@ def down(
     lock_timeout: str = "",
     fleet: str = "",
     admin_url: str = "",
-    jobs: int = 4,
+    jobs: int = defaults.FLEET_JOBS,
     fail_fast: bool = False,
     url: str = "",
     auth_token: str = "",
