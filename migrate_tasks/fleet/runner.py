@@ -20,7 +20,6 @@ says what it has.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings
 from migrate_tasks.drivers.base import Driver
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
@@ -255,12 +255,11 @@ def run_fleet(
     results: list[FleetResult | None] = [None] * total
     stop = threading.Event()
     actor = current_actor()
-    secrets = [settings.auth_token, os.environ.get("LIBSQL_AUTH_TOKEN")]
 
     def one(target: FleetTarget) -> FleetResult:
         if stop.is_set():
             return FleetResult(target.display, SKIPPED, "not started", None, 0.0, target.namespace)
-        result = _run_one(target, operation, settings, actor, [target.token, *secrets])
+        result = _run_one(target, operation, settings, actor, [target.token, settings.auth_token])
         if result.outcome == FAILED and fail_fast:
             stop.set()
         return result
@@ -314,7 +313,7 @@ def _run_one(
         _current.display = None
     elapsed = (time.perf_counter() - started) * 1000
     if done.problem is not None:
-        error = _scrub(done.problem, secrets)
+        error = scrub(done.problem, *secrets)
         return FleetResult(
             target.display, FAILED, done.summary, error, elapsed, target.namespace,
             done.details, EXIT_CHECK,
@@ -328,16 +327,8 @@ def _failed(
     target: FleetTarget, message: str, code: int, started: float, secrets: Sequence[str | None]
 ) -> FleetResult:
     elapsed = (time.perf_counter() - started) * 1000
-    error = _scrub(message, secrets)
+    error = scrub(message, *secrets)
     return FleetResult(target.display, FAILED, "error", error, elapsed, target.namespace, {}, code)
-
-
-def _scrub(message: str, secrets: Sequence[str | None]) -> str:
-    """Belt and braces: our messages hold no tokens, but a library's text might."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message
 
 
 class _NoDatabase:

@@ -19,6 +19,7 @@ from invoke import Context, Task
 from invoke.exceptions import Exit
 
 from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
 from migrate_tasks.errors import MigrateError, UsageError
 from migrate_tasks.report import logs as logsetup
@@ -136,14 +137,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def scrub(message: str, *secrets: str | None) -> str:
-    """Belt and braces: no token may reach output, even if a library echoed it."""
-    for secret in (*secrets, os.environ.get("LIBSQL_AUTH_TOKEN")):
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message
 
 
 @contextlib.contextmanager

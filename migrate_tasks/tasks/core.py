@@ -18,6 +18,7 @@ from typing import Any
 from invoke import Context, task
 
 from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings
 from migrate_tasks.errors import CheckFailed, UsageError
 from migrate_tasks.progname import command
@@ -36,7 +37,6 @@ from migrate_tasks.tasks.base import (
     help_for,
     open_engine,
     run_options,
-    scrub,
     settings_from,
 )
 
