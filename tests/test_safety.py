@@ -241,6 +241,46 @@ def test_protected_environment_needs_confirmation(local: Project):
     assert local.tracking()["20250101000003"] == "rolled_back"
 
 
+def test_every_writing_operation_asks_the_same_way_and_a_no_changes_nothing(local: Project):
+    """One confirmation helper: each operation names what it would change, a no aborts."""
+    from migrate_tasks.drivers import open_driver
+    from migrate_tasks.engine.core import Engine, RunOptions
+
+    asked: list[str] = []
+
+    def refuse(what: str) -> bool:
+        asked.append(what)
+        return False
+
+    no = RunOptions(confirm=refuse)
+    assert local.invoke("migrate.up", "--step", "2").code == 0
+    hold_lock(local, host="build-7", pid=4242, expires_in=600)
+    before = digest(local)
+    driver = open_driver(local.url)
+    try:
+        for operation in (
+            lambda engine: engine.migrate("up", options=no),
+            lambda engine: engine.migrate("down", options=no),
+            lambda engine: engine.repair("20250101000002", "applied", no),
+            lambda engine: engine.unlock(no),
+        ):
+            if len(asked) == 2:  # an edited file is what repair --applied accepts
+                edited = migration(2)[1] + "-- edited\n"
+                (local.migrations / migration(2)[0]).write_text(edited)
+            with pytest.raises(UsageError, match=r"^aborted: nothing was changed$"):
+                operation(Engine(driver, local.migrations, "schema_migrations"))
+    finally:
+        driver.close()
+    assert asked[:3] == [
+        "apply 1 migration(s): 20250101000003_m3",
+        "roll back 1 migration(s): 20250101000002_m2",
+        "record migration 20250101000002_m2 as applied",
+    ]
+    assert asked[3].startswith("release the migration lock held by alice@build-7 (pid 4242)")
+    assert len(asked) == 4
+    assert digest(local) == before
+
+
 def test_protected_environment_asks_on_a_terminal(local: Project):
     protected_yaml(local)
     assert local.invoke("migrate.up", "--env", "production").code == 0

@@ -113,12 +113,8 @@ def baseline(
         outcome.calls = _preview(engine, steps, options.lock_ttl)
         outcome.dropped_alembic_version = drop
         return outcome
-    if options.confirm is not None:
-        what = f"record {len(infos)} migration(s) up to {target} as applied without running them"
-        if drop:
-            what += f" and drop {alembic}"
-        if not options.confirm(what):
-            raise UsageError("aborted: nothing was changed")
+    what = f"record {len(infos)} migration(s) up to {target} as applied without running them"
+    options.confirm_or_abort(what + (f" and drop {alembic}" if drop else ""))
     with engine.locked(options):
         _refuse_history(engine, fresh=True)  # again, under the lock, from the primary
         live_now, alembic_now = _live_schema(engine)

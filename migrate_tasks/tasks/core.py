@@ -31,7 +31,6 @@ from migrate_tasks.tasks.base import (
     RUN_JSON_HELP,
     WRITE_HELP,
     MigrateTask,
-    confirmer,
     describe_target,
     handles_errors,
     help_for,
@@ -253,12 +252,8 @@ def down(
     if fleet or admin_url:
         from migrate_tasks.fleet.runner import down_operation
 
-        if (
-            settings.protected
-            and not yes
-            and not confirmer(settings)("roll back on every database of the fleet")
-        ):
-            raise UsageError("aborted: nothing was changed")
+        asking = run_options(settings, dry_run=dry_run, yes=yes)
+        asking.confirm_or_abort("roll back on every database of the fleet")
         op = down_operation(
             step=step or None,
             to=to or None,
