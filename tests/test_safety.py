@@ -192,6 +192,12 @@ def test_failed_non_transactional_migration_blocks_until_repaired(project: Proje
     assert project.invoke("migrate.repair", "20250101000005").code == 2  # say what was fixed
     dry = project.invoke("migrate.repair", "20250101000005", "--rolled-back", "--dry-run")
     assert dry.code == 0 and "'rolled_back'" in dry.out
+    # a file name names its version, as for --to and baseline; anything else is refused alike
+    named = project.invoke("migrate.repair", "20250101000005_nontx.sql", "--rolled-back", "-n")
+    assert named.code == 0 and named.out == dry.out, named.err
+    junk = project.invoke("migrate.repair", "nontx", "--rolled-back")
+    assert junk.code == 2
+    assert "error: 'nontx' is not a migration version (expected digits" in junk.err
     assert project.tracking()["20250101000005"] == "failed"
 
     project.query("DROP TABLE nt_a")

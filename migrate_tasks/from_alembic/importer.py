@@ -48,7 +48,7 @@ from migrate_tasks.errors import (
     MigrationFileError,
     UsageError,
 )
-from migrate_tasks.files.source import FILENAME_PATTERN, display_path, scan
+from migrate_tasks.files.source import FILENAME_PATTERN, display_path, scan, version_of
 from migrate_tasks.from_alembic import failures, sqlgen
 from migrate_tasks.from_alembic import head as headdb
 from migrate_tasks.from_alembic.engines import scratch_engines
@@ -319,7 +319,7 @@ def _self_check(
                 result = verify(engine, RunOptions(lock_timeout=0), temporary=True)
         finally:
             driver.close()
-    rebuilt = {f.filename.split("_", 1)[0] for f in files if "_alembic_tmp_" in f.text}
+    rebuilt = {version_of(f.filename) for f in files if "_alembic_tmp_" in f.text}
     return [
         f"`{command('verify')}` will report: {p.message.splitlines()[0]}"
         + (BATCH_NOTE if p.version in rebuilt else "")
@@ -457,7 +457,7 @@ def write_files(
         FILENAME_PATTERN.fullmatch(n).group(1) for n in existing if FILENAME_PATTERN.fullmatch(n)
     }
     for file in files:
-        version = file.filename.split("_", 1)[0]
+        version = version_of(file.filename)
         if version in taken or (directory / file.filename).exists():
             raise UsageError(
                 f"{display_path(directory / file.filename)}: version {version} is taken in"

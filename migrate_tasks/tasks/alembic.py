@@ -128,7 +128,7 @@ def import_alembic(
     """Convert an Alembic project into SQL migrations: one with the head schema, or one per
     revision (--per-revision), checked on a scratch database before anything is written."""
     from migrate_tasks.errors import UsageError
-    from migrate_tasks.files.source import NAME_PATTERN, display_path
+    from migrate_tasks.files.source import NAME_PATTERN, display_path, version_of
     from migrate_tasks.from_alembic.importer import import_alembic as run_import
     from migrate_tasks.from_alembic.importer import write_files
 
@@ -150,7 +150,7 @@ def import_alembic(
     for path in written:
         print(f"wrote {display_path(path)}")
     head = outcome.head
-    version = outcome.files[-1].filename.split("_", 1)[0]
+    version = version_of(outcome.files[-1].filename)
     what = "one migration per revision" if per_revision else "the head schema"
     print(
         f"imported {count} Alembic revision(s) up to {head.id} as {what};"

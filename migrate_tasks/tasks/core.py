@@ -303,11 +303,13 @@ def repair(
     """Record the outcome of a failed migration after fixing the database by hand."""
     if applied == rolled_back:
         raise UsageError("say what you fixed: pass exactly one of --applied and --rolled-back")
+    from migrate_tasks.files.source import version_of
+
     settings = settings_from(c, locals())
     with open_engine(settings) as engine:
         describe_target(settings, engine.driver.display_url)
         outcome = engine.repair(
-            version.split("_", 1)[0],
+            version_of(version),
             "applied" if applied else "rolled_back",
             run_options(settings, dry_run=dry_run, yes=yes),
         )

@@ -46,7 +46,13 @@ def generate(
     """Write a migration that turns the migrations' schema into the models' schema."""
     from migrate_tasks.autogenerate.generate import generate as run_generate
     from migrate_tasks.autogenerate.target import load_metadata
-    from migrate_tasks.files.source import _check_name, create_migration, discover, display_path
+    from migrate_tasks.files.source import (
+        _check_name,
+        create_migration,
+        discover,
+        display_path,
+        version_of,
+    )
 
     _check_name(name)
     settings = settings_from(c, locals())
@@ -71,7 +77,7 @@ def generate(
         path = create_migration(settings.directory, name)
         path.write_text(result.text, encoding="utf-8")
         newest = max(existing, key=lambda f: int(f.version), default=None)
-        if newest is not None and int(newest.version) >= int(path.name.split("_")[0]):
+        if newest is not None and int(newest.version) >= int(version_of(path.name)):
             sys.stderr.write(
                 f"warning: {newest.path.name} has a later version than the new migration;"
                 " rename the new file so that it sorts last\n"
