@@ -1,6 +1,6 @@
 """Fleets: the same migrations on many databases, ``jobs`` of them at a time.
 
-Where the databases come from (``discover_targets``, in ``fleet_sources``):
+Where the databases come from (``discover_targets``, in ``fleet.targets``):
 
 - a file of URLs or paths, one per line (``#`` comments, blank lines), each optionally
   followed by ``token_env=VARNAME``: that database's token is read from the environment
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
@@ -35,6 +35,9 @@ from migrate_tasks.drivers.base import Driver
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
 from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
 from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
+
+if TYPE_CHECKING:
+    from migrate_tasks.engine.plan import StatusRow
 
 __all__ = [
     "FleetFailed",
@@ -171,17 +174,25 @@ def _migrated(results: Sequence[Any], verb: str, nothing: str) -> Done:
     return Done(summary, {verb.replace(" ", "_"): done})
 
 
-def status_operation(*, check: bool = False) -> Operation:
-    """Each database's counts; with ``check`` anything not applied makes it fail."""
+def status_operation(
+    *,
+    summary: Callable[[Sequence[StatusRow]], str],
+    counts: Callable[[Sequence[StatusRow]], dict[str, int]],
+    check: bool = False,
+) -> Operation:
+    """Each database's counts; with ``check`` anything not applied makes it fail.
+
+    ``summary`` and ``counts`` are how a status reads (``report.status``): the caller
+    passes them, since fleet sits below the presentation layer and never imports it.
+    """
     from migrate_tasks.engine.plan import PROBLEM_STATES
-    from migrate_tasks.report.render import status_counts, status_summary
 
     def run(engine: Engine) -> Done:
         rows = engine.status()
         problems = [f"{r.version}_{r.name}: {r.state}" for r in rows if r.state in PROBLEM_STATES]
-        details = {"counts": status_counts(rows), "problems": problems}
+        details = {"counts": counts(rows), "problems": problems}
         problem = "; ".join(problems) if check and problems else None
-        return Done(status_summary(rows), details, problem)
+        return Done(summary(rows), details, problem)
 
     return Operation("status", run, _file_names)
 
@@ -196,14 +207,6 @@ def validate_operation() -> Operation:
         return Done(f"{len(problems)} problem(s)", {"problems": listed}, text)
 
     return Operation("validate", run)
-
-
-OPERATIONS: dict[str, Callable[..., Operation]] = {
-    "up": up_operation,
-    "down": down_operation,
-    "status": status_operation,
-    "validate": validate_operation,
-}
 
 
 # -- running --------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """What every task shares: flags and their help, settings from flags, error handling.
 
-Task modules (``tasks``, ``tasks_models``) stay thin: parse flags -> settings -> engine ->
-report. Everything here is the plumbing between Invoke and the engine.
+Task modules stay thin: flags -> settings -> the engine or an operation -> ``report``.
+Everything here is the plumbing between Invoke and the engine. Invoke derives each
+task's flags from its function's signature, so a task spells its parameters out and
+hands them on as typed objects (``ConnectionFlags``), never as a ``locals()`` dict.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,14 +44,6 @@ WRITE_HELP = {
     "lock-timeout": "seconds to wait for another run's migration lock"
     f" (default {defaults.LOCK_TIMEOUT_S})",
 }
-FLEET_HELP = {
-    "fleet": "run on many databases: a file of URLs (one per line; `URL token_env=VAR` for a"
-    " per-database token), a glob of local files, or with --admin-url a file of namespace names",
-    "admin-url": "sqld admin API: run on every namespace of the server at --url"
-    " (or on those named in the --fleet file)",
-    "jobs": f"fleet mode: how many databases at once (default {defaults.FLEET_JOBS})",
-    "fail-fast": "fleet mode: start no new database after the first failure",
-}
 CONFIRM_HELP = {"yes": "confirm on a protected environment without asking (for CI)"}
 RUN_JSON_HELP = (
     "print one JSON document (docs/json.md): the migrations run, with durations;"
@@ -58,7 +53,19 @@ RUN_JSON_HELP = (
 #: Short flags are chosen, not derived from spelling: no ``-h`` that is not help, and no
 #: one-letter way to ``--all`` or to a token.
 SHORT_FLAGS = {"url": "u", "env": "e", "step": "s", "to": "t", "dry_run": "n", "verbose": "v"}
-SETTING_FLAGS = ("url", "auth_token", "dir", "env", "insecure", "lock_timeout")
+
+
+@dataclass(frozen=True)
+class ConnectionFlags:
+    """The flags that choose the database and the migrations; empty means "not given", so
+    the environment, ``.env``, config or the default decides (``resolve_settings``)."""
+
+    url: str = ""
+    auth_token: str = field(default="", repr=False)
+    dir: str = ""
+    env: str = ""
+    insecure: bool = False
+    lock_timeout: str = ""
 
 
 class MigrateTask(Task):
@@ -86,12 +93,11 @@ def plain(value: Any) -> Any:
     return value
 
 
-def settings_from(c: Context, flags: Mapping[str, Any]) -> Settings:
-    """Settings from a task's own flags (its ``locals()``), the environment and config."""
-    given = {name: flags.get(name, flags.get(f"{name}_")) for name in SETTING_FLAGS}
+def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
+    """Settings from a task's own flags, the environment, ``.env`` and Invoke's config."""
     cwd = Path.cwd()
     config = plain(c.config.get("migrate", {}) or {})
-    settings = resolve_settings(given, os.environ, load_dotenv_file(cwd), config, cwd=cwd)
+    settings = resolve_settings(asdict(flags), os.environ, load_dotenv_file(cwd), config, cwd=cwd)
     from migrate_tasks.config.urls import parse_target, require_tls
 
     require_tls(parse_target(settings.url), insecure=settings.insecure)
