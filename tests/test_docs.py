@@ -55,3 +55,7 @@ def test_configuration_page_states_the_defaults_the_code_uses():
     assert {key: rows.get(key) for key in expected} == expected
     for key in ("lock_timeout", "lock_ttl", "timeout"):  # the README's settings paragraph
         assert re.search(rf"`{key}` \([^)]*default {expected[key]}\b", README), key
+    assert f"another run, default {defaults.LOCK_TIMEOUT_S})" in README
+    fleet = (Path(__file__).parent.parent / "docs" / "fleet.md").read_text()
+    assert f"at once (default {defaults.FLEET_JOBS})" in fleet
+    assert f"run at once (default {defaults.FLEET_JOBS})" in README

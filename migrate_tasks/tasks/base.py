@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Context, Task
 from invoke.exceptions import Exit
@@ -26,6 +26,9 @@ from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
 from migrate_tasks.errors import MigrateError, UsageError
 from migrate_tasks.report import logs as logsetup
+
+if TYPE_CHECKING:  # the engine is imported when a task runs, not when the collection loads
+    from migrate_tasks.engine.core import Engine, RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +83,7 @@ class MigrateTask(Task):
 
 
 def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """A task's help: the common flags', then each group's, then its own (later wins)."""
     merged: dict[str, str] = dict(COMMON_HELP)
     for group in groups:
         merged.update(group)
@@ -146,7 +150,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Any]:
+def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Engine]:
     """The engine on the configured database; ``must_exist``: a missing local file is an
     error (exit 5) rather than an empty database."""
     from migrate_tasks.drivers import open_driver
@@ -162,6 +166,7 @@ def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Any
 
 
 def describe_target(settings: Settings, display: str) -> None:
+    """Log which database a writing task is about to change, and where that choice came from."""
     source = settings.sources.get("url", "default")
     env = f", environment {settings.env}" if settings.env else ""
     logsetup.log.info("database %s (from %s%s)", display, source, env)
@@ -169,7 +174,9 @@ def describe_target(settings: Settings, display: str) -> None:
 
 def run_options(
     settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
-) -> Any:
+) -> RunOptions:
+    """The engine's options from settings; it asks first (``confirmer``) on a protected
+    environment, or always with ``always_confirm``, unless ``--yes`` was given."""
     from migrate_tasks.engine.core import RunOptions
 
     ask = not yes and (settings.protected or always_confirm)
