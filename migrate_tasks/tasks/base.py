@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +32,11 @@ if TYPE_CHECKING:  # the engine is imported when a task runs, not when the colle
     from migrate_tasks.engine.core import Engine, RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Ctrl-C or SIGTERM, as a shell reports a process killed by SIGINT.
+EXIT_INTERRUPTED = 130
+#: The reader of stdout went away (``| head``), as a shell reports a process killed by SIGPIPE.
+EXIT_PIPE_CLOSED = 141
 
 COMMON_HELP = {
     "url": "database URL: file:dev.db, a path, http(s)://, libsql://, ws(s):// "
@@ -116,7 +122,9 @@ def handles_errors(fn: F) -> F:
         try:
             logsetup.configure(kwargs.get("verbose", False), kwargs.get("log_format", "text"))
             with sigterm_as_interrupt():
-                return fn(c, *args, **kwargs)
+                result = fn(c, *args, **kwargs)
+            sys.stdout.flush()  # a reader that went away shows here, not at exit
+            return result
         except MigrateError as exc:
             message = scrub(str(exc), kwargs.get("auth_token"))
             raise Exit(f"error: {message}", code=exc.exit_code) from None
@@ -124,10 +132,27 @@ def handles_errors(fn: F) -> F:
             raise Exit(
                 "error: interrupted; a migration in progress was rolled back"
                 " (a transaction:false one is left 'failed')",
-                130,
+                EXIT_INTERRUPTED,
             ) from None
+        except BrokenPipeError:
+            if not stdout_reader_gone():
+                raise
+            # ``... | head``: what the task did is done, only its printing stops, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=EXIT_PIPE_CLOSED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe nobody reads any more (so a BrokenPipeError was ours to
+    print, not a connection's). Without ``poll`` (Windows), assume it is."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (AttributeError, OSError, ValueError):
+        return True
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
 
 
 @contextlib.contextmanager
