@@ -60,6 +60,32 @@ def test_fleet_needs_something_to_run_on(tmp_path):
     assert run.code == 2 and "Traceback" not in run.err
 
 
+def test_a_protected_fleet_rollback_asks_once_before_any_database(tmp_path):
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write("20250101000001_t1.sql", M.format(n=1))
+    (project.root / "invoke.yaml").write_text(
+        "migrate:\n  environments:\n    production:\n      protected: true\n"
+    )
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    for name in ("a", "b"):
+        sqlite3.connect(tenants / f"{name}.db").close()
+    assert project.invoke("migrate.up", "--fleet", "tenants/*.db", "-e", "production").code == 0
+
+    run = project.invoke("migrate.down", "--fleet", "tenants/*.db", "-e", "production")
+    assert run.code == 2, run.err
+    assert (
+        "error: environment 'production' is protected: about to roll back on every database"
+        " of the fleet. There is no terminal to confirm on; pass --yes to confirm (for CI)"
+    ) in run.err
+    for name in "ab":
+        conn = sqlite3.connect(tenants / f"{name}.db")
+        assert conn.execute("SELECT status FROM schema_migrations").fetchall() == [("applied",)]
+        conn.close()
+    run = project.invoke("migrate.down", "--fleet", "tenants/*.db", "-e", "production", "--yes")
+    assert run.code == 0, run.err
+
+
 def resolver_knows(name: str) -> bool:
     try:
         socket.getaddrinfo(name, 80)

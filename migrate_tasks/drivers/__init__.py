@@ -6,6 +6,7 @@ aiohttp (~0.2 s of start-up), so only ``ws://``/``wss://`` URLs pay for it.
 
 from __future__ import annotations
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import parse_target
 from migrate_tasks.drivers.base import Driver, Row, Step
 
@@ -13,7 +14,11 @@ __all__ = ["Driver", "Row", "Step", "open_driver"]
 
 
 def open_driver(
-    url: str, auth_token: str | None = None, *, timeout: float = 300.0, must_exist: bool = False
+    url: str,
+    auth_token: str | None = None,
+    *,
+    timeout: float = defaults.REQUEST_TIMEOUT_S,
+    must_exist: bool = False,
 ) -> Driver:
     """Open the driver for ``url``; an explicit ``auth_token`` wins over ``?authToken=``.
 

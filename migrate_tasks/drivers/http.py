@@ -26,6 +26,8 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.urls import redact_url
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.httpconn import open_connection
@@ -74,7 +76,7 @@ class HranaHttpDriver:
         url: str,
         auth_token: str | None = None,
         *,
-        timeout: float = 300.0,
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
         ca_file: str | None = None,
         display_url: str | None = None,
         host_header: str | None = None,
@@ -518,7 +520,7 @@ class HranaHttpDriver:
             code = obj.get("code") if isinstance(obj.get("code"), str) else None
         if len(text) > _MAX_SERVER_TEXT:
             text = text[:_MAX_SERVER_TEXT] + "..."
-        return self._scrub(text or "(empty body)"), code
+        return scrub(text or "(empty body)", self._token), code
 
     def _auth_message(self, status: int, text: str) -> str:
         return auth_message(
@@ -548,15 +550,12 @@ class HranaHttpDriver:
             detail = f"{type(exc).__name__}: {exc.strerror or exc}"
         else:
             detail = f"{type(exc).__name__}: {exc}"
-        message = f"cannot reach {self.display_url}: {self._scrub(detail)}"
+        message = f"cannot reach {self.display_url}: {scrub(detail, self._token)}"
         if mid_transaction:
             message += _MID_TRANSACTION
         elif write:
             message += _MAYBE_APPLIED
         return ConnectionFailed(message)
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
 
 
 def auth_message(display: str, server_text: str, *, has_token: bool, forbidden: bool) -> str:

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Driver, Step
 from migrate_tasks.engine.plan import (
     APPLIED,
@@ -181,10 +182,19 @@ class RunOptions:
     """How a writing task wants the lock, confirmation and dry run handled."""
 
     dry_run: bool = False
-    lock_timeout: float = 60.0
-    lock_ttl: int = 120
+    lock_timeout: float = float(defaults.LOCK_TIMEOUT_S)
+    lock_ttl: int = defaults.LOCK_TTL_S
     #: Called with a description of what is about to change; False aborts. None: no asking.
     confirm: Callable[[str], bool] | None = None
+
+    def confirm_or_abort(self, what: str) -> None:
+        """Ask ``confirm`` (if set) before ``what`` changes anything; a no raises exit 2.
+
+        The one place every writing operation asks, so the question and the abort read
+        the same for up, down, repair, unlock, baseline, adopt-dbmate and a fleet.
+        """
+        if self.confirm is not None and not self.confirm(what):
+            raise UsageError("aborted: nothing was changed")
 
 
 def current_actor() -> Actor:
@@ -441,11 +451,9 @@ class Engine:
         if options.dry_run:
             outcome.calls = self._preview(outcome.units, options.lock_ttl, single_transaction)
             return outcome
-        if options.confirm is not None:
-            verb = "apply" if direction == "up" else "roll back"
-            listing = ", ".join(u.label for u in outcome.units)
-            if not options.confirm(f"{verb} {len(outcome.units)} migration(s): {listing}"):
-                raise UsageError("aborted: nothing was changed")
+        verb = "apply" if direction == "up" else "roll back"
+        listing = ", ".join(u.label for u in outcome.units)
+        options.confirm_or_abort(f"{verb} {len(outcome.units)} migration(s): {listing}")
         lock = self._lock(options.lock_timeout, options.lock_ttl)
         setup = self.ledger.create_steps()
         reads = self.ledger.snapshot_steps()
@@ -1113,10 +1121,9 @@ class Engine:
         if options.dry_run:
             outcome.calls = [("atomic", steps)]
             return outcome
-        if options.confirm and not options.confirm(
+        options.confirm_or_abort(
             f"record migration {version}_{row.name} as {status.replace('_', ' ')}"
-        ):
-            raise UsageError("aborted: nothing was changed")
+        )
         with self.locked(options, holder=snapshot.holder):
             self.driver.run_atomic(steps)
         log.info("recorded %s_%s as %s (was %s)", version, row.name, status, row.state)
@@ -1132,10 +1139,7 @@ class Engine:
             return None
         if options.dry_run:
             return holder
-        if options.confirm and not options.confirm(
-            f"release the migration lock held by {holder.describe()}"
-        ):
-            raise UsageError("aborted: nothing was changed")
+        options.confirm_or_abort(f"release the migration lock held by {holder.describe()}")
         self.driver.run_atomic([self.ledger.force_release_step()])
         log.warning("released the migration lock held by %s", holder.describe())
         return holder

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Driver, Row, Step
 from migrate_tasks.engine.tracking import UNREAD, Actor, Holder, Ledger
 from migrate_tasks.errors import DatabaseError, LockTimeout
@@ -31,8 +32,6 @@ log = logging.getLogger("migrate_tasks")
 
 UNKNOWN = UNREAD  # the lease has not been read
 Rows = list[list[Row]]
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_TTL = 120
 WAIT_REPORT_EVERY = 10.0
 
 
@@ -45,8 +44,8 @@ class MigrationLock:
         ledger: Ledger,
         actor: Actor,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
-        ttl: int = DEFAULT_TTL,
+        timeout: float = defaults.LOCK_TIMEOUT_S,
+        ttl: int = defaults.LOCK_TTL_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.driver = driver

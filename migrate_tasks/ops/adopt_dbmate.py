@@ -74,11 +74,10 @@ def adopt_dbmate(engine: Engine, options: RunOptions, *, table: str = DBMATE_TAB
             ("atomic", [engine.ledger.release_step(lock.owner)]),
         ]
         return outcome
-    if options.confirm is not None and not options.confirm(
+    options.confirm_or_abort(
         f"record {len(outcome.recorded)} migration(s) dbmate applied as applied and drop"
         f" dbmate's table {table}"
-    ):
-        raise UsageError("aborted: nothing was changed")
+    )
     with engine.locked(options) as lock:
         steps = _steps(engine, lock, table, versions, outcome.recorded)
         try:

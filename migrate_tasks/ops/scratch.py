@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from migrate_tasks.config.settings import DEFAULT_TABLE
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.ops.schema import SchemaObject, read_schema
@@ -22,7 +22,7 @@ __all__ = ["migrated_scratch", "scratch_schema"]
 
 @contextlib.contextmanager
 def migrated_scratch(
-    directory: Path, table: str = DEFAULT_TABLE, *, upto: str | None = None
+    directory: Path, table: str = defaults.TABLE, *, upto: str | None = None
 ) -> Iterator[Engine]:
     """An engine on a fresh in-memory database with the folder's migrations applied, up to
     and including version ``upto`` (all of them when None). Malformed files raise as they
@@ -40,7 +40,7 @@ def migrated_scratch(
 
 def scratch_schema(
     directory: Path,
-    table: str = DEFAULT_TABLE,
+    table: str = defaults.TABLE,
     *,
     upto: str | None = None,
 ) -> list[SchemaObject]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from migrate_tasks.engine.plan import APPLIED, MODIFIED, ROLLED_BACK, status_rows, version_key
 from migrate_tasks.errors import MigrateError
-from migrate_tasks.report import render as report
+from migrate_tasks.report.documents import run_failure_json
 
 States = dict[str, tuple[str, str, int | None]]  # version -> (state, name, execution_ms)
 
@@ -36,7 +36,7 @@ def failure_document(
         yield
     except MigrateError as exc:
         completed = completed_since(engine, direction, _before(engine))
-        doc = report.run_failure_json(
+        doc = run_failure_json(
             direction,
             engine.driver.display_url,
             completed,
