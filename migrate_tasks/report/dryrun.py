@@ -30,7 +30,7 @@ def write_calls(calls: Iterable[tuple[str, Iterable[Step]]], out: TextIO) -> Non
         elif kind == "each":
             out.write("-- transaction:false: each statement below commits on its own\n")
         for step in steps:
-            out.write(render_step(step) + ";\n")
+            out.write(render_step(step.sql, step.params) + ";\n")
         if kind == "atomic":
             out.write("COMMIT;\n\n")
         elif kind == "each":
