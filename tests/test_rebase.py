@@ -82,6 +82,17 @@ def test_a_version_both_branches_took_is_moved_too() -> None:
     assert [m.new_path.name for m in plan.moves] == ["20250601120000_c.sql"]
 
 
+def test_a_version_two_branch_migrations_share_moves_them_after_the_rest() -> None:
+    """``git rebase`` stops at each commit: 003_c was moved at the first stop, and the
+    next commit brings 003_e, which the branch created as 003 too."""
+    local = files("001_a.sql", "002_d.sql", "003_c.sql", "003_e.sql")
+    plan = plan_moves(local, ["001_a.sql", "002_d.sql"], NOW)
+    assert [m.new_path.name for m in plan.moves] == ["004_c.sql", "005_e.sql"]
+    later = files("001_a.sql", "002_d.sql", "005_x.sql", "006_y.sql", "006_z.sql")
+    plan = plan_moves(later, ["001_a.sql", "002_d.sql"], NOW)
+    assert [m.new_path.name for m in plan.moves] == ["007_y.sql", "008_z.sql"]  # after x
+
+
 def test_an_applied_migration_is_not_moved_and_the_message_says_how_to_roll_back() -> None:
     local = files("20250101000000_a.sql", "20250301000000_c.sql")
     plan = plan_moves(local, ["20250101000000_a.sql", "20250401000000_d.sql"], NOW)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -97,21 +98,32 @@ def plan_moves(
     local: Sequence[MigrationFile], target_names: Collection[str], now: datetime
 ) -> RebasePlan:
     """The branch's migrations (in ``local``, not among ``target_names``) from the first one
-    not after the target's newest onward, each with a new version (pure)."""
+    out of place onward, each with a new version after the rest (pure).
+
+    Out of place: not after the target's newest, or sharing its version with another of
+    the branch's (``git rebase`` replays one commit at a time: a migration moved at one
+    stop can meet the next commit's)."""
     target = [m for n in target_names if (m := FILENAME_PATTERN.fullmatch(n))]
     branch = [f for f in local if f.path.name not in target_names]
     if not target or not branch:
         return RebasePlan([], branch, None)
-    newest_match = max(target, key=lambda m: (int(m.group(1)), m.group(0)))
-    newest = newest_match.group(1)
-    first = next((i for i, f in enumerate(branch) if int(f.version) <= int(newest)), None)
+    newest = max(target, key=lambda m: (int(m.group(1)), m.group(0)))
+    counts = Counter(int(f.version) for f in branch)
+    first = next(
+        (
+            i
+            for i, f in enumerate(branch)
+            if int(f.version) <= int(newest.group(1)) or counts[int(f.version)] > 1
+        ),
+        None,
+    )
     if first is None:
-        return RebasePlan([], branch, newest_match.group(0))
-    moving = branch[first:]
+        return RebasePlan([], branch, newest.group(0))
+    after = max([newest.group(1), *(f.version for f in branch[:first])], key=int)
     every = [f.version for f in local] + [m.group(1) for m in target]
-    versions = new_versions(every, newest, len(moving), now)
-    moves = [Move(f, v) for f, v in zip(moving, versions, strict=True)]
-    return RebasePlan(moves, branch, newest_match.group(0))
+    versions = new_versions(every, after, len(branch) - first, now)
+    moves = [Move(f, v) for f, v in zip(branch[first:], versions, strict=True)]
+    return RebasePlan(moves, branch, newest.group(0))
 
 
 def apply_moves(moves: Sequence[Move]) -> None:
