@@ -179,9 +179,9 @@ def _file_findings(directory: Path, recorded: SumFile, actual: Mapping[str, str]
     found: list[tuple[tuple[int, str], Finding]] = []
     where = recorded.display
     for name, digest in actual.items():
-        shown = display_path(directory / name)
         if recorded.entries.get(name) == digest:
             continue
+        shown = display_path(directory / name)
         if name in recorded.entries:
             text = (
                 f"{shown} changed since {where} was written; if you changed it on purpose,"
