@@ -248,6 +248,22 @@ def test_validate_and_up_refuse_a_folder_changed_without_hash(project: Project, 
     assert project.invoke("migrate.up").code == 0
 
 
+def test_hash_refuses_a_folder_up_would_refuse_and_accepts_a_crlf_checkout(
+    project: Project,
+) -> None:
+    project.write("Create_Users.SQL", A)
+    run = project.invoke("migrate.hash")
+    assert run.code == 2 and "migrations/Create_Users.SQL: bad migration file name" in run.err
+    assert not (project.migrations / "migrate.sum").exists()
+    (project.migrations / "Create_Users.SQL").unlink()
+    assert project.invoke("migrate.hash").code == 0
+    path = project.migrations / "migrate.sum"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))  # git's autocrlf
+    crlf = path.read_bytes()
+    assert project.invoke("migrate.hash").out.endswith(" is up to date (2 migrations)\n")
+    assert path.read_bytes() == crlf  # not rewritten: git would show nothing either way
+
+
 def test_a_conflicted_sum_file_stops_create_and_up_with_the_way_out(project: Project) -> None:
     assert project.invoke("migrate.hash").code == 0
     path = project.migrations / "migrate.sum"

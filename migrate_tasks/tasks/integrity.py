@@ -62,7 +62,7 @@ def hash_(
     before = path.read_bytes() if path.is_file() else None
     entries = integrity.current_entries(directory)
     shown = display_path(path)
-    if before == integrity.render(entries).encode("utf-8"):
+    if before is not None and before.replace(b"\r\n", b"\n") == integrity.render(entries).encode():
         print(f"{shown} is up to date ({count} migrations)")
         return
     conflicted = before is not None and integrity.has_conflict(before)
