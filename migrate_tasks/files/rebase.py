@@ -11,13 +11,13 @@ New versions keep the folder's style: 14-digit UTC timestamps (``create``, ``dbm
 new``) become the current UTC time, at least one second after the newest on the target,
 one second apart; plain sequence numbers (``001_``) count on from the newest, zero-padded
 to the folder's width. Only the move itself is decided here (pure ``plan_moves``); git is
-asked for the target's file names, and the task refuses to move an applied migration.
+asked for the target's file names (``gitref``), and the task refuses to move an applied
+migration.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -151,47 +151,6 @@ def local_migrations(directory: Path) -> list[MigrationFile]:
     if problems:
         raise problems[0]
     return files
-
-
-def target_names(directory: Path, ref: str) -> list[str]:
-    """File names in ``directory``'s folder as of the git commit ``ref`` ([] if it has none)."""
-    if not ref or ref.startswith("-"):
-        raise UsageError(f"--onto {ref!r}: name a branch or commit, e.g. --onto main")
-    folder = Path(directory).resolve()
-    top = Path(_git(folder, "rev-parse", "--show-toplevel").strip()).resolve()
-    try:
-        relative = folder.relative_to(top).as_posix()
-    except ValueError:
-        raise UsageError(f"{display_path(folder)} is not inside the git work tree {top}") from None
-    commit = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
-    spec = ["--", f"{relative}/"] if relative != "." else []
-    listed = _git(top, "ls-tree", "-z", "--name-only", commit, *spec)
-    return [p.rsplit("/", 1)[-1] for p in listed.split("\0") if p]
-
-
-def _git(cwd: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="surrogateescape",
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except OSError as exc:
-        raise UsageError(f"rebase needs git, and running it failed: {exc}") from exc
-    if done.returncode != 0:
-        said = done.stderr.strip().splitlines()
-        reason = said[-1] if said else f"git {args[0]} exited with {done.returncode}"
-        if "--show-toplevel" in args:
-            reason = f"{display_path(cwd)} is not in a git work tree ({reason})"
-        elif "--verify" in args:
-            reason = f"{args[-1].removesuffix('^{commit}')!r} is not a branch or commit here"
-        raise UsageError(f"rebase: {reason}")
-    return done.stdout
 
 
 def applied_refusal(plan: RebasePlan, applied: Collection[str], target: str) -> str | None:

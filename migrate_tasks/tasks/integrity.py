@@ -99,7 +99,8 @@ def rebase(
     """Give this branch's new migrations versions after --onto BRANCH's newest (same
     content) and rewrite migrate.sum; never moves one applied on the database."""
     from migrate_tasks.files import integrity
-    from migrate_tasks.files.rebase import apply_moves, local_migrations, plan_moves, target_names
+    from migrate_tasks.files.gitref import folder_at
+    from migrate_tasks.files.rebase import apply_moves, local_migrations, plan_moves
     from migrate_tasks.files.source import display_path
 
     if not onto:
@@ -109,9 +110,12 @@ def rebase(
     )
     settings = settings_from(c, connection)
     directory = settings.directory
-    plan = plan_moves(
-        local_migrations(directory), target_names(directory, onto), datetime.now(timezone.utc)
-    )
+    local = local_migrations(directory)
+    try:
+        target = folder_at(directory, onto).names()
+    except UsageError as exc:
+        raise UsageError(f"rebase: {exc}") from None
+    plan = plan_moves(local, target, datetime.now(timezone.utc))
     if plan.moves:
         _refuse_applied(settings, plan)
     if not dry_run:
