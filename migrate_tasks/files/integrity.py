@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.errors import LocatedError
-from migrate_tasks.files.source import FILENAME_PATTERN, MigrationFile, display_path, listing
+from migrate_tasks.files.source import (
+    FILENAME_PATTERN,
+    TEMPLATE,
+    MigrationFile,
+    checksum,
+    display_path,
+    listing,
+)
 from migrate_tasks.progname import command
 
 SUM_FILENAME = "migrate.sum"
@@ -40,6 +47,8 @@ SUM_FILENAME = "migrate.sum"
 INTEGRITY = "integrity"
 _HASH = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
 _CONFLICT_MARKERS = ("<<<<<<<", "=======", ">>>>>>>", "|||||||")
+#: What ``create`` writes: a file still listed with it is one being written.
+_TEMPLATE_SUM = checksum(TEMPLATE.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,12 @@ def _file_findings(directory: Path, recorded: SumFile, actual: Mapping[str, str]
         if recorded.entries.get(name) == digest:
             continue
         shown = display_path(directory / name)
-        if name in recorded.entries:
+        if recorded.entries.get(name) == _TEMPLATE_SUM:
+            text = (
+                f"{shown} was written since `create` added it to {where}; run"
+                f" `{command('hash')}` to record it"
+            )
+        elif name in recorded.entries:
             text = (
                 f"{shown} changed since {where} was written; if you changed it on purpose,"
                 f" run `{command('hash')}`, otherwise restore it"
