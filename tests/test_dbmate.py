@@ -385,3 +385,39 @@ def test_versions_of_different_lengths_are_pointed_out(project: Project, dbmate_
     assert run.code == 0, run.err
     assert "versions in this folder have different lengths" in run.err
     assert project.tracking() == {"10": "applied", "9": "applied"}
+
+
+# --- the integrity file in a dbmate folder -------------------------------------------------
+
+
+def test_dbmate_ignores_the_integrity_file_in_its_folder(
+    project: Project, dbmate_bin: Path
+) -> None:
+    """``migrate.sum`` lives in the migrations folder: the real dbmate must not mind it."""
+    for filename, text in DBMATE_FOLDER.items():
+        project.write(filename, text)
+    assert project.invoke("migrate.hash").code == 0
+    dbmate = Dbmate(dbmate_bin, project)
+    up = dbmate("up")
+    assert up.stdout.count("Applied: ") == 3 and "migrate.sum" not in up.stdout
+    status = dbmate("status")
+    assert "Applied: 3" in status.stdout and "Pending: 0" in status.stdout
+    assert "migrate.sum" not in status.stdout + status.stderr
+    assert "Rolled back: 20240101120200_squashed_placeholder.sql" in dbmate("rollback").stdout
+
+    # a file `dbmate new` writes is not in the sum until `hash`
+    new = dbmate("new", "add_tags").stdout
+    [created] = [p for p in project.migrations.glob("*_add_tags.sql")]
+    assert created.name in new
+    ours = f"file:{project.root / 'ours.db'}"  # dev.db has dbmate's table: ours elsewhere
+    validate = project.invoke("migrate.validate", "--json", LIBSQL_URL=ours)
+    assert validate.code == 3
+    kinds = {(p["kind"], p["version"]) for p in validate.json["problems"]}
+    assert ("integrity", created.name.split("_")[0]) in kinds
+    created.write_text(
+        "-- migrate:up\nCREATE TABLE tags (id INTEGER);\n-- migrate:down\nDROP TABLE tags;\n"
+    )
+    assert project.invoke("migrate.hash").code == 0
+    assert project.invoke("migrate.validate", LIBSQL_URL=ours).code == 0
+    assert "Applying: " + created.name in dbmate("up").stdout
+    assert "Applied: 4\nPending: 0" in dbmate("status").stdout

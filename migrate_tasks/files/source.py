@@ -178,6 +178,26 @@ def scan(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileError]
 
     A version used twice keeps neither file in the list: which one is meant is unknown.
     """
+    found, problems = listing(directory)
+    duplicated: set[int] = set()
+    for before, after in itertools.pairwise(found):
+        if int(before.version) == int(after.version):
+            duplicated.add(int(after.version))
+            problems.append(
+                MigrationFileError(
+                    after.display,
+                    None,
+                    f"two migrations have version {after.version}: {before.path.name} and"
+                    f" {after.path.name}; give one of them a new version (rename it, e.g. to"
+                    " the current UTC time YYYYMMDDHHMMSS)",
+                )
+            )
+    return [f for f in found if int(f.version) not in duplicated], problems
+
+
+def listing(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileError]]:
+    """Every file with a migration's name, sorted, two with one version included (the
+    integrity file and ``rebase`` see the folder as it is); and the bad names."""
     directory = Path(directory)
     if not directory.exists():
         raise UsageError(
@@ -213,20 +233,7 @@ def scan(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileError]
             continue
         found.append(MigrationFile(match.group(1), match.group(2), directory / name))
     found.sort(key=lambda f: (int(f.version), f.name))
-    duplicated: set[int] = set()
-    for before, after in itertools.pairwise(found):
-        if int(before.version) == int(after.version):
-            duplicated.add(int(after.version))
-            problems.append(
-                MigrationFileError(
-                    after.display,
-                    None,
-                    f"two migrations have version {after.version}: {before.path.name} and"
-                    f" {after.path.name}; give one of them a new version (rename it, e.g. to"
-                    " the current UTC time YYYYMMDDHHMMSS)",
-                )
-            )
-    return [f for f in found if int(f.version) not in duplicated], problems
+    return found, problems
 
 
 def _name_problem(name: str, match: re.Match[str] | None) -> str | None:
@@ -270,7 +277,7 @@ def create_migration(directory: Path, name: str, now: datetime | None = None) ->
     when = _utc(now)
     taken = _taken_versions(directory)
     while True:
-        version = _version(when)
+        version = utc_version(when)
         when += timedelta(seconds=1)
         if int(version) in taken:
             continue
@@ -308,7 +315,8 @@ def _utc(now: datetime | None) -> datetime:
     return now.astimezone(timezone.utc)
 
 
-def _version(when: datetime) -> str:
+def utc_version(when: datetime) -> str:
+    """``YYYYMMDDHHMMSS`` of an aware or UTC ``when``: the version ``create`` writes."""
     # Not strftime: %Y is not zero-padded for years < 1000 on every platform.
     return (
         f"{when.year:04d}{when.month:02d}{when.day:02d}"

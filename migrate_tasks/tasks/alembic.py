@@ -27,6 +27,7 @@ from migrate_tasks.tasks.base import (
     run_options,
     settings_from,
 )
+from migrate_tasks.tasks.integrity import keeping_sum_current
 
 __all__ = ["baseline", "import_alembic"]
 
@@ -155,7 +156,9 @@ def import_alembic(
             print(f"-- file: {display_path(settings.directory / file.filename)}")
             print(file.text)
         return
-    written = write_files(settings.directory, outcome.files, force=force)
+    with keeping_sum_current(settings.directory) as added:
+        written = write_files(settings.directory, outcome.files, force=force)
+        added.extend(written)
     for path in written:
         print(f"wrote {display_path(path)}")
     head = outcome.head

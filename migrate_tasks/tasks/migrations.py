@@ -40,6 +40,11 @@ from migrate_tasks.tasks.base import (
     settings_from,
 )
 from migrate_tasks.tasks.fleet import FLEET_HELP, FleetFlags, run_fleet_task
+from migrate_tasks.tasks.integrity import (
+    folder_problems,
+    keeping_sum_current,
+    refuse_unsound_folder,
+)
 
 if TYPE_CHECKING:
     from migrate_tasks.engine.core import Engine, Outcome
@@ -70,7 +75,9 @@ def create(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
     )
     settings = settings_from(c, connection)
-    print(display_path(create_migration(settings.directory, name)))
+    with keeping_sum_current(settings.directory) as written:
+        written.append(create_migration(settings.directory, name))
+    print(display_path(written[0]))
 
 
 @task(
@@ -161,9 +168,11 @@ def validate(
     if fleet_flags.enabled:
         from migrate_tasks.fleet.runner import validate_operation
 
+        refuse_unsound_folder(settings, "validate the fleet")
         return run_fleet_task(settings, validate_operation(), fleet_flags)
+    folder = folder_problems(settings)  # the integrity file: no database needed
     with open_engine(settings) as engine:
-        problems = engine.validate()
+        problems = [*folder, *engine.validate()]
         target = engine.driver.display_url
     for warning in engine.warnings:
         logsetup.log.warning("%s", warning)
@@ -224,6 +233,7 @@ def up(
     fleet_flags = FleetFlags(
         fleet=fleet, admin_url=admin_url, jobs=jobs, fail_fast=fail_fast, json=json_
     )
+    refuse_unsound_folder(settings, "migrate up")
     if fleet_flags.enabled:
         from migrate_tasks.fleet.runner import up_operation
 

@@ -22,6 +22,7 @@ from migrate_tasks.tasks.base import (
     plain,
     settings_from,
 )
+from migrate_tasks.tasks.integrity import keeping_sum_current
 
 GENERATE_HELP = {
     "name": "the new migration's name: lower-case letters, digits and underscores",
@@ -81,8 +82,10 @@ def generate(
     path = None
     if not (check or dry_run or result.up_to_date):
         existing = discover(settings.directory) if settings.directory.is_dir() else []
-        path = create_migration(settings.directory, name)
-        path.write_text(result.text, encoding="utf-8")
+        with keeping_sum_current(settings.directory) as written:
+            path = create_migration(settings.directory, name)
+            path.write_text(result.text, encoding="utf-8")
+            written.append(path)
         newest = max(existing, key=lambda f: int(f.version), default=None)
         if newest is not None and int(newest.version) >= int(version_of(path.name)):
             sys.stderr.write(

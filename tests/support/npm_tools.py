@@ -21,6 +21,11 @@ from pathlib import Path
 
 #: Pinned, so that test results and benchmark numbers stay comparable across commits.
 DBMATE_VERSION = "2.36.0"
+#: Mermaid's own parser checks the review report's ER diagrams (the last 11.x: 12 needs
+#: Node 22.12, and GitHub renders with 11).
+MERMAID_VERSION = "11.17.2"
+#: Reads a JSON list of diagrams on stdin, prints a JSON list of errors (null: parsed).
+MERMAID_CHECK = Path(__file__).with_name("mermaid_check.mjs")
 
 
 class NpmUnavailable(RuntimeError):
@@ -119,3 +124,47 @@ def dbmate() -> Path:
 
 def _usable(folder: Path) -> bool:
     return dbmate_binary(folder) is not None and npm_version(folder, "dbmate") == DBMATE_VERSION
+
+
+def mermaid_folder() -> Path:
+    """Where ``mermaid`` is installed for the tests (a node_modules inside), installed from
+    npm on first use like dbmate: into a private folder, then renamed into the cache."""
+    final = cache_folder().parent / f"mermaid-{MERMAID_VERSION}"
+    if npm_version(final, "mermaid") == MERMAID_VERSION:
+        return final
+    if node_missing():
+        raise NpmUnavailable(
+            "the review report's diagrams are checked by Mermaid's parser, installed with"
+            " npm, and node/npm are not on PATH: install Node.js (which ships npm)"
+        )
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="mermaid-", dir=final.parent))
+    problem = install(staging, {"mermaid": MERMAID_VERSION}, lambda _line: None)
+    if problem is not None:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise NpmUnavailable(f"installing mermaid {MERMAID_VERSION} from npm: {problem}")
+    if final.exists():
+        shutil.rmtree(final, ignore_errors=True)  # a broken earlier install
+    try:
+        staging.rename(final)
+    except OSError:  # another run installed it meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+    npm_version.cache_clear()
+    return final
+
+
+def mermaid_errors(diagrams: list[str]) -> list[str | None]:
+    """Mermaid's parser on each diagram: None where it parses, else Mermaid's message."""
+    folder = mermaid_folder()
+    done = subprocess.run(
+        ["node", str(MERMAID_CHECK)],
+        input=json.dumps(diagrams),
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise NpmUnavailable(f"running Mermaid's parser failed: {done.stderr.strip()[-800:]}")
+    return json.loads(done.stdout)
