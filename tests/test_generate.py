@@ -19,13 +19,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from migrate_tasks.autogenerate.diff import affinity, narrowing
 from migrate_tasks.autogenerate.generate import Generated, generate
 from migrate_tasks.autogenerate.target import SQLALCHEMY_MISSING, load_metadata
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.errors import MigrationFailed, UsageError
 from migrate_tasks.files.source import create_migration
+from migrate_tasks.lint.types import affinity, narrowing
 from tests.support.project import Project
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "blog"

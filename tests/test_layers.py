@@ -31,6 +31,7 @@ LAYERS = {
     "ops": 5,
     "fleet": 6,
     "autogenerate": 6,
+    "lint": 6,
     "from_alembic": 6,
     "report": 7,
     "tasks": 8,

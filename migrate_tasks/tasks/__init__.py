@@ -11,14 +11,15 @@ from migrate_tasks.config.settings import CONFIG_DEFAULTS
 from migrate_tasks.tasks.alembic import baseline, import_alembic
 from migrate_tasks.tasks.ci import dump, verify
 from migrate_tasks.tasks.dbmate import adopt_dbmate
+from migrate_tasks.tasks.lint import lint
 from migrate_tasks.tasks.maintenance import repair, unlock
 from migrate_tasks.tasks.migrations import create, down, status, up, validate
 from migrate_tasks.tasks.models import generate
 
 migrate = Collection(
     "migrate",
-    create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
-    adopt_dbmate, generate,
+    create, status, validate, lint, up, down, repair, unlock, verify, dump, baseline,
+    import_alembic, adopt_dbmate, generate,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 
