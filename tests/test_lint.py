@@ -263,11 +263,12 @@ def test_live_row_counts_silence_data_rules_on_empty_tables(tmp_path):
 
 def test_the_size_rule_adds_up_the_whole_migration(tmp_path):
     migration = up("UPDATE p SET name = upper(name);\nDELETE FROM c;\nCREATE INDEX pn ON p (name);")
-    counts = {"p": 1_500_000, "c": 2_000_000}
+    counts = {"p": 1_000_000, "c": 4_000_000}
     report = run(tmp_path, migration, options=LintOptions(target="http", row_counts=counts))
     [finding] = report.findings
-    assert finding.rule_id == "LS601" and (finding.line, finding.object) == (4, "p")  # heaviest
-    assert "p: 1500000 rows, line 2" in finding.message and "c: 2000000 rows" in finding.message
+    assert finding.rule_id == "LS601" and (finding.line, finding.object) == (3, "c")  # heaviest
+    assert "p: 1000000 rows, line 2" in finding.message and "c: 4000000 rows" in finding.message
+    assert "about 8.1 s" in finding.message
     looser = LintOptions(target="http", row_counts=counts, transaction_budget_s=60)
     assert ids(run(tmp_path / "b", migration, options=looser)) == []
 
