@@ -44,6 +44,8 @@ class Shape:
     sources: tuple[str, ...] = ()
     columns: tuple[str, ...] | None = None
     coalesced: frozenset[str] = frozenset()
+    #: ``delete``: has a WHERE (without one SQLite empties the table at once).
+    where: bool = False
 
 
 OTHER = Shape("other")
@@ -68,8 +70,8 @@ def shape_of(sql: str) -> Shape:
         name, _ = qualified_name(rest)
         return Shape("update", table=name or "")
     if first == "DELETE" and len(toks) > 1 and toks[1].is_word("FROM"):
-        name, _ = qualified_name(toks[2:])
-        return Shape("delete", table=name or "")
+        name, rest = qualified_name(toks[2:])
+        return Shape("delete", table=name or "", where=any(t.is_word("WHERE") for t in rest))
     if first == "PRAGMA":
         name, rest = qualified_name(toks[1:])
         value = None

@@ -62,7 +62,7 @@ def long_transaction(section: SectionContext) -> Iterator[Hit]:
     total, parts, heaviest = 0.0, [], None
     for step in section.steps:
         work = _work(step.shape.kind, step.shape.select)
-        if work is None or step.error:
+        if work is None or step.error or (work == "delete" and not step.shape.where):
             continue
         table = step.shape.sources[0] if work == "copy" and step.shape.sources else step.shape.table
         rows = migration.rows(table)
