@@ -251,6 +251,22 @@ def test_rules_see_the_schema_of_each_statement_within_a_migration(tmp_path):
     assert ids(report) == []
 
 
+def test_a_unique_key_on_a_new_empty_column_is_safe(tmp_path):
+    """Existing rows get NULL in a new column without a default, and NULLs never clash
+    in a UNIQUE key; a default or an UPDATE fills them with values that may."""
+    added = "ALTER TABLE p ADD COLUMN slug TEXT;\n"
+    assert ids(run(tmp_path / "a", up(added + "CREATE UNIQUE INDEX ps ON p (slug);"))) == []
+    filled = added + "UPDATE p SET slug = name;\nCREATE UNIQUE INDEX ps ON p (slug);"
+    assert ids(run(tmp_path / "b", up(filled))) == ["LS301"]
+    default = "ALTER TABLE p ADD COLUMN slug TEXT DEFAULT 'x';\nCREATE UNIQUE INDEX ps ON p (slug);"
+    assert ids(run(tmp_path / "c", up(default))) == ["LS301"]
+    rebuilt = rebuild_p(
+        "id INTEGER PRIMARY KEY, name TEXT, email TEXT, slug TEXT UNIQUE",
+        "(id, name, email) SELECT *",
+    )
+    assert ids(run(tmp_path / "d", rebuilt)) == []
+
+
 def test_live_row_counts_silence_data_rules_on_empty_tables(tmp_path):
     bad = up("CREATE UNIQUE INDEX pe ON p (email); ALTER TABLE p ADD COLUMN k TEXT NOT NULL;")
     assert ids(run(tmp_path / "a", bad)) == ["LS301", "LS302"]

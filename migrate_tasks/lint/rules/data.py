@@ -8,10 +8,11 @@ database says is empty is safe and not reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from migrate_tasks.lint.context import SectionContext, StatementContext
 from migrate_tasks.lint.registry import Hit, rule
+from migrate_tasks.lint.schema import Table
 from migrate_tasks.lint.types import narrowing
 
 
@@ -38,11 +39,22 @@ the lint reads the live row counts and stays quiet for an empty table.
 )
 def unique_on_existing(section: SectionContext) -> Iterator[Hit]:
     migration = section.migration
+    updated: set[str] = set()
     for step in section.steps:
         shape = step.shape
+        if shape.kind == "update":
+            updated.add(shape.table.lower())
         if not (shape.kind == "create_index" and shape.unique) or step.error or step.skipped:
             continue
-        if migration.may_have_rows(shape.table):
+        index = step.after.indexes.get(shape.name.lower())
+        fresh = (
+            index is not None
+            and shape.table.lower() not in updated
+            and _all_null(
+                migration.start.table(shape.table), step.after.table(shape.table), index.columns
+            )
+        )
+        if migration.may_have_rows(shape.table) and not fresh:
             yield Hit(
                 step.statement.line,
                 shape.name,
@@ -54,6 +66,9 @@ def unique_on_existing(section: SectionContext) -> Iterator[Hit]:
             continue
         before = section.before.unique_keys(rebuild.name)
         for key in sorted(section.after.unique_keys(rebuild.name) - before, key=sorted):
+            uncopied = [c for c in key if not rebuild.copied(c)]
+            if _all_null(rebuild.old, rebuild.new, uncopied):
+                continue
             if not any(old <= key for old in before):
                 yield Hit(
                     rebuild.line,
@@ -61,6 +76,18 @@ def unique_on_existing(section: SectionContext) -> Iterator[Hit]:
                     f"the rebuild of {rebuild.name} makes ({_columns(key)}) unique: duplicates"
                     f" already in the table make the migration fail{migration.rows_note(rebuild.name)}",
                 )
+
+
+def _all_null(old: Table | None, new: Table | None, columns: Iterable[str | None]) -> bool:
+    """Is some column of a key new in ``new`` (not in ``old``) with no default, so that
+    every existing row holds NULL there, and NULLs never clash in a UNIQUE key?"""
+    if old is None or new is None:
+        return False
+    for name in columns:
+        column = new.column(name) if name else None
+        if column is not None and old.column(name) is None and column.default is None:
+            return True
+    return False
 
 
 def _not_null_message(table: str, column: str) -> str:
