@@ -75,6 +75,11 @@ def ids(report) -> list[str]:
 # Each rule: (rule, migration that triggers it, a close migration that does not[, options]).
 CASES = [
     ("LS001", up("CREATE INDEX i ON p (nope);"), up("CREATE INDEX i ON p (name);")),
+    (
+        "LS002",
+        up("INSERT INTO c (p_id) VALUES (42);"),
+        up("INSERT INTO p (id) VALUES (42);\nINSERT INTO c (p_id) VALUES (42);"),
+    ),
     ("LS101", up("DROP TABLE c;"), up("CREATE TABLE t (x); DROP TABLE t;")),
     (
         "LS102",
@@ -224,6 +229,29 @@ def test_findings_name_the_line_of_the_statement(tmp_path):
     ]
 
 
+def test_a_rebuild_of_a_referenced_table_with_rows_is_explained_not_just_failed(tmp_path):
+    """Seed rows reference p: the scratch database runs the section with foreign keys off,
+    so the drop goes through there and LS201 says why up refuses it (found on Chinook)."""
+    seeded = BASE.replace(
+        "-- migrate:down",
+        "INSERT INTO p (id) VALUES (1);\nINSERT INTO c (p_id) VALUES (1);\n-- migrate:down",
+    )
+    rebuild = rebuild_p(
+        "id INTEGER PRIMARY KEY, name TEXT, email TEXT", "SELECT *", "-- migrate:up"
+    )
+    assert ids(run(tmp_path / "a", rebuild, base=seeded)) == ["LS201"]
+    lossy = up(
+        """
+        CREATE TABLE _new_p (id INTEGER PRIMARY KEY, name TEXT, email TEXT);
+        INSERT INTO _new_p SELECT * FROM p WHERE id > 1;
+        DROP TABLE p;
+        ALTER TABLE _new_p RENAME TO p;
+        """,
+        "-- migrate:up foreign_keys:off",
+    )  # the copy leaves out the row c references
+    assert ids(run(tmp_path / "b", lossy, base=seeded)) == ["LS002"]
+
+
 def test_the_drop_message_is_the_engines_refusal(tmp_path):
     """LS201 says what ``up`` says when it refuses the same migration (engine/checks.py)."""
     report = run(tmp_path, up("DROP TABLE p;"))
@@ -298,10 +326,12 @@ def test_history_against_the_base_branch(tmp_path):
     assert finding.rule_id == "LS701" and "origin/main" in finding.message
 
 
-def test_a_failing_statement_stops_the_schema_rules_but_not_the_others(tmp_path):
+def test_a_failing_statement_ends_what_the_schema_rules_see(tmp_path):
     report = run(tmp_path, up("CREATE INDEX i ON p (nope);\nDROP TABLE c;\nVACUUM;"))
-    assert ids(report) == ["LS001", "LS502"]  # no LS101: the schema after line 2 is unknown
+    assert ids(report) == ["LS001", "LS502"]  # no LS101: line 3 never ran
     assert "no such column: nope" in report.findings[0].message
+    before = run(tmp_path / "b", up("DROP TABLE c;\nCREATE INDEX i ON p (nope);"))
+    assert [(f.rule_id, f.line) for f in before.findings] == [("LS101", 2), ("LS001", 3)]
 
 
 def test_earlier_migrations_are_applied_not_linted(tmp_path):

@@ -95,6 +95,8 @@ class SectionContext:
     after: Schema
     #: The statements worth a look (not plain INSERT ... VALUES), in order.
     steps: list[Step] = field(default_factory=list)
+    #: ``child -> parent`` pairs the section left with rows referencing no row.
+    orphans: list[str] = field(default_factory=list)
 
     @property
     def transaction(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from migrate_tasks.errors import UsageError
@@ -139,8 +140,9 @@ def _walk_up(
     walk = scratch.walk(section, refused)
     steps = [s for s in walk if _worth_keeping(s)]
     context = SectionContext(
-        migration, "up", section.line, section.options, walk.before, walk.after, steps
-    )
+        migration, "up", section.line, section.options, walk.before, walk.after, steps,
+        walk.orphans,
+    )  # fmt: skip
     return context, walk.failed is not None
 
 
@@ -172,28 +174,37 @@ def _run_checks(
     *,
     failed: bool,
 ) -> Iterable[Finding]:
+    """Every check on the migration. After a failing statement, the rules that compare
+    schemas see the up section as it was up to that statement (``_until_failure``)."""
     for check in active:
         rule = check.rule
         if check.scope == "migration":
-            hits = [(h, None) for h in check.fn(migration)]
+            hits = list(check.fn(migration))
         elif check.scope == "section":
-            if failed and check.reads_schema:
-                continue
             hits = [
-                (h, s) for s in sections if s.direction in check.directions for h in check.fn(s)
+                h
+                for s in sections
+                if s.direction in check.directions
+                for h in check.fn(_until_failure(s) if failed and check.reads_schema else s)
             ]
         else:
             schema = check.reads_schema
             hits = [
-                (h, s)
+                h
                 for s in sections
                 if s.direction in check.directions
                 for step in s.steps
                 if not (schema and step.skipped)
                 for h in check.fn(StatementContext(s, step))
             ]
-        for hit, _section in hits:
+        for hit in hits:
             yield _finding(rule.id, rule.severity, migration, hit)
+
+
+def _until_failure(section: SectionContext) -> SectionContext:
+    """The section cut before its failing statement (the schema rules' view of it)."""
+    cut = next((i for i, s in enumerate(section.steps) if s.error is not None), len(section.steps))
+    return replace(section, steps=section.steps[:cut])
 
 
 def _finding(rule_id: str, severity: str, migration: MigrationContext, hit: Hit) -> Finding:

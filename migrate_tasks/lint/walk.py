@@ -71,7 +71,8 @@ class Scratch:
 class SectionWalk:
     """Iterating runs the section statement by statement, yielding a ``Step`` each; then
     ``before`` and ``after`` hold the section's schemas, ``failed`` the failing step.
-    Statements after a failure are yielded as skipped (never run)."""
+    Statements after a failure are yielded as skipped (never run), and ``after`` is the
+    schema just before the failing statement."""
 
     def __init__(self, scratch: Scratch, section: SectionView, skip: Callable[[Statement], bool]):
         self.scratch = scratch
@@ -80,13 +81,19 @@ class SectionWalk:
         self.before = scratch.schema()
         self.after = self.before
         self.failed: Step | None = None
+        #: ``child -> parent`` pairs with rows whose foreign key points to no row, that
+        #: the section left behind (none before it).
+        self.orphans: list[str] = []
 
     def __iter__(self) -> Iterator[Step]:
         query = self.scratch.driver.query
         transaction = self.section.transaction
-        fk_off = self.section.options.get("foreign_keys") == "off"
-        if fk_off:
-            query("PRAGMA foreign_keys=OFF")
+        # Foreign keys stay off while a linted section runs, whatever its header says: a
+        # DROP of a referenced table that holds rows would fail here, and the rules that
+        # explain why (LS201, LS202) need the schema after it. Rows left pointing nowhere
+        # are counted at the end instead (``orphans``), as the engine's check would.
+        query("PRAGMA foreign_keys=OFF")
+        known = _orphans(query)
         if transaction:
             query("BEGIN")
         current = self.before
@@ -112,12 +119,35 @@ class SectionWalk:
                 after = self.scratch.schema() if is_schema_change(statement.sql) else current
                 yield Step(statement, shape, current, after)
                 current = after
+            if self.failed is None:
+                self.orphans = [o for o in _orphans(query) if o not in known]
             if transaction:
                 query("COMMIT")
                 transaction = False
         finally:
             if transaction:
                 query("ROLLBACK")  # the consumer stopped early
-            if fk_off:
-                query("PRAGMA foreign_keys=ON")
-        self.after = self.scratch.schema() if self.failed is not None else current
+            query("PRAGMA foreign_keys=ON")
+        # After a failure: the schema just before the failing statement (rolled back on
+        # the scratch database, but what the statements before it built).
+        self.after = self.failed.before if self.failed is not None else current
+
+
+_CHECK = 'SELECT DISTINCT "table", parent FROM pragma_foreign_key_check'
+
+
+def _orphans(query) -> list[str]:  # type: ignore[no-untyped-def]
+    """``child -> parent`` for every pair with rows whose foreign key points nowhere.
+
+    One malformed foreign key (a missing parent column: LS203) makes the whole check
+    fail with "foreign key mismatch", so then each table is checked on its own."""
+    try:
+        rows = query(_CHECK)
+    except DatabaseError:
+        rows = []
+        for (table,) in query("SELECT name FROM sqlite_schema WHERE type = 'table'"):
+            try:
+                rows += query(_CHECK + "(?)", (table,))
+            except DatabaseError:
+                continue
+    return [f"{child} -> {parent}" for child, parent in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from migrate_tasks.lint.context import StatementContext
+from migrate_tasks.lint.context import SectionContext, StatementContext
 from migrate_tasks.lint.registry import Hit, rule
 
 
@@ -30,4 +30,34 @@ def statement_fails(ctx: StatementContext) -> Iterator[Hit]:
             ctx.line,
             ctx.step.shape.table or "",
             f"fails on a scratch database built by the earlier migrations: {ctx.step.error}",
+        )
+
+
+@rule(
+    "LS002",
+    "breaks-references",
+    "error",
+    summary="the section leaves rows whose foreign key points to no row",
+    why="""
+Every connection the tool opens has foreign keys on, so a statement that writes a row
+referencing a missing row fails, and a `foreign_keys:off` section fails its check before
+COMMIT. The lint runs the section with foreign keys off (to see what a drop of a
+referenced table does) and checks the references at the end, on the rows the earlier
+migrations wrote (seed data): references still broken there break the migration on
+every database.
+""",
+    instead="""
+Write the parent rows first, or fix the references in the same migration; in a table
+rebuild, keep every row that others reference.
+""",
+    scope="section",
+)
+def breaks_references(section: SectionContext) -> Iterator[Hit]:
+    if section.orphans:
+        yield Hit(
+            section.line,
+            section.orphans[0].split(" -> ")[0],
+            "leaves rows whose foreign key points to no row ("
+            + "; ".join(section.orphans)
+            + "): with foreign keys on, up fails",
         )
