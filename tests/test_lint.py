@@ -427,6 +427,8 @@ def test_extra_files_are_linted_after_the_folder(tmp_path):
         ("INSERT OR REPLACE INTO t (a) SELECT coalesce(a, 0) FROM s", "insert", "t"),
         ("-- DROP TABLE x\nSELECT 'DROP TABLE y'", "other", ""),
         ("UPDATE OR IGNORE t SET a = 1", "update", "t"),
+        ('insert or ignore into main."my t" (a, b) values (1, 2)', "insert", "my t"),
+        ("INSERT /* a comment */ INTO [t] VALUES (1)", "insert", "t"),
         ("DELETE FROM main.t", "delete", "t"),
     ],
 )

@@ -10,9 +10,10 @@ database itself (``schema.py``), not guessed from here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from migrate_tasks.sql.lexer import Token, tokens
+from migrate_tasks.sql.lexer import Token, tokens, unquote
 
 #: Tokens lexed to tell a statement's shape; an INSERT ... SELECT copy gets more.
 _HEAD = 24
@@ -51,8 +52,21 @@ class Shape:
 OTHER = Shape("other")
 
 
+#: ``INSERT ... INTO name [(columns)] VALUES``, the bulk of a data file, told apart
+#: without lexing (anything unusual, such as a comment in the head, takes the lexer).
+_PLAIN_INSERT = re.compile(
+    r"""(?:INSERT(?:\s+OR\s+[A-Z]+)?|REPLACE)\s+INTO\s+
+    (?:[A-Za-z_][\w$]*\s*\.\s*)?("[^"]*"|\[[^\]]*\]|`[^`]*`|[A-Za-z_][\w$]*)
+    \s*(?:\([^()'"`\[-]*\)\s*)?(?:VALUES|DEFAULT\s+VALUES)\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
 def shape_of(sql: str) -> Shape:
     """The shape of one statement (``OTHER`` for anything the rules do not follow)."""
+    plain = _PLAIN_INSERT.match(sql)
+    if plain is not None:
+        return Shape("insert", table=unquote(plain.group(1)))
     toks = tokens(sql, limit=_HEAD)
     if not toks or toks[0].kind != "word":
         return OTHER
@@ -142,7 +156,9 @@ def _alter(toks: list[Token]) -> Shape:
 
 
 def _insert(sql: str) -> Shape:
-    """``INSERT INTO t [(cols)] SELECT ... FROM src``: what a table rebuild's copy reads."""
+    """``INSERT INTO t [(cols)] SELECT ... FROM src``: what a table rebuild's copy reads.
+
+    (``shape_of`` has told a plain ``INSERT ... VALUES`` apart already.)"""
     toks = tokens(sql, limit=_COPY)
     rest = _skip_or(toks[1:]) if toks[0].is_word("INSERT") else toks[1:]
     if rest and rest[0].is_word("INTO"):
