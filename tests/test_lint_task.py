@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from migrate_tasks.lint import lint_since
 from tests.support.project import Project
 
 CREATE = """\
@@ -259,6 +260,13 @@ def test_since_lints_what_the_branch_adds_against_the_base_branch(project):
     late = [f for f in run.json["findings"] if f["rule"] == "LS701"]
     assert [f["version"] for f in late] == ["002", "003"]
     assert "is not newer than 004, the newest migration on main" in late[0]["message"]
+    # The same through the Python entry point the review report uses.
+    report = lint_since(project.migrations, "main")
+    assert [(f.rule_id, f.version) for f in report.findings if f.rule_id == "LS701"] == [
+        ("LS701", "002"),
+        ("LS701", "003"),
+    ]
+    assert report.selection == "since main"
 
 
 def test_given_files_are_linted_without_the_database(project):

@@ -17,13 +17,16 @@ per job:
     selection.py  which migrations: pending on a database, or added since a git ref
     target.py     the engine's refusals, asked through one adapter
     types.py      column type affinity and narrowing (shared with ``generate``)
-    run.py        ``lint(...) -> LintReport`` and ``lint_text`` (for ``generate``)
+    run.py        ``lint(...) -> LintReport``, ``lint_since`` (a branch) and ``lint_text``
+                  (``generate``): the entry points; ``report/lint.py`` presents them
 
 Presentation (text, JSON, SARIF) is ``report/lint.py``.
 """
 
 from migrate_tasks.lint.context import LintOptions
 from migrate_tasks.lint.model import Finding, LintReport, Rule, Suppressed
-from migrate_tasks.lint.run import lint, lint_text
+from migrate_tasks.lint.run import lint, lint_since, lint_text
 
-__all__ = ["Finding", "LintOptions", "LintReport", "Rule", "Suppressed", "lint", "lint_text"]
+__all__ = [
+    "Finding", "LintOptions", "LintReport", "Rule", "Suppressed", "lint", "lint_since", "lint_text",
+]  # fmt: skip

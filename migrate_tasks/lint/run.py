@@ -1,8 +1,8 @@
 """``lint``: the migrations chosen, walked on a scratch database, checked by every rule.
 
 The entry points other code calls (the task, the pull-request review report,
-``generate``): ``lint`` over a folder and a choice of versions, and ``lint_text`` for one
-migration that is not written yet. Both return plain data (``model.py``); how it is
+``generate``): ``lint`` over a folder and a choice of versions, ``lint_since`` for what a
+branch adds, and ``lint_text`` for one migration that is not written yet. Both return plain data (``model.py``); how it is
 shown is ``report/lint.py``'s business.
 """
 
@@ -31,7 +31,7 @@ from migrate_tasks.lint.suppress import Silencer, header_rules, read_directives,
 from migrate_tasks.lint.target import statement_refusal
 from migrate_tasks.lint.walk import Scratch
 
-__all__ = ["lint", "lint_text"]
+__all__ = ["lint", "lint_since", "lint_text"]
 
 log = logging.getLogger("migrate_tasks")
 
@@ -226,6 +226,18 @@ def _section_spans(
             header_rules(section.options, known, source.display, line),
         )
     return spans
+
+
+def lint_since(directory: Path, ref: str, options: LintOptions | None = None) -> LintReport:
+    """Lint the migrations a branch adds since ``git merge-base ref HEAD`` (what a pull
+    request adds), with the history rule against ``ref``'s newest migration."""
+    from dataclasses import replace as with_fields
+
+    from migrate_tasks.lint.selection import since
+
+    chosen = since(directory, ref)
+    base = with_fields(options or LintOptions(), base_newest=chosen.base_newest, base_label=ref)
+    return lint(directory, chosen.versions, options=base, selection=chosen.label)
 
 
 def lint_text(
