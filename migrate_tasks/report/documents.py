@@ -224,11 +224,15 @@ def generate_json(result: Generated, spec: str, path: str | None) -> str:
                     "before": c.before,
                     "after": c.after,
                     "warning": c.warning or None,
+                    "rule": c.rule or None,
                     "summary": c.describe(),
                 }
                 for c in result.changes
             ],
-            "notes": [{"level": n.level, "message": n.message} for n in result.notes],
+            "notes": [
+                {"level": n.level, "message": n.message, "rule": n.rule or None}
+                for n in result.notes
+            ],
             "path": path,
             "migration": result.text or None,
             "foreign_keys_off": {

@@ -12,14 +12,15 @@ from migrate_tasks.tasks.alembic import baseline, import_alembic
 from migrate_tasks.tasks.ci import dump, verify
 from migrate_tasks.tasks.dbmate import adopt_dbmate
 from migrate_tasks.tasks.integrity import hash_, rebase
+from migrate_tasks.tasks.lint import lint
 from migrate_tasks.tasks.maintenance import repair, unlock
 from migrate_tasks.tasks.migrations import create, down, status, up, validate
 from migrate_tasks.tasks.models import generate
 
 migrate = Collection(
     "migrate",
-    create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
-    adopt_dbmate, generate, hash_, rebase,
+    create, status, validate, lint, up, down, repair, unlock, verify, dump, baseline,
+    import_alembic, adopt_dbmate, generate, hash_, rebase,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 
