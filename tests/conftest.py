@@ -36,6 +36,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.support.namespaces import NamespacedSqld, SqldDatabase  # noqa: E402
+from tests.support.project import real_processes  # noqa: E402
 from tests.support.sqld import JwtSqld, SqldServer, find_sqld  # noqa: E402
 
 ALL_TARGETS = ("file", "http", "ws")
@@ -61,6 +62,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "target(name): the test exercises only this target (file, http or ws)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "real_processes: every invoke/libsql-migrate run of this test is a real process"
+        " (tests/support/project.py)",
     )
 
 
@@ -97,6 +103,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _real_processes_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("real_processes") is None:
+        yield
+        return
+    with real_processes():
+        yield
 
 
 @pytest.fixture(scope="session")
