@@ -31,8 +31,9 @@ TARGETS = [
 ]
 
 
-#: pytest-xdist workers: one per core (2 on the CI machine). Each has its own sqld.
-WORKERS = "auto"
+#: pytest-xdist: one worker per core (2 on the CI machine), each with its own sqld; an idle
+#: worker takes tests queued for a busy one (the crash tests keep one busy for a minute).
+XDIST = ("-n", "auto", "--dist", "worksteal")
 
 
 @nox.session
@@ -43,7 +44,7 @@ def tests(session: nox.Session) -> None:
     it fails if any target's tests fail."""
     session.install("-e", ".[test]")
     env = {"MIGRATE_TEST_TARGETS": "file,http,ws"}
-    session.run("pytest", "-n", WORKERS, *session.posargs, env=env)
+    session.run("pytest", *XDIST, *session.posargs, env=env)
 
 
 @nox.session(name="target", default=False)
@@ -57,7 +58,7 @@ def one_target(session: nox.Session, target: str) -> None:
     env = {"MIGRATE_TEST_TARGETS": target}
     if target != "file":
         env["MIGRATE_TEST_ONLY_TARGETED"] = "1"  # unit tests already ran in target(file)
-    session.run("pytest", "-n", WORKERS, *session.posargs, env=env)
+    session.run("pytest", *XDIST, *session.posargs, env=env)
 
 
 @nox.session
