@@ -29,7 +29,9 @@ ended (taken over at once only once its process is gone).
 
 The exit code is the console script's: ``SystemExit``'s code, or 1 and a traceback on
 stderr for an uncaught exception. A run that leaves a non-daemon thread running fails:
-a real process would hang at exit.
+a real process would hang at exit. Output that native code writes straight to file
+descriptors 1 and 2 is not captured (pytest's capture gets it); the package writes
+through ``sys.stdout``, ``sys.stderr`` and logging.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping
@@ -71,6 +74,10 @@ _PLAIN_FILTERS = (
 #: Module-level values the package may change while it runs (flags, a prefix): these
 #: types are restored after every run.
 _SCALARS = (bool, int, float, str, bytes, type(None))
+
+#: Seconds a run's own non-daemon threads get to end after it returns (a bound, not an
+#: expectation: they normally end with it).
+THREAD_GRACE = 30.0
 
 _child_paths: dict[str, list[str]] = {}
 _active = threading.Lock()
@@ -129,8 +136,9 @@ def _exit_code(entry, stderr: io.TextIOBase, argv: list[str], timeout: float) ->
         result = exc.code
     except RunTimedOut:
         raise subprocess.TimeoutExpired(argv, timeout) from None
-    except BaseException:  # the interpreter prints it and exits 1
-        traceback.print_exc(file=stderr)
+    except BaseException as exc:  # the interpreter prints it (from the entry on) and exits 1
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+        traceback.print_exception(type(exc), exc, tb, file=stderr)
         return 1
     if result is None:
         return 0
@@ -369,8 +377,9 @@ def _no_thread_left(argv: list[str]) -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     left = [t for t in threading.enumerate() if t not in before and not t.daemon]
+    deadline = time.monotonic() + THREAD_GRACE
     for thread in left:
-        thread.join(timeout=30)
+        thread.join(timeout=max(deadline - time.monotonic(), 0))
     alive = [t.name for t in left if t.is_alive()]
     if alive:
         raise AssertionError(f"{argv} left threads running (a real process would hang): {alive}")
