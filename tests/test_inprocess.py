@@ -70,10 +70,10 @@ def same_run(run: Run) -> tuple[int, str, str]:
 )
 def test_exit_code_and_output_are_those_of_a_real_process(project: Project, args):
     real = project.invoke(*args, in_process=False)
-    here = project.invoke(*args)
+    here = project.invoke(*args, in_process=True)
     assert same_run(here) == same_run(real)
     real = project.cli(*[a.removeprefix("migrate.") for a in args], in_process=False)
-    here = project.cli(*[a.removeprefix("migrate.") for a in args])
+    here = project.cli(*[a.removeprefix("migrate.") for a in args], in_process=True)
     assert same_run(here) == same_run(real)
 
 
@@ -82,7 +82,7 @@ def test_the_projects_modules_do_not_leak_into_the_next_run(tmp_path: Path):
         project = Project(tmp_path / value, "file:unused.db")
         (project.root / "tasks.py").write_text(TASKS_PY)
         (project.root / "localmod.py").write_text(f"VALUE = {value!r}\n")
-        run = project.invoke("show")
+        run = project.invoke("show", in_process=True)
         assert (run.code, run.out) == (0, f"{value}\n"), run.err
     assert "localmod" not in sys.modules
     assert str(tmp_path / "second") not in sys.path
@@ -94,7 +94,9 @@ def test_the_test_process_is_as_it_was(project: Project, caplog: pytest.LogCaptu
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     logger = logging.getLogger("migrate_tasks")
     state = (list(logger.handlers), logger.level, logger.propagate)
-    run = project.cli("up", "-v", "--log-format", "json", INVOKE_MIGRATE_TABLE="other")
+    run = project.cli(
+        "up", "-v", "--log-format", "json", in_process=True, INVOKE_MIGRATE_TABLE="other"
+    )
     assert run.code == 0, run.err
     assert '"level": "debug"' in run.err
     assert (dict(os.environ), os.getcwd(), list(sys.path), sys.dont_write_bytecode) == before
@@ -111,7 +113,7 @@ def test_a_warn_once_flag_is_fresh_for_every_run(project: Project):
     from migrate_tasks.drivers.local import FORCE_SQLITE3_ENV
 
     for _ in range(2):
-        run = project.invoke("migrate.status", **{FORCE_SQLITE3_ENV: "1"})
+        run = project.invoke("migrate.status", in_process=True, **{FORCE_SQLITE3_ENV: "1"})
         assert run.code == 0, run.err
         assert "native libsql driver is not available" in run.err
 
@@ -129,6 +131,6 @@ def test_a_thread_left_running_fails_the_run(project: Project, tmp_path, monkeyp
     monkeypatch.setattr(inprocess, "THREAD_GRACE", 0.1)
     try:
         with pytest.raises(AssertionError, match=r"left threads running .*\['left'\]"):
-            project.invoke("show")
+            project.invoke("show", in_process=True)
     finally:
         stop.write_text("")

@@ -7,8 +7,8 @@ a test marked ``@pytest.mark.real_processes`` (tests/conftest.py), of a
 ``Project(..., in_process=False)``, or ``project.invoke(..., in_process=False)``. That is
 for what only a process shows (its start-up and sys.path, config files as a user's shell
 meets them, a lease its ended run left behind) and for runs made from another thread.
-``MIGRATE_TEST_SUBPROCESS=1`` makes every run a real process, to check that both ways give
-the same results.
+``MIGRATE_TEST_SUBPROCESS=1`` makes every run a real process (but those that pass
+``in_process=True``), to check that both ways give the same results.
 """
 
 from __future__ import annotations
@@ -120,8 +120,10 @@ class Project:
         in_process: bool | None,
     ) -> Run:
         environ = self.env(**env)
-        here = self.in_process if in_process is None else in_process
-        if here and not any(_real_processes) and inprocess.can_run_in_process(environ):
+        # in_process=True on the call wins over the marker and the variable (tests of
+        # the in-process runner itself)
+        here = in_process or (self.in_process and in_process is None and not any(_real_processes))
+        if here and inprocess.can_run_in_process(environ):
             code, out, err = inprocess.run(argv, environ, cwd or self.root, timeout)
             return Run(argv, code, out, err)
         proc = subprocess.run(
