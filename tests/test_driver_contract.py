@@ -242,10 +242,12 @@ def remote_url(server, transport: str) -> str:
     return server.http_url if transport == "http" else server.ws_url
 
 
-def test_token_never_shown(sqld, remote_transport: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_token_never_shown(
+    sqld_db, remote_transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, aiohttp's and asyncio's included
     secret = "s3cr3t-token-value"
-    driver = open_driver(f"{remote_url(sqld, remote_transport)}?authToken={secret}")
+    driver = open_driver(f"{remote_url(sqld_db, remote_transport)}?authToken={secret}")
     try:
         assert driver.query("SELECT 1") == [(1,)]  # sqld without auth ignores the token
         with pytest.raises(StatementError) as info:
@@ -258,8 +260,8 @@ def test_token_never_shown(sqld, remote_transport: str, caplog: pytest.LogCaptur
     assert secret not in caplog.text
 
 
-def test_nan_cannot_be_sent(sqld, remote_transport: str) -> None:
-    with closing(open_driver(remote_url(sqld, remote_transport))) as driver:
+def test_nan_cannot_be_sent(sqld_db, remote_transport: str) -> None:
+    with closing(open_driver(remote_url(sqld_db, remote_transport))) as driver:
         with pytest.raises(StatementError) as info:
             driver.run_atomic([Step("SELECT 1"), Step("SELECT ?", (float("nan"),))])
         assert info.value.index == 1 and info.value.code == "ARGS_INVALID"
@@ -502,13 +504,13 @@ def test_network_libraries_are_imported_only_for_ws(tmp_path) -> None:
 
 
 @pytest.mark.target("ws")
-def test_ws_driver_process_exits_after_errors(sqld) -> None:
+def test_ws_driver_process_exits_after_errors(sqld_db) -> None:
     """libsql-client's loop thread is non-daemon: an unclosed client hangs the exit."""
     with closed_port() as port:
         code = (
             "from migrate_tasks.drivers import open_driver, Step\n"
             "from migrate_tasks.errors import MigrateError\n"
-            f"for url in ({sqld.ws_url!r}, 'ws://127.0.0.1:{port}'):\n"
+            f"for url in ({sqld_db.ws_url!r}, 'ws://127.0.0.1:{port}'):\n"
             "    d = open_driver(url, timeout=5)\n"
             "    try:\n"
             "        d.run_atomic([Step('SELEC 1')])\n"

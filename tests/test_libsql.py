@@ -116,9 +116,9 @@ def test_rebuild_with_foreign_keys_off_keeps_every_child_row(tmp_path: Path, url
 
 @pytest.mark.target("ws")
 def test_rebuild_with_foreign_keys_off_is_refused_over_ws_with_the_http_hint(
-    tmp_path: Path, sqld
+    tmp_path: Path, sqld_db
 ) -> None:
-    project = Project(tmp_path / "proj", sqld.ws_url)
+    project = Project(tmp_path / "proj", sqld_db.ws_url)
     project.write("001_setup.sql", SETUP)
     project.write("002_rebuild_parent.sql", rebuild())
 
