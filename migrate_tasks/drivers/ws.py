@@ -32,24 +32,21 @@ import libsql_client
 
 from migrate_tasks.config.urls import connect_host, redact_url
 from migrate_tasks.drivers.base import Row, Step
-from migrate_tasks.drivers.http import (
-    _ABORT_TIMEOUT,
-    _JSON,
+from migrate_tasks.drivers.hrana import (
+    ABORT_TIMEOUT,
     INTERRUPTED_CODES,
-    HranaHttpDriver,
-    _commit_error,
-    _control_step,
-    _encode_text,
-    _error_text,
-    _ok,
-    _step_error,
-    _stmt,
+    JSON,
     auth_message,
+    commit_error,
+    control_step,
+    encode_text,
+    error_text,
     interrupted_error,
+    ok_condition,
+    result_rows,
+    statement,
+    step_error,
     to_hrana,
-)
-from migrate_tasks.drivers.http import (
-    _rows as _hrana_rows,
 )
 from migrate_tasks.errors import (
     AuthFailed,
@@ -161,10 +158,10 @@ class WsDriver:
         size = start = 0  # start: global index of chunk[0]
         try:
             for i, step in enumerate(steps):
-                stmt = _stmt(step.sql, step.params, i, rows=keep is not None)
+                stmt = statement(step.sql, step.params, i, rows=keep is not None)
                 chunk.append((step, stmt))
-                size += len(_encode_text(step.sql)) + (
-                    len(_JSON.encode(stmt["args"])) if step.params else 0
+                size += len(encode_text(step.sql)) + (
+                    len(JSON.encode(stmt["args"])) if step.params else 0
                 )
                 if len(chunk) >= self.chunk_max_steps or size >= self.chunk_max_bytes:
                     stream = stream or _Stream(client)
@@ -194,16 +191,18 @@ class WsDriver:
         """Send one batch of the transaction and raise for its first failure."""
         batch: list[dict[str, Any]] = []
         if start == 0:
-            batch.append(_control_step("BEGIN", None))
+            batch.append(control_step("BEGIN", None))
         first = len(batch)  # index of chunk[0] in the batch
         for _, stmt in chunk:
             batch.append(
-                {"stmt": stmt, "condition": _ok(len(batch) - 1)} if batch else {"stmt": stmt}
+                {"stmt": stmt, "condition": ok_condition(len(batch) - 1)}
+                if batch
+                else {"stmt": stmt}
             )
         commit = len(batch)
         if final:
-            batch.append(_control_step("COMMIT", _ok(commit - 1) if commit else None))
-            batch.append(_control_step("ROLLBACK", {"type": "not", "cond": _ok(commit)}))
+            batch.append(control_step("COMMIT", ok_condition(commit - 1) if commit else None))
+            batch.append(control_step("ROLLBACK", {"type": "not", "cond": ok_condition(commit)}))
         try:
             result = self._call(stream.batch, batch, final, index=None, write=True)
         except DatabaseError as exc:
@@ -213,23 +212,23 @@ class WsDriver:
             raise
         outcomes, errors = _step_lists(result, len(batch), self.display_url)
         if first and errors[0] is not None:
-            message, code = _error_text(errors[0])
+            message, code = error_text(errors[0])
             raise DatabaseError(f"could not start a transaction: {message}", code)
         for j in range(len(chunk)):
             error = errors[first + j]
             if error is not None:
-                raise _step_error(start + j, error, self.display_url)
+                raise step_error(start + j, error, self.display_url)
             if outcomes[first + j] is None:
                 raise DatabaseError(
                     f"{self.display_url}: step {start + j} did not run and has no error",
                     "HRANA_PROTO_ERROR",
                 )
             if keep is not None:
-                keep(_hrana_rows(outcomes[first + j]))
+                keep(result_rows(outcomes[first + j]))
         if final:
             stream.done = True
             if errors[commit] is not None or outcomes[commit] is None:
-                raise _commit_error(errors[commit], self.display_url)
+                raise commit_error(errors[commit], self.display_url)
 
     def _locate_parse_error(
         self, client: libsql_client.ClientSync, steps: list[Step], offset: int
@@ -338,8 +337,10 @@ class WsDriver:
 
     def _diagnose(self, detail: str, write: bool) -> MigrateError:
         """The socket closed under us: an auth refusal or a network problem?"""
+        from migrate_tasks.drivers.pipeline import PipelineClient  # only on this rare path
+
         http_url = "http" + self._url[2:]  # ws:// -> http://, wss:// -> https://
-        probe = HranaHttpDriver(
+        probe = PipelineClient(
             http_url, self._token, timeout=min(self._timeout, 10.0), display_url=self.display_url
         )
         try:
@@ -409,7 +410,7 @@ class _Stream:
         async def run() -> None:
             answer = self._stream.execute({"sql": "ROLLBACK", "want_rows": False})
             self._stream.close()
-            await asyncio.wait_for(answer, _ABORT_TIMEOUT)
+            await asyncio.wait_for(answer, ABORT_TIMEOUT)
 
         _quietly(lambda: self._executor.submit_coro(run()))
 
