@@ -48,6 +48,10 @@ class HranaHttpDriver:
 
     name = "hrana-http"
     libsql_syntax = True
+    is_server = True
+    can_switch_foreign_keys = True  # PRAGMA foreign_keys=OFF before BEGIN, in one batch
+    may_be_replica = True
+    reads_in_one_round_trip = True  # query_many is one pipeline
     #: ``run_atomic_iter`` sends a request when its chunk reaches this many steps or
     #: bytes of JSON, ... (2M small INSERTs on loopback ran as fast with 500 as with
     #: 20,000 steps a request: sqld is the bottleneck. 5,000 (~0.6 MB) keeps requests

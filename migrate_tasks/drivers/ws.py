@@ -67,6 +67,10 @@ class WsDriver:
 
     name = "hrana-ws"
     libsql_syntax = True
+    is_server = True
+    can_switch_foreign_keys = False  # see _refuse_foreign_keys_off
+    may_be_replica = True
+    reads_in_one_round_trip = False  # a stream per step; a refused write closes the socket
     #: One batch message holds at most this many steps and bytes of SQL (JSON-escaped)
     #: and parameters, so that it stays far below sqld's ~12 MB message limit and its
     #: reply (about 160 bytes a step) below aiohttp's 4 MiB receive limit.

@@ -305,7 +305,8 @@ class Engine:
         return status_rows(files, self._read_probing(probe_replica).records)
 
     def _read_probing(self, probe: bool) -> Snapshot:
-        if not probe or self.driver.name != "hrana-http":
+        driver = self.driver
+        if not (probe and driver.may_be_replica and driver.reads_in_one_round_trip):
             return self.read_state()  # ws: a refused probe closes the socket; ask after
         try:
             snapshot = self.read_state(probe=True)
@@ -318,7 +319,7 @@ class Engine:
 
     def replica(self) -> bool | None:
         """Whether the server is a read replica (whose plain reads may lag); None: unknown."""
-        if self.driver.name not in ("hrana-http", "hrana-ws"):
+        if not self.driver.may_be_replica:
             return False
         if self._replica is not _UNPROBED:
             return self._replica  # type: ignore[return-value]
@@ -548,28 +549,30 @@ class Engine:
     def _check_target(self, unit: Unit) -> None:
         """Refuse what this target cannot run (``compat``), before anything runs. A
         streamed unit's statements are checked as they are read (see ``_guarded``)."""
-        from migrate_tasks.engine.refusals import Refused, check_section, options_problem
+        from migrate_tasks.engine.refusals import Refused, Target, check_section, options_problem
 
+        target = Target.of(self.driver)
         if unit.section is not None:
             check_section(
                 unit.path, unit.header_line, unit.options, unit.section.statements,
-                driver=self.driver.name,
+                target=target,
             )  # fmt: skip
-        elif problem := options_problem(unit.options, driver=self.driver.name):
+        elif problem := options_problem(unit.options, target=target):
             raise Refused(unit.path, unit.header_line, problem)
 
     def _check_section(self, version: str, direction: str) -> None:
         """``_check_target`` on a section, statements of a big file included (``up``
         checks those as it streams them): raises ``Refused``."""
-        from migrate_tasks.engine.refusals import check_section
+        from migrate_tasks.engine.refusals import Target, check_section
 
+        target = Target.of(self.driver)
         file = self._scan()[0][version]
         if not self._big(version):
             section = getattr(self._parsed(version), direction)
             if section is not None:
                 check_section(
                     file.display, section.line, section.options, section.statements,
-                    driver=self.driver.name,
+                    target=target,
                 )  # fmt: skip
             return
         from migrate_tasks.files.stream import iter_statements
@@ -580,9 +583,7 @@ class Engine:
             statements = iter_statements(
                 file.path, file.display, direction, checksum=summary.checksum, index=info.index
             )
-            check_section(
-                file.display, info.line, info.options, statements, driver=self.driver.name
-            )
+            check_section(file.display, info.line, info.options, statements, target=target)
 
     def _guarded(
         self, unit: Unit, *, references: bool = True, known: list[Reference] | None = None
@@ -592,7 +593,7 @@ class Engine:
         unit runs; for a streamed transactional unit, as its statements are read, which
         rolls its transaction back."""
         from migrate_tasks.engine.checks import GuardedStatements, ReferenceCheck, read_references
-        from migrate_tasks.engine.refusals import check_statement
+        from migrate_tasks.engine.refusals import Target, check_statement
 
         header = f"-- migrate:{unit.direction}"
 
@@ -602,14 +603,14 @@ class Engine:
         check_references = ReferenceCheck(load, unit.path, header)
 
         # Looked up once: check() runs for every statement of a streamed unit.
-        streamed, path, driver, transaction = (
-            unit.streamed, unit.path, self.driver.name, unit.transaction
+        streamed, path, target, transaction = (
+            unit.streamed, unit.path, Target.of(self.driver), unit.transaction
         )  # fmt: skip
         follow = references and not unit.foreign_keys_off  # else: the final FK check decides
 
         def check(statement: Statement) -> None:
             if streamed:  # in-memory units passed compat in prepare()
-                check_statement(path, statement, driver=driver, transaction=transaction)
+                check_statement(path, statement, target=target, transaction=transaction)
             if follow:
                 check_references(statement)
 
