@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate_tasks.config.settings import Settings
-from migrate_tasks.drivers.base import Driver
+from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
 from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
 from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
@@ -208,27 +208,6 @@ OPERATIONS: dict[str, Callable[..., Operation]] = {
 # -- running --------------------------------------------------------------------------------
 
 
-def open_target(target: FleetTarget, *, timeout: float = 300.0) -> Driver:
-    """The driver for one target (a namespace gets its Host header)."""
-    if target.kind == "file":
-        from migrate_tasks.drivers.local import LocalDriver
-
-        return LocalDriver(target.location, display_url=target.display)
-    if target.kind == "http":
-        from migrate_tasks.drivers.http import HranaHttpDriver
-
-        return HranaHttpDriver(
-            target.location,
-            target.token,
-            timeout=timeout,
-            display_url=target.display,
-            host_header=target.host_header,
-        )
-    from migrate_tasks.drivers.ws import WsDriver
-
-    return WsDriver(target.location, target.token, timeout=timeout, display_url=target.display)
-
-
 def run_fleet(
     targets: Sequence[FleetTarget],
     operation: Operation,
@@ -298,7 +277,13 @@ def _run_one(
     started = time.perf_counter()
     _current.display = target.display
     try:
-        driver = open_target(target, timeout=settings.timeout)
+        driver = open_driver(
+            target.location,
+            target.token,
+            timeout=settings.timeout,
+            host_header=target.host_header,
+            display_url=target.display,
+        )
         try:
             done = operation.run(Engine(driver, settings.directory, settings.table, actor))
         finally:
