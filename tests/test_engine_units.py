@@ -1,0 +1,180 @@
+"""The engine's decisions, without a database: a recording fake driver
+(``tests/support/fake_driver.py``) answers from a script and remembers every call.
+
+What is checked here is how the engine batches steps and maps a failure back to a
+migration, a statement or the lock; that real databases behave as the fake is scripted
+to is the contract suite's job (``test_driver_contract.py``), and the lifecycle tests
+run the same paths against real ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrate_tasks.drivers.base import Driver
+from migrate_tasks.engine.core import Engine, RunOptions
+from migrate_tasks.engine.tracking import Actor
+from migrate_tasks.errors import LockLost, LockTimeout, MigrationFailed
+from tests.support.fake_driver import FakeDriver
+
+TABLE = "schema_migrations"
+ACTOR = Actor("me", "here", 1)
+LOCK = RunOptions(lock_timeout=0)
+ACQUIRE = 'INSERT INTO "schema_migrations_lock" (id, owner'
+RENEW = 'UPDATE "schema_migrations_lock" SET expires_at'
+LEASE = 'SELECT owner, "user", host, pid'
+MOVE_UP = 'INSERT INTO "schema_migrations" (version, name, checksum, status)'
+LOG_ROW = 'INSERT INTO "schema_migrations_log" (version, name, action, started_at, outcome'
+CLOSE_LOG = 'UPDATE "schema_migrations_log" SET finished_at'
+STAMP = "UPDATE \"schema_migrations\" SET status = 'applied'"
+RELEASE = 'DELETE FROM "schema_migrations_lock" WHERE id = 1 AND owner = ?'
+FAILED_LOG = "outcome = 'failed'"
+
+A = "-- migrate:up\nCREATE TABLE a (x);\n-- migrate:down\nDROP TABLE a;\n"
+B = (
+    "-- migrate:up\nCREATE TABLE b (x);\nINSERT INTO nope VALUES (1);\n"
+    "-- migrate:down\nDROP TABLE b;\n"
+)
+
+
+def engine_for(tmp_path: Path, files: dict[str, str], driver: FakeDriver) -> Engine:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return Engine(driver, folder, TABLE, ACTOR)
+
+
+def holding_the_lock(**capabilities: bool) -> FakeDriver:
+    """A fake on an empty database whose lease we get, and keep, whenever we ask."""
+    return FakeDriver(**capabilities).answer(ACQUIRE, [("owner",)]).answer(RENEW, [("owner",)])
+
+
+def starts(sql: list[str], *prefixes: str) -> bool:
+    return len(sql) == len(prefixes) and all(
+        s.startswith(p) for s, p in zip(sql, prefixes, strict=True)
+    )
+
+
+def test_the_fake_has_everything_the_protocol_asks_for() -> None:
+    wanted = {n for n in dir(Driver) if not n.startswith("_")} | set(Driver.__annotations__)
+    assert wanted <= set(dir(FakeDriver())), wanted - set(dir(FakeDriver()))
+
+
+# -- batching: which steps go in which call, in order ---------------------------------
+
+
+def test_each_migration_is_one_call_between_the_lock_and_its_release(tmp_path: Path) -> None:
+    driver = holding_the_lock()
+    engine = engine_for(tmp_path, {"20250101000001_a.sql": A}, driver)
+    outcome = engine.migrate("up", options=LOCK)
+    assert [r.version for r in outcome.results] == ["20250101000001"]
+    assert driver.kinds() == ["query_many", "atomic", "atomic", "atomic"]
+    attempt, unit, release = driver.writes()
+    assert ACQUIRE in attempt.sql[1] and attempt.sql[2].startswith(LEASE)
+    assert starts(unit.sql, RENEW, LOG_ROW, MOVE_UP, "CREATE TABLE a (x)", CLOSE_LOG, STAMP)
+    assert starts(release.sql, RELEASE)
+
+
+# -- failure mapping ------------------------------------------------------------------
+
+
+def test_a_failing_statement_is_named_by_file_line_and_text(tmp_path: Path) -> None:
+    driver = holding_the_lock().fail("INSERT INTO nope", "no such table: nope")
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    engine = engine_for(tmp_path, files, driver)
+    with pytest.raises(MigrationFailed) as info:
+        engine.migrate("up", options=LOCK)
+    failed = info.value
+    assert (failed.version, failed.line, failed.sql) == (
+        "20250101000002",
+        3,
+        "INSERT INTO nope VALUES (1)",
+    )
+    assert failed.path.endswith("20250101000002_b.sql") and not failed.partial
+    assert failed.db_message == "no such table: nope"
+    log_failure = driver.writes()[-2]  # then the release
+    assert any(FAILED_LOG in sql for sql in log_failure.sql)
+    assert "no such table: nope" in log_failure.steps[0].params
+
+
+def test_a_tracking_row_another_run_moved_is_a_conflict(tmp_path: Path) -> None:
+    driver = holding_the_lock().fail(MOVE_UP, "CHECK constraint failed: state_transition")
+    engine = engine_for(tmp_path, {"20250101000001_a.sql": A}, driver)
+    with pytest.raises(MigrationFailed) as info:
+        engine.migrate("up", options=LOCK)
+    assert "another run changed this migration's state meanwhile" in str(info.value)
+    assert "nothing of it was run" in str(info.value) and info.value.line is None
+
+
+def test_a_lease_lost_while_running_stops_after_the_unit(tmp_path: Path) -> None:
+    driver = holding_the_lock().answer(RENEW, [])  # the renewal finds the lease gone
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    engine = engine_for(tmp_path, files, driver)
+    with pytest.raises(LockLost) as info:
+        engine.migrate("up", options=LOCK)
+    assert "stopped after 20250101000001_a, which completed" in str(info.value)
+    assert not any("CREATE TABLE b" in c.sql for c in driver.writes())
+
+
+def test_an_added_check_that_fails_says_what_it_found(tmp_path: Path) -> None:
+    alter = (
+        "-- migrate:up\nUPDATE t SET x = 0;\nALTER TABLE t ALTER COLUMN x TO x INTEGER NOT NULL;\n"
+        "-- migrate:down\nSELECT 1;\n"
+    )
+    found = "bad JSON path: 'migrate_tasks:alter_column:NULL value in t.x'"
+    driver = holding_the_lock().fail("FROM pragma_quick_check(?)", found)
+    engine = engine_for(tmp_path, {"20250101000001_t.sql": alter}, driver)
+    with pytest.raises(MigrationFailed) as info:
+        engine.migrate("up", options=LOCK)
+    assert info.value.line == 3 and info.value.sql is not None and "ALTER COLUMN" in info.value.sql
+    assert "existing rows do not satisfy the new column definition" in info.value.db_message
+    assert "NULL value in t.x" in info.value.db_message
+
+
+def test_transaction_false_keeps_what_ran_before_the_failure(tmp_path: Path) -> None:
+    loose = (
+        "-- migrate:up transaction:false\nCREATE TABLE a (x);\nINSERT INTO nope VALUES (1);\n"
+        "CREATE TABLE c (x);\n-- migrate:down\nDROP TABLE a;\n"
+    )
+    driver = holding_the_lock().fail("INSERT INTO nope", "no such table: nope")
+    engine = engine_for(tmp_path, {"20250101000001_a.sql": loose}, driver)
+    with pytest.raises(MigrationFailed) as info:
+        engine.migrate("up", options=LOCK)
+    assert info.value.partial and info.value.line == 3
+    kinds = [c.kind for c in driver.writes()]
+    assert kinds == ["atomic", "atomic", "each", "atomic", "atomic"]  # no closing rows
+    opening, statements = driver.writes()[1:3]
+    assert starts(opening.sql, RENEW, LOG_ROW, MOVE_UP)
+    assert opening.steps[2].params[-1] == "failed"  # recorded 'failed' until it finishes
+    assert statements.sql == ["CREATE TABLE a (x)", "INSERT INTO nope VALUES (1)"]
+
+
+# -- the lock -------------------------------------------------------------------------
+
+
+def test_a_lease_held_by_another_run_times_out_naming_it(tmp_path: Path) -> None:
+    lease = ("them", "alice", "box", 42, "2025-01-01T00:00:00Z", 10**12, 10**9)
+    driver = FakeDriver().answer(ACQUIRE, []).answer(LEASE, [lease])
+    engine = engine_for(tmp_path, {"20250101000001_a.sql": A}, driver)
+    with pytest.raises(LockTimeout) as info:
+        engine.migrate("up", options=LOCK)
+    assert "held by alice@box (pid 42)" in str(info.value)
+    assert not any("CREATE TABLE a" in c.sql for c in driver.writes())
+
+
+# -- --single-transaction -------------------------------------------------------------
+
+
+def test_single_transaction_failure_names_the_statement_and_the_others(tmp_path: Path) -> None:
+    driver = holding_the_lock().fail("INSERT INTO nope", "no such table: nope")
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    engine = engine_for(tmp_path, files, driver)
+    with pytest.raises(MigrationFailed) as info:
+        engine.migrate("up", single_transaction=True, options=LOCK)
+    assert (info.value.version, info.value.line) == ("20250101000002", 3)
+    assert "nothing of the other 1 pending migration(s) was applied either" in str(info.value)
+    _attempt, one, _log = driver.writes()[:3]
+    assert "CREATE TABLE a (x)" in one.sql and one.sql[-1] == "INSERT INTO nope VALUES (1)"
