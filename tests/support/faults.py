@@ -526,16 +526,16 @@ migrate_tasks.cli.main()
 #: waits for a shared flock on the gate file that the parent holds exclusively.
 _HOLDING_RUNNER = """\
 import fcntl, sys
-import migrate_tasks.cli, migrate_tasks.lock
+import migrate_tasks.cli, migrate_tasks.engine.lock
 gate = sys.argv[1]
-acquire = migrate_tasks.lock.MigrationLock.acquire
+acquire = migrate_tasks.engine.lock.MigrationLock.acquire
 def acquire_then_hold(self, *args, **kwargs):
     rows = acquire(self, *args, **kwargs)
     with open(gate) as handle:
         print(HELD, file=sys.stderr, flush=True)
         fcntl.flock(handle, fcntl.LOCK_SH)
     return rows
-migrate_tasks.lock.MigrationLock.acquire = acquire_then_hold
+migrate_tasks.engine.lock.MigrationLock.acquire = acquire_then_hold
 sys.argv = ["libsql-migrate", *sys.argv[2:]]
 migrate_tasks.cli.main()
 """
