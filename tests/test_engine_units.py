@@ -9,14 +9,23 @@ run the same paths against real ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from migrate_tasks.drivers.base import Driver
+from migrate_tasks.drivers.base import Driver, Step
+from migrate_tasks.engine.batch import Batch
 from migrate_tasks.engine.core import Engine, RunOptions
+from migrate_tasks.engine.runner import unit_calls
 from migrate_tasks.engine.tracking import Actor
-from migrate_tasks.errors import LockLost, LockTimeout, MigrationFailed
+from migrate_tasks.errors import (
+    ConnectionFailed,
+    LockLost,
+    LockTimeout,
+    MigrationFailed,
+    UsageError,
+)
 from tests.support.fake_driver import FakeDriver
 
 TABLE = "schema_migrations"
@@ -31,6 +40,7 @@ CLOSE_LOG = 'UPDATE "schema_migrations_log" SET finished_at'
 STAMP = "UPDATE \"schema_migrations\" SET status = 'applied'"
 RELEASE = 'DELETE FROM "schema_migrations_lock" WHERE id = 1 AND owner = ?'
 FAILED_LOG = "outcome = 'failed'"
+LOST = "bad JSON path: 'migrate_tasks:lock_lost:'"
 
 A = "-- migrate:up\nCREATE TABLE a (x);\n-- migrate:down\nDROP TABLE a;\n"
 B = (
@@ -41,7 +51,7 @@ B = (
 
 def engine_for(tmp_path: Path, files: dict[str, str], driver: FakeDriver) -> Engine:
     folder = tmp_path / "migrations"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for name, text in files.items():
         (folder / name).write_text(text)
     return Engine(driver, folder, TABLE, ACTOR)
@@ -178,3 +188,141 @@ def test_single_transaction_failure_names_the_statement_and_the_others(tmp_path:
     assert "nothing of the other 1 pending migration(s) was applied either" in str(info.value)
     _attempt, one, _log = driver.writes()[:3]
     assert "CREATE TABLE a (x)" in one.sql and one.sql[-1] == "INSERT INTO nope VALUES (1)"
+
+
+def test_single_transaction_conflict_and_lost_lease_are_located_by_part(tmp_path: Path) -> None:
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B.replace("nope", "b")}
+    moved = holding_the_lock().fail(
+        lambda s: s.sql.startswith(MOVE_UP) and s.params[0] == "20250101000002",
+        "CHECK constraint failed: state_transition",
+    )
+    with pytest.raises(MigrationFailed) as info:
+        engine_for(tmp_path / "1", files, moved).migrate(
+            "up", single_transaction=True, options=LOCK
+        )
+    assert info.value.version == "20250101000002"
+    assert "another run changed this migration's state meanwhile" in str(info.value)
+
+    lost = holding_the_lock().fail("json_extract('{}', 'migrate_tasks:lock_lost:')", LOST)
+    with pytest.raises(LockLost, match="before the transaction started"):
+        engine_for(tmp_path / "2", files, lost).migrate("up", single_transaction=True, options=LOCK)
+
+
+# -- results travel on the error ------------------------------------------------------
+
+
+def test_results_completed_before_a_failure_travel_on_the_error(tmp_path: Path) -> None:
+    driver = holding_the_lock().fail("INSERT INTO nope", "no such table: nope")
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    with pytest.raises(MigrationFailed) as info:
+        engine_for(tmp_path, files, driver).migrate("up", options=LOCK)
+    assert info.value.completed is not None
+    assert [(r.version, r.name, r.statements) for r in info.value.completed] == [
+        ("20250101000001", "a", 1)
+    ]
+
+
+def test_the_unit_that_completed_when_the_lease_was_lost_counts(tmp_path: Path) -> None:
+    driver = holding_the_lock().answer(RENEW, [])
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    with pytest.raises(LockLost) as info:
+        engine_for(tmp_path, files, driver).migrate("up", options=LOCK)
+    assert [r.version for r in info.value.completed or []] == ["20250101000001"]
+
+
+def test_a_lost_connection_leaves_what_completed_unknown(tmp_path: Path) -> None:
+    """The unit in flight may or may not have committed: None, not a guess."""
+    lost = ConnectionFailed("cannot reach fake:db: the server closed the connection")
+    driver = holding_the_lock().raises("CREATE TABLE b", lost)
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    with pytest.raises(ConnectionFailed) as info:
+        engine_for(tmp_path, files, driver).migrate("up", options=LOCK)
+    assert info.value.completed is None
+    assert any("CREATE TABLE a (x)" in c.sql for c in driver.writes())  # A did complete
+
+
+def test_failures_before_anything_ran_complete_nothing(tmp_path: Path) -> None:
+    driver = holding_the_lock().fail("INSERT INTO nope", "no such table: nope")
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    engine = engine_for(tmp_path, files, driver)
+    with pytest.raises(UsageError) as usage:
+        engine.migrate("down", single_transaction=True, options=LOCK)
+    assert usage.value.completed == []
+    with pytest.raises(MigrationFailed) as single:
+        engine.migrate("up", single_transaction=True, options=LOCK)
+    assert single.value.completed == []  # all or nothing
+
+
+# -- named parts ----------------------------------------------------------------------
+
+
+def test_a_batch_names_its_parts_and_produces_them_lazily() -> None:
+    produced: list[str] = []
+
+    def statements() -> Iterator[Step]:
+        for sql in ("S1", "S2"):
+            produced.append(sql)
+            yield Step(sql)
+
+    batch = Batch().add("first", [Step("F")]).add("empty", []).add("statements", statements())
+    batch.add("last", [Step("L1"), Step("L2")])
+    with pytest.raises(ValueError, match="one part named 'last'"):
+        batch.add("last", [])
+    assert produced == []  # nothing until a driver iterates it
+    steps = iter(batch)
+    assert next(steps).sql == "F" and next(steps).sql == "S1" and produced == ["S1"]
+    assert batch.current() == "statements"
+    assert [s.sql for s in steps] == ["S2", "L1", "L2"]
+    assert [batch.locate(i) for i in range(5)] == [
+        ("first", 0), ("statements", 0), ("statements", 1), ("last", 0), ("last", 1)
+    ]  # fmt: skip
+    parts = batch.split(["f", "s1", "s2", "l1", "l2"])
+    assert parts == {"first": ["f"], "empty": [], "statements": ["s1", "s2"], "last": ["l1", "l2"]}
+
+
+def test_a_unit_call_names_its_parts_in_order(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, {"20250101000001_a.sql": A}, FakeDriver())
+    unit = engine.migrations.unit("20250101000001", "up")
+    one = unit_calls(unit, engine.ledger, ACTOR, Step("RENEW"), then=[Step("THEN")])
+    ((kind, batch),) = one.calls()
+    assert kind == "atomic" and isinstance(batch, Batch)
+    assert batch.names() == ["renew", "log", "move", "statements", "finish", "then"]
+    steps = [s.sql for s in batch]
+    assert steps[0] == "RENEW" and steps[3] == "CREATE TABLE a (x)" and steps[-1] == "THEN"
+    assert batch.locate(3) == ("statements", 0) and batch.locate(2) == ("move", 0)
+
+
+def test_a_transaction_false_unit_makes_three_named_calls(tmp_path: Path) -> None:
+    loose = "-- migrate:up transaction:false\nCREATE TABLE a (x);\n-- migrate:down\nSELECT 1;\n"
+    engine = engine_for(tmp_path, {"20250101000001_a.sql": loose}, FakeDriver())
+    unit = engine.migrations.unit("20250101000001", "up")
+    calls = unit_calls(unit, engine.ledger, ACTOR).calls()
+    assert [kind for kind, _ in calls] == ["atomic", "each", "atomic"]
+    assert [b.names() for _, b in calls if isinstance(b, Batch)] == [
+        ["renew", "log", "move"], ["statements"], ["finish", "then"]
+    ]  # fmt: skip
+
+
+def test_the_lock_attempt_carries_the_callers_parts_and_answers_by_name(tmp_path: Path) -> None:
+    driver = FakeDriver().answer(ACQUIRE, [("owner",)]).answer("SELECT 42", [(42,)])
+    engine = engine_for(tmp_path, {}, driver)
+    lock = engine.new_lock(LOCK)
+    then = Batch().add("setup", []).add("mine", [Step("SELECT 42")])
+    assert lock.attempt(then).names() == ["lock table", "take", "lease", "setup", "mine"]
+    assert lock.acquire(Batch().add("mine", [Step("SELECT 42")]), holder=None) == {
+        "mine": [[(42,)]]
+    }
+    assert lock.held
+
+
+def test_a_dry_run_previews_the_calls_a_run_makes(tmp_path: Path) -> None:
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B}
+    driver = holding_the_lock()
+    outcome = engine_for(tmp_path, files, driver).migrate("up", options=RunOptions(dry_run=True))
+    assert driver.writes() == []  # a dry run only reads
+    assert outcome.calls is not None
+    batches = [b for _, b in outcome.calls if isinstance(b, Batch)]
+    assert batches[0].names() == ["lock table", "take", "lease", "setup", "history", "references"]
+    assert [b.names()[:4] for b in batches[1:]] == [["renew", "log", "move", "statements"]] * 2
+    kind, release = outcome.calls[-1]
+    assert kind == "atomic" and starts([s.sql for s in release], RELEASE)

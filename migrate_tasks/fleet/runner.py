@@ -31,6 +31,7 @@ from typing import Any
 
 from migrate_tasks.config.settings import Settings
 from migrate_tasks.drivers import open_driver
+from migrate_tasks.engine.catalogue import MigrationSet
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
 from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
 from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
@@ -72,7 +73,8 @@ class Operation:
 
     name: str
     run: Callable[[Engine], Done]
-    precheck: Callable[[Engine], None] | None = None
+    #: A check of the migration files alone (no database), done once for the fleet.
+    precheck: Callable[[MigrationSet], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,14 +122,14 @@ def _no_asking(options: RunOptions | None) -> RunOptions:
     return options
 
 
-def _file_errors(engine: Engine) -> None:
-    errors = engine.file_errors()
+def _file_errors(migrations: MigrationSet) -> None:
+    errors = migrations.file_errors()
     if errors:
         raise errors[0]
 
 
-def _file_names(engine: Engine) -> None:
-    engine.files()  # raises the first badly named file
+def _file_names(migrations: MigrationSet) -> None:
+    migrations.files()  # raises the first badly named file
 
 
 def up_operation(
@@ -228,7 +230,7 @@ def run_fleet(
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     if operation.precheck is not None:
         # A bad migration file would fail every database the same way: say it once.
-        operation.precheck(Engine(_NoDatabase(), settings.directory, settings.table))
+        operation.precheck(MigrationSet(settings.directory))
     total = len(targets)
     results: list[FleetResult | None] = [None] * total
     stop = threading.Event()
@@ -322,17 +324,6 @@ def _scrub(message: str, secrets: Sequence[str | None]) -> str:
         if secret and len(secret) >= 4:
             message = message.replace(secret, "***")
     return message
-
-
-class _NoDatabase:
-    """Stands in for a driver where only the migration files are read."""
-
-    display_url = "(no database)"
-    name = "none"
-    libsql_syntax = True
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the file check touched the database ({name})")
 
 
 # Log lines from a worker name their database: fifty interleaved "applied ..." lines

@@ -277,15 +277,7 @@ def run_json(outcome: Any, target: str, *, dry_run: bool = False) -> str:
         "direction": outcome.direction,
         "dry_run": dry_run,
         "ok": True,
-        "migrations": [
-            {
-                "version": r.version,
-                "name": r.name,
-                "statements": r.statements,
-                "duration_ms": _ms(r.duration_ms),
-            }
-            for r in outcome.results
-        ],
+        "migrations": _migrations(outcome.results),
         "total_ms": _ms(sum(r.duration_ms for r in outcome.results)),
         "warnings": list(outcome.warnings),
         "error": None,
@@ -293,24 +285,37 @@ def run_json(outcome: Any, target: str, *, dry_run: bool = False) -> str:
     return json.dumps(doc, indent=2)
 
 
+def _migrations(results: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": r.version,
+            "name": r.name,
+            "statements": r.statements,
+            "duration_ms": _ms(r.duration_ms),
+        }
+        for r in results
+    ]
+
+
 def run_failure_json(
     direction: str,
     target: str,
-    completed: Sequence[dict[str, Any]] | None,
+    completed: Sequence[Any] | None,
     exit_code: int,
     message: str,
     *,
     dry_run: bool = False,
 ) -> str:
-    """``up``/``down --json`` when the run stopped: what completed before, and why it stopped.
-    ``completed`` is None when the database could not be read again to find out."""
+    """``up``/``down --json`` when the run stopped: what completed before (the engine's
+    results, carried by the error), and why it stopped. ``completed`` is None when that
+    cannot be known (the connection failed)."""
     doc = {
         "schema_version": JSON_SCHEMA_VERSION,
         "target": target,
         "direction": direction,
         "dry_run": dry_run,
         "ok": False,
-        "migrations": None if completed is None else list(completed),
+        "migrations": None if completed is None else _migrations(completed),
         "total_ms": None,
         "warnings": [],
         "error": {"exit_code": exit_code, "message": message},

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from invoke import Context, task
 
 from migrate_tasks.config.settings import Settings
-from migrate_tasks.errors import CheckFailed, UsageError
+from migrate_tasks.errors import CheckFailed, MigrateError, UsageError
 from migrate_tasks.progname import command
 from migrate_tasks.report import logs as logsetup
 from migrate_tasks.report import render as report
@@ -343,7 +343,7 @@ def unlock(
             return
         if dry_run:
             print(f"-- the lock is held by {holder.describe()}")
-            report.write_calls([("atomic", [engine.ledger.force_release_step()])], sys.stdout)
+            report.write_calls(engine.unlock_calls(), sys.stdout)
             return
         # unlock always asks: releasing a live run's lock is how migrations run twice
         engine.unlock(run_options(settings, dry_run=False, yes=yes, always_confirm=True))
@@ -477,14 +477,29 @@ def _fleet(settings: Settings, operation: Any, flags: Mapping[str, Any]) -> None
     fleet.check_results(results)
 
 
+@contextlib.contextmanager
 def _json_failure(
     engine: Any, direction: str, enabled: bool, dry_run: bool, token: str
-) -> contextlib.AbstractContextManager[None]:
-    from migrate_tasks.report.failure_json import failure_document
-
-    return failure_document(
-        engine, direction, enabled=enabled, dry_run=dry_run, scrub=lambda m: scrub(m, token)
-    )
+) -> Iterator[None]:
+    """``--json``: when the run stops, still one document on stdout (docs/json.md), with
+    what completed before the failure, as the error carries it; then the error goes on
+    to stderr and its exit code."""
+    try:
+        yield
+    except MigrateError as exc:
+        if enabled:
+            message = scrub(str(exc), token)
+            print(
+                report.run_failure_json(
+                    direction,
+                    engine.driver.display_url,
+                    exc.completed,
+                    exc.exit_code,
+                    message,
+                    dry_run=dry_run,
+                )
+            )
+        raise
 
 
 def _finish(outcome: Any, *, json_: bool = False, dry_run: bool = False, target: str = "") -> None:

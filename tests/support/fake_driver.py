@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate_tasks.drivers.base import Row, Step
-from migrate_tasks.errors import DatabaseError, StatementError, UsageError
+from migrate_tasks.errors import DatabaseError, MigrateError, StatementError, UsageError
 
 Match = str | Callable[[Step], bool]
 
@@ -46,9 +46,11 @@ class Call:
 class Rule:
     match: Match
     rows: list[Row] = field(default_factory=list)
-    error: DatabaseError | None = None
+    error: MigrateError | None = None
     #: Fail the whole call with ``error`` (not as the step's ``StatementError``).
     whole_call: bool = False
+    #: Raise ``error`` itself, whatever the call.
+    raw: bool = False
     #: How many more steps this rule may match (None: any number).
     times: int | None = None
 
@@ -105,6 +107,12 @@ class FakeDriver:
         self.rules.append(rule)
         return self
 
+    def raises(self, match: Match, error: MigrateError, *, times: int | None = None) -> FakeDriver:
+        """A call reaching a step matching ``match`` raises ``error`` as it is (a lost
+        connection, a refused token)."""
+        self.rules.append(Rule(match, error=error, raw=True, times=times))
+        return self
+
     # -- what happened ------------------------------------------------------------
 
     def kinds(self) -> list[str]:
@@ -121,7 +129,7 @@ class FakeDriver:
         self.calls.append(Call("query", [step]))
         rule = self._rule(step)
         if rule is not None and rule.error is not None:
-            raise DatabaseError(rule.error.message, rule.error.code)
+            raise _error(rule)
         return list(rule.rows) if rule else []
 
     def query_many(self, steps: Sequence[Step]) -> list[list[Row] | DatabaseError]:
@@ -129,8 +137,10 @@ class FakeDriver:
         answers: list[list[Row] | DatabaseError] = []
         for step in steps:
             rule = self._rule(step)
+            if rule is not None and rule.raw and rule.error is not None:
+                raise rule.error
             if rule is not None and rule.error is not None:
-                answers.append(DatabaseError(rule.error.message, rule.error.code))
+                answers.append(_error(rule))
             else:
                 answers.append(list(rule.rows) if rule else [])
         return answers
@@ -161,8 +171,9 @@ class FakeDriver:
             call.steps.append(step)
             rule = self._rule(step)
             if rule is not None and rule.error is not None:
-                if rule.whole_call:
-                    raise DatabaseError(rule.error.message, rule.error.code)
+                if rule.raw or rule.whole_call:
+                    raise _error(rule)
+                assert isinstance(rule.error, DatabaseError)
                 raise StatementError(index, rule.error.message, rule.error.code)
             rows.append(list(rule.rows) if rule else [])
         return [] if kind == "atomic_iter" else rows
@@ -174,3 +185,12 @@ class FakeDriver:
                     rule.times -= 1
                 return rule
         return None
+
+
+def _error(rule: Rule) -> MigrateError:
+    """A fresh copy of the rule's error (a raised exception keeps its traceback)."""
+    error = rule.error
+    assert error is not None
+    if rule.raw or not isinstance(error, DatabaseError):
+        return error
+    return DatabaseError(error.message, error.code)
