@@ -322,7 +322,8 @@ def test_a_dry_run_previews_the_calls_a_run_makes(tmp_path: Path) -> None:
     assert driver.writes() == []  # a dry run only reads
     assert outcome.calls is not None
     batches = [b for _, b in outcome.calls if isinstance(b, Batch)]
-    assert batches[0].names() == ["lock table", "take", "lease", "setup", "history", "references"]
+    names = ["lock table", "take", "lease", "setup", "tables", "records", "references"]
+    assert batches[0].names() == names
     assert [b.names()[:4] for b in batches[1:]] == [["renew", "log", "move", "statements"]] * 2
     kind, release = outcome.calls[-1]
     assert kind == "atomic" and starts([s.sql for s in release], RELEASE)

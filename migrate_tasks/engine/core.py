@@ -226,7 +226,7 @@ class Engine:
         parts = lock.acquire(self._lock_then(units[0], request.single), holder=snapshot.holder)
         try:
             # again, under the lock, from the primary: someone may have migrated meanwhile
-            fresh = self.ledger.parse_snapshot(parts["history"])
+            fresh = self.ledger.parse_snapshot(parts)
             again = plan_for(self.migrations, request, fresh.records)
             outcome.units = self.prepare(again, single=request.single)
             if request.single:
@@ -271,7 +271,7 @@ class Engine:
         need be), the history read again, and the foreign keys the first unit checks."""
         references = [] if single else unit_checks.references_for(first)
         batch = Batch().add("setup", self.ledger.create_steps())
-        return batch.add("history", self.ledger.snapshot_steps()).add("references", references)
+        return batch.extend(self.ledger.snapshot_batch()).add("references", references)
 
     def _preview(self, units: list[Unit], options: RunOptions, single: bool) -> Calls:
         """Exactly what a real run would send, built by the same functions."""

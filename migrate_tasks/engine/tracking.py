@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from migrate_tasks.config.settings import validate_identifier
 from migrate_tasks.drivers.base import Driver, Row, Step
+from migrate_tasks.engine.batch import Batch, Name
 from migrate_tasks.engine.tracking_writes import NOW, TRANSITIONS, Actor, RecordWrites
 from migrate_tasks.errors import AuthFailed, DatabaseError, StatementError, UsageError
 from migrate_tasks.progname import command
@@ -194,58 +195,67 @@ class Ledger(RecordWrites):
         primary, while a plain read may be answered from before the latest write
         (measured: stale in 52 of 100 reads right after a write).
         """
-        if fresh:
-            noop = Step(f"UPDATE {self._lock} SET id = id WHERE 0")
-            shape, history = self.snapshot_steps()[:2]
-            tables = driver.run_atomic([noop, shape])[1]
-            snapshot = self.parse_snapshot([tables, []])
-            if self.table in snapshot.existing:
-                snapshot.records = self._records(driver.run_atomic([noop, history])[1])
-            return snapshot.records
-        return self.snapshot(driver).records
+        if not fresh:
+            return self.snapshot(driver).records
+        tables = self._read_in_write(driver, "tables", self._tables_step())
+        snapshot = self.parse_snapshot({"tables": [tables], "records": [[]]})
+        if self.table in snapshot.existing:
+            rows = self._read_in_write(driver, "records", self._records_step())
+            snapshot.records = self._records(rows)
+        return snapshot.records
 
-    def snapshot_steps(self, *, lock: bool = False) -> list[Step]:
+    def _read_in_write(self, driver: Driver, name: str, read: Step) -> list[Row]:
+        """``read`` inside a transaction that writes (nothing): answered by the primary."""
+        noop = Step(f"UPDATE {self._lock} SET id = id WHERE 0")
+        batch = Batch().add("write", [noop]).add(name, [read])
+        return batch.split(driver.run_atomic(batch.steps()))[name][0]
+
+    def snapshot_batch(self, *, lock: bool = False) -> Batch:
         """The reads behind ``snapshot``, for ``Driver.query_many`` (one round trip) or
-        for the end of a transaction (``parse_snapshot`` reads their rows back).
-
-        0: (table, column) of each of our tables that exists; 1: the tracking rows
-        (fails while the table does not exist); 2, with ``lock``: the lease.
+        for the end of a transaction (``parse_snapshot`` reads their rows back): parts
+        "tables" ((table, column) of each of our tables that exists), "records" (the
+        tracking rows; fails while the table does not exist) and, with ``lock``, "lease".
         """
-        steps = [
-            Step(
-                "SELECT t.name, c.name FROM sqlite_master AS t"
-                " JOIN pragma_table_info(t.name) AS c"
-                " WHERE t.type = 'table' AND t.name IN (?, ?, ?)",
-                (self.table, self.log_table, self.lock_table),
-            ),
-            Step(f"SELECT {', '.join(MAIN_COLUMNS)} FROM {self._t}"),
-        ]
-        if lock:
-            steps.append(self.read_lock_step())
-        return steps
+        batch = Batch().add("tables", [self._tables_step()]).add("records", [self._records_step()])
+        return batch.add("lease", [self.read_lock_step()]) if lock else batch
+
+    def _tables_step(self) -> Step:
+        return Step(
+            "SELECT t.name, c.name FROM sqlite_master AS t"
+            " JOIN pragma_table_info(t.name) AS c"
+            " WHERE t.type = 'table' AND t.name IN (?, ?, ?)",
+            (self.table, self.log_table, self.lock_table),
+        )
+
+    def _records_step(self) -> Step:
+        return Step(f"SELECT {', '.join(MAIN_COLUMNS)} FROM {self._t}")
 
     def snapshot(self, driver: Driver, *, lock: bool = False, probe: bool = False) -> Snapshot:
         """Tables, history (and with ``lock`` the lease) in one ``query_many``: one round
         trip on a server. ``probe``: also ask whether the server is a read replica."""
-        steps = self.snapshot_steps(lock=lock)
-        answers = driver.query_many([*steps, REPLICA_PROBE] if probe else steps)
-        snapshot = self.parse_snapshot(answers[: len(steps)])
+        batch = self.snapshot_batch(lock=lock)
         if probe:
-            snapshot.replica = _probe_answer(answers[-1])
+            batch.add("replica probe", [REPLICA_PROBE])
+        answers = batch.split(driver.query_many(batch.steps()))
+        snapshot = self.parse_snapshot(answers)
+        if probe:
+            snapshot.replica = _probe_answer(answers["replica probe"][0])
         return snapshot
 
-    def parse_snapshot(self, answers: Sequence[list[Row] | DatabaseError]) -> Snapshot:
-        """Rows of ``snapshot_steps`` -> a ``Snapshot``; refuses tables that are not ours."""
-        tables = _rows_of(answers[0])
+    def parse_snapshot(
+        self, answers: Mapping[Name, Sequence[list[Row] | DatabaseError]]
+    ) -> Snapshot:
+        """The answers to ``snapshot_batch``, by part -> a ``Snapshot``; refuses tables
+        that are not ours."""
         columns: dict[str, set[str]] = {}
-        for table, column in tables:
+        for table, column in _rows_of(answers["tables"][0]):
             columns.setdefault(str(table), set()).add(str(column))
         self._check_columns(columns)
         snapshot = Snapshot(set(columns))
         if self.table in columns:
-            snapshot.records = self._records(_rows_of(answers[1]))
-        if len(answers) > 2 and self.lock_table in columns:
-            lease = answers[2]
+            snapshot.records = self._records(_rows_of(answers["records"][0]))
+        lease = answers["lease"][0] if "lease" in answers else None
+        if lease is not None and self.lock_table in columns:
             if isinstance(lease, DatabaseError):
                 if "no such table" not in lease.message:  # created just now, seen lagging
                     raise lease
