@@ -327,3 +327,20 @@ def test_a_dry_run_previews_the_calls_a_run_makes(tmp_path: Path) -> None:
     assert [b.names()[:4] for b in batches[1:]] == [["renew", "log", "move", "statements"]] * 2
     kind, release = outcome.calls[-1]
     assert kind == "atomic" and starts([s.sql for s in release], RELEASE)
+
+
+def test_single_transaction_results_take_the_time_the_database_measured(tmp_path: Path) -> None:
+    files = {"20250101000001_a.sql": A, "20250101000002_b.sql": B.replace("nope", "b")}
+    driver = holding_the_lock()
+    for version, ms in (("20250101000001", 7), ("20250101000002", 11)):
+        driver.answer(
+            lambda s, v=version: "RETURNING execution_ms" in s.sql and v in s.params, [(ms,)]
+        )
+    outcome = engine_for(tmp_path, files, driver).migrate(
+        "up", single_transaction=True, options=LOCK
+    )
+    assert [(r.version, r.duration_ms) for r in outcome.results] == [
+        ("20250101000001", 7.0),
+        ("20250101000002", 11.0),
+    ]
+    assert driver.kinds() == ["query_many", "atomic", "atomic"]  # the release is inside

@@ -1,9 +1,11 @@
 """``up --single-transaction``: every pending migration, and the lease's release, in ONE
 transaction, so either all of them are applied or none is.
 
-The batch holds the lease's renewal and a check that we still hold it (nothing commits
-without the lock), then per migration its log row, its guarded tracking-row move, its
-statements and its closing rows, and finally the release. What a migration run on its
+The batch holds the lease's renewal and a check that we still hold it (part "lock":
+nothing commits without the lock), then per migration n its log row ("log", n), its
+guarded tracking-row move ("move", n), its statements ("statements", n) and its closing
+rows ("finish", n) and ("stamp", n), the stamp returning the time the database measured,
+and finally the release ("release"). What a migration run on its
 own learns before it starts (which tables reference the one it drops) exists here only
 inside the transaction, so a check goes before each DROP TABLE
 (``drop_reference_check``).
@@ -100,8 +102,10 @@ class SingleTransaction:
             )
             batch.add(("log", n), [log_row]).add(("move", n), [move])
             batch.add(("statements", n), self._statements(n, unit))
-            finish = self.ledger.finish_steps(unit.version, unit.direction, returning=True)
-            batch.add(("finish", n), finish)
+            close_log, stamp = self.ledger.finish_steps(
+                unit.version, unit.direction, returning=True
+            )
+            batch.add(("finish", n), [close_log]).add(("stamp", n), [stamp])
         return batch.add("release", [self.ledger.release_step(owner)])
 
     def _statements(self, n: int, unit: Unit) -> Iterator[Step]:
@@ -128,7 +132,7 @@ class SingleTransaction:
         parts = self.batch.split(rows) if rows else {}
         results = []
         for n, unit in enumerate(self.units):
-            stamp = parts[("finish", n)][1] if rows else None  # RETURNING execution_ms
+            (stamp,) = parts[("stamp", n)] if rows else [None]  # RETURNING execution_ms
             share = elapsed / len(self.units)  # a streamed unit returns no rows
             ms = float(stamp[0][0]) if stamp and stamp[0][0] is not None else share
             log.info("applied %s in %.0f ms (in the one transaction)", unit.label, ms)
