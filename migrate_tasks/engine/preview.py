@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from migrate_tasks.drivers.base import Step
-from migrate_tasks.engine import unit_checks
-from migrate_tasks.engine.runner import unit_calls
+from migrate_tasks.engine.runner import next_reads, unit_calls
 from migrate_tasks.engine.tracking import Actor, Ledger
 from migrate_tasks.engine.units import Calls, Unit
 
@@ -50,7 +49,7 @@ def migration_calls(
     the unit's own connection, outside its transaction."""
     calls: Calls = []
     for unit, after in itertools.zip_longest(units, units[1:]):
-        then = [] if unit.streamed and unit.transaction else unit_checks.references_for(after)
+        then = next_reads(unit, after)
         made = unit_calls(unit, ledger, actor, lock.renew_step(), then=then).calls()
         if unit.foreign_keys_off:
             off, on = Step("PRAGMA foreign_keys=OFF"), Step("PRAGMA foreign_keys=ON")

@@ -91,6 +91,12 @@ def unit_calls(
     return UnitCalls(opening, Batch().add("statements", statements), closing)
 
 
+def next_reads(unit: Unit, after: Unit | None) -> list[Step]:
+    """What ``unit``'s last transaction reads for the unit ``after`` it: the foreign keys
+    its DROP/RENAME checks need (none when ``unit`` returns no rows)."""
+    return [] if unit.runs_lazily else unit_checks.references_for(after)
+
+
 class Runner:
     """Runs units through one driver, in order, stopping at the first failure."""
 
@@ -114,9 +120,7 @@ class Runner:
         results: list[Result] = []
         try:
             for unit, after in itertools.zip_longest(units, units[1:]):
-                then = (
-                    [] if unit.streamed and unit.transaction else unit_checks.references_for(after)
-                )
+                then = next_reads(unit, after)
                 result, rows, held = self.run(unit, lock, references, then)
                 results.append(result)
                 if lock is not None and not held:
@@ -180,7 +184,7 @@ class Runner:
     def _atomic(self, unit: Unit, batch: Batch, guarded: GuardedStatements) -> Parts:
         fk_off = {"foreign_keys_off": True} if unit.foreign_keys_off and unit.transaction else {}
         try:
-            if unit.streamed and unit.transaction:
+            if unit.runs_lazily:
                 self.driver.run_atomic_iter(batch, **fk_off)
                 return {}
             return batch.split(self.driver.run_atomic(batch.steps(), **fk_off))

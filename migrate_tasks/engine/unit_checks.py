@@ -117,7 +117,7 @@ def guarded(
         if follow:
             check_references(statement)
 
-    if unit.streamed and unit.transaction:
+    if unit.runs_lazily:
         return GuardedStatements(
             unit.statements(), foreign_keys_off=unit.foreign_keys_off, check=check
         )

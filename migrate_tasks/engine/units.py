@@ -49,6 +49,12 @@ class Unit:
         return self.section is None
 
     @property
+    def runs_lazily(self) -> bool:
+        """A streamed file in one transaction: its steps are produced as the driver
+        sends them (``run_atomic_iter``), so no rows come back from its call."""
+        return self.streamed and self.transaction
+
+    @property
     def transaction(self) -> bool:
         if self.section is not None:
             return self.section.transaction
