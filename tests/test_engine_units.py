@@ -21,6 +21,7 @@ from migrate_tasks.engine.runner import unit_calls
 from migrate_tasks.engine.tracking import Actor
 from migrate_tasks.errors import (
     ConnectionFailed,
+    DatabaseError,
     LockLost,
     LockTimeout,
     MigrationFailed,
@@ -344,3 +345,11 @@ def test_single_transaction_results_take_the_time_the_database_measured(tmp_path
         ("20250101000002", 11.0),
     ]
     assert driver.kinds() == ["query_many", "atomic", "atomic"]  # the release is inside
+
+
+def test_a_history_that_cannot_be_read_leaves_what_completed_unknown(tmp_path: Path) -> None:
+    broken = DatabaseError("file is not a database", "SQLITE_NOTADB")
+    driver = holding_the_lock().raises("JOIN pragma_table_info(t.name)", broken)
+    with pytest.raises(DatabaseError) as info:
+        engine_for(tmp_path, {"20250101000001_a.sql": A}, driver).migrate("up", options=LOCK)
+    assert info.value.completed is None and driver.writes() == []

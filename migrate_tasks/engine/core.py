@@ -189,24 +189,32 @@ class Engine:
         Round trips on a server: one read (history and the lease), one transaction that
         takes the lease and re-reads the history from the primary, one per migration,
         one to release the lease. ``single_transaction`` (up only): every migration in
-        ONE transaction, which also releases the lease, so three in all. A failure is
-        raised carrying the results completed before it (``MigrateError.completed``).
+        ONE transaction, which also releases the lease, so three in all.
+
+        A failure is raised carrying the results completed before it
+        (``MigrateError.completed``): None when that cannot be told, because the files'
+        names or the history could not be read, or the connection failed (the migration
+        in flight may or may not have committed).
         """
         request = Request(direction, step, to, all_, allow_out_of_order, single_transaction)
+        if request.single and request.direction != "up":
+            refused = UsageError("--single-transaction is for up only")
+            refused.completed = []
+            raise refused
         try:
-            return self._migrate(request, options or RunOptions())
+            self.migrations.files()  # exit 2 before the database is even read
+            snapshot = self.read_state(lock=True)
         except MigrateError as exc:
-            if isinstance(exc, ConnectionFailed):  # the unit in flight may have committed
-                exc.completed = None
-            elif exc.completed is None:
-                exc.completed = []
+            exc.completed = None
+            raise
+        try:
+            return self._migrate(request, options or RunOptions(), snapshot)
+        except MigrateError as exc:
+            lost = isinstance(exc, ConnectionFailed)
+            exc.completed = None if lost else exc.completed or []
             raise
 
-    def _migrate(self, request: Request, options: RunOptions) -> Outcome:
-        if request.single and request.direction != "up":
-            raise UsageError("--single-transaction is for up only")
-        self.migrations.files()  # exit 2 before the database is even read
-        snapshot = self.read_state(lock=True)
+    def _migrate(self, request: Request, options: RunOptions, snapshot: Snapshot) -> Outcome:
         plan = plan_for(self.migrations, request, snapshot.records)
         for warning in plan.warnings:
             log.warning("%s", warning)
