@@ -55,8 +55,8 @@ def _reading_config(step: Callable[[], None], what: str = "the configuration fil
     except (Exit, ParseError):
         raise
     except Exception as exc:
+        from migrate_tasks.config.secrets import scrub
         from migrate_tasks.errors import EXIT_USAGE
-        from migrate_tasks.tasks.base import scrub
 
         detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         message = scrub(f"cannot read {what}: {type(exc).__name__}: {detail}")

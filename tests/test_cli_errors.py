@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.project import Project
+from tests.support.project import BIN, Project
 from tests.support.sqld import closed_port
 
 GOOD = "-- migrate:up\nCREATE TABLE t (id INTEGER);\n-- migrate:down\nDROP TABLE t;\n"
@@ -136,3 +138,35 @@ def test_an_empty_url_from_a_missing_ci_secret_is_refused(project):
     run = project.invoke("migrate.up", LIBSQL_URL="", CI="true")
     assert_clean_failure(run, 2, "LIBSQL_URL is set but empty", "missing CI secret")
     assert not (project.root / "dev.db").exists()
+
+
+@pytest.mark.parametrize("program", ["invoke", "libsql-migrate"])
+def test_a_reader_that_goes_away_stops_the_printing_quietly(project, program):
+    """``libsql-migrate status | head``: when nobody reads stdout any more, the task's work
+    stands, and it stops with 141 (as a shell reports SIGPIPE) instead of a traceback."""
+    project.write("20250101000000_good.sql", GOOD)
+    prefix = [str(BIN / "invoke"), "migrate."] if program == "invoke" else [str(BIN / program), ""]
+
+    def closed_stdout(task: str, *args: str) -> tuple[int, str]:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # gone before the program starts: every write fails, every time
+        try:
+            proc = subprocess.run(
+                [prefix[0], prefix[1] + task, *args],
+                cwd=project.root,
+                env=project.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            os.close(write_end)
+        return proc.returncode, proc.stderr
+
+    for task, *args in (["up"], ["status", "--json"], ["down", "--dry-run"]):
+        code, err = closed_stdout(task, *args)
+        assert code == 141, (task, code, err)
+        assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert project.tracking() == {"20250101000000": "applied"}  # up's work stands

@@ -527,6 +527,8 @@ def test_native_close_rolls_back_an_open_transaction(tmp_path) -> None:
         ),
         ("SELECT :a, :b, :a", (2**40, 1), "SELECT CAST(:a AS INTEGER), :b, CAST(:a AS INTEGER)"),
         ("SELECT ? /* ? */", (7,), "SELECT ? /* ? */"),
+        # '$' inside a name is part of the name (SQLite's lexer), not a parameter
+        ("SELECT a$b, ?", (2**40,), "SELECT a$b, CAST(? AS INTEGER)"),
     ],
 )
 def test_native_big_int_rewrite(sql: str, params: tuple, expected_sql: str) -> None:

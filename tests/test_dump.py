@@ -15,14 +15,10 @@ import pytest
 
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.drivers.base import Step
-from migrate_tasks.ops.schema import (
-    APPLIED_PREFIX,
-    normalise_sql,
-    read_schema,
-    render_schema,
-    schema_objects,
-)
+from migrate_tasks.ops.dump import APPLIED_PREFIX, render_schema
+from migrate_tasks.ops.schema import read_schema, schema_objects
 from migrate_tasks.sql.keywords import FALLBACK, KEYWORDS, RESERVED
+from migrate_tasks.sql.normalise import normalise_sql
 from tests.support.project import Project
 
 USERS = """\

@@ -1,4 +1,4 @@
-"""Fleets: many databases, one set of migrations (migrate_tasks.fleet.runner, report.fleet_*).
+"""Fleets: many databases, one set of migrations (migrate_tasks.fleet.runner, report.fleet).
 
 Real databases only: a sqld with namespaces and an admin port, JWT sqlds, local files.
 """
@@ -21,7 +21,9 @@ from migrate_tasks.engine.core import RunOptions
 from migrate_tasks.errors import EXIT_CONNECTION, MigrationFileError, UsageError
 from migrate_tasks.fleet import runner as fleet
 from migrate_tasks.fleet.admin import AdminApi
-from migrate_tasks.report import render as report
+from migrate_tasks.report import fleet as report
+from migrate_tasks.report.documents import fleet_json
+from migrate_tasks.report.status import status_counts, status_summary
 from tests.support.namespaces import NamespacedSqld
 from tests.support.sqld import JwtSqld
 
@@ -130,7 +132,7 @@ def test_fifty_namespaces_one_broken_then_fixed(ns_sqld, migrations, tmp_path, c
     assert "tenant07" in table and "failed" in table and "already exists" in table
     assert table.count("applied 3") == 49
     assert report.fleet_summary(results) == "50 databases: 49 ok, 1 failed, 0 skipped"
-    doc = json.loads(report.fleet_json(results, "up", elapsed))
+    doc = json.loads(fleet_json(results, "up", elapsed))
     assert doc["schema_version"] == 1 and doc["operation"] == "up"
     assert doc["summary"] == {"total": 50, "ok": 49, "failed": 1, "skipped": 0}
     assert {d["namespace"] for d in doc["databases"] if d["outcome"] == "failed"} == {"tenant07"}
@@ -155,7 +157,11 @@ def test_fifty_namespaces_one_broken_then_fixed(ns_sqld, migrations, tmp_path, c
         "tenant07", "SELECT version FROM schema_migrations_log WHERE outcome = 'failed'"
     ) == [(VERSIONS[1],)]
 
-    status = fleet.run_fleet(targets, fleet.status_operation(check=True), settings=settings)
+    status = fleet.run_fleet(
+        targets,
+        fleet.status_operation(summary=status_summary, counts=status_counts, check=True),
+        settings=settings,
+    )
     assert {r.summary for r in status} == {"3 of 3 migrations applied"}
     valid = fleet.run_fleet(targets, fleet.validate_operation(), settings=settings, jobs=8)
     assert {(r.outcome, r.summary) for r in valid} == {("ok", "ok")}
@@ -272,10 +278,14 @@ def test_url_file_with_token_env(jwt_sqld, sqld_bin, migrations, tmp_path, monke
         # a token for the wrong server: that database fails, and no token is ever shown
         monkeypatch.setenv("TENANT_A_TOKEN", token_b)
         targets = fleet.discover_targets(str(urls), auth_token=token_b)
-        results = fleet.run_fleet(targets, fleet.status_operation(), settings=settings)
+        results = fleet.run_fleet(
+            targets,
+            fleet.status_operation(summary=status_summary, counts=status_counts),
+            settings=settings,
+        )
         assert [r.outcome for r in results] == ["failed", "ok", "ok"]
         assert results[0].exit_code == EXIT_CONNECTION and "401" in results[0].error
-        shown = report.fleet_table(results) + report.fleet_json(results, "status")
+        shown = report.fleet_table(results) + fleet_json(results, "status")
         assert token_a not in shown and token_b not in shown
         with pytest.raises(fleet.FleetFailed) as failed:
             fleet.check_results(results)

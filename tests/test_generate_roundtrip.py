@@ -11,8 +11,8 @@ at a time, recording again. The tests assert on those records:
 - after each up, the database has the models' schema, read two independent ways (our
   reflector + diff, and SQLAlchemy's inspector compared with ``create_all``);
 - every row survives every rebuild and ``PRAGMA foreign_key_check`` stays empty;
-- after each down, the schema is exactly (schema.py's canonical text) what it was
-  before that migration went up.
+- after each down, the schema is exactly (in sql/normalise.py's canonical text) what it
+  was before that migration went up.
 
 The same migrations then run on sqld over http (rebuilds with foreign_keys:off in one
 Hrana request), up and back down.
@@ -33,7 +33,8 @@ from migrate_tasks.autogenerate.generate import generate, model_schema
 from migrate_tasks.autogenerate.reflect import reflect
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.files.source import create_migration, discover
-from migrate_tasks.ops.schema import read_schema, render_schema
+from migrate_tasks.ops.dump import render_schema
+from migrate_tasks.ops.schema import read_schema
 from tests.support import blog_revisions as revisions
 from tests.support.project import Project
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrate_tasks.files.stream import STREAM_THRESHOLD_BYTES
+from migrate_tasks.files.source import STREAM_THRESHOLD_BYTES
 from tests.support.project import Project
 from tests.support.proxy import FaultProxy
 

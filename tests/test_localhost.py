@@ -20,6 +20,7 @@ from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.errors import ConnectionFailed
 from migrate_tasks.fleet import runner as fleet
 from migrate_tasks.fleet.admin import AdminApi
+from migrate_tasks.report.status import status_counts, status_summary
 from tests.support.namespaces import NamespacedSqld
 from tests.support.sqld import TlsProxy
 
@@ -89,7 +90,11 @@ def test_localhost_names_reach_loopback_without_the_resolver(
     base = f"http://sqld.localhost:{port}"
     targets = fleet.discover_targets(str(names), admin_url=api.display, base_url=base)
     assert [t.host_header for t in targets] == [f"tenant{n}.sqld.localhost:{port}" for n in (1, 2)]
-    results = fleet.run_fleet(targets, fleet.status_operation(), settings=settings_for(migrations))
+    results = fleet.run_fleet(
+        targets,
+        fleet.status_operation(summary=status_summary, counts=status_counts),
+        settings=settings_for(migrations),
+    )
     assert [(r.outcome, r.summary) for r in results] == [("ok", "3 of 3 migrations applied")] * 2
     assert resolver_without_localhost_names == []  # never asked: no DNS leak, no failure
 

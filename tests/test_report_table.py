@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tabulate import tabulate
 
-from migrate_tasks.report.render import simple_table
+from migrate_tasks.report.status import simple_table
 
 # What a status table holds: versions and ms (integers), names, states, timestamps, blanks.
 cell = st.one_of(

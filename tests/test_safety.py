@@ -192,6 +192,12 @@ def test_failed_non_transactional_migration_blocks_until_repaired(project: Proje
     assert project.invoke("migrate.repair", "20250101000005").code == 2  # say what was fixed
     dry = project.invoke("migrate.repair", "20250101000005", "--rolled-back", "--dry-run")
     assert dry.code == 0 and "'rolled_back'" in dry.out
+    # a file name names its version, as for --to and baseline; anything else is refused alike
+    named = project.invoke("migrate.repair", "20250101000005_nontx.sql", "--rolled-back", "-n")
+    assert named.code == 0 and named.out == dry.out, named.err
+    junk = project.invoke("migrate.repair", "nontx", "--rolled-back")
+    assert junk.code == 2
+    assert "error: 'nontx' is not a migration version (expected digits" in junk.err
     assert project.tracking()["20250101000005"] == "failed"
 
     project.query("DROP TABLE nt_a")
@@ -239,6 +245,46 @@ def test_protected_environment_needs_confirmation(local: Project):
     run = local.invoke("migrate.down", "--env", "production", "--yes")
     assert run.code == 0, run.err
     assert local.tracking()["20250101000003"] == "rolled_back"
+
+
+def test_every_writing_operation_asks_the_same_way_and_a_no_changes_nothing(local: Project):
+    """One confirmation helper: each operation names what it would change, a no aborts."""
+    from migrate_tasks.drivers import open_driver
+    from migrate_tasks.engine.core import Engine, RunOptions
+
+    asked: list[str] = []
+
+    def refuse(what: str) -> bool:
+        asked.append(what)
+        return False
+
+    no = RunOptions(confirm=refuse)
+    assert local.invoke("migrate.up", "--step", "2").code == 0
+    hold_lock(local, host="build-7", pid=4242, expires_in=600)
+    before = digest(local)
+    driver = open_driver(local.url)
+    try:
+        for operation in (
+            lambda engine: engine.migrate("up", options=no),
+            lambda engine: engine.migrate("down", options=no),
+            lambda engine: engine.repair("20250101000002", "applied", no),
+            lambda engine: engine.unlock(no),
+        ):
+            if len(asked) == 2:  # an edited file is what repair --applied accepts
+                edited = migration(2)[1] + "-- edited\n"
+                (local.migrations / migration(2)[0]).write_text(edited)
+            with pytest.raises(UsageError, match=r"^aborted: nothing was changed$"):
+                operation(Engine(driver, local.migrations, "schema_migrations"))
+    finally:
+        driver.close()
+    assert asked[:3] == [
+        "apply 1 migration(s): 20250101000003_m3",
+        "roll back 1 migration(s): 20250101000002_m2",
+        "record migration 20250101000002_m2 as applied",
+    ]
+    assert asked[3].startswith("release the migration lock held by alice@build-7 (pid 4242)")
+    assert len(asked) == 4
+    assert digest(local) == before
 
 
 def test_protected_environment_asks_on_a_terminal(local: Project):

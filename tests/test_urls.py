@@ -1,9 +1,10 @@
-"""parse_target / redact_url / is_loopback: pure, table-driven."""
+"""parse_target / redact_url / is_loopback / scrub: pure, table-driven."""
 
 from __future__ import annotations
 
 import pytest
 
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.urls import (
     Target,
     connect_host,
@@ -218,3 +219,13 @@ def test_target_is_frozen() -> None:
     assert isinstance(target, Target)
     with pytest.raises(AttributeError):
         target.path = "other.db"  # type: ignore[misc]
+
+
+def test_scrub_hides_the_given_secrets_and_the_environment_token(monkeypatch):
+    monkeypatch.setenv("LIBSQL_AUTH_TOKEN", "env-token-value")
+    text = f"401 for {SECRET}; env-token-value; key admin-key; the word abc stays"
+    assert scrub(text, SECRET, None, "", "admin-key", "abc") == (
+        "401 for ***; ***; key ***; the word abc stays"
+    )
+    monkeypatch.delenv("LIBSQL_AUTH_TOKEN")
+    assert scrub("env-token-value") == "env-token-value"

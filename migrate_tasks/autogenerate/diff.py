@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from migrate_tasks.autogenerate.reflect import Column, Schema, Table, quote, unquote
+from migrate_tasks.autogenerate.reflect import Column, Schema, Table, quote
 from migrate_tasks.errors import UsageError
-from migrate_tasks.ops.schema import join_tokens, tokens
+from migrate_tasks.sql.lexer import unquote
+from migrate_tasks.sql.normalise import canonical_tokens, join_tokens
 
 T = TypeVar("T")
 
@@ -182,9 +183,9 @@ def _renamed(columns: Sequence[str], mapping: Mapping[str, str]) -> tuple[str, .
 
 def _rename_in(canonical: str, mapping: Mapping[str, str]) -> str:
     """Rename identifiers in a canonical, case-folded expression."""
-    toks = tokens(canonical, fold_case=True)
+    toks = canonical_tokens(canonical, fold_case=True)
     out = [
-        replace(t, text=quote(mapping[unquote(t.text)].lower()))
+        t._replace(text=quote(mapping[unquote(t.text)].lower()))
         if t.kind == "ident" and unquote(t.text) in mapping
         else t
         for t in toks

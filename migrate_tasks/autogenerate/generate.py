@@ -28,11 +28,12 @@ from typing import Any
 from migrate_tasks.autogenerate.diff import Change, Note, diff, resolve_renames
 from migrate_tasks.autogenerate.reflect import Schema, reflect
 from migrate_tasks.autogenerate.render import Migration, render
-from migrate_tasks.config.settings import DEFAULT_TABLE
+from migrate_tasks.config import defaults
 from migrate_tasks.errors import MigrateError, UsageError
-from migrate_tasks.ops.schema import normalise_sql, read_schema
+from migrate_tasks.ops.schema import read_schema
 from migrate_tasks.ops.schemadiff import compare_schemas, describe_differences
 from migrate_tasks.ops.scratch import migrated_scratch
+from migrate_tasks.sql.normalise import normalise_sql
 
 
 class GenerateBug(MigrateError):
@@ -58,7 +59,7 @@ class Generated:
 def generate(
     metadata: Any,
     directory: Path,
-    table: str = DEFAULT_TABLE,
+    table: str = defaults.TABLE,
     *,
     renames: Sequence[str] = (),
     label: str = "the models",
@@ -105,7 +106,7 @@ def model_schema(ddl: Sequence[str]) -> Schema:
         conn.close()
 
 
-def current_schema(directory: Path, table: str = DEFAULT_TABLE) -> Schema:
+def current_schema(directory: Path, table: str = defaults.TABLE) -> Schema:
     """The schema the folder's migrations build, on a scratch in-memory database."""
     with quiet(), migrated_scratch(directory, table) as engine:
         return reflect(engine.driver.query, exclude=_tracking(table))

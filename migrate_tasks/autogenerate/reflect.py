@@ -9,8 +9,9 @@ skips expression indexes with a warning.)
 What SQLite's PRAGMAs know (columns, primary key, foreign keys, unique constraints,
 indexes) comes from them; what only the ``CREATE TABLE`` text knows (``CHECK``
 constraints, constraint names, ``WITHOUT ROWID``/``STRICT``, each column's definition)
-comes from the text, read with schema.py's tokens. Expressions (checks, defaults, index
-definitions) are compared in schema.py's canonical form with identifiers case-folded.
+comes from the text, read as the normaliser's canonical tokens. Expressions (checks,
+defaults, index definitions) are compared in that canonical form (``sql/normalise.py``)
+with identifiers case-folded.
 
 Pure apart from the ``query`` callable; no SQLAlchemy.
 """
@@ -21,15 +22,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from migrate_tasks.ops.schema import (
-    KEYWORDS,
-    VECTOR_META,
-    Token,
+from migrate_tasks.ops.schema import VECTOR_META
+from migrate_tasks.sql.keywords import KEYWORDS
+from migrate_tasks.sql.lexer import Token, unquote
+from migrate_tasks.sql.normalise import (
+    canonical_tokens,
     join_tokens,
     matching,
     normalise_sql,
     split_top,
-    tokens,
 )
 
 #: ``query(sql, params)`` -> rows: a Driver's ``query`` or a sqlite3 connection's.
@@ -168,12 +169,14 @@ def reflect(query: Query, *, exclude: Iterable[str] = ()) -> Schema:
     skipped: list[str] = []
     unmanaged: dict[str, list[tuple[str, str]]] = {}
     for kind, name, tbl, sql in rows:
-        first = [t.text for t in tokens(sql)[:3]]
+        first = [t.text for t in canonical_tokens(sql)[:3]]
         if kind == "table" and first[:3] == ["CREATE", "VIRTUAL", "TABLE"]:
             skipped.append(name)
             hidden.add(name.lower())
             hidden.update(o[1].lower() for o in rows if o[1].lower().startswith(name.lower() + "_"))
-        if kind == "index" and any(t.text.lower() == "libsql_vector_idx" for t in tokens(sql)):
+        if kind == "index" and any(
+            t.text.lower() == "libsql_vector_idx" for t in canonical_tokens(sql)
+        ):
             skipped.append(name)
             unmanaged.setdefault(tbl.lower(), []).append((name, sql))
             hidden.update({name.lower(), f"{name}_shadow".lower()})
@@ -321,7 +324,7 @@ class TableText:
 
 def parse_create_table(sql: str) -> TableText:
     """Checks, constraint names, table options and column definitions of ``sql``."""
-    toks = tokens(sql)
+    toks = canonical_tokens(sql)
     opening = next((i for i, t in enumerate(toks) if t.text == "("), None)
     closing = matching(toks, opening) if opening is not None else None
     if opening is None or closing is None:
@@ -396,19 +399,12 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def unquote(name: str) -> str:
-    """An identifier token's name without quotes."""
-    if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
-        return name[1:-1].replace('""', '"')
-    return name
-
-
 # -- canonical forms ------------------------------------------------------------------------
 
 
 def canonical_type(declared: str) -> str:
     """``varchar( 100 )`` -> ``VARCHAR(100)``: type names are case-insensitive."""
-    return join_tokens(tokens(declared)).upper() if declared.strip() else ""
+    return join_tokens(canonical_tokens(declared)).upper() if declared.strip() else ""
 
 
 def canonical_expression(toks: Sequence[Token]) -> str:
@@ -425,7 +421,7 @@ def canonical_default(default: str | None) -> str | None:
 def strip_parens(text: str) -> str:
     """``((a > 0))`` -> ``a > 0``, but not ``(a) + (b)``."""
     while text.startswith("(") and text.endswith(")"):
-        toks = tokens(text)
+        toks = canonical_tokens(text)
         if matching(toks, 0) != len(toks) - 1:
             break
         text = join_tokens(toks[1:-1])
@@ -433,7 +429,7 @@ def strip_parens(text: str) -> str:
 
 
 def index_key(sql: str) -> str:
-    toks = tokens(normalise_sql(sql, fold_case=True))
+    toks = canonical_tokens(normalise_sql(sql, fold_case=True))
     words = [t.text for t in toks]
     for i in range(len(words) - 2):
         if words[i : i + 3] == ["IF", "NOT", "EXISTS"]:
@@ -446,7 +442,8 @@ def mentions(sql: str, names: Iterable[str]) -> bool:
     """Does ``sql`` use any of ``names`` as an identifier (case-insensitive)?"""
     wanted = {n.lower() for n in names}
     return any(
-        t.kind == "ident" and unquote(t.text).lower() in wanted for t in tokens(sql, fold_case=True)
+        t.kind == "ident" and unquote(t.text).lower() in wanted
+        for t in canonical_tokens(sql, fold_case=True)
     )
 
 

@@ -7,7 +7,7 @@ Precedence, highest first:
   3. a ``.env`` file in the working directory (never overriding the real environment)
   4. Invoke configuration (``invoke.yaml`` ... ``migrate: {url, auth_token, dir, table,
      environments: {NAME: {...}}}``), with the selected environment's keys over the base keys
-  5. defaults (``file:dev.db``, ``migrations``, ``schema_migrations``)
+  5. defaults (``config.defaults``: ``file:dev.db``, ``migrations``, ``schema_migrations``)
 """
 
 from __future__ import annotations
@@ -18,23 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate_tasks.config import defaults
 from migrate_tasks.errors import UsageError
-
-DEFAULT_URL = "file:dev.db"
-DEFAULT_DIR = "migrations"
-DEFAULT_TABLE = "schema_migrations"
 
 #: Invoke config defaults, declared once for ``Collection.configure``.
 CONFIG_DEFAULTS: dict[str, Any] = {
     "url": None,
     "auth_token": None,
     "dir": None,
-    "table": DEFAULT_TABLE,
+    "table": defaults.TABLE,
     "env": None,
     "protected": False,
-    "lock_timeout": 60,
-    "lock_ttl": 120,
-    "timeout": 300,
+    "lock_timeout": defaults.LOCK_TIMEOUT_S,
+    "lock_ttl": defaults.LOCK_TTL_S,
+    "timeout": defaults.REQUEST_TIMEOUT_S,
     "environments": {},
     #: ``generate``: the models, package.module:Base (or :metadata).
     "models": None,
@@ -66,10 +63,10 @@ class Settings:
     protected: bool = False
     #: Allow plain http:// and ws:// to hosts other than loopback.
     insecure: bool = False
-    lock_timeout: float = 60.0
-    lock_ttl: int = 120
+    lock_timeout: float = float(defaults.LOCK_TIMEOUT_S)
+    lock_ttl: int = defaults.LOCK_TTL_S
     #: Seconds to wait for a server's answer to one request.
-    timeout: float = 300.0
+    timeout: float = float(defaults.REQUEST_TIMEOUT_S)
     auth_token: str | None = field(default=None, repr=False)
     #: For each setting, a human description of where its value came from.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -123,15 +120,17 @@ def resolve_settings(
 
     env_name = pick("env", config, None)
     layer = _config_layer(config, env_name)
-    url = str(pick("url", layer, DEFAULT_URL))
+    url = str(pick("url", layer, defaults.URL))
     token = pick("auth_token", layer, None)
-    directory = Path(str(pick("dir", layer, DEFAULT_DIR))).expanduser()
+    directory = Path(str(pick("dir", layer, defaults.DIR))).expanduser()
     if not directory.is_absolute() and cwd is not None:
         directory = cwd / directory
-    table = validate_identifier(str(pick("table", layer, DEFAULT_TABLE)))
-    lock_timeout = _number(pick("lock_timeout", layer, 60), "lock_timeout", minimum=0)
-    lock_ttl = int(_number(pick("lock_ttl", layer, 120), "lock_ttl", minimum=5))
-    timeout = _number(pick("timeout", layer, 300), "timeout", minimum=0.1)
+    table = validate_identifier(str(pick("table", layer, defaults.TABLE)))
+    lock_timeout = _number(
+        pick("lock_timeout", layer, defaults.LOCK_TIMEOUT_S), "lock_timeout", minimum=0
+    )
+    lock_ttl = int(_number(pick("lock_ttl", layer, defaults.LOCK_TTL_S), "lock_ttl", minimum=5))
+    timeout = _number(pick("timeout", layer, defaults.REQUEST_TIMEOUT_S), "timeout", minimum=0.1)
     return Settings(
         url=url,
         auth_token=str(token) if token else None,

@@ -6,6 +6,7 @@ aiohttp (~0.2 s of start-up), so only ``ws://``/``wss://`` URLs pay for it.
 
 from __future__ import annotations
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import parse_target
 from migrate_tasks.drivers.base import Driver, Row, Step
 from migrate_tasks.errors import UsageError
@@ -17,7 +18,7 @@ def open_driver(
     url: str,
     auth_token: str | None = None,
     *,
-    timeout: float = 300.0,
+    timeout: float = defaults.REQUEST_TIMEOUT_S,
     must_exist: bool = False,
     host_header: str | None = None,
     display_url: str | None = None,

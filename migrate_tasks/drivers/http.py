@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.hrana import (
     FOREIGN_KEYS_OFF,
@@ -67,7 +68,7 @@ class HranaHttpDriver:
         url: str,
         auth_token: str | None = None,
         *,
-        timeout: float = 300.0,
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
         ca_file: str | None = None,
         display_url: str | None = None,
         host_header: str | None = None,

@@ -20,11 +20,12 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.errors import ConnectionFailed, DatabaseError, StatementError
+from migrate_tasks.sql.lexer import tokens
 
 FORCE_SQLITE3_ENV = "MIGRATE_TASKS_FORCE_SQLITE3"
 log = logging.getLogger("migrate_tasks")
@@ -310,7 +311,7 @@ def _prepare(
     """Refuse empty or multi-statement steps; work around native 32-bit int binding."""
     if ";" not in sql:
         # Two statements need a ';' between them: without one (and with code, not a
-        # comment, first) this is a single statement, so skip the character scan unless
+        # comment, first) this is a single statement, so skip lexing it unless
         # an integer parameter needs it (a statement of ours and every parsed one).
         head = sql.lstrip()
         if (
@@ -322,11 +323,11 @@ def _prepare(
             )
         ):
             return sql, params
-    placeholders, semicolons, has_code = _scan(sql)
-    if not has_code:
+    placeholders, semicolons, last_code = _scan(sql)
+    if last_code < 0:
         raise StatementError(index, "SQL string does not contain any statement", "SQL_NO_STATEMENT")
     for pos in semicolons:
-        if sqlite3.complete_statement(sql[: pos + 1]) and _scan(sql[pos + 1 :])[2]:
+        if last_code > pos and sqlite3.complete_statement(sql[: pos + 1]):
             raise StatementError(
                 index,
                 "SQL string contains more than one statement (split it into steps)",
@@ -354,70 +355,27 @@ def _prepare(
     return "".join(pieces), fixed
 
 
-def _scan(sql: str) -> tuple[list[tuple[int, int, int]], list[int], bool]:
-    """Tokenize just enough SQLite: placeholders ``(start, end, number)`` numbered the
-    way SQLite numbers them, top-level ``;`` positions, and whether any code (not
-    only blanks, comments and ``;``) is present. Literals and comments are skipped."""
+def _scan(sql: str) -> tuple[list[tuple[int, int, int]], list[int], int]:
+    """Placeholders ``(start, end, number)`` numbered the way SQLite numbers them, the
+    positions of ``;`` tokens, and where the last code (not a blank, comment or ``;``)
+    starts, -1 if there is none. Text inside literals and comments is not code."""
     placeholders: list[tuple[int, int, int]] = []
     semicolons: list[int] = []
     names: dict[str, int] = {}
-    highest, has_code, i, n = 0, False, 0, len(sql)
-    closers: dict[str, Callable[[int], int]] = {
-        "'": lambda j: _skip_quoted(sql, j, "'"),
-        '"': lambda j: _skip_quoted(sql, j, '"'),
-        "`": lambda j: _skip_quoted(sql, j, "`"),
-        "[": lambda j: _find_end(sql, j + 1, "]"),
-    }
-    while i < n:
-        ch = sql[i]
-        if ch.isspace():
-            i += 1
-        elif sql.startswith("--", i):
-            i = _find_end(sql, i + 2, "\n")
-        elif sql.startswith("/*", i):
-            i = _find_end(sql, i + 2, "*/")
-        elif ch == ";":
-            semicolons.append(i)
-            i += 1
-        else:
-            has_code = True
-            if ch in closers:
-                i = closers[ch](i)
-            elif ch == "?":
-                j = i + 1
-                while j < n and sql[j].isdigit():
-                    j += 1
-                number = int(sql[i + 1 : j]) if j > i + 1 else highest + 1
+    highest, last_code, pos = 0, -1, 0
+    for kind, text in tokens(sql, keep=True):
+        end = pos + len(text)
+        if kind == "op" and text == ";":
+            semicolons.append(pos)
+        elif kind not in ("space", "comment"):
+            last_code = pos
+        if kind == "param":
+            if text[0] == "?":
+                number = int(text[1:]) if len(text) > 1 else highest + 1
                 highest = max(highest, number)
-                placeholders.append((i, j, number))
-                i = j
-            elif ch in ":@$" and i + 1 < n and (sql[i + 1].isalnum() or sql[i + 1] == "_"):
-                j = i + 1
-                while j < n and (sql[j].isalnum() or sql[j] in "_$"):
-                    j += 1
-                name = sql[i:j]
-                if name not in names:
-                    highest += 1
-                    names[name] = highest
-                placeholders.append((i, j, names[name]))
-                i = j
             else:
-                i += 1
-    return placeholders, semicolons, has_code
-
-
-def _skip_quoted(sql: str, start: int, quote: str) -> int:
-    i = start + 1
-    while True:
-        i = sql.find(quote, i)
-        if i < 0:
-            return len(sql)
-        if sql.startswith(quote * 2, i):
-            i += 2
-        else:
-            return i + 1
-
-
-def _find_end(sql: str, start: int, closer: str) -> int:
-    i = sql.find(closer, start)
-    return len(sql) if i < 0 else i + len(closer)
+                number = names.setdefault(text, highest + 1)
+                highest = max(highest, number)
+            placeholders.append((pos, end, number))
+        pos = end
+    return placeholders, semicolons, last_code

@@ -17,6 +17,8 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
+from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.urls import redact_url
 from migrate_tasks.drivers.base import Step
 from migrate_tasks.drivers.hrana import (
@@ -51,7 +53,7 @@ class PipelineClient:
         url: str,
         auth_token: str | None = None,
         *,
-        timeout: float = 300.0,
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
         ca_file: str | None = None,
         display_url: str | None = None,
         host_header: str | None = None,
@@ -238,7 +240,7 @@ class PipelineClient:
             code = obj.get("code") if isinstance(obj.get("code"), str) else None
         if len(text) > _MAX_SERVER_TEXT:
             text = text[:_MAX_SERVER_TEXT] + "..."
-        return self._scrub(text or "(empty body)"), code
+        return scrub(text or "(empty body)", self.token), code
 
     def _connection_error(
         self, exc: BaseException, *, write: bool, mid_transaction: bool = False
@@ -260,15 +262,12 @@ class PipelineClient:
             detail = f"{type(exc).__name__}: {exc.strerror or exc}"
         else:
             detail = f"{type(exc).__name__}: {exc}"
-        message = f"cannot reach {self.display_url}: {self._scrub(detail)}"
+        message = f"cannot reach {self.display_url}: {scrub(detail, self.token)}"
         if mid_transaction:
             message += _MID_TRANSACTION
         elif write:
             message += _MAYBE_APPLIED
         return ConnectionFailed(message)
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self.token, "***") if self.token else text
 
 
 def pipeline_body(baton: str | None, requests: list[str]) -> bytes:

@@ -29,6 +29,8 @@ from typing import Any
 import aiohttp
 import libsql_client
 
+from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.urls import redact_url
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.hrana import (
@@ -81,7 +83,7 @@ class WsDriver:
         url: str,
         auth_token: str | None = None,
         *,
-        timeout: float = 300.0,
+        timeout: float = defaults.REQUEST_TIMEOUT_S,
         display_url: str | None = None,
     ) -> None:
         self.display_url = display_url or redact_url(url)
@@ -356,7 +358,7 @@ class WsDriver:
             pass
         finally:
             probe.close()
-        message = f"cannot reach {self.display_url}: {_scrub(detail, self._token)}"
+        message = f"cannot reach {self.display_url}: {scrub(detail, self._token)}"
         if write:
             message += (
                 "; a unit in flight may or may not have been applied, so check the migration"
@@ -410,7 +412,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(os_error, OSError):
         return f"{type(os_error).__name__}: {os_error.strerror or os_error}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _scrub(text: str, token: str | None) -> str:
-    return text.replace(token, "***") if token else text

@@ -267,12 +267,9 @@ class Engine:
         return units
 
     def _confirm(self, outcome: Outcome, options: RunOptions) -> None:
-        if options.confirm is None:
-            return
         verb = "apply" if outcome.direction == "up" else "roll back"
         listing = ", ".join(u.label for u in outcome.units)
-        if not options.confirm(f"{verb} {len(outcome.units)} migration(s): {listing}"):
-            raise UsageError("aborted: nothing was changed")
+        options.confirm_or_abort(f"{verb} {len(outcome.units)} migration(s): {listing}")
 
     def _lock_then(self, first: Unit, single: bool) -> Batch:
         """What the lock's transaction also carries: the tracking tables (created if

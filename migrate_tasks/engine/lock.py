@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Driver, Row, Step
 from migrate_tasks.engine.batch import Batch, Name
 from migrate_tasks.engine.tracking import UNREAD, Actor, Holder, Ledger
@@ -33,8 +34,6 @@ log = logging.getLogger("migrate_tasks")
 UNKNOWN = UNREAD  # the lease has not been read
 #: The rows of each part of the caller's ``then`` batch, by name.
 Parts = dict[Name, list[list[Row]]]
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_TTL = 120
 WAIT_REPORT_EVERY = 10.0
 
 
@@ -47,8 +46,8 @@ class MigrationLock:
         ledger: Ledger,
         actor: Actor,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
-        ttl: int = DEFAULT_TTL,
+        timeout: float = defaults.LOCK_TIMEOUT_S,
+        ttl: int = defaults.LOCK_TTL_S,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.driver = driver

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from migrate_tasks.engine.tracking import Record
 from migrate_tasks.errors import UsageError
+from migrate_tasks.files.source import version_of
 from migrate_tasks.progname import command
 
 APPLIED = "applied"
@@ -158,7 +159,7 @@ def plan_up(rows: Sequence[StatusRow], *, step: int | None = None, to: str | Non
         raise UsageError(f"--step must be a positive number, not {step}")
     known = {r.version for r in rows}
     if to is not None:
-        to = _normalise_version(to)
+        to = version_of(to)
         if to not in known:
             raise UsageError(f"--to {to}: no migration has that version")
     candidates = [r for r in rows if r.state in (PENDING, ROLLED_BACK)]
@@ -193,7 +194,7 @@ def plan_down(
     applied = [r for r in rows if r.state in (APPLIED, MODIFIED, MISSING)]
     applied.sort(key=lambda r: version_key(r.version), reverse=True)
     if to is not None:
-        to = _normalise_version(to)
+        to = version_of(to)
         if to not in {r.version for r in rows}:
             raise UsageError(f"--to {to}: no migration has that version")
         targets = [r for r in applied if version_key(r.version) > version_key(to)]
@@ -228,13 +229,3 @@ def no_op_warning(label: str, path: str) -> str:
         f"{path}: the up section of {label} has only comments: applying it runs no SQL,"
         " it is only recorded as applied"
     )
-
-
-def _normalise_version(text: str) -> str:
-    """Accept ``20240101120000`` or a file name like ``20240101120000_users.sql``."""
-    head = str(text).strip().split("_", 1)[0]
-    if not head.isdigit():
-        raise UsageError(
-            f"{text!r} is not a migration version (expected digits, e.g. 20240101120000)"
-        )
-    return head

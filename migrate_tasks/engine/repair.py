@@ -54,10 +54,7 @@ def repair(engine: Engine, version: str, status: str, options: RunOptions) -> Ou
     if options.dry_run:
         outcome.calls = preview([("atomic", steps)])
         return outcome
-    if options.confirm and not options.confirm(
-        f"record migration {version}_{row.name} as {status.replace('_', ' ')}"
-    ):
-        raise UsageError("aborted: nothing was changed")
+    options.confirm_or_abort(f"record migration {version}_{row.name} as {status.replace('_', ' ')}")
     with engine.locked(options, holder=snapshot.holder):
         engine.driver.run_atomic(steps)
     log.info("recorded %s_%s as %s (was %s)", version, row.name, status, row.state)
@@ -72,10 +69,7 @@ def unlock(engine: Engine, options: RunOptions) -> Holder | None:
         return None
     if options.dry_run:
         return holder
-    if options.confirm and not options.confirm(
-        f"release the migration lock held by {holder.describe()}"
-    ):
-        raise UsageError("aborted: nothing was changed")
+    options.confirm_or_abort(f"release the migration lock held by {holder.describe()}")
     engine.driver.run_atomic([engine.ledger.force_release_step()])
     log.warning("released the migration lock held by %s", holder.describe())
     return holder

@@ -290,12 +290,6 @@ class Ledger(RecordWrites):
                     "choose another name with the 'table' setting (migrate.table in invoke.yaml)"
                 )
 
-    def log_rows(self, driver: Driver) -> list[dict[str, object]]:
-        rows = driver.query(
-            f"SELECT {', '.join(_quoted(LOG_COLUMNS))} FROM {self._log} ORDER BY id"
-        )
-        return [dict(zip(LOG_COLUMNS, row, strict=True)) for row in rows]
-
     # -- the lock -------------------------------------------------------------------------
 
     def read_lock(self, driver: Driver) -> Holder | None:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Step
 from migrate_tasks.engine.tracking import Actor
+from migrate_tasks.errors import UsageError
 
 if TYPE_CHECKING:
     from migrate_tasks.files.parser import Section, Statement
@@ -124,10 +126,19 @@ class RunOptions:
     """How a writing task wants the lock, confirmation and dry run handled."""
 
     dry_run: bool = False
-    lock_timeout: float = 60.0
-    lock_ttl: int = 120
+    lock_timeout: float = float(defaults.LOCK_TIMEOUT_S)
+    lock_ttl: int = defaults.LOCK_TTL_S
     #: Called with a description of what is about to change; False aborts. None: no asking.
     confirm: Callable[[str], bool] | None = None
+
+    def confirm_or_abort(self, what: str) -> None:
+        """Ask ``confirm`` (if set) before ``what`` changes anything; a no raises exit 2.
+
+        The one place every writing operation asks, so the question and the abort read
+        the same for up, down, repair, unlock, baseline, adopt-dbmate and a fleet.
+        """
+        if self.confirm is not None and not self.confirm(what):
+            raise UsageError("aborted: nothing was changed")
 
 
 def current_actor() -> Actor:

@@ -146,6 +146,17 @@ def _display_folder(folder: str, cwd: str) -> str:
     return display_path(Path(folder))
 
 
+def version_of(text: str) -> str:
+    """The version a user named: ``20240101120000``, or a file name such as
+    ``20240101120000_users.sql`` (``--to``, ``repair``, ``baseline`` accept either)."""
+    head = str(text).strip().split("_", 1)[0]
+    if not head.isdigit():
+        raise UsageError(
+            f"{text!r} is not a migration version (expected digits, e.g. 20240101120000)"
+        )
+    return head
+
+
 def checksum(data: bytes) -> str:
     """Fingerprint of a migration's content that survives CRLF/LF conversion."""
     return "sha256:" + hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()

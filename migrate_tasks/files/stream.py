@@ -35,7 +35,6 @@ from types import MappingProxyType
 
 from migrate_tasks.errors import MigrationFileError
 from migrate_tasks.files.parser import DIRECTIONS, MigrationScanner, ScannedSection, Statement
-from migrate_tasks.files.source import STREAM_THRESHOLD_BYTES  # noqa: F401  (it used to live here)
 
 #: Bytes read at a time: large enough that per-chunk costs vanish, small next to the file.
 CHUNK_SIZE = 1024 * 1024

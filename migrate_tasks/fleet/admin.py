@@ -31,6 +31,8 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping
 
+from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.urls import parse_target, redact_url, require_tls
 from migrate_tasks.drivers.httpconn import open_connection
 from migrate_tasks.errors import AuthFailed, ConnectionFailed, DatabaseError, UsageError
@@ -48,7 +50,12 @@ class AdminApi:
     """A few GETs against sqld's admin port (``--admin-listen-addr``)."""
 
     def __init__(
-        self, url: str, *, key: str | None = None, insecure: bool = False, timeout: float = 30.0
+        self,
+        url: str,
+        *,
+        key: str | None = None,
+        insecure: bool = False,
+        timeout: float = defaults.ADMIN_TIMEOUT_S,
     ) -> None:
         self.display = redact_url(url)
         target = parse_target(url)
@@ -71,7 +78,12 @@ class AdminApi:
 
     @classmethod
     def from_env(
-        cls, url: str, environ: Mapping[str, str], *, insecure: bool = False, timeout: float = 30.0
+        cls,
+        url: str,
+        environ: Mapping[str, str],
+        *,
+        insecure: bool = False,
+        timeout: float = defaults.ADMIN_TIMEOUT_S,
     ) -> AdminApi:
         return cls(url, key=environ.get(ADMIN_KEY_ENV), insecure=insecure, timeout=timeout)
 
@@ -102,13 +114,13 @@ class AdminApi:
         except (OSError, http.client.HTTPException) as exc:
             raise ConnectionFailed(
                 f"cannot reach sqld's admin API at {self.display}: {type(exc).__name__}: "
-                f"{self._scrub(str(exc))}"
+                f"{scrub(str(exc), self._key)}"
             ) from None
         finally:
             conn.close()
 
     def _error(self, path: str, status: int, body: str) -> Exception:
-        text = self._scrub(body.strip())[:300] or "(empty body)"
+        text = scrub(body.strip(), self._key)[:300] or "(empty body)"
         if status in (401, 403):
             hint = (
                 f"set {ADMIN_KEY_ENV} to the server's --admin-auth-key"
@@ -117,9 +129,6 @@ class AdminApi:
             )
             return AuthFailed(f"sqld's admin API at {self.display} answered {status}: {hint}")
         return DatabaseError(f"sqld's admin API at {self.display}{path} answered {status}: {text}")
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
 
 
 def check_namespace_name(name: str, where: str) -> str:

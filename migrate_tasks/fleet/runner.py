@@ -1,6 +1,6 @@
 """Fleets: the same migrations on many databases, ``jobs`` of them at a time.
 
-Where the databases come from (``discover_targets``, in ``fleet_sources``):
+Where the databases come from (``discover_targets``, in ``fleet.targets``):
 
 - a file of URLs or paths, one per line (``#`` comments, blank lines), each optionally
   followed by ``token_env=VARNAME``: that database's token is read from the environment
@@ -20,21 +20,25 @@ says what it has.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.catalogue import MigrationSet
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
 from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
 from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
+
+if TYPE_CHECKING:
+    from migrate_tasks.engine.plan import StatusRow
 
 __all__ = [
     "FleetFailed",
@@ -172,17 +176,25 @@ def _migrated(results: Sequence[Any], verb: str, nothing: str) -> Done:
     return Done(summary, {verb.replace(" ", "_"): done})
 
 
-def status_operation(*, check: bool = False) -> Operation:
-    """Each database's counts; with ``check`` anything not applied makes it fail."""
+def status_operation(
+    *,
+    summary: Callable[[Sequence[StatusRow]], str],
+    counts: Callable[[Sequence[StatusRow]], dict[str, int]],
+    check: bool = False,
+) -> Operation:
+    """Each database's counts; with ``check`` anything not applied makes it fail.
+
+    ``summary`` and ``counts`` are how a status reads (``report.status``): the caller
+    passes them, since fleet sits below the presentation layer and never imports it.
+    """
     from migrate_tasks.engine.plan import PROBLEM_STATES
-    from migrate_tasks.report.render import status_counts, status_summary
 
     def run(engine: Engine) -> Done:
         rows = engine.status()
         problems = [f"{r.version}_{r.name}: {r.state}" for r in rows if r.state in PROBLEM_STATES]
-        details = {"counts": status_counts(rows), "problems": problems}
+        details = {"counts": counts(rows), "problems": problems}
         problem = "; ".join(problems) if check and problems else None
-        return Done(status_summary(rows), details, problem)
+        return Done(summary(rows), details, problem)
 
     return Operation("status", run, _file_names)
 
@@ -199,14 +211,6 @@ def validate_operation() -> Operation:
     return Operation("validate", run)
 
 
-OPERATIONS: dict[str, Callable[..., Operation]] = {
-    "up": up_operation,
-    "down": down_operation,
-    "status": status_operation,
-    "validate": validate_operation,
-}
-
-
 # -- running --------------------------------------------------------------------------------
 
 
@@ -215,7 +219,7 @@ def run_fleet(
     operation: Operation,
     *,
     settings: Settings,
-    jobs: int = 4,
+    jobs: int = defaults.FLEET_JOBS,
     fail_fast: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> list[FleetResult]:
@@ -235,12 +239,11 @@ def run_fleet(
     results: list[FleetResult | None] = [None] * total
     stop = threading.Event()
     actor = current_actor()
-    secrets = [settings.auth_token, os.environ.get("LIBSQL_AUTH_TOKEN")]
 
     def one(target: FleetTarget) -> FleetResult:
         if stop.is_set():
             return FleetResult(target.display, SKIPPED, "not started", None, 0.0, target.namespace)
-        result = _run_one(target, operation, settings, actor, [target.token, *secrets])
+        result = _run_one(target, operation, settings, actor, [target.token, settings.auth_token])
         if result.outcome == FAILED and fail_fast:
             stop.set()
         return result
@@ -300,7 +303,7 @@ def _run_one(
         _current.display = None
     elapsed = (time.perf_counter() - started) * 1000
     if done.problem is not None:
-        error = _scrub(done.problem, secrets)
+        error = scrub(done.problem, *secrets)
         return FleetResult(
             target.display, FAILED, done.summary, error, elapsed, target.namespace,
             done.details, EXIT_CHECK,
@@ -314,16 +317,8 @@ def _failed(
     target: FleetTarget, message: str, code: int, started: float, secrets: Sequence[str | None]
 ) -> FleetResult:
     elapsed = (time.perf_counter() - started) * 1000
-    error = _scrub(message, secrets)
+    error = scrub(message, *secrets)
     return FleetResult(target.display, FAILED, "error", error, elapsed, target.namespace, {}, code)
-
-
-def _scrub(message: str, secrets: Sequence[str | None]) -> str:
-    """Belt and braces: our messages hold no tokens, but a library's text might."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message
 
 
 # Log lines from a worker name their database: fifty interleaved "applied ..." lines

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import TargetKind, parse_target, require_tls
 from migrate_tasks.errors import UsageError
 from migrate_tasks.fleet.admin import (
@@ -59,7 +60,7 @@ def discover_targets(
     insecure: bool = False,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-    timeout: float = 30.0,
+    timeout: float = defaults.ADMIN_TIMEOUT_S,
 ) -> list[FleetTarget]:
     """The databases named by ``--fleet`` / ``--admin-url``; raises ``UsageError`` early.
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.drivers.base import Driver
 from migrate_tasks.errors import DatabaseError
-from migrate_tasks.from_alembic.sqlgen import created_key, literal, tidy, verbatim
-from migrate_tasks.ops.schema import KEYWORDS
+from migrate_tasks.from_alembic.sqlgen import created_key, tidy, verbatim
+from migrate_tasks.sql.keywords import KEYWORDS
+from migrate_tasks.sql.literals import sql_literal
 
 ROWS_PER_INSERT = 100
 
@@ -92,7 +93,7 @@ def _rows(driver: Driver, table: _Object) -> list[str]:
     statements = []
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
-        values = ",\n  ".join("(" + ", ".join(literal(v) for v in row) + ")" for row in chunk)
+        values = ",\n  ".join("(" + ", ".join(sql_literal(v) for v in row) + ")" for row in chunk)
         statements.append(f"INSERT INTO {identifier(table.name)} ({listed}) VALUES\n  {values}")
     return statements
 

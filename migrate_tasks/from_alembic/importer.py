@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.errors import (
@@ -47,7 +48,7 @@ from migrate_tasks.errors import (
     MigrationFileError,
     UsageError,
 )
-from migrate_tasks.files.source import FILENAME_PATTERN, display_path, scan
+from migrate_tasks.files.source import FILENAME_PATTERN, display_path, scan, version_of
 from migrate_tasks.from_alembic import failures, sqlgen
 from migrate_tasks.from_alembic import head as headdb
 from migrate_tasks.from_alembic.engines import scratch_engines
@@ -318,7 +319,7 @@ def _self_check(
                 result = verify(engine, RunOptions(lock_timeout=0), temporary=True)
         finally:
             driver.close()
-    rebuilt = {f.filename.split("_", 1)[0] for f in files if "_alembic_tmp_" in f.text}
+    rebuilt = {version_of(f.filename) for f in files if "_alembic_tmp_" in f.text}
     return [
         f"`{command('verify')}` will report: {p.message.splitlines()[0]}"
         + (BATCH_NOTE if p.version in rebuilt else "")
@@ -332,7 +333,7 @@ def import_alembic(
     *,
     per_revision: bool = False,
     name: str = "initial_schema",
-    table: str = "schema_migrations",
+    table: str = defaults.TABLE,
 ) -> ImportOutcome:
     """Run the Alembic history on scratch databases and return the migration files to write."""
     cfg = load_config(config_path)
@@ -456,7 +457,7 @@ def write_files(
         FILENAME_PATTERN.fullmatch(n).group(1) for n in existing if FILENAME_PATTERN.fullmatch(n)
     }
     for file in files:
-        version = file.filename.split("_", 1)[0]
+        version = version_of(file.filename)
         if version in taken or (directory / file.filename).exists():
             raise UsageError(
                 f"{display_path(directory / file.filename)}: version {version} is taken in"

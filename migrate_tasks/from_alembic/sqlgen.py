@@ -14,14 +14,14 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from migrate_tasks.errors import MigrateError
 from migrate_tasks.files.source import display_path
-from migrate_tasks.ops.schema import tokens
-from migrate_tasks.report.render import sql_literal
+from migrate_tasks.sql.lexer import tokens, unquote
+from migrate_tasks.sql.literals import inline_params
+from migrate_tasks.sql.normalise import canonical_tokens
 from migrate_tasks.sql.shapes import leading_words, pragma, schema_change
 
 #: The date Alembic's revision template writes into each revision's docstring.
@@ -77,7 +77,7 @@ class Captured:
 
 
 def identifiers(sql: str) -> set[str]:
-    return {t.text for t in tokens(sql, fold_case=True) if t.kind == "ident"}
+    return {t.text for t in canonical_tokens(sql, fold_case=True) if t.kind == "ident"}
 
 
 def split_steps(
@@ -96,7 +96,7 @@ def split_steps(
             current.append(item)
             continue
         expected = revisions[len(steps)].id if len(steps) < len(revisions) else None
-        written = " ".join(_inline(item.sql, p) for p in _param_sets(item))
+        written = " ".join(inline_params(item.sql, p) for p in _param_sets(item))
         if expected is None or expected not in written:
             raise MigrateError(
                 "could not tell which SQL belongs to which revision: Alembic's version"
@@ -156,7 +156,7 @@ def statements(
                 )
             continue
         for params in _param_sets(item):
-            sql = _inline(item.sql, params)
+            sql = inline_params(item.sql, params)
             if before is not None:
                 sql = _restored_table(sql, before)
             out.append(verbatim(sql) if item.user else tidy(sql))
@@ -182,7 +182,7 @@ def _restored_table(sql: str, before: Mapping[str, str]) -> str:
     match = _CREATE_TABLE.match(sql)
     if not match:
         return sql
-    name = _unquoted(match.group(1))
+    name = unquote(match.group(1))
     if not name.lower().startswith(TMP_PREFIX):
         return sql
     original = before.get(name[len(TMP_PREFIX) :].lower())
@@ -192,14 +192,6 @@ def _restored_table(sql: str, before: Mapping[str, str]) -> str:
         lambda m: m.group(0)[: m.start(1) - m.start(0)] + name, original, 1
     )
     return restored if _same_table(sql, restored) else sql
-
-
-def _unquoted(name: str) -> str:
-    if name[:1] in '"`[':
-        closer = "]" if name[0] == "[" else name[0]
-        inner = name[1:-1]
-        return inner if closer == "]" else inner.replace(closer * 2, closer)
-    return name
 
 
 def _same_table(first: str, second: str) -> bool:
@@ -249,58 +241,8 @@ def _param_sets(item: Captured) -> list[Any]:
     return [item.params]
 
 
-_PLACEHOLDER = re.compile(
-    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|--[^\n]*|/\*.*?\*/"""
-    r"""|\?(\d*)|(?<![:\w]):([A-Za-z_]\w*)""",
-    re.DOTALL,
-)
-
-
-def _inline(sql: str, params: Any) -> str:
-    """Bound parameters as SQL literals, so the statement stands alone in a file."""
-    if not params:
-        return sql
-    position = iter(range(len(params))) if not isinstance(params, Mapping) else None
-
-    def replace(match: re.Match[str]) -> str:
-        number, name = match.group(1), match.group(2)
-        if number is None and name is None:
-            return match.group()
-        if name is not None:
-            if isinstance(params, Mapping) and name in params:
-                return literal(params[name])
-            return match.group()
-        if isinstance(params, Mapping):
-            return match.group()
-        index = int(number) - 1 if number else next(position)  # type: ignore[arg-type]
-        return literal(params[index])
-
-    return _PLACEHOLDER.sub(replace, sql)
-
-
-def literal(value: Any) -> str:
-    """One value as SQLite reads it back, including what ``sql_literal`` leaves out."""
-    if isinstance(value, float):
-        if value != value:
-            return "NULL"  # SQLite stores NaN as NULL
-        if value in (float("inf"), float("-inf")):
-            return "9e999" if value > 0 else "-9e999"
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, str) and "\x00" in value:
-        return f"CAST(X'{value.encode('utf-8').hex()}' AS TEXT)"  # a file cannot hold NUL
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return sql_literal(bytes(value))
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return sql_literal(value)
-    return sql_literal(str(value))
-
-
 #: What ``tidy`` never touches: string literals, quoted identifiers and comments.
-_PROTECTED = re.compile(
-    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|--[^\n]*|/\*.*?\*/""",
-    re.DOTALL,
-)
+_PROTECTED = frozenset({"string", "quoted", "comment"})
 #: The words before an object's name that SQLite rewrites when it stores a CREATE.
 _CREATE_PREFIX = re.compile(
     r"^\s*CREATE\s+(?:(?:TEMP|TEMPORARY|UNIQUE|VIRTUAL)\s+)*(?:TABLE|INDEX|VIEW|TRIGGER)"
@@ -318,12 +260,14 @@ def verbatim(sql: str) -> str:
 def tidy(sql: str) -> str:
     """SQLAlchemy's layout (tab indents, trailing spaces) made file-friendly. Only the
     space between tokens changes: literals, quoted names and comments keep every byte."""
-    sql = verbatim(sql)
-    parts, last = [], 0
-    for match in _PROTECTED.finditer(sql):
-        parts += [_layout(sql[last : match.start()]), match.group()]
-        last = match.end()
-    return "".join([*parts, _layout(sql[last:])])
+    parts, run = [], []  # run: the text since the last protected token
+    for token in tokens(verbatim(sql), keep=True):
+        if token.kind in _PROTECTED:
+            parts += [_layout("".join(run)), token.text]
+            run = []
+        else:
+            run.append(token.text)
+    return "".join([*parts, _layout("".join(run))])
 
 
 def _layout(text: str) -> str:

@@ -73,11 +73,10 @@ def adopt_dbmate(engine: Engine, options: RunOptions, *, table: str = DBMATE_TAB
         one = _batch(engine, lock, table, versions, outcome.recorded)
         outcome.calls = preview([("atomic", one)], lock)
         return outcome
-    if options.confirm is not None and not options.confirm(
+    options.confirm_or_abort(
         f"record {len(outcome.recorded)} migration(s) dbmate applied as applied and drop"
         f" dbmate's table {table}"
-    ):
-        raise UsageError("aborted: nothing was changed")
+    )
     with engine.locked(options) as lock:
         one = _batch(engine, lock, table, versions, outcome.recorded)
         try:

@@ -25,7 +25,7 @@ from migrate_tasks.engine.core import Calls, Engine, RunOptions
 from migrate_tasks.engine.plan import FileInfo, version_key
 from migrate_tasks.engine.preview import preview
 from migrate_tasks.errors import CheckFailed, MigrateError, MigrationFailed, UsageError
-from migrate_tasks.files.source import display_path
+from migrate_tasks.files.source import display_path, version_of
 from migrate_tasks.ops.adopt_dbmate import DBMATE_TABLE, dbmate_table
 from migrate_tasks.ops.schema import SchemaObject, read_schema
 from migrate_tasks.ops.schemadiff import Difference, compare_schemas, describe_differences
@@ -71,7 +71,7 @@ def baseline(
     drop_alembic_version: bool = False,
 ) -> BaselineOutcome:
     """Record every migration up to ``version`` as applied, after checking the schema."""
-    target = _version_of(version)
+    target = version_of(version)
     files = engine.files()
     if target not in files:
         raise UsageError(
@@ -113,12 +113,8 @@ def baseline(
         outcome.calls = _preview(engine, steps, options.lock_ttl)
         outcome.dropped_alembic_version = drop
         return outcome
-    if options.confirm is not None:
-        what = f"record {len(infos)} migration(s) up to {target} as applied without running them"
-        if drop:
-            what += f" and drop {alembic}"
-        if not options.confirm(what):
-            raise UsageError("aborted: nothing was changed")
+    what = f"record {len(infos)} migration(s) up to {target} as applied without running them"
+    options.confirm_or_abort(what + (f" and drop {alembic}" if drop else ""))
     with engine.locked(options):
         _refuse_history(engine, fresh=True)  # again, under the lock, from the primary
         live_now, alembic_now = _live_schema(engine)
@@ -134,16 +130,6 @@ def baseline(
     outcome.dropped_alembic_version = drop
     log.info("recorded %d migration(s) up to %s as applied", len(infos), target)
     return outcome
-
-
-def _version_of(text: str) -> str:
-    """``20240101120000`` or a file name such as ``20240101120000_users.sql``."""
-    head = str(text).strip().split("_", 1)[0]
-    if not head.isdigit():
-        raise UsageError(
-            f"{text!r} is not a migration version (expected digits, e.g. 20240101120000)"
-        )
-    return head
 
 
 def _refuse_history(engine: Engine, *, fresh: bool) -> None:

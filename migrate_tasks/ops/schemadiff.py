@@ -19,10 +19,11 @@ by type and name):
   ``PRIMARY KEY DESC`` and ``AUTOINCREMENT``, which only exist on a column;
 - indexes and triggers by their definition, views by their definition with the case of
   its names (a view's column names come from its text);
-- everywhere, in schema.py's canonical form: whitespace, comments, keyword case and
-  identifier quoting do not count, and neither does the case of a name where it only
-  refers to something (expressions, ``REFERENCES``, ``ON table``): SQLite resolves
-  those case-insensitively. A ``DEFAULT``'s outer parentheses do not count either.
+- everywhere, in the normaliser's canonical form (``sql/normalise.py``): whitespace,
+  comments, keyword case and identifier quoting do not count, and neither does the case
+  of a name where it only refers to something (expressions, ``REFERENCES``, ``ON
+  table``): SQLite resolves those case-insensitively. A ``DEFAULT``'s outer parentheses
+  do not count either.
 
 Each difference names the object and what differs in it, with both sides' text.
 """
@@ -32,15 +33,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from migrate_tasks.ops.schema import (
-    SchemaObject,
-    Token,
+from migrate_tasks.ops.schema import SchemaObject
+from migrate_tasks.sql.lexer import Token, unquote
+from migrate_tasks.sql.normalise import (
+    canonical_tokens,
     fold_name,
     join_tokens,
     matching,
     quote_name,
     split_top,
-    tokens,
 )
 
 __all__ = ["Difference", "compare_schemas", "describe_differences"]
@@ -161,7 +162,7 @@ class TableShape:
 def table_shape(sql: str) -> TableShape | None:
     """A ``CREATE TABLE`` statement's columns and constraints; None when it has no column
     list (``CREATE VIRTUAL TABLE``), which is then compared as a whole."""
-    toks = tokens(sql)
+    toks = canonical_tokens(sql)
     words = [t.text for t in toks[:3] if t.kind == "keyword"]
     opening = next((i for i, t in enumerate(toks) if t.text in ("(", "AS")), None)
     if "VIRTUAL" in words or opening is None or toks[opening].text != "(":
@@ -187,7 +188,7 @@ def table_shape(sql: str) -> TableShape | None:
 def _column(part: list[Token]) -> tuple[ColumnShape, list[list[Token]]]:
     """A column definition: its shape, and the constraints it declares that are table
     constraints in another spelling (rewritten as such)."""
-    name = _unquoted(part[0].text)
+    name = unquote(part[0].text)
     clauses = _clauses(part[1:])
     type_toks = clauses.pop(0)
     own: list[str] = []
@@ -281,7 +282,7 @@ def _folded(toks: Sequence[Token]) -> str:
     for i, tok in enumerate(toks):
         if tok.kind == "ident":
             own_name = i > 0 and toks[i - 1].text == "CONSTRAINT"
-            name = _unquoted(tok.text)
+            name = unquote(tok.text)
             tok = Token("ident", quote_name(name if own_name else fold_name(name)))
         out.append(tok)
     return join_tokens(out)
@@ -290,7 +291,7 @@ def _folded(toks: Sequence[Token]) -> str:
 def definition_key(obj: SchemaObject) -> str:
     """An index, trigger or view (or a table without a column list) in comparable form:
     without ``IF NOT EXISTS``, names case-folded except in a view."""
-    toks = tokens(obj.sql)
+    toks = canonical_tokens(obj.sql)
     words = [t.text for t in toks]
     for i in range(len(words) - 2):
         if words[i : i + 3] == ["IF", "NOT", "EXISTS"]:
@@ -299,7 +300,7 @@ def definition_key(obj: SchemaObject) -> str:
     if obj.type != "view":
         return _folded(toks)
     return join_tokens(
-        [Token("ident", quote_name(_unquoted(t.text))) if t.kind == "ident" else t for t in toks]
+        [Token("ident", quote_name(unquote(t.text))) if t.kind == "ident" else t for t in toks]
     )
 
 
@@ -348,10 +349,3 @@ def _compare_tables(one: TableShape, other: TableShape, sides: _Sides) -> list[s
 
 def _listed(columns: Sequence[ColumnShape], shared: dict[str, ColumnShape]) -> str:
     return "(" + ", ".join(c.name for c in columns if fold_name(c.name) in shared) + ")"
-
-
-def _unquoted(text: str) -> str:
-    """A name token's name (SQLite also takes ``'x'`` where only a name can be)."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1].replace(text[0] * 2, text[0])
-    return text

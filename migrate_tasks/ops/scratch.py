@@ -12,17 +12,17 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from migrate_tasks.config.settings import DEFAULT_TABLE
+from migrate_tasks.config import defaults
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.ops.schema import SchemaObject, read_schema
 
-__all__ = ["migrated_scratch", "schema_statements", "scratch_schema"]
+__all__ = ["migrated_scratch", "scratch_schema"]
 
 
 @contextlib.contextmanager
 def migrated_scratch(
-    directory: Path, table: str = DEFAULT_TABLE, *, upto: str | None = None
+    directory: Path, table: str = defaults.TABLE, *, upto: str | None = None
 ) -> Iterator[Engine]:
     """An engine on a fresh in-memory database with the folder's migrations applied, up to
     and including version ``upto`` (all of them when None). Malformed files raise as they
@@ -40,23 +40,10 @@ def migrated_scratch(
 
 def scratch_schema(
     directory: Path,
-    table: str = DEFAULT_TABLE,
+    table: str = defaults.TABLE,
     *,
     upto: str | None = None,
 ) -> list[SchemaObject]:
-    """The normalised schema (see schema.py) those migrations build; tracking tables left out."""
+    """The normalised schema (see ops/schema.py) those migrations build; tracking tables left out."""
     with migrated_scratch(directory, table, upto=upto) as engine:
         return read_schema(engine.driver, table)
-
-
-def schema_statements(directory: Path, table: str = DEFAULT_TABLE) -> list[str]:
-    """The raw ``CREATE`` statements of the migrated schema in creation order (tables before
-    their indexes and triggers), for replaying into another SQLite connection: SQLAlchemy
-    reflects that copy, since it cannot share our in-memory connection."""
-    with migrated_scratch(directory, table) as engine:
-        ours = {table, f"{table}_log", f"{table}_lock"}
-        rows = engine.driver.query(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
-            " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"
-        )
-        return [str(sql) for _t, name, tbl, sql in rows if name not in ours and tbl not in ours]

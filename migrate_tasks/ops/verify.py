@@ -35,7 +35,8 @@ from migrate_tasks.drivers.base import Driver, Step
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.engine.plan import PROBLEM_STATES, Plan, state_problems, version_key
 from migrate_tasks.errors import MigrationFailed, MigrationFileError, UsageError
-from migrate_tasks.ops.schema import SchemaObject, read_schema, render_schema, unified_diff
+from migrate_tasks.ops.dump import render_schema, unified_diff
+from migrate_tasks.ops.schema import SchemaObject, read_schema
 from migrate_tasks.ops.schemadiff import compare_schemas, describe_differences
 
 log = logging.getLogger("migrate_tasks")

@@ -196,8 +196,8 @@ def _depths(texts: Sequence[str]) -> list[int]:
 
 
 def keyword_flags(lexed: Sequence[tuple[str, str]]) -> list[bool]:
-    """For each ``(kind, text)`` token (kinds as schema.py's lexer names them, spaces and
-    comments left out): is it a keyword? Only ``word`` tokens can be."""
+    """For each ``(kind, text)`` token (a ``lexer.Token``, spaces and comments left out):
+    is it a keyword? Only ``word`` tokens can be."""
     r = _Reader(lexed)
     cases = 0
     limits: set[int] = set()

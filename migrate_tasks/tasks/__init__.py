@@ -9,18 +9,10 @@ from invoke import Collection
 
 from migrate_tasks.config.settings import CONFIG_DEFAULTS
 from migrate_tasks.tasks.alembic import baseline, import_alembic
-from migrate_tasks.tasks.core import (
-    create,
-    down,
-    dump,
-    repair,
-    status,
-    unlock,
-    up,
-    validate,
-    verify,
-)
+from migrate_tasks.tasks.ci import dump, verify
 from migrate_tasks.tasks.dbmate import adopt_dbmate
+from migrate_tasks.tasks.maintenance import repair, unlock
+from migrate_tasks.tasks.migrations import create, down, status, up, validate
 from migrate_tasks.tasks.models import generate
 
 migrate = Collection(

@@ -13,11 +13,12 @@ from invoke import Context, task
 
 from migrate_tasks.progname import command
 from migrate_tasks.report import logs as logsetup
-from migrate_tasks.report import render as report
+from migrate_tasks.report.dryrun import write_calls
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
     CONFIRM_HELP,
     WRITE_HELP,
+    ConnectionFlags,
     MigrateTask,
     describe_target,
     handles_errors,
@@ -63,7 +64,15 @@ def baseline(
     already has their schema (one Alembic built); refuses if the schema differs."""
     from migrate_tasks.ops.baseline import baseline as run_baseline
 
-    settings = settings_from(c, locals())
+    connection = ConnectionFlags(
+        url=url,
+        auth_token=auth_token,
+        dir=dir_,
+        env=env,
+        insecure=insecure,
+        lock_timeout=lock_timeout,
+    )
+    settings = settings_from(c, connection)
     with open_engine(settings) as engine:
         describe_target(settings, engine.driver.display_url)
         outcome = run_baseline(
@@ -88,7 +97,7 @@ def baseline(
         alembic = f"alembic_version: Alembic revision {found} ({state})"
     if outcome.calls is not None:
         print(f"-- baseline would record {count} {noun} as applied ({span}); {alembic}")
-        report.write_calls(outcome.calls, sys.stdout)
+        write_calls(outcome.calls, sys.stdout)
         return
     print(f"recorded {count} {noun} as applied without running them ({span})")
     print(alembic)
@@ -128,7 +137,7 @@ def import_alembic(
     """Convert an Alembic project into SQL migrations: one with the head schema, or one per
     revision (--per-revision), checked on a scratch database before anything is written."""
     from migrate_tasks.errors import UsageError
-    from migrate_tasks.files.source import NAME_PATTERN, display_path
+    from migrate_tasks.files.source import NAME_PATTERN, display_path, version_of
     from migrate_tasks.from_alembic.importer import import_alembic as run_import
     from migrate_tasks.from_alembic.importer import write_files
 
@@ -136,7 +145,7 @@ def import_alembic(
         raise UsageError(f"--name {name!r}: use lower-case letters, digits and underscores")
     # No database is used. A team leaving PostgreSQL often still has DATABASE_URL set to
     # it: a stand-in URL keeps that from being read (and refused as not libSQL).
-    settings = settings_from(c, {"url": ":memory:", "dir_": dir_, "env": env})
+    settings = settings_from(c, ConnectionFlags(url=":memory:", dir=dir_, env=env))
     outcome = run_import(Path(config), per_revision=per_revision, name=name, table=settings.table)
     for warning in outcome.warnings:
         logsetup.log.warning("%s", warning)
@@ -150,7 +159,7 @@ def import_alembic(
     for path in written:
         print(f"wrote {display_path(path)}")
     head = outcome.head
-    version = outcome.files[-1].filename.split("_", 1)[0]
+    version = version_of(outcome.files[-1].filename)
     what = "one migration per revision" if per_revision else "the head schema"
     print(
         f"imported {count} Alembic revision(s) up to {head.id} as {what};"

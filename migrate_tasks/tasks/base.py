@@ -1,7 +1,9 @@
 """What every task shares: flags and their help, settings from flags, error handling.
 
-Task modules (``tasks``, ``tasks_models``) stay thin: parse flags -> settings -> engine ->
-report. Everything here is the plumbing between Invoke and the engine.
+Task modules stay thin: flags -> settings -> the engine or an operation -> ``report``.
+Everything here is the plumbing between Invoke and the engine. Invoke derives each
+task's flags from its function's signature, so a task spells its parameters out and
+hands them on as typed objects (``ConnectionFlags``), never as a ``locals()`` dict.
 """
 
 from __future__ import annotations
@@ -9,26 +11,38 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Context, Task
 from invoke.exceptions import Exit
 
+from migrate_tasks.config import defaults
+from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
 from migrate_tasks.errors import MigrateError, UsageError
 from migrate_tasks.report import logs as logsetup
 
+if TYPE_CHECKING:  # the engine is imported when a task runs, not when the collection loads
+    from migrate_tasks.engine.core import Engine, RunOptions
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Ctrl-C or SIGTERM, as a shell reports a process killed by SIGINT.
+EXIT_INTERRUPTED = 130
+#: The reader of stdout went away (``| head``), as a shell reports a process killed by SIGPIPE.
+EXIT_PIPE_CLOSED = 141
 
 COMMON_HELP = {
     "url": "database URL: file:dev.db, a path, http(s)://, libsql://, ws(s):// "
-    "(default: LIBSQL_URL, DATABASE_URL, config, file:dev.db)",
+    f"(default: LIBSQL_URL, DATABASE_URL, config, {defaults.URL})",
     "auth-token": "auth token for a server (default: LIBSQL_AUTH_TOKEN); never printed",
-    "dir": "migrations folder (default: MIGRATIONS_DIR, config, ./migrations)",
+    "dir": f"migrations folder (default: MIGRATIONS_DIR, config, ./{defaults.DIR})",
     "env": "named environment from migrate.environments in invoke.yaml (default: MIGRATE_ENV)",
     "insecure": "allow plain http:// or ws:// to a host that is not loopback",
     "verbose": "log every statement (debug level)",
@@ -36,15 +50,8 @@ COMMON_HELP = {
 }
 WRITE_HELP = {
     "dry-run": "print the exact SQL that would run, in order, and change nothing",
-    "lock-timeout": "seconds to wait for another run's migration lock (default 60)",
-}
-FLEET_HELP = {
-    "fleet": "run on many databases: a file of URLs (one per line; `URL token_env=VAR` for a"
-    " per-database token), a glob of local files, or with --admin-url a file of namespace names",
-    "admin-url": "sqld admin API: run on every namespace of the server at --url"
-    " (or on those named in the --fleet file)",
-    "jobs": "fleet mode: how many databases at once (default 4)",
-    "fail-fast": "fleet mode: start no new database after the first failure",
+    "lock-timeout": "seconds to wait for another run's migration lock"
+    f" (default {defaults.LOCK_TIMEOUT_S})",
 }
 CONFIRM_HELP = {"yes": "confirm on a protected environment without asking (for CI)"}
 RUN_JSON_HELP = (
@@ -55,7 +62,19 @@ RUN_JSON_HELP = (
 #: Short flags are chosen, not derived from spelling: no ``-h`` that is not help, and no
 #: one-letter way to ``--all`` or to a token.
 SHORT_FLAGS = {"url": "u", "env": "e", "step": "s", "to": "t", "dry_run": "n", "verbose": "v"}
-SETTING_FLAGS = ("url", "auth_token", "dir", "env", "insecure", "lock_timeout")
+
+
+@dataclass(frozen=True)
+class ConnectionFlags:
+    """The flags that choose the database and the migrations; empty means "not given", so
+    the environment, ``.env``, config or the default decides (``resolve_settings``)."""
+
+    url: str = ""
+    auth_token: str = field(default="", repr=False)
+    dir: str = ""
+    env: str = ""
+    insecure: bool = False
+    lock_timeout: str = ""
 
 
 class MigrateTask(Task):
@@ -70,6 +89,7 @@ class MigrateTask(Task):
 
 
 def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """A task's help: the common flags', then each group's, then its own (later wins)."""
     merged: dict[str, str] = dict(COMMON_HELP)
     for group in groups:
         merged.update(group)
@@ -83,12 +103,11 @@ def plain(value: Any) -> Any:
     return value
 
 
-def settings_from(c: Context, flags: Mapping[str, Any]) -> Settings:
-    """Settings from a task's own flags (its ``locals()``), the environment and config."""
-    given = {name: flags.get(name, flags.get(f"{name}_")) for name in SETTING_FLAGS}
+def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
+    """Settings from a task's own flags, the environment, ``.env`` and Invoke's config."""
     cwd = Path.cwd()
     config = plain(c.config.get("migrate", {}) or {})
-    settings = resolve_settings(given, os.environ, load_dotenv_file(cwd), config, cwd=cwd)
+    settings = resolve_settings(asdict(flags), os.environ, load_dotenv_file(cwd), config, cwd=cwd)
     from migrate_tasks.config.urls import parse_target, require_tls
 
     require_tls(parse_target(settings.url), insecure=settings.insecure)
@@ -103,7 +122,9 @@ def handles_errors(fn: F) -> F:
         try:
             logsetup.configure(kwargs.get("verbose", False), kwargs.get("log_format", "text"))
             with sigterm_as_interrupt():
-                return fn(c, *args, **kwargs)
+                result = fn(c, *args, **kwargs)
+            sys.stdout.flush()  # a reader that went away shows here, not at exit
+            return result
         except MigrateError as exc:
             message = scrub(str(exc), kwargs.get("auth_token"))
             raise Exit(f"error: {message}", code=exc.exit_code) from None
@@ -111,10 +132,27 @@ def handles_errors(fn: F) -> F:
             raise Exit(
                 "error: interrupted; a migration in progress was rolled back"
                 " (a transaction:false one is left 'failed')",
-                130,
+                EXIT_INTERRUPTED,
             ) from None
+        except BrokenPipeError:
+            if not stdout_reader_gone():
+                raise
+            # ``... | head``: what the task did is done, only its printing stops, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=EXIT_PIPE_CLOSED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe nobody reads any more (so a BrokenPipeError was ours to
+    print, not a connection's). Without ``poll`` (Windows), assume it is."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (AttributeError, OSError, ValueError):
+        return True
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
 
 
 @contextlib.contextmanager
@@ -136,16 +174,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def scrub(message: str, *secrets: str | None) -> str:
-    """Belt and braces: no token may reach output, even if a library echoed it."""
-    for secret in (*secrets, os.environ.get("LIBSQL_AUTH_TOKEN")):
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, "***")
-    return message
-
-
 @contextlib.contextmanager
-def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Any]:
+def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Engine]:
     """The engine on the configured database; ``must_exist``: a missing local file is an
     error (exit 5) rather than an empty database."""
     from migrate_tasks.drivers import open_driver
@@ -161,6 +191,7 @@ def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Any
 
 
 def describe_target(settings: Settings, display: str) -> None:
+    """Log which database a writing task is about to change, and where that choice came from."""
     source = settings.sources.get("url", "default")
     env = f", environment {settings.env}" if settings.env else ""
     logsetup.log.info("database %s (from %s%s)", display, source, env)
@@ -168,7 +199,9 @@ def describe_target(settings: Settings, display: str) -> None:
 
 def run_options(
     settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
-) -> Any:
+) -> RunOptions:
+    """The engine's options from settings; it asks first (``confirmer``) on a protected
+    environment, or always with ``always_confirm``, unless ``--yes`` was given."""
     from migrate_tasks.engine.core import RunOptions
 
     ask = not yes and (settings.protected or always_confirm)

@@ -11,10 +11,11 @@ import sys
 from invoke import Context, task
 
 from migrate_tasks.progname import command
-from migrate_tasks.report import render as report
+from migrate_tasks.report.dryrun import write_calls
 from migrate_tasks.tasks.base import (
     CONFIRM_HELP,
     WRITE_HELP,
+    ConnectionFlags,
     MigrateTask,
     describe_target,
     handles_errors,
@@ -55,7 +56,15 @@ def adopt_dbmate(
     applied (with their checksums) and drop its table, in one transaction."""
     from migrate_tasks.ops.adopt_dbmate import adopt_dbmate as run_adopt
 
-    settings = settings_from(c, locals())
+    connection = ConnectionFlags(
+        url=url,
+        auth_token=auth_token,
+        dir=dir_,
+        env=env,
+        insecure=insecure,
+        lock_timeout=lock_timeout,
+    )
+    settings = settings_from(c, connection)
     with open_engine(settings) as engine:
         describe_target(settings, engine.driver.display_url)
         outcome = run_adopt(
@@ -72,7 +81,7 @@ def adopt_dbmate(
             f"-- adopt-dbmate would record {count} migration(s) dbmate applied{span} and drop"
             f" dbmate's table {outcome.table}; {pending} pending"
         )
-        report.write_calls(outcome.calls, sys.stdout)
+        write_calls(outcome.calls, sys.stdout)
         return
     print(f"recorded {count} migration(s) dbmate applied{span} as applied, with their checksums")
     print(f"dropped dbmate's table {outcome.table}")

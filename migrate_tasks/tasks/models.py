@@ -6,7 +6,6 @@ other task works without it. The work is done by ``migrate_tasks.autogenerate`` 
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -14,7 +13,15 @@ from invoke import Context, task
 
 from migrate_tasks.errors import CheckFailed, UsageError
 from migrate_tasks.progname import command
-from migrate_tasks.tasks.base import COMMON_HELP, MigrateTask, handles_errors, plain, settings_from
+from migrate_tasks.report.documents import generate_json
+from migrate_tasks.tasks.base import (
+    COMMON_HELP,
+    ConnectionFlags,
+    MigrateTask,
+    handles_errors,
+    plain,
+    settings_from,
+)
 
 GENERATE_HELP = {
     "name": "the new migration's name: lower-case letters, digits and underscores",
@@ -46,10 +53,16 @@ def generate(
     """Write a migration that turns the migrations' schema into the models' schema."""
     from migrate_tasks.autogenerate.generate import generate as run_generate
     from migrate_tasks.autogenerate.target import load_metadata
-    from migrate_tasks.files.source import _check_name, create_migration, discover, display_path
+    from migrate_tasks.files.source import (
+        _check_name,
+        create_migration,
+        discover,
+        display_path,
+        version_of,
+    )
 
     _check_name(name)
-    settings = settings_from(c, locals())
+    settings = settings_from(c, ConnectionFlags(dir=dir_, env=env))
     spec = models or plain(c.config.get("migrate", {}) or {}).get("models") or ""
     if not spec:
         raise UsageError(
@@ -71,7 +84,7 @@ def generate(
         path = create_migration(settings.directory, name)
         path.write_text(result.text, encoding="utf-8")
         newest = max(existing, key=lambda f: int(f.version), default=None)
-        if newest is not None and int(newest.version) >= int(path.name.split("_")[0]):
+        if newest is not None and int(newest.version) >= int(version_of(path.name)):
             sys.stderr.write(
                 f"warning: {newest.path.name} has a later version than the new migration;"
                 " rename the new file so that it sorts last\n"
@@ -86,7 +99,7 @@ def generate(
 
 def _report(result: Any, spec: str, *, json_: bool, dry_run: bool, path: str | None) -> None:
     if json_:
-        print(json.dumps(_document(result, spec, path), indent=2))
+        print(generate_json(result, spec, path))
         return
     for note in result.notes:
         label = {"warning": "warning", "advice": "advice", "info": "note"}[note.level]
@@ -103,31 +116,3 @@ def _report(result: Any, spec: str, *, json_: bool, dry_run: bool, path: str | N
         print(result.text, end="")
     elif path:
         print(f"wrote {path}")
-
-
-def _document(result: Any, spec: str, path: str | None) -> dict[str, Any]:
-    migration = result.migration
-    return {
-        "models": spec,
-        "up_to_date": result.up_to_date,
-        "changes": [
-            {
-                "kind": c.kind,
-                "table": c.table,
-                "name": c.name,
-                "before": c.before,
-                "after": c.after,
-                "warning": c.warning or None,
-                "summary": c.describe(),
-            }
-            for c in result.changes
-        ],
-        "notes": [{"level": n.level, "message": n.message} for n in result.notes],
-        "path": path,
-        "migration": result.text or None,
-        "foreign_keys_off": {
-            "up": bool(migration and migration.up_foreign_keys_off),
-            "down": bool(migration and migration.down_foreign_keys_off),
-        },
-        "rebuilt": list(migration.rebuilt) if migration else [],
-    }

@@ -415,6 +415,7 @@ class Proc:
                 self.err_lines.append(line.rstrip("\n"))
                 self.err_times.append(time.monotonic() - self.started)
                 self._cond.notify_all()
+        self.popen.stderr.close()  # at EOF: no pipe left for the garbage collector to warn about
         with self._cond:
             self.err_closed_at = time.monotonic()  # ~ when the process exited
             self._cond.notify_all()
@@ -422,6 +423,7 @@ class Proc:
     def _read_out(self) -> None:
         assert self.popen.stdout is not None
         self.out = self.popen.stdout.read()
+        self.popen.stdout.close()
 
     @property
     def err(self) -> str:
@@ -556,7 +558,12 @@ def holding_the_lock(
         try:
             argv = [sys.executable, "-c", _HOLDING_RUNNER.replace("HELD", repr(HELD)), str(gate)]
             proc = Proc([*argv, *args], project.root, project.env(**env))
-            assert proc.wait_for_line(HELD, timeout=120), proc.describe()
+            try:
+                assert proc.wait_for_line(HELD, timeout=120), proc.describe()
+            except BaseException:
+                proc.popen.kill()  # a run that never got the lock must not outlive the test
+                proc.popen.wait()
+                raise
             yield proc
         finally:
             fcntl.flock(held, fcntl.LOCK_UN)

@@ -1,0 +1,126 @@
+"""The CI/CD tasks: ``verify`` (every down undoes its up) and ``dump`` (schema.sql for review).
+
+Both are checks a pipeline runs on every change; each prints one JSON document with
+``--json`` and exits 3 when there is something to fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from invoke import Context, task
+
+from migrate_tasks.errors import CheckFailed, UsageError
+from migrate_tasks.progname import command
+from migrate_tasks.report import logs as logsetup
+from migrate_tasks.report.documents import dump_json, verify_json
+from migrate_tasks.report.verify import verify_text
+from migrate_tasks.tasks.base import (
+    COMMON_HELP,
+    ConnectionFlags,
+    MigrateTask,
+    handles_errors,
+    help_for,
+    open_engine,
+    run_options,
+    settings_from,
+)
+
+__all__ = ["dump", "verify"]
+
+VERIFY_HELP = {
+    "url": "a THROW-AWAY database to verify on (default: a temporary local file, deleted"
+    " afterwards); LIBSQL_URL, DATABASE_URL and configured URLs are never used",
+    "auth-token": COMMON_HELP["auth-token"],
+    "dir": COMMON_HELP["dir"],
+    "insecure": COMMON_HELP["insecure"],
+    "verbose": COMMON_HELP["verbose"],
+    "log-format": COMMON_HELP["log-format"],
+    "force": "with --url: DROP every table, view and trigger in that database first"
+    " (without it, a database that is not empty is refused)",
+    "json": "print the result as one JSON document (docs/json.md)",
+}
+
+
+@task(klass=MigrateTask, help=VERIFY_HELP)
+@handles_errors
+def verify(
+    c: Context,
+    url: str = "",
+    force: bool = False,
+    json_: bool = False,
+    auth_token: str = "",
+    dir_: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Prove on a scratch database that every down undoes its up, and up applies again."""
+    from migrate_tasks.ops.verify import scratch_path
+    from migrate_tasks.ops.verify import verify as run_verify
+
+    if force and not url:
+        raise UsageError("--force drops everything in the --url database; it needs --url")
+    with contextlib.ExitStack() as stack:
+        target = url or stack.enter_context(scratch_path())
+        connection = ConnectionFlags(url=target, auth_token=auth_token, dir=dir_, insecure=insecure)
+        settings = settings_from(c, connection)
+        engine = stack.enter_context(open_engine(settings))
+        logsetup.log.info("verify: database %s", engine.driver.display_url)
+        result = run_verify(
+            engine,
+            run_options(settings, dry_run=False),
+            temporary=not url,
+            force=force,
+        )
+    print(verify_json(result) if json_ else verify_text(result))
+    if not result.ok:
+        problem = result.problems[0]
+        raise CheckFailed(f"verify: {problem.message.splitlines()[0]}")
+
+
+@task(
+    klass=MigrateTask,
+    help=help_for(
+        output="file to write (default: schema.sql in the current directory)",
+        check="write nothing; print the difference and exit 3 if the file is out of date",
+        json="print the result as one JSON document (docs/json.md)",
+    ),
+)
+@handles_errors
+def dump(
+    c: Context,
+    output: str = "schema.sql",
+    check: bool = False,
+    json_: bool = False,
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Write the migrated database's schema (no data) to schema.sql, for review in diffs."""
+    from migrate_tasks.ops.dump import compare_dump, write_dump
+
+    connection = ConnectionFlags(
+        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
+    )
+    settings = settings_from(c, connection)
+    # A typo in a file URL must not write an empty schema.sql: the database must exist.
+    with open_engine(settings, must_exist=True) as engine:
+        outcome = compare_dump(engine, Path(output))
+    if not check and not outcome.up_to_date:
+        write_dump(Path(output), outcome.text)
+    if json_:
+        print(dump_json(outcome, output=output, check=check))
+    elif check:
+        print(outcome.diff if outcome.diff else f"{output} is up to date")
+    else:
+        print(f"{'unchanged' if outcome.up_to_date else 'wrote'} {output}")
+    if check and not outcome.up_to_date:
+        raise CheckFailed(
+            f"{output} is out of date with {outcome.target}: run `{command('dump')}` and commit it"
+        )
