@@ -11,7 +11,7 @@ from migrate_tasks.config.urls import parse_target
 from migrate_tasks.drivers.base import Driver, Row, Step
 from migrate_tasks.errors import UsageError
 
-__all__ = ["Driver", "Row", "Step", "open_driver"]
+__all__ = ["Driver", "Row", "Step", "driver_class", "open_driver"]
 
 
 def open_driver(
@@ -38,18 +38,28 @@ def open_driver(
     display = display_url or target.display
     if host_header is not None and target.kind != "http":
         raise UsageError(f"{display}: a Host header can only be sent over http(s)://")
+    cls = driver_class(target.kind)
     if target.kind == "file":
-        from migrate_tasks.drivers.local import LocalDriver
-
         assert target.path is not None
-        return LocalDriver(target.path, display_url=display, must_exist=must_exist)
+        return cls(target.path, display_url=display, must_exist=must_exist)
     assert target.url is not None
     if target.kind == "http":
+        return cls(target.url, token, timeout=timeout, display_url=display, host_header=host_header)
+    return cls(target.url, token, timeout=timeout, display_url=display)
+
+
+def driver_class(kind: str) -> type:
+    """The driver class for a target kind (``file``, ``http``, ``ws``), imported on demand:
+    its class attributes state its capabilities (``Driver.is_server`` ...) without a
+    connection, e.g. for ``lint``."""
+    if kind == "file":
+        from migrate_tasks.drivers.local import LocalDriver
+
+        return LocalDriver
+    if kind == "http":
         from migrate_tasks.drivers.http import HranaHttpDriver
 
-        return HranaHttpDriver(
-            target.url, token, timeout=timeout, display_url=display, host_header=host_header
-        )
+        return HranaHttpDriver
     from migrate_tasks.drivers.ws import WsDriver
 
-    return WsDriver(target.url, token, timeout=timeout, display_url=display)
+    return WsDriver

@@ -1,8 +1,8 @@
 """What the target refuses, asked of the engine's refusals through one thin adapter.
 
-``engine/refusals.py`` answers for a driver name today; it is moving to a description of
-the target (capabilities). Only this module knows how to ask, so the lint's rules say
-``file``, ``http`` or ``ws`` and never name a driver.
+``engine/refusals.py`` answers for a ``Target`` (the capabilities of the driver a URL
+gets). The lint's rules say ``file``, ``http`` or ``ws``; this module turns that into the
+capabilities that driver class states, without connecting.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from migrate_tasks.config.urls import parse_target
+from migrate_tasks.drivers import driver_class
 from migrate_tasks.engine import refusals
-
-_DRIVER_FOR = {"file": "libsql-file", "http": "hrana-http", "ws": "hrana-ws"}
 
 
 def target_of(url: str) -> str:
@@ -22,12 +21,17 @@ def target_of(url: str) -> str:
 
 def statement_refusal(sql: str, *, target: str, transaction: bool) -> str | None:
     """Why the engine refuses ``sql`` on ``target`` (None: it runs it)."""
-    return refusals.statement_problem(sql, driver=_DRIVER_FOR[target], transaction=transaction)
+    return refusals.statement_problem(sql, target=_capabilities(target), transaction=transaction)
 
 
 def options_refusal(options: Mapping[str, str], *, target: str) -> str | None:
     """Why the engine refuses a section with these header options on ``target``."""
-    return refusals.options_problem(options, driver=_DRIVER_FOR[target])
+    return refusals.options_problem(options, target=_capabilities(target))
+
+
+def _capabilities(kind: str) -> refusals.Target:
+    cls = driver_class(kind)
+    return refusals.Target(cls.is_server, cls.can_switch_foreign_keys)
 
 
 def quiet(message: str) -> str:
