@@ -9,6 +9,9 @@ run the same paths against real ones.
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from migrate_tasks.drivers.base import Driver, Step
 from migrate_tasks.engine.batch import Batch
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.engine.runner import unit_calls
-from migrate_tasks.engine.tracking import Actor
+from migrate_tasks.engine.tracking import Actor, Holder
 from migrate_tasks.errors import (
     ConnectionFailed,
     DatabaseError,
@@ -84,7 +87,8 @@ def test_each_migration_is_one_call_between_the_lock_and_its_release(tmp_path: P
     assert [r.version for r in outcome.results] == ["20250101000001"]
     assert driver.kinds() == ["query_many", "atomic", "atomic", "atomic"]
     attempt, unit, release = driver.writes()
-    assert ACQUIRE in attempt.sql[1] and attempt.sql[2].startswith(LEASE)
+    assert attempt.sql[1].startswith(LEASE) and ACQUIRE in attempt.sql[2]
+    assert attempt.sql[3].startswith(LEASE)
     assert starts(unit.sql, RENEW, LOG_ROW, MOVE_UP, "CREATE TABLE a (x)", CLOSE_LOG, STAMP)
     assert starts(release.sql, RELEASE)
 
@@ -174,6 +178,34 @@ def test_a_lease_held_by_another_run_times_out_naming_it(tmp_path: Path) -> None
         engine.migrate("up", options=LOCK)
     assert "held by alice@box (pid 42)" in str(info.value)
     assert not any("CREATE TABLE a" in c.sql for c in driver.writes())
+
+
+def test_a_lease_released_before_the_attempt_is_taken_without_a_take_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The waiter read a live holder whose process then released the lease and exited:
+    the attempt finds no lease (part "before"), so nothing was taken over from anyone."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # the holder's process is gone: its pid is free
+    gone = Holder("them:1", "alice", ACTOR.host, ended.pid, "2025-01-01T00:00:00Z", 10**12, 10**9)
+    driver = FakeDriver().answer(ACQUIRE, [("me",)]).answer(LEASE, [], times=1)
+    lock = engine_for(tmp_path, {}, driver).new_lock(LOCK)
+    with caplog.at_level(logging.WARNING, logger="migrate_tasks"):
+        lock.acquire(Batch(), holder=gone)
+    assert lock.held
+    assert "took over" not in caplog.text
+
+
+def test_an_expired_lease_found_by_the_attempt_is_reported_as_taken_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    expired = ("them:1", "alice", "box", 42, "2025-01-01T00:00:00Z", 10**9 - 5, 10**9)
+    driver = FakeDriver().answer(ACQUIRE, [("me",)]).answer(LEASE, [expired], times=1)
+    lock = engine_for(tmp_path, {}, driver).new_lock(LOCK)
+    with caplog.at_level(logging.WARNING, logger="migrate_tasks"):
+        lock.acquire(Batch(), holder=None)
+    assert "took over the migration lock from alice@box (pid 42)" in caplog.text
+    assert "its lease had expired" in caplog.text
 
 
 # -- --single-transaction -------------------------------------------------------------
@@ -309,7 +341,9 @@ def test_the_lock_attempt_carries_the_callers_parts_and_answers_by_name(tmp_path
     engine = engine_for(tmp_path, {}, driver)
     lock = engine.new_lock(LOCK)
     then = Batch().add("setup", []).add("mine", [Step("SELECT 42")])
-    assert lock.attempt(then).names() == ["lock table", "take", "lease", "setup", "mine"]
+    assert lock.attempt(then).names() == [
+        "lock table", "before", "take", "lease", "setup", "mine"
+    ]  # fmt: skip
     assert lock.acquire(Batch().add("mine", [Step("SELECT 42")]), holder=None) == {
         "mine": [[(42,)]]
     }
@@ -323,7 +357,7 @@ def test_a_dry_run_previews_the_calls_a_run_makes(tmp_path: Path) -> None:
     assert driver.writes() == []  # a dry run only reads
     assert outcome.calls is not None
     batches = [b for _, b in outcome.calls if isinstance(b, Batch)]
-    names = ["lock table", "take", "lease", "setup", "tables", "records", "references"]
+    names = ["lock table", "before", "take", "lease", "setup", "tables", "records", "references"]
     assert batches[0].names() == names
     assert [b.names()[:4] for b in batches[1:]] == [["renew", "log", "move", "statements"]] * 2
     kind, release = outcome.calls[-1]

@@ -102,10 +102,13 @@ class MigrationLock:
 
     def attempt(self, then: Batch | None = None, replacing: str | None = None) -> Batch:
         """The one transaction of an attempt to take the lease (see ``acquire``): parts
-        "lock table" (created if needed), "take" (returns a row if we now hold the
-        lease), "lease" (who holds it), then ``then``'s own parts."""
+        "lock table" (created if needed), "before" (the lease as the attempt finds it, so
+        a take-over is reported only when there was a lease to take over), "take"
+        (returns a row if we now hold the lease), "lease" (who holds it), then ``then``'s
+        own parts."""
         take = self.ledger.acquire_step(self.owner, self.actor, self.ttl, replacing=replacing)
-        batch = Batch().add("lock table", self.ledger.lock_create_steps()).add("take", [take])
+        batch = Batch().add("lock table", self.ledger.lock_create_steps())
+        batch.add("before", [self.ledger.read_lock_step()]).add("take", [take])
         return batch.add("lease", [self.ledger.read_lock_step()]).extend(then)
 
     def _try(
@@ -120,13 +123,14 @@ class MigrationLock:
             if (exc.code or "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
                 return None  # a local writer holds the file: the lease holder, or a straggler
             raise
-        (taken,), (lease,) = parts["take"], parts["lease"]
+        (before,), (taken,), (lease,) = parts["before"], parts["take"], parts["lease"]
         if not taken:
             return Holder(*lease[0]) if lease else None
         self.held = True
-        if holder is not None:
-            why = "its process is gone" if replacing else "its lease had expired"
-            log.warning("took over the migration lock from %s (%s)", holder.describe(), why)
+        if before:  # not when its holder released it between our read and this attempt
+            previous = Holder(*before[0])
+            why = "its process is gone" if replacing == previous.owner else "its lease had expired"
+            log.warning("took over the migration lock from %s (%s)", previous.describe(), why)
         return {name: parts[name] for name in (then.names() if then is not None else ())}
 
     def _dead_owner(self, holder: Holder | None) -> str | None:
