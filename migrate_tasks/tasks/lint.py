@@ -134,7 +134,10 @@ def _run(
     if files:
         chosen, extra = selection.files(files, directory)
     elif since:
-        chosen = selection.since(directory, since)
+        try:
+            chosen = selection.since(directory, since)
+        except UsageError as exc:
+            raise UsageError(f"--since: {exc}") from None
     target, counts = None, None
     with contextlib.ExitStack() as stack:
         if read_database:
