@@ -9,7 +9,8 @@ NULL, DEFAULT as written), then its primary key, unique constraints, checks, for
 keys and indexes, each on a line of its own. A table the branch touches is one whose
 card differs; its lines are marked ``+`` (only after), ``-`` (only before) or `` ``
 (both), in the order of a line diff, so a changed column shows as its old line and its
-new one. Triggers and views are listed by name only (their text is in the migration).
+new one. Triggers are listed by name only and views, in ``view_changes``, by name and
+kind of change (their text is in the migration).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from migrate_tasks.autogenerate.reflect import Schema, Table
 from migrate_tasks.config import defaults
 from migrate_tasks.sql.normalise import normalise_sql
 
-__all__ = ["Line", "TableChange", "before_and_after", "table_card", "table_changes"]
+__all__ = [
+    "Line", "TableChange", "ViewChange", "before_and_after", "table_card", "table_changes",
+    "view_changes",
+]  # fmt: skip
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 
@@ -106,6 +110,27 @@ def table_changes(before: Schema, after: Schema) -> list[TableChange]:
         kind = ADDED if old is None else REMOVED if new is None else CHANGED
         name = (new or old).name  # type: ignore[union-attr]
         changes.append(TableChange(name, kind, tuple(_diff(left, right))))
+    return changes
+
+
+@dataclass(frozen=True)
+class ViewChange:
+    """A view the branch adds, removes or changes (its text is in the migration)."""
+
+    name: str
+    kind: str  # added | removed | changed
+
+
+def view_changes(before: Schema, after: Schema) -> list[ViewChange]:
+    """Every view whose definition differs, in name order (pure)."""
+    old = {name.lower(): (name, normalise_sql(sql)) for name, sql in before.views}
+    new = {name.lower(): (name, normalise_sql(sql)) for name, sql in after.views}
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key in old and key in new and old[key] == new[key]:
+            continue
+        kind = ADDED if key not in old else REMOVED if key not in new else CHANGED
+        changes.append(ViewChange((new.get(key) or old[key])[0], kind))
     return changes
 
 
