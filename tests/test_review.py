@@ -104,6 +104,28 @@ def test_no_change_no_table(schemas) -> None:
     assert table_changes(before, before) == [] and table_changes(after, after) == []
 
 
+def test_the_same_column_spelled_in_another_case_is_no_change(tmp_path: Path) -> None:
+    """A squash or a rebuild that writes ``TEXT ... STORED`` for ``text ... stored`` (the
+    generated column's text is kept as written) or ``CURRENT_TIMESTAMP`` for
+    ``current_timestamp`` changes nothing; a literal in another case does. Found on a
+    real project's squashed migrations."""
+    lower = (
+        "-- migrate:up\nCREATE TABLE t (d JSON, k text GENERATED ALWAYS AS"
+        " (json_extract(d, '$.k')) stored, u TIMESTAMP DEFAULT current_timestamp);\n"
+    )
+    upper = lower.replace("text GEN", "TEXT GEN").replace("stored", "STORED")
+    upper = upper.replace("current_timestamp", "CURRENT_TIMESTAMP")
+    base = {"1_t.sql": lower.encode()}
+    same = folder(tmp_path / "same", {"1_t.sql": upper})
+    assert table_changes(*before_and_after(base, same)) == []
+    literal = folder(tmp_path / "literal", {"1_t.sql": upper.replace("'$.k'", "'$.K'")})
+    [change] = table_changes(*before_and_after(base, literal))
+    assert [(x.mark, x.text) for x in change.lines if x.mark != " "] == [
+        ("-", "k text GENERATED ALWAYS AS (json_extract(d, '$.k')) stored"),
+        ("+", "k TEXT GENERATED ALWAYS AS (json_extract(d, '$.K')) STORED"),
+    ]
+
+
 def git(root: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
@@ -339,3 +361,16 @@ def test_a_column_whose_definition_changed_is_one_change() -> None:
     )
     assert "```diff\n TABLE users\n   id INTEGER\n-  email TEXT\n+  email TEXT NOT NULL\n" in text
     assert "### Tables touched\n\nNone left: the branch only drops tables.\n" in text
+
+
+def test_edited_and_removed_migrations_are_counted_in_words() -> None:
+    review = ReviewInput(
+        base="main", migrations=[], findings=[], changes=[], diagram="",
+        edited=["migrations/1_a.sql"], removed=["migrations/2_b.sql", "migrations/3_c.sql"],
+    )  # fmt: skip
+    text = review_markdown(review)
+    assert "edits 1 migration that `main` already has.** A database that applied it will" in text
+    assert (
+        "removes 2 migrations that `main` has.** A database that applied them reports them" in text
+    )
+    assert "> - `migrations/3_c.sql`" in text

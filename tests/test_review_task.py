@@ -158,6 +158,23 @@ def test_a_base_migration_that_fails_is_named_as_git_names_it(project):
     assert "migrate-review-" not in " ".join(problems)
 
 
+def test_building_the_base_logs_nothing(project):
+    """A base migration whose up section has only comments: ``up`` warns about it, but
+    the review's build of the base does not (it named a temporary folder), and the
+    branch's build warns once, with the real path. Found on a real dbmate project."""
+    git(project.root, "checkout", "-q", "main")
+    project.write("20250101090200_noop.sql", "-- migrate:up\n-- nothing yet\n")
+    commit(project.root, "noop")
+    git(project.root, "checkout", "-q", "feature")
+    git(project.root, "reset", "-q", "--hard", "main")
+    add_branch(project)
+    run = project.invoke("migrate.review", "--base", "main")
+    assert run.code == 0, run.err
+    assert "migrate-review-" not in run.err
+    assert run.err.count("has only comments") == 1
+    assert "migrations/20250101090200_noop.sql: the up section" in run.err
+
+
 def test_bad_usage_exits_2_with_one_message(project, tmp_path):
     run = project.invoke("migrate.review")
     assert run.code == 2 and "--base origin/main" in run.err

@@ -154,14 +154,16 @@ def _warnings(review: ReviewInput) -> list[str]:
     if review.edited:
         blocks.append(_alert("CAUTION", [
             f"**This branch edits {_count(review.edited, 'migration')} that {base} already"
-            " has.** A database that applied it will not run the edit, and `validate` and"
-            " `up` refuse the changed file there: put the change in a new migration.",
+            f" has.** A database that applied {_them(review.edited)} will not run the edit,"
+            " and `validate` and `up` refuse the changed file there: put the change in a new"
+            " migration.",
             "", _listed(review.edited, limit),
         ]))  # fmt: skip
     if review.removed:
         blocks.append(_alert("CAUTION", [
             f"**This branch removes {_count(review.removed, 'migration')} that {base} has.**"
-            " A database that applied it reports it as missing, and `validate` fails there.",
+            f" A database that applied {_them(review.removed)} reports {_them(review.removed)}"
+            " as missing, and `validate` fails there.",
             "", _listed(review.removed, limit),
         ]))  # fmt: skip
     if review.problems:
@@ -170,6 +172,10 @@ def _warnings(review: ReviewInput) -> list[str]:
             _fenced("text", "\n".join(review.problems)),
         ]))  # fmt: skip
     return blocks
+
+
+def _them(items: Sequence[object]) -> str:
+    return "it" if len(items) == 1 else "them"
 
 
 def _alert(kind: str, lines: list[str]) -> str:

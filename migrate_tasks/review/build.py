@@ -9,8 +9,10 @@ why a part is missing; only bad usage (no git, an unknown ref) raises.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -104,7 +106,7 @@ def _attempt(problems: list[str], what: str, compute: Callable[[], T]) -> T | No
 def _base_schema(branch: BranchMigrations, ref: str, table: str) -> Schema:
     """The schema the base's migrations build; a message names their files ``ref:path``."""
     prefix = f"{ref}:" if branch.folder == "." else f"{ref}:{branch.folder}/"
-    with folder_of(branch.before) as folder:
+    with folder_of(branch.before) as folder, _silenced():
         try:
             return current_schema(folder, table)
         except MigrateError as exc:
@@ -112,6 +114,19 @@ def _base_schema(branch: BranchMigrations, ref: str, table: str) -> Schema:
             for spelling in {str(folder), str(folder.resolve())}:
                 text = text.replace(spelling + os.sep, prefix)
             raise _Relabelled(text) from None
+
+
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
+    """No log lines from building the base: its files are not the branch's to fix, and
+    their temporary paths would mean nothing to the reader."""
+    log = logging.getLogger("migrate_tasks")
+    drop = logging.Filter("nothing")  # passes only records of a logger named "nothing"
+    log.addFilter(drop)
+    try:
+        yield
+    finally:
+        log.removeFilter(drop)
 
 
 class _Relabelled(MigrateError):

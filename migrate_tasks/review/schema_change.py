@@ -105,7 +105,8 @@ def table_changes(before: Schema, after: Schema) -> list[TableChange]:
         old, new = before.tables.get(key), after.tables.get(key)
         left = table_card(old) if old else []
         right = table_card(new) if new else []
-        if old is not None and new is not None and left == right and old.name == new.name:
+        same = [_key(x) for x in left] == [_key(x) for x in right]
+        if old is not None and new is not None and same and old.name == new.name:
             continue
         kind = ADDED if old is None else REMOVED if new is None else CHANGED
         name = (new or old).name  # type: ignore[union-attr]
@@ -123,22 +124,31 @@ class ViewChange:
 
 def view_changes(before: Schema, after: Schema) -> list[ViewChange]:
     """Every view whose definition differs, in name order (pure)."""
-    old = {name.lower(): (name, normalise_sql(sql)) for name, sql in before.views}
-    new = {name.lower(): (name, normalise_sql(sql)) for name, sql in after.views}
+    old = {name.lower(): (name, normalise_sql(sql, fold_case=True)) for name, sql in before.views}
+    new = {name.lower(): (name, normalise_sql(sql, fold_case=True)) for name, sql in after.views}
     changes = []
     for key in sorted(set(old) | set(new)):
-        if key in old and key in new and old[key] == new[key]:
+        if key in old and key in new and old[key][1] == new[key][1]:
             continue
         kind = ADDED if key not in old else REMOVED if key not in new else CHANGED
         changes.append(ViewChange((new.get(key) or old[key])[0], kind))
     return changes
 
 
+def _key(line: tuple[str, str]) -> tuple[str, str]:
+    """What a card line means: keywords and names in one case, literals as written, so
+    ``text ... stored`` in one migration and ``TEXT ... STORED`` in another are one line."""
+    part, text = line
+    return part, normalise_sql(text, fold_case=True)
+
+
 def _diff(left: Sequence[tuple[str, str]], right: Sequence[tuple[str, str]]) -> Iterator[Line]:
-    matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        a=[_key(x) for x in left], b=[_key(x) for x in right], autojunk=False
+    )
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            yield from (Line(" ", part, text) for part, text in left[i1:i2])
+        if tag == "equal":  # shown as the branch has it
+            yield from (Line(" ", part, text) for part, text in right[j1:j2])
             continue
         yield from (Line("-", part, text) for part, text in left[i1:i2])
         yield from (Line("+", part, text) for part, text in right[j1:j2])
