@@ -186,6 +186,8 @@ def test_bad_usage_exits_2_with_one_message(project, tmp_path):
     run = shallow.invoke("migrate.review", "--base", "main", GIT_CEILING_DIRECTORIES=str(tmp_path))
     assert run.code == 2 and "is not in a git work tree" in run.err
     assert "Traceback" not in run.err
+    run = project.invoke("migrate.review", "--base", "main", "--dir", "nowhere")
+    assert run.code == 2 and run.err == "error: the migrations folder nowhere does not exist\n"
 
 
 def test_output_writes_the_file_and_prints_a_summary(project):

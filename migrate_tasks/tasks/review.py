@@ -52,6 +52,7 @@ def review(
 ) -> None:
     """Print Markdown for a pull request: the migrations the branch adds, their lint
     findings, the schema before and after, and an ER diagram (scratch databases only)."""
+    from migrate_tasks.files.source import display_path
     from migrate_tasks.lint.context import LintOptions
     from migrate_tasks.lint.registry import rules
     from migrate_tasks.lint.target import target_of
@@ -63,6 +64,8 @@ def review(
     connection = ConnectionFlags(url=url, dir=dir_, env=env, insecure=insecure)
     settings = settings_from(c, connection)
     options = LintOptions(target=target_of(settings.url))
+    if not settings.directory.is_dir():
+        raise UsageError(f"the migrations folder {display_path(settings.directory)} does not exist")
     try:
         result = review_branch(settings.directory, base, table=settings.table, lint_options=options)
     except UsageError as exc:
