@@ -18,8 +18,13 @@ What a CI service does that a test cannot is replaced explicitly, and checked:
 - A sqld service container is a real sqld started by the test: the service's address in
   the template is rewritten to the fixture's, and the test checks it was used.
 - ``uses:`` steps: checkout and setup-python are what the test has already done;
-  upload-artifact's path must exist, and upload-sarif's file must be SARIF 2.1.0. Any
+  upload-artifact's path must exist, and upload-sarif's file must be SARIF 2.1.0;
+  download-artifact copies in a file the test hands over (an earlier run's upload). Any
   other action fails the test.
+- The steps that post the review comment run ``gh`` (GitHub) or ``curl`` (GitLab API):
+  those are fakes (tests/support/fake_forges.py) that answer from a state file and log
+  what would have been posted. Only the lines of those steps, named by the test, may run
+  anything but ``invoke migrate.`` or ``nox``.
 - The sample project is a git repository on a branch ``feature`` whose base,
   ``origin/main``, is a remote-tracking ref made by the test (``lint --since``).
 """
@@ -43,6 +48,8 @@ import pytest
 import yaml
 
 from migrate_tasks.drivers import open_driver
+from migrate_tasks.report.review import MARKER, QUIET
+from tests.support import fake_forges
 from tests.support.project import TASKS_PY
 from tests.support.sqld import closed_port
 
@@ -50,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CI_DIR = ROOT / "docs" / "ci"
 GITHUB_VERIFY = CI_DIR / "github" / "verify-migrations.yml"
 GITHUB_DEPLOY = CI_DIR / "github" / "deploy-migrations.yml"
+GITHUB_COMMENT = CI_DIR / "github" / "review-comment.yml"
 GITLAB = CI_DIR / "gitlab" / ".gitlab-ci.yml"
 JENKINSFILE = CI_DIR / "jenkins" / "Jenkinsfile"
 BIN = Path(sys.executable).parent
@@ -76,8 +84,11 @@ class Shell:
     cwd: Path
     secrets: tuple[str, ...] = ()
     allowed: tuple[str, ...] = YAML_COMMANDS
+    #: Lines (stripped) allowed besides ``allowed``: the steps that post the review.
+    exempt: frozenset[str] = frozenset()
     install_lines: list[str] = field(default_factory=list)
     venv_lines: list[str] = field(default_factory=list)
+    posting_lines: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
@@ -111,6 +122,9 @@ class Shell:
         if line == VENV_LINE:
             self.venv_lines.append(line)
             return f"ln -s {shlex.quote(str(BIN.parent))} .venv"
+        if line in self.exempt:
+            self.posting_lines.append(line)
+            return raw
         if not line.startswith(self.allowed):
             raise TemplateFailed(f"{where}: templates may only run {self.allowed}, not {line!r}")
         self.commands.append(line)
@@ -209,34 +223,44 @@ def run_github_job(
     expressions: Mapping[str, str],
     servers: Mapping[str, Any] | None = None,
     secrets: tuple[str, ...] = (),
+    only: set[str] | None = None,
+    downloads: Mapping[str, Path] | None = None,
+    exempt: frozenset[str] = frozenset(),
+    extra_env: Mapping[str, str] | None = None,
 ) -> JobRun:
+    """Run a job's steps (``only``: just the steps of those names)."""
     used: set[str] = set()
     doc = substitute(load_yaml(path), expressions, used)
     assert used == set(expressions), f"expressions never used: {set(expressions) - used}"
     job = doc["jobs"][job_name]
     rewrites = service_rewrites(job.get("services", {}), servers or {}, _github_service_host)
     rewritten: set[str] = set()
-    shell = Shell(project, secrets)
+    shell = Shell(project, secrets, exempt=exempt)
     artifacts: list[Path] = []
     env = {**doc.get("env", {}), **job.get("env", {})}
     for number, step in enumerate(job["steps"], 1):
+        if only is not None and step.get("name") not in only:
+            continue
         where = f"{path.name} job {job_name} step {number} ({step.get('name', '')})"
         condition = step.get("if")
         if condition is not None and condition not in KNOWN_IFS:
             raise TemplateFailed(f"{where}: the test cannot evaluate if: {condition}")
         if "uses" in step:
-            artifacts += _github_action(where, step, project)
+            artifacts += _github_action(where, step, project, downloads or {})
             continue
         step_env = {
             k: _rewrite(str(v), rewrites, rewritten)
             for k, v in {**env, **step.get("env", {})}.items()
         }
+        step_env.update(extra_env or {})
         shell.run(where, _rewrite(step["run"], rewrites, rewritten), step_env)
     assert rewritten == set(rewrites), f"services never used: {set(rewrites) - rewritten}"
     return JobRun(shell, artifacts)
 
 
-def _github_action(where: str, step: Mapping[str, Any], project: Path) -> list[Path]:
+def _github_action(
+    where: str, step: Mapping[str, Any], project: Path, downloads: Mapping[str, Path]
+) -> list[Path]:
     action = step["uses"].split("@")[0]
     settings = step.get("with", {})
     if action == "actions/checkout":
@@ -248,6 +272,15 @@ def _github_action(where: str, step: Mapping[str, Any], project: Path) -> list[P
         artifact = project / settings["path"]
         assert artifact.is_file(), f"{where}: {settings['path']} was not written"
         return [artifact]
+    if action == "actions/download-artifact":
+        assert settings.get("run-id") and settings.get("github-token"), (
+            f"{where}: another run's artifact needs run-id and github-token"
+        )
+        source = downloads[settings["name"]]
+        target = project / settings.get("path", ".") / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return []
     if action == "github/codeql-action/upload-sarif":
         sarif = project / settings["sarif_file"]
         assert sarif.is_file(), f"{where}: {settings['sarif_file']} was not written"
@@ -329,6 +362,8 @@ def run_gitlab_job(
     settings_variables: Mapping[str, str],
     servers: Mapping[str, Any] | None = None,
     secrets: tuple[str, ...] = (),
+    exempt: frozenset[str] = frozenset(),
+    extra_env: Mapping[str, str] | None = None,
 ) -> JobRun:
     job = gitlab_job(doc, name)
     default = doc.get("default", {})
@@ -344,6 +379,7 @@ def run_gitlab_job(
     for key, value in {**doc.get("variables", {}), **job.get("variables", {})}.items():
         env[key] = _gitlab_expand(str(value), env, f"{name} variables")
     env.update(settings_variables)  # CI/CD settings win over variables in the file
+    env.update(extra_env or {})
     services = {}
     for service in job.get("services", []):
         assert isinstance(service, dict) and "alias" in service, f"{name}: give services an alias"
@@ -351,7 +387,7 @@ def run_gitlab_job(
     rewrites = service_rewrites(services, servers or {}, lambda alias, _: f"{alias}:8080")
     rewritten: set[str] = set()
     env = {k: _rewrite(v, rewrites, rewritten) for k, v in env.items()}
-    shell = Shell(project, secrets)
+    shell = Shell(project, secrets, exempt=exempt)
     before = job.get("before_script", default.get("before_script", []))
     # before_script and script run in one shell session, each line failing the job
     shell.run(f"{name} script", "\n".join([*before, *job["script"]]), env)
@@ -359,7 +395,9 @@ def run_gitlab_job(
     if after:
         shell.run(f"{name} after_script", "\n".join(after), env)
     assert rewritten == set(rewrites), f"services never used: {set(rewrites) - rewritten}"
-    artifacts = [project / p for p in job.get("artifacts", {}).get("paths", [])]
+    declared = job.get("artifacts", {})
+    artifacts = [project / p for p in declared.get("paths", [])]
+    artifacts += [project / p for p in declared.get("reports", {}).values()]
     for artifact in artifacts:
         assert artifact.is_file(), f"{name}: artifact {artifact.name} was not written"
     return JobRun(shell, artifacts)
@@ -618,9 +656,21 @@ def mint(jwt_sqld: Any) -> str:
 # -- static checks ------------------------------------------------------------------------
 
 
+def posting_lines() -> frozenset[str]:
+    """The lines of the two steps that post the review comment: they alone run ``gh``,
+    ``curl`` and shell logic (the tests run them against fake forges)."""
+    (job,) = load_yaml(GITHUB_COMMENT)["jobs"].values()
+    [github] = [s["run"] for s in job["steps"] if s.get("name") == POST_STEP]
+    [gitlab] = [line for line in load_yaml(GITLAB)["review-migrations"]["script"] if "\n" in line]
+    return frozenset(line.strip() for line in (github + gitlab).splitlines())
+
+
+POST_STEP = "Create or update the review comment"
+
+
 def test_every_template_parses_and_runs_only_migrate_tasks_or_nox():
     scripts: list[tuple[str, str, tuple[str, ...]]] = []
-    for path in (GITHUB_VERIFY, GITHUB_DEPLOY):
+    for path in (GITHUB_VERIFY, GITHUB_DEPLOY, GITHUB_COMMENT):
         for job_name, job in load_yaml(path)["jobs"].items():
             scripts += [
                 (f"{path.name}:{job_name}", s["run"], YAML_COMMANDS)
@@ -642,13 +692,19 @@ def test_every_template_parses_and_runs_only_migrate_tasks_or_nox():
     shell = Shell(ROOT)
     for where, script, allowed in scripts:
         shell.allowed = allowed
+        posting = where in ("review-comment.yml:comment", "gitlab:review-migrations")
+        shell.exempt = posting_lines() if posting else frozenset()
         for raw in script.splitlines():
             shell._line(where, raw)  # raises on anything else
     assert set(shell.install_lines) == {PIP_REQUIREMENTS, ".venv/bin/" + PIP_REQUIREMENTS}
     assert shell.venv_lines == [VENV_LINE]
     used = {command.split()[1] for command in shell.commands}
     assert {"migrate.verify", "migrate.validate", "migrate.up", "migrate.status"} <= used
-    assert "migrate.lint" in used
+    assert {"migrate.lint", "migrate.review"} <= used
+    assert any(line.startswith("gh api") for line in shell.posting_lines)
+    assert any("curl --fail-with-body" in line for line in shell.posting_lines)
+    # a posting step may not hide a migrate command from the check above
+    assert not any("migrate." in line for line in posting_lines() if "invoke" in line)
 
 
 def test_this_repositorys_ci_runs_nox_with_the_pip_cache():
@@ -695,7 +751,7 @@ def test_gitlab_pipelines_verify_merge_requests_and_deploy_production_by_hand():
     merge_request = gitlab_pipeline(
         doc, {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_DEFAULT_BRANCH": "main"}
     )
-    assert merge_request == {"verify-migrations": "on_success"}
+    assert merge_request == {"verify-migrations": "on_success", "review-migrations": "on_success"}
     main = gitlab_pipeline(
         doc,
         {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"},
@@ -847,10 +903,13 @@ def test_github_verify_template_on_a_file_and_a_throwaway_sqld(sample, sqld):
         "invoke migrate.validate",
         'invoke migrate.lint --since "origin/main"',
         'invoke migrate.lint --since "origin/main" --format sarif > lint.sarif',
+        'invoke migrate.review --base "origin/main" --output review.md',
     ]
     assert not (sample / "dev.db").exists()  # verify used scratch databases only
     assert any("linted 1 migration (since origin/main)" in out for out in ran.shell.outputs)
-    assert ran.artifacts == [sample / "lint.sarif"]
+    assert ran.artifacts == [sample / "lint.sarif", sample / "review.md"]
+    review = ran.artifacts[1].read_text()
+    assert review.startswith(MARKER + "\n\n") and "`LS402` rename-column" in review
     [result] = json.loads(ran.artifacts[0].read_text())["runs"][0]["results"]
     assert result["ruleId"] == "LS402"
     assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
@@ -964,3 +1023,294 @@ def test_jenkins_pipeline_on_main_with_sqld_and_a_jwt(sample, sqld, jwt_sqld):
     run_jenkins(stages, sample, branch="main", credentials=credentials, secrets=(token,))
     assert_all_applied(sample / "migration-status-staging.json", sqld.http_url)
     assert_all_applied(sample / "migration-status-production.json", jwt_sqld.http_url, token)
+
+
+# -- the review comment: one per pull request, updated on every push -------------------------
+
+
+@dataclass
+class ClosedServer:
+    """A sqld service nobody listens on: the review steps must not connect to it."""
+
+    port: int
+
+
+REVIEW_STEPS = {
+    "Review report (migrations, lint findings, schema diff, ER diagram)",
+    "Keep the review report for review-comment.yml",
+}
+HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
+REPO = "acme/app"
+
+
+def github_review(sample: Path) -> Path:
+    """The verify workflow's review steps, as written, on the sample's branch: the
+    artifact review-comment.yml downloads, moved out of the sample (another runner)."""
+    with closed_port() as port:
+        ran = run_github_job(
+            GITHUB_VERIFY,
+            "verify",
+            sample,
+            expressions={"github.base_ref": "main"},
+            servers={"sqld": ClosedServer(port)},
+            only=REVIEW_STEPS,
+        )
+    assert ran.shell.commands == ['invoke migrate.review --base "origin/main" --output review.md']
+    [artifact] = ran.artifacts
+    uploads = sample.parent / "uploads" / str(len(list(sample.parent.glob("uploads/*"))))
+    uploads.mkdir(parents=True)
+    return artifact.rename(uploads / artifact.name)
+
+
+def commit_migration(sample: Path, name: str, text: str) -> None:
+    (sample / "migrations" / name).write_text(text)
+    git(sample, "add", "migrations")
+    git(sample, "commit", "-q", "-m", name)
+
+
+DROP_BIO = (
+    "20250101090600_drop_bio.sql",
+    "-- migrate:up\nALTER TABLE users DROP COLUMN bio;\n"
+    "-- migrate:down\nALTER TABLE users ADD COLUMN bio TEXT NOT NULL DEFAULT '';\n",
+)
+
+
+def github_state(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A repository with two open pull requests from forks, both from branches named
+    feature: #7 (the one verified) and #8; #7 has a comment that quotes the marker."""
+    state = tmp_path / "forge.json"
+    doc = {
+        "repo": REPO,
+        "token": "ghs_faketoken",
+        "next_id": 100,
+        "log": [],
+        "pulls": [
+            {"number": 7, "state": "open", "head": {"label": "alice:feature", "sha": HEAD_SHA}},
+            {"number": 8, "state": "open", "head": {"label": "bob:feature", "sha": "f" * 40}},
+        ],
+        "comments": {
+            "7": [
+                {"id": 1, "user": {"login": "alice"}, "body": "hello"},
+                {"id": 2, "user": {"login": "alice"}, "body": MARKER + " pasted by hand"},
+                {"id": 3, "user": {"login": "carol"}, "body": "LGTM"},
+            ]
+        },
+    }
+    fake_forges.save(state, doc)
+    return state, doc
+
+
+def run_comment(sample: Path, state: Path, artifact: Path, head_sha: str = HEAD_SHA) -> JobRun:
+    doc = load_yaml(GITHUB_COMMENT)
+    (job,) = doc["jobs"].values()
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    assert doc["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert set(github_on(doc)) == {"workflow_run"}
+    bin_dir = sample.parent / "fake-bin"
+    env = fake_forges.install(bin_dir, state)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}"
+    token = fake_forges.load(state)["token"]
+    return run_github_job(
+        GITHUB_COMMENT,
+        "comment",
+        sample,
+        expressions={
+            "github.event.workflow_run.id": "4242",
+            "github.token": token,
+            "github.repository": REPO,
+            "github.event.workflow_run.head_repository.owner.login": "alice",
+            "github.event.workflow_run.head_branch": "feature",
+            "github.event.workflow_run.head_sha": head_sha,
+        },
+        downloads={"migrate-review": artifact},
+        exempt=posting_lines(),
+        extra_env=env,
+        secrets=(token,),
+    )
+
+
+def bot_comments(state: Path, pr: str = "7") -> list[dict[str, Any]]:
+    thread = fake_forges.load(state)["comments"].get(pr, [])
+    return [c for c in thread if c["user"]["login"] == fake_forges.BOT]
+
+
+def test_github_posts_one_review_comment_and_edits_it_on_every_push(sample, tmp_path):
+    state, _ = github_state(tmp_path)
+    add_branch_migration(sample)
+    first = github_review(sample)
+    ran = run_comment(sample, state, first)
+    assert any("posted the review comment on pull request #7" in o for o in ran.shell.outputs)
+    [comment] = bot_comments(state)
+    assert comment["body"] == first.read_text()  # the report, byte for byte
+    log = fake_forges.load(state)["log"]
+    assert [(e["method"], e["endpoint"]) for e in log] == [
+        ("GET", f"repos/{REPO}/pulls"),
+        ("GET", f"repos/{REPO}/issues/7/comments"),
+        ("POST", f"repos/{REPO}/issues/7/comments"),
+    ]
+    assert log[0]["params"] == {"state": "open", "head": "alice:feature"}
+
+    # the next push: another migration; the same comment is edited, none is added
+    commit_migration(sample, *DROP_BIO)
+    second = github_review(sample)
+    assert second.read_text() != first.read_text()
+    ran = run_comment(sample, state, second)
+    assert any("updated the review comment on pull request #7" in o for o in ran.shell.outputs)
+    [edited] = bot_comments(state)
+    assert edited["id"] == comment["id"] and edited["body"] == second.read_text()
+    assert "`LS102` drop-column" in edited["body"]
+    thread = fake_forges.load(state)["comments"]["7"]
+    assert [c["body"] for c in thread[:3]] == ["hello", MARKER + " pasted by hand", "LGTM"]
+    assert fake_forges.load(state)["log"][-1]["method"] == "PATCH"
+    assert "8" not in fake_forges.load(state)["comments"]  # the other fork's pull request
+
+
+def test_github_posts_nothing_for_a_pull_request_without_migrations(sample, tmp_path):
+    state, _ = github_state(tmp_path)
+    quiet = github_review(sample)  # the branch adds no migration
+    assert quiet.read_text().startswith(f"{MARKER}\n{QUIET}\n")
+    ran = run_comment(sample, state, quiet)
+    assert any("changes no migration: no comment" in o for o in ran.shell.outputs)
+    assert bot_comments(state) == []
+    # ... but a comment posted before is still brought up to date
+    add_branch_migration(sample)
+    run_comment(sample, state, github_review(sample))
+    git(sample, "reset", "-q", "--hard", "HEAD~1")
+    quiet = github_review(sample)
+    run_comment(sample, state, quiet)
+    [comment] = bot_comments(state)
+    assert comment["body"] == quiet.read_text()
+
+
+def test_github_comments_only_on_the_pull_request_of_the_verified_commit(sample, tmp_path):
+    """The pull request is found from the event (head owner, branch and commit), not from
+    anything the pull request's run wrote: a run for an outdated commit posts nothing."""
+    state, _ = github_state(tmp_path)
+    add_branch_migration(sample)
+    ran = run_comment(sample, state, github_review(sample), head_sha="e" * 40)
+    assert any("no open pull request has head eeee" in o for o in ran.shell.outputs)
+    assert bot_comments(state) == [] and bot_comments(state, "8") == []
+
+
+def test_github_refuses_to_post_a_file_that_is_not_a_review(sample, tmp_path):
+    state, _ = github_state(tmp_path)
+    other = tmp_path / "upload" / "review.md"
+    other.parent.mkdir()
+    other.write_text("@everyone free stuff\n")
+    with pytest.raises(TemplateFailed, match="does not start with the review marker"):
+        run_comment(sample, state, other)
+    assert bot_comments(state) == []
+
+
+def gitlab_state(tmp_path: Path, earlier_notes: int) -> Path:
+    state = tmp_path / "gitlab.json"
+    notes = [
+        {"id": n, "author": {"id": 5}, "body": f"note {n}"} for n in range(1, earlier_notes + 1)
+    ]
+    notes.append({"id": earlier_notes + 1, "author": {"id": 5}, "body": MARKER + " quoted"})
+    doc = {
+        "api": "https://gitlab.example.com/api/v4",
+        "token": "glpat-faketoken",
+        "bot_id": 77,
+        "project": "12",
+        "mr": "3",
+        "next_id": 1000,
+        "log": [],
+        "notes": notes,
+    }
+    fake_forges.save(state, doc)
+    return state
+
+
+def run_gitlab_review(sample: Path, state: Path | None, base: str) -> JobRun:
+    bin_dir = sample.parent / "fake-bin"
+    env = fake_forges.install(bin_dir, state or sample.parent / "no-state.json")
+    env["PATH"] = f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}"
+    variables = {
+        "CI_MERGE_REQUEST_DIFF_BASE_SHA": base,
+        "CI_API_V4_URL": "https://gitlab.example.com/api/v4",
+        "CI_PROJECT_ID": "12",
+        "CI_MERGE_REQUEST_IID": "3",
+    }
+    token = ""
+    if state is not None:
+        token = fake_forges.load(state)["token"]
+        variables["MIGRATE_REVIEW_TOKEN"] = token
+    return run_gitlab_job(
+        load_yaml(GITLAB),
+        "review-migrations",
+        sample,
+        settings_variables=variables,
+        exempt=posting_lines(),
+        extra_env=env,
+        secrets=(token,) if token else (),
+    )
+
+
+def gitlab_bot_notes(state: Path) -> list[dict[str, Any]]:
+    doc = fake_forges.load(state)
+    return [n for n in doc["notes"] if n["author"]["id"] == doc["bot_id"]]
+
+
+def test_gitlab_posts_one_review_note_and_a_code_quality_report(sample, tmp_path):
+    """150 notes before ours: the job pages through them to find its own."""
+    state = gitlab_state(tmp_path, earlier_notes=150)
+    base = git(sample, "rev-parse", "HEAD")
+    add_branch_migration(sample)
+    ran = run_gitlab_review(sample, state, base)
+    assert ran.shell.install_lines == [PIP_REQUIREMENTS]
+    review, report = sample / "review.md", sample / "gl-code-quality-report.json"
+    assert ran.artifacts == [review, report]
+    [issue] = json.loads(report.read_text())
+    assert issue["check_name"] == "LS402" and issue["severity"] == "major"
+    assert issue["location"] == {"path": "migrations/" + BRANCH_MIGRATION[0], "lines": {"begin": 2}}
+    [note] = gitlab_bot_notes(state)
+    assert note["body"] == review.read_text()
+    assert f"compared with `{base[:12]}`" in note["body"]  # the diff base, abbreviated
+    assert any("posted the review note on merge request !3" in o for o in ran.shell.outputs)
+
+    commit_migration(sample, *DROP_BIO)
+    ran = run_gitlab_review(sample, state, base)
+    [edited] = gitlab_bot_notes(state)
+    assert edited["id"] == note["id"] and "`LS102` drop-column" in edited["body"]
+    doc = fake_forges.load(state)
+    assert [n["body"] for n in doc["notes"][:2]] == ["note 1", "note 2"]
+    notes = "/projects/12/merge_requests/3/notes"
+    calls = [(e["method"], e["path"], e["query"].get("page")) for e in doc["log"] if "method" in e]
+    assert calls == [
+        ("GET", "/user", None),
+        ("GET", notes, "1"),
+        ("GET", notes, "2"),
+        ("GET", notes, "3"),  # empty: none of the notes is ours yet
+        ("POST", notes, None),
+        ("GET", "/user", None),
+        ("GET", notes, "1"),
+        ("GET", notes, "2"),  # ours is the 152nd
+        ("PUT", f"{notes}/{note['id']}", None),
+    ]
+
+
+def test_gitlab_without_a_token_keeps_the_report_as_an_artifact(sample, tmp_path):
+    base = git(sample, "rev-parse", "HEAD")
+    add_branch_migration(sample)
+    ran = run_gitlab_review(sample, None, base)
+    assert any("MIGRATE_REVIEW_TOKEN is not set" in o for o in ran.shell.outputs)
+    assert (sample / "review.md").read_text().startswith(MARKER)
+    assert not (sample.parent / "no-state.json").exists()  # curl never ran
+
+
+def test_gitlab_review_job_fails_on_bad_input_not_on_findings(sample, tmp_path):
+    """lint exits 3 on an error finding: the job goes on; exit 2 (bad input) fails it."""
+    state = gitlab_state(tmp_path, earlier_notes=0)
+    base = git(sample, "rev-parse", "HEAD")
+    (sample / "migrations" / "20250101090600_bad_ref.sql").write_text(
+        "-- migrate:up\nCREATE TABLE x (id INTEGER REFERENCES nowhere (id));\n"
+    )
+    ran = run_gitlab_review(sample, state, base)
+    issues = json.loads((sample / "gl-code-quality-report.json").read_text())
+    assert {i["severity"] for i in issues} >= {"critical"}
+    assert len(gitlab_bot_notes(state)) == 1
+    assert ran.shell.commands[0].startswith("invoke migrate.lint")
+    (sample / "migrations" / "20250101090700_broken.sql").write_text("-- migrate:up\nBEGIN;\n")
+    with pytest.raises(TemplateFailed, match="transaction control"):
+        run_gitlab_review(sample, state, base)

@@ -188,7 +188,8 @@ def test_runnable_examples_work_as_written(page, project):
 
 def test_the_guides_have_runnable_examples():
     counts = {page: len(examples) for page, examples in EXAMPLES.items()}
-    for page in ("getting-started", "file-format", "configuration", "ci", "troubleshooting"):
+    guides = ("getting-started", "file-format", "configuration", "ci", "troubleshooting")
+    for page in (*guides, "lint", "review"):  # lint, hash, rebase and review run as shown
         assert counts.get(f"docs/{page}.md", 0) >= 1, f"docs/{page}.md has no runnable example"
     assert "README.md" in counts
     assert sum(counts.values()) >= 25, counts

@@ -72,6 +72,15 @@ def ids(report) -> list[str]:
     return [f.rule_id for f in report.findings]
 
 
+#: A rebuild of ``c`` that keeps every column and row, and a trigger on ``c``.
+REBUILD_C = """\
+CREATE TABLE _new_c (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p (id) ON DELETE CASCADE,
+                     note TEXT);
+INSERT INTO _new_c SELECT * FROM c;
+DROP TABLE c;
+ALTER TABLE _new_c RENAME TO c;"""
+C_TRIGGER = "CREATE TRIGGER c_touch AFTER UPDATE ON c BEGIN SELECT 1; END;"
+
 # Each rule: (rule, migration that triggers it, a close migration that does not[, options]).
 CASES = [
     ("LS001", up("CREATE INDEX i ON p (nope);"), up("CREATE INDEX i ON p (name);")),
@@ -95,6 +104,14 @@ CASES = [
         "LS104",
         rebuild_p("id INTEGER PRIMARY KEY, name TEXT", "(id, name) SELECT id, name"),
         rebuild_p("id INTEGER PRIMARY KEY, name TEXT, email TEXT", "SELECT *"),
+    ),
+    (
+        "LS105",
+        up(f"CREATE INDEX c_note ON c (note);\n{C_TRIGGER}\n{REBUILD_C}"),
+        up(
+            f"CREATE INDEX c_note ON c (note);\n{C_TRIGGER}\n{REBUILD_C}\n"
+            f"CREATE INDEX c_note ON c (note);\n{C_TRIGGER}"
+        ),
     ),
     (
         "LS201",
@@ -473,3 +490,20 @@ def test_every_rule_fires_somewhere_in_the_corpus():
     text = EXPECTED.read_text(encoding="utf-8")
     missing = [rule for rule in rules() if f" {rule} " not in text]
     assert missing == []
+
+
+def test_an_index_or_trigger_dropped_by_name_before_a_rebuild_is_meant_to_go(tmp_path):
+    """LS105 is about what the rebuild loses by accident: a DROP INDEX or DROP TRIGGER
+    written out says the migration means it; an index kept under another name counts."""
+    setup = up(f"CREATE INDEX c_note ON c (note);\n{C_TRIGGER}")
+    meant = up(f"DROP INDEX c_note;\nDROP TRIGGER c_touch;\n{REBUILD_C}")
+    assert "LS105" not in ids(run(tmp_path / "meant", setup, meant))
+    renamed = up(f"{REBUILD_C}\nCREATE INDEX c_by_note ON c (note);\n{C_TRIGGER}")
+    assert "LS105" not in ids(run(tmp_path / "renamed", setup, renamed))
+    [lost] = [
+        f for f in run(tmp_path / "lost", setup, up(REBUILD_C)).findings if f.rule_id == "LS105"
+    ]
+    assert lost.message == (
+        "the rebuild of c drops index c_note and trigger c_touch with the old table and does"
+        " not create them again"
+    )

@@ -195,7 +195,7 @@ def test_sarif_is_valid_sarif_2_1_0_for_code_scanning(project):
             "002_bad.sql:2: nolint names unknown lint rule(s) LS9",
         ),
         (["--file", "nowhere.sql"], {}, "nowhere.sql: no such file"),
-        (["--since", "main"], {}, "--since: git merge-base failed"),
+        (["--since", "main"], {}, "--since: migrations is not in a git work tree ("),
     ],
     ids=[
         "since-and-file",

@@ -251,7 +251,11 @@ def test_an_applied_migration_is_not_moved(branches: Project) -> None:
 def test_without_git_or_a_known_ref_rebase_says_why(tmp_path: Path, branches: Project) -> None:
     unknown = branches.invoke("migrate.rebase", "--onto", "nosuchbranch")
     assert unknown.code == 2
-    assert unknown.err == "error: rebase: 'nosuchbranch' is not a branch or commit here\n"
+    assert unknown.err == (
+        "error: rebase: 'nosuchbranch' is not a branch or commit here; fetch it first (git"
+        " fetch origin BRANCH; in CI, clone the whole history: GitHub's actions/checkout with"
+        " fetch-depth: 0, GitLab's GIT_DEPTH: 0)\n"
+    )
     missing = branches.invoke("migrate.rebase")
     assert missing.code == 2 and "--onto main" in missing.err
 

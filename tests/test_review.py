@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from migrate_tasks.autogenerate.reflect import Schema
-from migrate_tasks.files.gitref import folder_at
-from migrate_tasks.report.mermaid import er_diagram
+from migrate_tasks.files.gitref import branch_point, folder_at
+from migrate_tasks.report.mermaid import draw, er_diagram
 from migrate_tasks.report.review import MARKER, ReviewFinding, ReviewInput, review_markdown
 from migrate_tasks.review.schema_change import Line, before_and_after, table_changes
 from tests.support.npm_tools import NpmUnavailable, mermaid_errors
@@ -104,6 +104,28 @@ def test_no_change_no_table(schemas) -> None:
     assert table_changes(before, before) == [] and table_changes(after, after) == []
 
 
+def test_the_same_column_spelled_in_another_case_is_no_change(tmp_path: Path) -> None:
+    """A squash or a rebuild that writes ``TEXT ... STORED`` for ``text ... stored`` (the
+    generated column's text is kept as written) or ``CURRENT_TIMESTAMP`` for
+    ``current_timestamp`` changes nothing; a literal in another case does. Found on a
+    real project's squashed migrations."""
+    lower = (
+        "-- migrate:up\nCREATE TABLE t (d JSON, k text GENERATED ALWAYS AS"
+        " (json_extract(d, '$.k')) stored, u TIMESTAMP DEFAULT current_timestamp);\n"
+    )
+    upper = lower.replace("text GEN", "TEXT GEN").replace("stored", "STORED")
+    upper = upper.replace("current_timestamp", "CURRENT_TIMESTAMP")
+    base = {"1_t.sql": lower.encode()}
+    same = folder(tmp_path / "same", {"1_t.sql": upper})
+    assert table_changes(*before_and_after(base, same)) == []
+    literal = folder(tmp_path / "literal", {"1_t.sql": upper.replace("'$.k'", "'$.K'")})
+    [change] = table_changes(*before_and_after(base, literal))
+    assert [(x.mark, x.text) for x in change.lines if x.mark != " "] == [
+        ("-", "k text GENERATED ALWAYS AS (json_extract(d, '$.k')) stored"),
+        ("+", "k TEXT GENERATED ALWAYS AS (json_extract(d, '$.K')) STORED"),
+    ]
+
+
 def git(root: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
@@ -139,6 +161,39 @@ def test_the_base_branch_files_come_from_git_byte_for_byte(tmp_path: Path) -> No
     }  # fmt: skip
     with pytest.raises(Exception, match="'nope' is not a branch or commit here"):
         folder_at(migrations, "nope")
+
+
+def test_files_at_the_branch_point_in_one_git_process(tmp_path: Path) -> None:
+    """``branch_point`` is where the branch left the base: what the base gained since is
+    not there. ``read_all`` reads what ``read`` reads; a sub-folder is not a file."""
+    migrations = folder(tmp_path / "migrations", BASE)
+    (migrations / "archive").mkdir()
+    (migrations / "archive" / "1_old.sql").write_text("-- migrate:up\nSELECT 1;\n")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    git(tmp_path, "checkout", "-q", "-b", "feature")
+    folder(migrations, BRANCH)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "branch")
+    git(tmp_path, "checkout", "-q", "main")
+    folder(migrations, {"20250301090000_later.sql": "-- migrate:up\nSELECT 1;\n"})
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "later")
+    git(tmp_path, "checkout", "-q", "feature")
+
+    tip, point = folder_at(migrations, "main"), branch_point(migrations, "main")
+    assert tip.names() == [*sorted(BASE), "20250301090000_later.sql"]
+    assert point.names() == sorted(BASE)
+    assert point.commit == git(tmp_path, "rev-parse", "feature~1").strip()
+    assert point.read_all(sorted(BASE)) == {name: point.read(name) for name in sorted(BASE)}
+    assert point.read_all([]) == {}
+    with pytest.raises(Exception, match=r"git has no file migrations/nope\.sql"):
+        point.read_all(["nope.sql"])
+    git(tmp_path, "checkout", "-q", "--orphan", "alone")
+    git(tmp_path, "commit", "-q", "-m", "alone")
+    with pytest.raises(Exception, match="'main' and HEAD have no commit in common here"):
+        branch_point(migrations, "main")
 
 
 # --- Mermaid -------------------------------------------------------------------------------
@@ -230,6 +285,18 @@ def test_relationships_carry_cardinality_and_identity(awkward: Schema) -> None:
     assert er_diagram(awkward, ["dropped_meanwhile"]) == ""
 
 
+def test_a_capped_diagram_says_what_it_leaves_out(awkward: Schema, parse_mermaid) -> None:
+    linked = draw(awkward, ["pairs"], max_linked=1)
+    assert linked.left_out == () and linked.linked_left_out == ("pk",)
+    assert '    t_end["end"]\n' in linked.text and "t_pk" not in linked.text
+    touched = draw(awkward, ["end", "pk", "1 two"], max_tables=1)
+    assert touched.left_out == ("end", "pk")  # in name order: "1 two" is drawn
+    assert touched.text.startswith('erDiagram\n    t_1_two["1 two"] {\n')
+    assert "t_pk" not in touched.text  # a table left out is not drawn as a link either
+    assert draw(awkward, ["pairs"]).text == er_diagram(awkward, ["pairs"])
+    assert parse_mermaid([linked.text, touched.text]) == [None, None]
+
+
 # --- Markdown ------------------------------------------------------------------------------
 
 
@@ -294,3 +361,16 @@ def test_a_column_whose_definition_changed_is_one_change() -> None:
     )
     assert "```diff\n TABLE users\n   id INTEGER\n-  email TEXT\n+  email TEXT NOT NULL\n" in text
     assert "### Tables touched\n\nNone left: the branch only drops tables.\n" in text
+
+
+def test_edited_and_removed_migrations_are_counted_in_words() -> None:
+    review = ReviewInput(
+        base="main", migrations=[], findings=[], changes=[], diagram="",
+        edited=["migrations/1_a.sql"], removed=["migrations/2_b.sql", "migrations/3_c.sql"],
+    )  # fmt: skip
+    text = review_markdown(review)
+    assert "edits 1 migration that `main` already has.** A database that applied it will" in text
+    assert (
+        "removes 2 migrations that `main` has.** A database that applied them reports them" in text
+    )
+    assert "> - `migrations/3_c.sql`" in text

@@ -93,6 +93,8 @@ class Schema:
     tables: Mapping[str, Table] = field(default_factory=dict)
     indexes: Mapping[str, Index] = field(default_factory=dict)
     others: frozenset[str] = frozenset()
+    #: Trigger name -> the name of its table (both as stored).
+    triggers: Mapping[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name.lower())
@@ -143,6 +145,7 @@ class SchemaReader:
         tables: dict[str, Table] = {}
         indexes: dict[str, Index] = {}
         others = set()
+        triggers: dict[str, str] = {}
         for kind, name, table, sql in rows:
             if name in hidden or table in hidden:
                 continue
@@ -152,7 +155,14 @@ class SchemaReader:
                 indexes[name.lower()] = self._index(name, table, str(sql))
             else:
                 others.add(name)
-        return Schema(MappingProxyType(tables), MappingProxyType(indexes), frozenset(others))
+                if kind == "trigger":
+                    triggers[name] = table
+        return Schema(
+            MappingProxyType(tables),
+            MappingProxyType(indexes),
+            frozenset(others),
+            MappingProxyType(triggers),
+        )
 
     def _table(self, name: str, sql: str) -> Table:
         key = (name, sql)

@@ -2,20 +2,20 @@
 
 * pending: the tracking table read like ``status`` does (one query); a local database
   file that does not exist is an empty history, so everything is pending;
-* ``--since REF``: the files under the migrations folder added since the branch point
-  (``git merge-base REF HEAD``), committed or not; the newest version on REF itself
-  feeds the history rule (a migration older than that one merges out of order).
+* ``--since REF``: the migration files in the folder that it did not have at the branch
+  point (``git merge-base REF HEAD``, read by ``files.gitref``), committed or not; the
+  newest version on REF itself feeds the history rule (a migration older than that one
+  merges out of order).
 """
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.engine.plan import APPLIED, MODIFIED, PENDING, ROLLED_BACK
 from migrate_tasks.errors import UsageError
-from migrate_tasks.files.source import MigrationFile, version_of
+from migrate_tasks.files.source import MigrationFile, listing, version_of
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,16 @@ def pending(engine) -> Chosen:  # type: ignore[no-untyped-def]
 
 
 def since(directory: Path, ref: str) -> Chosen:
-    """Versions of the files added under ``directory`` since ``git merge-base ref HEAD``."""
+    """Versions of the migration files in ``directory`` that the folder did not have at
+    ``git merge-base ref HEAD``: committed or not, as ``up`` would see them."""
+    from migrate_tasks.files.gitref import branch_point, folder_at
+
     if not directory.is_dir():
         raise UsageError(f"the migrations folder {directory} does not exist")
-    base = _git(directory, "merge-base", ref, "HEAD").strip()
-    added = _git(
-        directory,
-        "diff",
-        "--name-only",
-        "--no-renames",
-        "--diff-filter=A",
-        "--relative",
-        "-z",
-        base,
-        "--",
-        ".",
-    )
-    untracked = _git(directory, "ls-files", "--others", "--exclude-standard", "-z", "--", ".")
-    names = {Path(p).name for p in (added + untracked).split("\0") if p and "/" not in p}
-    versions = frozenset(_version(n) for n in names if n.endswith(".sql"))
-    on_base = _git(directory, "ls-tree", "--name-only", "-z", ref, "--", ".")
-    base_versions = [_version(Path(p).name) for p in on_base.split("\0") if p.endswith(".sql")]
+    on_base = set(branch_point(directory, ref).names())
+    added = {f.path.name for f in listing(directory)[0]} - on_base
+    versions = frozenset(_version(n) for n in added)
+    base_versions = [_version(n) for n in folder_at(directory, ref).names() if n.endswith(".sql")]
     newest = max((v for v in base_versions if v), key=int, default=None)
     return Chosen(versions - {""}, base_newest=newest, label=f"since {ref}")
 
@@ -84,25 +73,3 @@ def files(paths: list[str], directory: Path) -> tuple[Chosen, list[MigrationFile
 def _version(name: str) -> str:
     head = name.split("_", 1)[0]
     return head if head.isdigit() else ""
-
-
-def _git(cwd: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except OSError as exc:
-        raise UsageError(f"--since needs git: {exc}") from None
-    if done.returncode != 0:
-        message = (
-            done.stderr.strip().splitlines()[-1]
-            if done.stderr.strip()
-            else f"exit {done.returncode}"
-        )
-        raise UsageError(f"--since: git {args[0]} failed: {message}")
-    return done.stdout

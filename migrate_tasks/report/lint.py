@@ -1,8 +1,10 @@
-"""``lint`` shown three ways: text for people, JSON (docs/json.md) and SARIF 2.1.0 for
-GitHub code scanning. Suppressed findings are listed in every form, marked as such."""
+"""``lint`` shown four ways: text for people, JSON (docs/json.md), SARIF 2.1.0 for
+GitHub code scanning, and GitLab's code quality report. Suppressed findings are listed,
+marked as such, in every form but the last, which has no way to mark them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import TYPE_CHECKING, Any
@@ -68,32 +70,34 @@ def _finding_json(finding: Finding, rules: dict[str, Rule]) -> dict[str, Any]:
 
 def lint_json(report: LintReport, rules: dict[str, Rule], *, strict: bool) -> str:
     """``lint --json``: the migrations linted, the findings, the suppressed ones."""
-    return json.dumps(
-        {
-            "schema_version": JSON_SCHEMA_VERSION,
-            "selection": report.selection,
-            "target": report.target,
-            "row_counts": report.row_counts,
-            "strict": strict,
-            "ok": not report.failed(strict=strict),
-            "migrations": [
-                {"version": m.version, "name": m.name, "path": m.path} for m in report.migrations
-            ],
-            "findings": [_finding_json(f, rules) for f in report.findings],
-            "suppressed": [
-                {**_finding_json(s.finding, rules), "suppressed_by_line": s.by_line}
-                for s in report.suppressed
-            ],
-            "summary": {
-                "error": report.count("error"),
-                "warning": report.count("warning"),
-                "notice": report.count("notice"),
-                "suppressed": len(report.suppressed),
-            },
-            "notes": list(report.notes),
+    return json.dumps(lint_document(report, rules, strict=strict), indent=2)
+
+
+def lint_document(report: LintReport, rules: dict[str, Rule], *, strict: bool) -> dict[str, Any]:
+    """``lint --json``'s document (also part of ``review --json``)."""
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "selection": report.selection,
+        "target": report.target,
+        "row_counts": report.row_counts,
+        "strict": strict,
+        "ok": not report.failed(strict=strict),
+        "migrations": [
+            {"version": m.version, "name": m.name, "path": m.path} for m in report.migrations
+        ],
+        "findings": [_finding_json(f, rules) for f in report.findings],
+        "suppressed": [
+            {**_finding_json(s.finding, rules), "suppressed_by_line": s.by_line}
+            for s in report.suppressed
+        ],
+        "summary": {
+            "error": report.count("error"),
+            "warning": report.count("warning"),
+            "notice": report.count("notice"),
+            "suppressed": len(report.suppressed),
         },
-        indent=2,
-    )
+        "notes": list(report.notes),
+    }
 
 
 def _sarif_rule(rule: Rule) -> dict[str, Any]:
@@ -162,3 +166,42 @@ def lint_sarif(report: LintReport, rules: dict[str, Rule], *, version: str) -> s
         "results": results,
     }
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2)
+
+
+#: Our severities on GitLab's scale (info, minor, major, critical, blocker): an error
+#: fails ``lint``, so it ranks above a warning in the merge request widget.
+_CODEQUALITY_SEVERITY = {"error": "critical", "warning": "major", "notice": "info"}
+
+
+def lint_codequality(report: LintReport, rules: dict[str, Rule]) -> str:
+    """``lint --format codequality``: GitLab's code quality report (its subset of the
+    Code Climate format), one issue per finding; suppressed findings are left out.
+
+    The fingerprint ignores the line, so an issue keeps its identity when lines above
+    it move, and counts equal findings in one file so that none hides another (GitLab
+    shows one issue per fingerprint).
+    """
+    seen: dict[tuple[str, ...], int] = {}
+    issues = []
+    for finding in report.findings:
+        path = finding.path.replace(os.sep, "/").removeprefix("./")
+        identity = (finding.rule_id, path, finding.object, finding.message)
+        seen[identity] = seen.get(identity, 0) + 1
+        key = "\0".join([*identity, str(seen[identity])])
+        rule = rules.get(finding.rule_id)
+        name = f" {rule.name}" if rule else ""
+        issues.append(
+            {
+                "type": "issue",
+                "check_name": finding.rule_id,
+                "description": f"{finding.rule_id}{name}: {finding.message}",
+                "categories": ["Bug Risk"],
+                "severity": _CODEQUALITY_SEVERITY[finding.severity],
+                "fingerprint": hashlib.sha256(key.encode()).hexdigest(),
+                "location": {
+                    "path": path,
+                    "lines": {"begin": finding.line or 1},
+                },
+            }
+        )
+    return json.dumps(issues, indent=2)

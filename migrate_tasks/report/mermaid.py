@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: presentation does not read databases
     from migrate_tasks.autogenerate.reflect import ForeignKey, Schema, Table
 
-__all__ = ["er_diagram"]
+__all__ = ["Diagram", "draw", "er_diagram"]
 
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_CHARS = re.compile(r"[^A-Za-z0-9_\-()\[\].,*\u00c0-\uffff]")
@@ -43,23 +44,59 @@ _KEYWORDS = frozenset(
 _KEY_MARKERS = frozenset({"PK", "FK", "UK"})
 
 
+@dataclass(frozen=True)
+class Diagram:
+    """An ``erDiagram`` and what a size limit left out of it."""
+
+    text: str  # "" when no table is left to draw
+    left_out: tuple[str, ...] = ()  # touched tables over ``max_tables``, not drawn
+    linked_left_out: tuple[str, ...] = ()  # linked tables over ``max_linked``, not drawn
+
+
 def er_diagram(schema: Schema, touched: Iterable[str]) -> str:
     """The ``erDiagram`` text for the ``touched`` tables of ``schema`` (names as stored;
     tables not in ``schema``, e.g. dropped ones, are left out). Empty when none is left."""
+    return draw(schema, touched).text
+
+
+def draw(
+    schema: Schema,
+    touched: Iterable[str],
+    *,
+    max_tables: int | None = None,
+    max_linked: int | None = None,
+) -> Diagram:
+    """``er_diagram`` for a big branch: at most ``max_tables`` touched tables (in name
+    order) with their columns and ``max_linked`` others by name, saying which are left out."""
     tables = schema.tables
     drawn = sorted({t.lower() for t in touched if t.lower() in tables})
+    left_out = drawn[max_tables:] if max_tables is not None else []
+    drawn = drawn[: len(drawn) - len(left_out)]
     if not drawn:
-        return ""
-    linked = set(drawn)
+        return Diagram("", _names(schema, left_out))
+    linked: set[str] = set()
     for key in drawn:
         linked.update(fk.table.lower() for fk in tables[key].foreign_keys)
         linked.update(child.lower() for child, _fk in schema.references_to(key))
-    shown = sorted(k for k in linked if k in tables)
+    linked = sorted(k for k in linked - set(drawn) - set(left_out) if k in tables)
+    linked_out = linked[max_linked:] if max_linked is not None else []
+    shown = sorted(set(drawn) | set(linked[: len(linked) - len(linked_out)]))
+    return Diagram(
+        _render(schema, shown, set(drawn)), _names(schema, left_out), _names(schema, linked_out)
+    )
+
+
+def _names(schema: Schema, keys: Iterable[str]) -> tuple[str, ...]:
+    return tuple(schema.tables[k].name for k in keys)
+
+
+def _render(schema: Schema, shown: list[str], with_columns: set[str]) -> str:
+    tables = schema.tables
     ids = _entity_ids([tables[k].name for k in shown])
     lines = ["erDiagram"]
     for key in shown:
         table = tables[key]
-        lines += _entity(table, ids[table.name], with_columns=key in drawn)
+        lines += _entity(table, ids[table.name], with_columns=key in with_columns)
     relations = sorted(
         _relation(tables[key], fk, ids)
         for key in shown

@@ -9,7 +9,8 @@ NULL, DEFAULT as written), then its primary key, unique constraints, checks, for
 keys and indexes, each on a line of its own. A table the branch touches is one whose
 card differs; its lines are marked ``+`` (only after), ``-`` (only before) or `` ``
 (both), in the order of a line diff, so a changed column shows as its old line and its
-new one. Triggers and views are listed by name only (their text is in the migration).
+new one. Triggers are listed by name only and views, in ``view_changes``, by name and
+kind of change (their text is in the migration).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from migrate_tasks.autogenerate.reflect import Schema, Table
 from migrate_tasks.config import defaults
 from migrate_tasks.sql.normalise import normalise_sql
 
-__all__ = ["Line", "TableChange", "before_and_after", "table_card", "table_changes"]
+__all__ = [
+    "Line", "TableChange", "ViewChange", "before_and_after", "table_card", "table_changes",
+    "view_changes",
+]  # fmt: skip
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 
@@ -101,7 +105,8 @@ def table_changes(before: Schema, after: Schema) -> list[TableChange]:
         old, new = before.tables.get(key), after.tables.get(key)
         left = table_card(old) if old else []
         right = table_card(new) if new else []
-        if old is not None and new is not None and left == right and old.name == new.name:
+        same = [_key(x) for x in left] == [_key(x) for x in right]
+        if old is not None and new is not None and same and old.name == new.name:
             continue
         kind = ADDED if old is None else REMOVED if new is None else CHANGED
         name = (new or old).name  # type: ignore[union-attr]
@@ -109,11 +114,41 @@ def table_changes(before: Schema, after: Schema) -> list[TableChange]:
     return changes
 
 
+@dataclass(frozen=True)
+class ViewChange:
+    """A view the branch adds, removes or changes (its text is in the migration)."""
+
+    name: str
+    kind: str  # added | removed | changed
+
+
+def view_changes(before: Schema, after: Schema) -> list[ViewChange]:
+    """Every view whose definition differs, in name order (pure)."""
+    old = {name.lower(): (name, normalise_sql(sql, fold_case=True)) for name, sql in before.views}
+    new = {name.lower(): (name, normalise_sql(sql, fold_case=True)) for name, sql in after.views}
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key in old and key in new and old[key][1] == new[key][1]:
+            continue
+        kind = ADDED if key not in old else REMOVED if key not in new else CHANGED
+        changes.append(ViewChange((new.get(key) or old[key])[0], kind))
+    return changes
+
+
+def _key(line: tuple[str, str]) -> tuple[str, str]:
+    """What a card line means: keywords and names in one case, literals as written, so
+    ``text ... stored`` in one migration and ``TEXT ... STORED`` in another are one line."""
+    part, text = line
+    return part, normalise_sql(text, fold_case=True)
+
+
 def _diff(left: Sequence[tuple[str, str]], right: Sequence[tuple[str, str]]) -> Iterator[Line]:
-    matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        a=[_key(x) for x in left], b=[_key(x) for x in right], autojunk=False
+    )
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            yield from (Line(" ", part, text) for part, text in left[i1:i2])
+        if tag == "equal":  # shown as the branch has it
+            yield from (Line(" ", part, text) for part, text in right[j1:j2])
             continue
         yield from (Line("-", part, text) for part, text in left[i1:i2])
         yield from (Line("+", part, text) for part, text in right[j1:j2])

@@ -16,10 +16,11 @@ from migrate_tasks.tasks.lint import lint
 from migrate_tasks.tasks.maintenance import repair, unlock
 from migrate_tasks.tasks.migrations import create, down, status, up, validate
 from migrate_tasks.tasks.models import generate
+from migrate_tasks.tasks.review import review
 
 migrate = Collection(
     "migrate",
-    create, status, validate, lint, up, down, repair, unlock, verify, dump, baseline,
+    create, status, validate, lint, review, up, down, repair, unlock, verify, dump, baseline,
     import_alembic, adopt_dbmate, generate, hash_, rebase,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["lint"]
 
-FORMATS = ("text", "json", "sarif")
+FORMATS = ("text", "json", "sarif", "codequality")
 
 LINT_HELP = help_for(
     url="the live database: its history decides what is pending, and its row counts feed"
@@ -39,7 +39,8 @@ LINT_HELP = help_for(
     file="lint this migration file (repeat the flag for several); the database is not read",
     strict="exit 3 on warnings too, not only on errors",
     json="print the result as one JSON document (docs/json.md); same as --format json",
-    format="text, json or sarif (SARIF 2.1.0, for GitHub code scanning)",
+    format="text, json, sarif (SARIF 2.1.0, for GitHub code scanning) or codequality"
+    " (GitLab's code quality report)",
     transaction_budget="seconds one migration's transaction may take on sqld, for the size"
     " rule (default 5: sqld's write-transaction timeout; more if your namespace sets"
     " txn_timeout_s)",
@@ -67,7 +68,7 @@ def lint(
     """Find dangerous statements in migrations before they run: pending ones by default."""
     from migrate_tasks import __version__
     from migrate_tasks.lint.registry import rules
-    from migrate_tasks.report.lint import lint_json, lint_sarif, lint_text
+    from migrate_tasks.report.lint import lint_codequality, lint_json, lint_sarif, lint_text
 
     shown = _format(format, json_)
     if since and file:
@@ -89,6 +90,8 @@ def lint(
         print(lint_json(report, known, strict=strict))
     elif shown == "sarif":
         print(lint_sarif(report, known, version=__version__))
+    elif shown == "codequality":
+        print(lint_codequality(report, known))
     else:
         print(lint_text(report, known))
     if report.failed(strict=strict):
@@ -134,7 +137,10 @@ def _run(
     if files:
         chosen, extra = selection.files(files, directory)
     elif since:
-        chosen = selection.since(directory, since)
+        try:
+            chosen = selection.since(directory, since)
+        except UsageError as exc:
+            raise UsageError(f"--since: {exc}") from None
     target, counts = None, None
     with contextlib.ExitStack() as stack:
         if read_database:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from migrate_tasks.lint.context import SectionContext, StatementContext
 from migrate_tasks.lint.registry import Hit, rule
+from migrate_tasks.lint.schema import Index
 
 
 def _columns(key: frozenset[str]) -> str:
@@ -159,3 +160,75 @@ def rebuild_loses(section: SectionContext) -> Iterator[Hit]:
                 f" SELECT ... FROM {rebuild.old.name}): the table ends up empty"
                 + migration.rows_note(rebuild.name),
             )
+
+
+@rule(
+    "LS105",
+    "rebuild-loses-indexes-or-triggers",
+    "warning",
+    summary="a table rebuild drops the table's indexes or triggers without creating them again",
+    why="""
+`DROP TABLE` drops the table's indexes and triggers with it, and a rename carries over
+only those of the table renamed. After a rebuild (create the new table, copy, drop the
+old one, rename the new one), whatever indexes and triggers the old table had are gone
+unless the migration creates them again. Nothing fails: queries that used an index slow
+down, and a trigger that kept a rule (an audit row, a column that must not change)
+silently stops. Generators that rebuild tables are known to forget them.
+""",
+    instead="""
+After the rename, create each index and trigger of the old table again (their text is in
+the migration that created them, or in `dump`'s schema.sql). If one is meant to go,
+drop it by name before the rebuild (`DROP INDEX`, `DROP TRIGGER`), so the migration
+says so. Losing a UNIQUE index is LS103.
+""",
+    scope="section",
+)
+def rebuild_loses_objects(section: SectionContext) -> Iterator[Hit]:
+    dropped = _dropped_by_name(section)
+    for rebuild in section.rebuilds:
+        table = rebuild.name.lower()
+        # what the old table had just before it went away (created in this section or not)
+        had = next(
+            (s.before for s in section.steps if s.statement.line == rebuild.line), section.before
+        )
+        kept = {_index_key(i) for i in section.after.indexes_of(table)}
+        lost = [
+            f"index {i.name}"
+            for i in had.indexes_of(table)
+            if not i.unique
+            and i.name.lower() not in dropped | set(section.after.indexes)
+            and _index_key(i) not in kept
+        ]
+        lost += [
+            f"trigger {name}"
+            for name, on in sorted(had.triggers.items())
+            if on.lower() == table
+            and name.lower() not in dropped
+            and name not in section.after.triggers
+        ]
+        if lost:
+            listed = ", ".join(lost[:-1]) + " and " + lost[-1] if len(lost) > 1 else lost[0]
+            yield Hit(
+                rebuild.line,
+                rebuild.name,
+                f"the rebuild of {rebuild.name} drops {listed} with the old table and does not"
+                f" create {'it' if len(lost) == 1 else 'them'} again",
+            )
+
+
+def _index_key(index: Index) -> tuple[tuple[str, ...], bool]:
+    return tuple(str(c).lower() for c in index.columns), index.partial
+
+
+def _dropped_by_name(section: SectionContext) -> set[str]:
+    """Lower-case names of the indexes and triggers a statement of ``section`` drops while
+    their table stays (``DROP INDEX``, ``DROP TRIGGER``): meant to go."""
+    dropped: set[str] = set()
+    for step in section.steps:
+        for name, index in step.before.indexes.items():
+            if name not in step.after.indexes and step.after.has_table(index.table):
+                dropped.add(name)
+        for name, table in step.before.triggers.items():
+            if name not in step.after.triggers and step.after.has_table(table):
+                dropped.add(name.lower())
+    return dropped

@@ -1,5 +1,5 @@
--- Dangerous: the rebuild silently drops books.pages (LS104) and turns a TEXT column
--- into INTEGER (LS306).
+-- Dangerous: the rebuild silently drops books.pages (LS104), turns a TEXT column into
+-- INTEGER (LS306), and creates books_author again but not books_title (LS105).
 -- migrate:up foreign_keys:off
 CREATE TABLE _new_books (
   id INTEGER PRIMARY KEY,
