@@ -8,7 +8,7 @@ collection (``cli.py``).
 from invoke import Collection
 
 from migrate_tasks.config.settings import CONFIG_DEFAULTS
-from migrate_tasks.tasks.alembic import baseline, import_alembic
+from migrate_tasks.tasks.alembic import baseline, import_alembic, retire_alembic
 from migrate_tasks.tasks.ci import dump, verify
 from migrate_tasks.tasks.dbmate import adopt_dbmate
 from migrate_tasks.tasks.integrity import hash_, rebase
@@ -19,7 +19,7 @@ from migrate_tasks.tasks.models import generate
 migrate = Collection(
     "migrate",
     create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
-    adopt_dbmate, generate, hash_, rebase,
+    retire_alembic, adopt_dbmate, generate, hash_, rebase,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 
