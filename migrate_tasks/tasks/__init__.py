@@ -15,11 +15,12 @@ from migrate_tasks.tasks.integrity import hash_, rebase
 from migrate_tasks.tasks.maintenance import repair, unlock
 from migrate_tasks.tasks.migrations import create, down, status, up, validate
 from migrate_tasks.tasks.models import generate
+from migrate_tasks.tasks.wait import wait
 
 migrate = Collection(
     "migrate",
     create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
-    retire_alembic, adopt_dbmate, generate, hash_, rebase,
+    retire_alembic, adopt_dbmate, generate, hash_, rebase, wait,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 
