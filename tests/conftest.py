@@ -9,10 +9,18 @@ target are deselected as well (they already ran in another session).
 
 Tests marked ``sqlite3_fallback`` also get ``db_url[sqlite3]``: a local file
 through the stdlib sqlite3 fallback driver (counted as the ``file`` target).
+
+Servers: one sqld per test session (per xdist worker), with namespaces on; each test that
+needs a database on it (``db_url[http]``, ``db_url[ws]``, ``sqld_db``) gets a namespace
+of its own, created empty through the admin API and deleted afterwards. A test that
+kills, restarts or configures its server, or reaches it by port (a proxy in front, a
+client that cannot send a namespace's Host header), takes a dedicated one: ``sqld``,
+``jwt_sqld``, or its own.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -27,6 +35,8 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from tests.support.namespaces import NamespacedSqld, SqldDatabase  # noqa: E402
+from tests.support.project import real_processes  # noqa: E402
 from tests.support.sqld import JwtSqld, SqldServer, find_sqld  # noqa: E402
 
 ALL_TARGETS = ("file", "http", "ws")
@@ -52,6 +62,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "target(name): the test exercises only this target (file, http or ws)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "real_processes: every invoke/libsql-migrate run of this test is a real process"
+        " (tests/support/project.py)",
     )
 
 
@@ -82,12 +97,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if only_targeted and not chosen:
             drop.append(item)
             continue
-        if fixtures & {"sqld", "jwt_sqld"} or _SQLD_PARAMS & set(chosen):
+        if fixtures & {"sqld", "jwt_sqld", "sqld_db"} or _SQLD_PARAMS & set(chosen):
             item.add_marker(pytest.mark.sqld)
         keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _real_processes_when_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("real_processes") is None:
+        yield
+        return
+    with real_processes():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +132,29 @@ def sqld(sqld_bin: Path, tmp_path: Path) -> Iterator[SqldServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def shared_sqld(
+    sqld_bin: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[NamespacedSqld]:
+    """This session's (or xdist worker's) sqld: namespaces on, an admin port, free ports."""
+    with NamespacedSqld(sqld_bin, tmp_path_factory.mktemp("shared-sqld")) as server:
+        yield server
+
+
+_namespaces = itertools.count(1)
+
+
+@pytest.fixture
+def sqld_db(shared_sqld: NamespacedSqld) -> Iterator[SqldDatabase]:
+    """A fresh, empty database on the shared sqld: a namespace of its own (no tables, no
+    tracking rows, no lock, no open transaction), deleted when the test ends."""
+    database = shared_sqld.fresh_database(f"t{next(_namespaces)}")
+    try:
+        yield database
+    finally:
+        shared_sqld.delete(database.namespace)
+
+
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database URL for the target in ``request.param``."""
@@ -118,8 +165,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
             request.getfixturevalue("monkeypatch").setenv(FORCE_SQLITE3_ENV, "1")
         return f"file:{tmp_path / 'test.db'}"
-    server: SqldServer = request.getfixturevalue("sqld")
-    return server.http_url if target == "http" else server.ws_url
+    database: SqldDatabase = request.getfixturevalue("sqld_db")
+    return database.http_url if target == "http" else database.ws_url
 
 
 @pytest.fixture

@@ -18,7 +18,10 @@ What a CI service does that a test cannot is replaced explicitly, and checked:
 - A sqld service container is a real sqld started by the test: the service's address in
   the template is rewritten to the fixture's, and the test checks it was used.
 - ``uses:`` steps: checkout and setup-python are what the test has already done;
-  upload-artifact's path must exist. Any other action fails the test.
+  upload-artifact's path must exist, and upload-sarif's file must be SARIF 2.1.0. Any
+  other action fails the test.
+- The sample project is a git repository on a branch ``feature`` whose base,
+  ``origin/main``, is a remote-tracking ref made by the test (``lint --since``).
 """
 
 from __future__ import annotations
@@ -245,6 +248,11 @@ def _github_action(where: str, step: Mapping[str, Any], project: Path) -> list[P
         artifact = project / settings["path"]
         assert artifact.is_file(), f"{where}: {settings['path']} was not written"
         return [artifact]
+    if action == "github/codeql-action/upload-sarif":
+        sarif = project / settings["sarif_file"]
+        assert sarif.is_file(), f"{where}: {settings['sarif_file']} was not written"
+        assert json.loads(sarif.read_text())["version"] == "2.1.0", f"{where}: not SARIF 2.1.0"
+        return [sarif]
     raise TemplateFailed(f"{where}: the test does not know the action {action}")
 
 
@@ -555,7 +563,36 @@ def sample(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "migrations", root / "migrations")
     (root / "tasks.py").write_text(TASKS_PY)
     (root / "requirements.txt").write_text("migrate_tasks\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the project")
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")  # as after a clone
+    git(root, "checkout", "-q", "-b", "feature")
     return root
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="ci", GIT_AUTHOR_EMAIL="ci@example.com",
+               GIT_COMMITTER_NAME="ci", GIT_COMMITTER_EMAIL="ci@example.com")  # fmt: skip
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+#: A migration the branch adds: lint warns (LS402) without failing; verify passes.
+BRANCH_MIGRATION = (
+    "20250101090500_rename_display_name.sql",
+    "-- migrate:up\nALTER TABLE users RENAME COLUMN display_name TO full_name;\n"
+    "-- migrate:down\nALTER TABLE users RENAME COLUMN full_name TO display_name;\n",
+)
+
+
+def add_branch_migration(sample: Path) -> None:
+    name, text = BRANCH_MIGRATION
+    (sample / "migrations" / name).write_text(text)
+    git(sample, "add", "-A")
+    git(sample, "commit", "-q", "-m", "rename display_name")
 
 
 def assert_all_applied(status_file: Path, url: str, token: str | None = None) -> None:
@@ -611,6 +648,7 @@ def test_every_template_parses_and_runs_only_migrate_tasks_or_nox():
     assert shell.venv_lines == [VENV_LINE]
     used = {command.split()[1] for command in shell.commands}
     assert {"migrate.verify", "migrate.validate", "migrate.up", "migrate.status"} <= used
+    assert "migrate.lint" in used
 
 
 def test_this_repositorys_ci_runs_nox_with_the_pip_cache():
@@ -794,14 +832,30 @@ def test_a_missing_url_secret_stops_every_deploy_before_it_touches_a_local_file(
 
 @pytest.mark.target("http")
 def test_github_verify_template_on_a_file_and_a_throwaway_sqld(sample, sqld):
-    ran = run_github_job(GITHUB_VERIFY, "verify", sample, expressions={}, servers={"sqld": sqld})
+    add_branch_migration(sample)
+    ran = run_github_job(
+        GITHUB_VERIFY,
+        "verify",
+        sample,
+        expressions={"github.base_ref": "main"},
+        servers={"sqld": sqld},
+    )
     assert ran.shell.install_lines == [PIP_REQUIREMENTS]
     assert ran.shell.commands == [
         "invoke migrate.verify",
         'invoke migrate.verify --url "$LIBSQL_URL"',
         "invoke migrate.validate",
+        'invoke migrate.lint --since "origin/main"',
+        'invoke migrate.lint --since "origin/main" --format sarif > lint.sarif',
     ]
     assert not (sample / "dev.db").exists()  # verify used scratch databases only
+    assert any("linted 1 migration (since origin/main)" in out for out in ran.shell.outputs)
+    assert ran.artifacts == [sample / "lint.sarif"]
+    [result] = json.loads(ran.artifacts[0].read_text())["runs"][0]["results"]
+    assert result["ruleId"] == "LS402"
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
+        "migrations/" + BRANCH_MIGRATION[0]
+    )
 
 
 def test_github_deploy_template_on_a_local_file(sample, tmp_path):
@@ -838,11 +892,13 @@ def test_github_deploy_template_on_sqld_with_a_jwt(sample, jwt_sqld):
 
 @pytest.mark.target("http")
 def test_gitlab_verify_job_on_a_file_and_a_throwaway_sqld(sample, sqld):
+    base = git(sample, "rev-parse", "HEAD")
+    add_branch_migration(sample)
     ran = run_gitlab_job(
         load_yaml(GITLAB),
         "verify-migrations",
         sample,
-        settings_variables={},
+        settings_variables={"CI_MERGE_REQUEST_DIFF_BASE_SHA": base},  # predefined in MRs
         servers={"sqld": sqld},
     )
     assert ran.shell.install_lines == [PIP_REQUIREMENTS]
@@ -850,7 +906,12 @@ def test_gitlab_verify_job_on_a_file_and_a_throwaway_sqld(sample, sqld):
         "migrate.verify",
         "migrate.verify",
         "migrate.validate",
+        "migrate.lint",
+        "migrate.lint",
     ]
+    assert ran.artifacts == [sample / "lint.json"]
+    lint = json.loads(ran.artifacts[0].read_text())
+    assert [f["rule"] for f in lint["findings"]] == ["LS402"] and lint["ok"] is True
 
 
 def test_gitlab_deploy_jobs_on_local_files(sample, tmp_path):

@@ -1,4 +1,8 @@
-"""Configuration, logging and auth as a user meets them: real invoke processes, real files."""
+"""Configuration, logging and auth as a user meets them: the real programs, real files.
+
+The tests of config files and the project's sys.path run real processes of both programs
+(``real_processes``); the others run them in-process (tests/support/project.py).
+"""
 
 from __future__ import annotations
 
@@ -171,6 +175,7 @@ def test_every_project_config_format(program, filename):
     assert {"one", "two", "conf", "conf_log"} <= tables(root / "conf.db")
 
 
+@pytest.mark.real_processes  # config files as a user's shell meets them: HOME, -f, INVOKE_*
 def test_user_config_runtime_file_and_variables_in_invoke_order(program, tmp_path):
     """User file < project file < INVOKE_MIGRATE_* < runtime file (-f) < .env < variables
     < flags: Invoke's own hierarchy for its layers, ours above it."""
@@ -232,6 +237,7 @@ def test_environments_protected_and_lock_timeout_from_config(program):
     assert program.command("unlock") in run.err
 
 
+@pytest.mark.real_processes  # the project folder on a fresh interpreter's sys.path
 def test_models_from_config_and_the_project_folder_on_sys_path(program):
     """``migrate.models`` is read by both; the project folder (where tasks.py is, or the
     working directory without one) is importable, even when run from a subfolder."""
@@ -258,6 +264,7 @@ def test_models_from_config_and_the_project_folder_on_sys_path(program):
     assert "CREATE TABLE orders" in run.out
 
 
+@pytest.mark.real_processes  # each program's own start-up finds the project
 def test_the_project_is_found_like_invoke_finds_it(program):
     """From a subfolder: the folder of the nearest tasks.py above is the project. Without a
     tasks.py anywhere above, libsql-migrate takes the working directory."""
@@ -283,6 +290,7 @@ def test_the_project_is_found_like_invoke_finds_it(program):
     assert "here" in tables(sub / "dev.db")
 
 
+@pytest.mark.real_processes  # the project folder on a fresh interpreter's sys.path
 def test_import_alembic_imports_the_project_package(program):
     """An env.py that imports the application (no prepend_sys_path in alembic.ini)."""
     from tests.support.alembic_blog import write_alembic_project

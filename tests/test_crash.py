@@ -33,7 +33,7 @@ from tests.support.faults import (
     target_url,
     write_long_plan,
 )
-from tests.support.project import Project
+from tests.support.project import Project, Run
 from tests.support.proxy import FaultProxy
 
 MIGRATIONS = 40
@@ -148,20 +148,20 @@ def check_after_kill(proc: Proc, state: State, before: list[str], direction: str
         assert state.lock[3] == proc.pid, (state.lock, proc.pid)
 
 
-def rerun(project: Project, *args: str, take_over: bool) -> Proc:
+def rerun(project: Project, *args: str, take_over: bool) -> Run:
     """A clean run after a crash: exit 0 without waiting for the lock. ``take_over``: the crash left a lease
     and there is work left, so this run must take the dead process's lease at once. (With
-    nothing left to do a run takes no lock at all, so a dead lease just stays.)"""
-    proc = start_cli(project, *args, "--lock-timeout", RERUN_TIMEOUT)
-    proc.wait(timeout=600)
-    assert proc.code == 0, proc.describe()
-    assert "waiting for the migration lock" not in proc.err, proc.err  # taken at once
-    took_over = "took over the migration lock from" in proc.err
-    assert took_over == take_over, proc.err
+    nothing left to do a run takes no lock at all, so a dead lease just stays.) It runs
+    in-process: whoever reruns, the lease's owner is the killed process."""
+    run = project.cli(*args, "--lock-timeout", RERUN_TIMEOUT, timeout=600)
+    assert run.code == 0, run.err
+    assert "waiting for the migration lock" not in run.err, run.err  # taken at once
+    took_over = "took over the migration lock from" in run.err
+    assert took_over == take_over, run.err
     if take_over:
-        assert "its process is gone" in proc.err, proc.err
-    assert "Traceback" not in proc.err
-    return proc
+        assert "its process is gone" in run.err, run.err
+    assert "Traceback" not in run.err
+    return run
 
 
 @FILE_AND_HTTP

@@ -17,7 +17,14 @@ import pytest
 
 from migrate_tasks.drivers import Driver, Step, local, open_driver
 from migrate_tasks.drivers.http import HranaHttpDriver
-from migrate_tasks.errors import AuthFailed, ConnectionFailed, DatabaseError, StatementError
+from migrate_tasks.engine.tracking import REPLICA_PROBE, is_replica
+from migrate_tasks.errors import (
+    AuthFailed,
+    ConnectionFailed,
+    DatabaseError,
+    StatementError,
+    UsageError,
+)
 from tests.support.proxy import FaultProxy
 from tests.support.sqld import SqldServer, TlsProxy, closed_port, find_sqld
 
@@ -235,6 +242,69 @@ def test_run_each_reports_the_first_failure(db: Driver) -> None:
     assert tables(db) == ["a"]
 
 
+# -- capabilities: what each driver says it can do, checked against what it does -------
+
+
+def test_is_server_means_sqld_refuses_what_a_file_runs(db: Driver) -> None:
+    """``is_server``: sqld refuses VACUUM itself (``engine.refusals`` relies on that); a
+    file runs it outside a transaction."""
+    if db.is_server:
+        with pytest.raises(StatementError) as info:
+            db.run_each([Step("VACUUM")])
+        assert "unsupported statement" in info.value.message
+    else:
+        db.run_each([Step("CREATE TABLE t (v)"), Step("VACUUM")])
+        assert tables(db) == ["t"]
+
+
+def test_can_switch_foreign_keys_means_they_are_off_in_the_transaction(db: Driver) -> None:
+    """``can_switch_foreign_keys``: a row referencing nothing goes in with foreign keys
+    off; a driver that says it cannot refuses before sending anything (ws)."""
+    db.run_atomic(
+        [
+            Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
+            Step("CREATE TABLE c (p INTEGER REFERENCES p (id))"),
+        ]
+    )
+    dangling = [Step("INSERT INTO c VALUES (7)")]
+    if db.can_switch_foreign_keys:
+        db.run_atomic(dangling, foreign_keys_off=True)
+        assert db.query("SELECT p FROM c") == [(7,)]
+    else:
+        with pytest.raises(UsageError):
+            db.run_atomic(dangling, foreign_keys_off=True)
+        assert db.query("SELECT p FROM c") == []
+    with pytest.raises(StatementError):  # and on again afterwards, either way
+        db.run_atomic(dangling)
+
+
+def test_may_be_replica_only_for_a_server(db: Driver) -> None:
+    """A file is never a read replica, any sqld may be one (``test_replica.py`` runs
+    real replicas); this one is a primary, and the probe says so."""
+    assert db.may_be_replica is db.is_server
+    assert is_replica(db) is False
+
+
+def test_query_many_answers_each_step_on_its_own(db: Driver) -> None:
+    answers = db.query_many([Step("SELECT 1"), REPLICA_PROBE, Step("SELECT 2")])
+    assert answers[0] == [(1,)] and answers[2] == [(2,)]
+    assert isinstance(answers[1], DatabaseError)  # sqlite_schema may not be modified
+
+
+def test_reads_in_one_round_trip_is_what_the_wire_shows(sqld, remote_transport: str) -> None:
+    """``reads_in_one_round_trip``: the HTTP driver sends ``query_many`` as one pipeline;
+    the ws driver sends each step as a request of its own."""
+    steps = [Step("SELECT 1"), REPLICA_PROBE, Step("SELECT 2")]
+    with FaultProxy(sqld.port) as proxy:
+        url = proxy.http_url if remote_transport == "http" else proxy.ws_url
+        with closing(open_driver(url)) as driver:
+            driver.query_many(steps)
+            if driver.reads_in_one_round_trip:
+                assert proxy.requests == 1
+            else:
+                assert proxy.ws_requests["execute"] == len(steps)
+
+
 # -- remote drivers only: sqld over HTTP and WebSocket ---------------------------------
 
 
@@ -242,10 +312,12 @@ def remote_url(server, transport: str) -> str:
     return server.http_url if transport == "http" else server.ws_url
 
 
-def test_token_never_shown(sqld, remote_transport: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_token_never_shown(
+    sqld_db, remote_transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, aiohttp's and asyncio's included
     secret = "s3cr3t-token-value"
-    driver = open_driver(f"{remote_url(sqld, remote_transport)}?authToken={secret}")
+    driver = open_driver(f"{remote_url(sqld_db, remote_transport)}?authToken={secret}")
     try:
         assert driver.query("SELECT 1") == [(1,)]  # sqld without auth ignores the token
         with pytest.raises(StatementError) as info:
@@ -258,8 +330,8 @@ def test_token_never_shown(sqld, remote_transport: str, caplog: pytest.LogCaptur
     assert secret not in caplog.text
 
 
-def test_nan_cannot_be_sent(sqld, remote_transport: str) -> None:
-    with closing(open_driver(remote_url(sqld, remote_transport))) as driver:
+def test_nan_cannot_be_sent(sqld_db, remote_transport: str) -> None:
+    with closing(open_driver(remote_url(sqld_db, remote_transport))) as driver:
         with pytest.raises(StatementError) as info:
             driver.run_atomic([Step("SELECT 1"), Step("SELECT ?", (float("nan"),))])
         assert info.value.index == 1 and info.value.code == "ARGS_INVALID"
@@ -502,13 +574,13 @@ def test_network_libraries_are_imported_only_for_ws(tmp_path) -> None:
 
 
 @pytest.mark.target("ws")
-def test_ws_driver_process_exits_after_errors(sqld) -> None:
+def test_ws_driver_process_exits_after_errors(sqld_db) -> None:
     """libsql-client's loop thread is non-daemon: an unclosed client hangs the exit."""
     with closed_port() as port:
         code = (
             "from migrate_tasks.drivers import open_driver, Step\n"
             "from migrate_tasks.errors import MigrateError\n"
-            f"for url in ({sqld.ws_url!r}, 'ws://127.0.0.1:{port}'):\n"
+            f"for url in ({sqld_db.ws_url!r}, 'ws://127.0.0.1:{port}'):\n"
             "    d = open_driver(url, timeout=5)\n"
             "    try:\n"
             "        d.run_atomic([Step('SELEC 1')])\n"

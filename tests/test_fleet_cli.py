@@ -92,7 +92,8 @@ def test_namespaces_addressed_as_localhost_names(sqld_bin, tmp_path, program):
     """``http://NS.localhost:PORT`` in a fleet file and as --url, through the real programs,
     whether or not this machine's resolver knows ``*.localhost`` names (test_localhost.py
     makes the resolver refuse them in-process, on any machine)."""
-    project = Project(tmp_path / "app", "file:unused.db")
+    # real processes: each program sets up the drivers' way past the resolver itself
+    project = Project(tmp_path / "app", "file:unused.db", in_process=False)
     for n in (1, 2):
         project.write(f"2025010100000{n}_t{n}.sql", M.format(n=n))
 

@@ -259,8 +259,8 @@ def test_the_task_reports_changes_and_warnings(chain):
 
 
 @pytest.mark.target("http")
-def test_the_chain_runs_on_sqld_over_http(chain, sqld, tmp_path):
-    project = Project(tmp_path / "http", sqld.http_url)
+def test_the_chain_runs_on_sqld_over_http(chain, sqld_db, tmp_path):
+    project = Project(tmp_path / "http", sqld_db.http_url)
     shutil.copytree(chain["project"].migrations, project.migrations)
     versions = chain["versions"]
     assert project.invoke("migrate.up", "--to", versions[2]).code == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.support.project import Project
+from tests.support.sqld import closed_port
 
 A = """\
 -- migrate:up
@@ -99,3 +100,29 @@ def test_a_failed_run_still_prints_a_json_document(tmp_path):
     assert refused.code == 2
     doc = json.loads(refused.out)
     assert doc["migrations"] == [] and doc["error"]["exit_code"] == 2
+
+
+def test_a_failed_run_lists_what_completed_as_a_finished_run_would(tmp_path):
+    """The results completed before the failure travel on the error: the document shows
+    them as the engine measured them, without reading the database again."""
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
+    project.write("20250101000001_a.sql", A)
+    project.write("20250101000002_b.sql", B)
+    project.write("20250101000003_broken.sql", BROKEN)
+    doc = json.loads(project.invoke("migrate.up", "--json").out)
+    assert [(m["version"], m["statements"]) for m in doc["migrations"]] == [
+        ("20250101000001", 2),
+        ("20250101000002", 1),
+    ]
+    assert all(m["duration_ms"] >= 0 for m in doc["migrations"]) and doc["total_ms"] is None
+
+
+def test_when_the_connection_fails_what_completed_is_unknown(tmp_path):
+    with closed_port() as port:
+        project = Project(tmp_path / "app", f"http://127.0.0.1:{port}")
+        project.write("20250101000001_a.sql", A)
+        run = project.invoke("migrate.up", "--json")
+    assert run.code == 5, run.err
+    doc = json.loads(run.out)
+    assert set(doc) == RUN_KEYS and doc["ok"] is False and doc["migrations"] is None
+    assert doc["error"]["exit_code"] == 5 and f"127.0.0.1:{port}" in doc["error"]["message"]

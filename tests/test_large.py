@@ -42,7 +42,7 @@ def project(tmp_path, request) -> Project:
     """A local file, or sqld over HTTP or WebSocket."""
     if request.param == "file":
         return Project(tmp_path / "app", f"file:{tmp_path / 'big.db'}")
-    server = request.getfixturevalue("sqld")
+    server = request.getfixturevalue("sqld_db")
     return Project(tmp_path / "app", server.http_url if request.param == "http" else server.ws_url)
 
 

@@ -32,6 +32,7 @@ LAYERS = {
     "fleet": 6,
     "autogenerate": 6,
     "review": 6,
+    "lint": 6,
     "from_alembic": 6,
     "report": 7,
     "tasks": 8,

@@ -116,9 +116,9 @@ def test_rebuild_with_foreign_keys_off_keeps_every_child_row(tmp_path: Path, url
 
 @pytest.mark.target("ws")
 def test_rebuild_with_foreign_keys_off_is_refused_over_ws_with_the_http_hint(
-    tmp_path: Path, sqld
+    tmp_path: Path, sqld_db
 ) -> None:
-    project = Project(tmp_path / "proj", sqld.ws_url)
+    project = Project(tmp_path / "proj", sqld_db.ws_url)
     project.write("001_setup.sql", SETUP)
     project.write("002_rebuild_parent.sql", rebuild())
 
@@ -209,7 +209,7 @@ def test_streamed_rebuild_turns_foreign_keys_off_checks_and_restores_them(
 ) -> None:
     """The streaming path (run_atomic_iter), forced for files of any size; over HTTP in
     requests of two steps, so the switch, the check and the ROLLBACK span requests."""
-    monkeypatch.setattr("migrate_tasks.engine.core.STREAM_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr("migrate_tasks.engine.catalogue.STREAM_THRESHOLD_BYTES", 0)
     monkeypatch.setattr("migrate_tasks.drivers.http.HranaHttpDriver.chunk_max_steps", 2)
     db = runner(url)
     db.write("001_setup.sql", SETUP)
@@ -233,7 +233,7 @@ def test_streamed_rebuild_turns_foreign_keys_off_checks_and_restores_them(
 def test_streamed_drop_of_a_referenced_table_is_refused_and_rolled_back(
     url: str, runner: Callable[[str], Runner], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("migrate_tasks.engine.core.STREAM_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr("migrate_tasks.engine.catalogue.STREAM_THRESHOLD_BYTES", 0)
     db = runner(url)
     db.write("001_setup.sql", SETUP)
     db.migrate("up")

@@ -15,7 +15,7 @@ from migrate_tasks.engine.checks import (
     ReferenceCheck,
     check_failure,
 )
-from migrate_tasks.engine.refusals import Refused, statement_problem
+from migrate_tasks.engine.refusals import Refused, Target, options_problem, statement_problem
 from migrate_tasks.errors import UsageError
 from migrate_tasks.files.parser import Statement
 from migrate_tasks.sql.shapes import SchemaChange, schema_change
@@ -46,13 +46,14 @@ def test_schema_change_reads_statements_at_the_keyword_level(
     assert schema_change(sql) == change
 
 
-SERVER, FILE = "hrana-http", "libsql-file"
+SERVER, FILE = Target(is_server=True), Target(is_server=False)
+WS = Target(is_server=True, can_switch_foreign_keys=False)
 
 
 @pytest.mark.parametrize(
-    ("sql", "driver", "transaction", "found"),
+    ("sql", "target", "transaction", "found"),
     [
-        ("VACUUM", "hrana-ws", True, "sqld refuses VACUUM"),
+        ("VACUUM", WS, True, "sqld refuses VACUUM"),
         ("VACUUM INTO '/tmp/x.db'", SERVER, False, "sqld refuses VACUUM"),
         ("VACUUM", FILE, True, "VACUUM cannot run inside a transaction"),
         ("VACUUM", FILE, False, None),
@@ -85,9 +86,9 @@ SERVER, FILE = "hrana-http", "libsql-file"
     ],
 )
 def test_statement_problems_by_target(
-    sql: str, driver: str, transaction: bool, found: str | None
+    sql: str, target: Target, transaction: bool, found: str | None
 ) -> None:
-    problem = statement_problem(sql, driver=driver, transaction=transaction)
+    problem = statement_problem(sql, target=target, transaction=transaction)
     if found is None:
         assert problem is None
     else:
@@ -169,6 +170,19 @@ def test_added_steps_map_back_to_their_statements() -> None:
 def test_check_failures_are_read_back_from_either_engines_message(message: str) -> None:
     assert check_failure(message) == ("foreign_key_check", "o'brien (2 row(s))")
     assert check_failure("UNIQUE constraint failed: t.x") is None
+
+
+def test_foreign_keys_off_is_refused_where_the_driver_cannot_switch_them() -> None:
+    off = {"foreign_keys": "off"}
+    problem = options_problem(off, target=WS)
+    assert problem is not None and "the http:// URL of the same server" in problem
+    assert options_problem(off, target=SERVER) is None
+    assert options_problem(off, target=FILE) is None
+    driver = WsDriver("ws://127.0.0.1:9")  # nothing listens there: nothing is sent
+    try:
+        assert Target.of(driver) == WS
+    finally:
+        driver.close()
 
 
 def test_ws_driver_refuses_foreign_keys_off_before_sending_anything() -> None:

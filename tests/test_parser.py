@@ -8,6 +8,7 @@ holds the expected ``line:`` (or ``none``) and a ``message:`` fragment.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -272,6 +273,47 @@ def test_foreign_keys_off_is_refused_with_transaction_false() -> None:
     error = parse_error("-- migrate:up foreign_keys:off transaction:false\nSELECT 1;")
     assert error.line == 1
     assert "cannot be combined with transaction:false" in error.reason
+
+
+NOLINT_FILE = """\
+-- migrate:up nolint:LS501,LS504 transaction:false
+-- migrate:nolint LS101
+DROP TABLE a; -- migrate:nolint LS101,LS102
+  -- migrate:nolint LS102
+ALTER TABLE b -- migrate:nolint LS102
+  DROP COLUMN c;
+-- migrate:down
+SELECT 1;
+"""
+
+
+def test_nolint_comments_are_comments_sent_and_hashed_as_written() -> None:
+    """``-- migrate:nolint`` (lint suppressions) on its own line, indented, or after code
+    is a comment: not a header, not refused, and the statements are exactly as written."""
+    parsed = parse_text(NOLINT_FILE)
+    assert dict(parsed.up.options) == {"nolint": "LS501,LS504", "transaction": "false"}
+    assert parsed.up.statements == (
+        Statement("DROP TABLE a", 3),
+        Statement("ALTER TABLE b -- migrate:nolint LS102\n  DROP COLUMN c", 5),
+    )
+    assert parsed.down is not None and parsed.down.statements == (Statement("SELECT 1", 8),)
+    data = NOLINT_FILE.encode()
+    assert checksum(data) == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("-- migrate:up nolint:ls101\nSELECT 1;", "nolint takes lint rule ids"),
+        ("-- migrate:up nolint:LS101,\nSELECT 1;", "nolint takes lint rule ids"),
+        ("-- migrate:up nolint:LS1 nolint:LS2\nSELECT 1;", "given twice"),
+        ("-- migrate:nolintx\n-- migrate:up\nSELECT 1;", "unknown section header"),
+        ("-- Migrate:Nolint LS101\n-- migrate:up\nSELECT 1;", "unknown section header"),
+        ("-- migrate:up\nSELECT 1; -- migrate:down", "is not a section header"),
+    ],
+)
+def test_nolint_near_misses_are_refused(text: str, fragment: str) -> None:
+    assert fragment in parse_error(text).reason
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ def test_close_clients_then_the_driver_reconnects(via_proxy, proxy, sqld) -> Non
     via_proxy.query("SELECT 1")
     assert proxy.connections == 0  # still the fixture's kept-alive connection
     proxy.close_clients()
-    sock = via_proxy._conn.sock  # type: ignore[union-attr]
+    sock = via_proxy._client._conn.sock  # type: ignore[union-attr]
     assert select.select([sock], [], [], 60)[0], "the reset never reached the driver"
     via_proxy.run_atomic([Step("INSERT INTO t VALUES (1)")])  # seen dead, not sent on it
     assert proxy.connections == 1

@@ -80,7 +80,7 @@ def test_a_run_right_after_another_plans_from_the_primary(pair, tmp_path, scheme
         two = Engine(second, project.migrations, "schema_migrations")
         for n in range(2, 32):
             add(project, n)
-            one._scanned = two._scanned = None  # see the new file
+            one.migrations._scanned = two.migrations._scanned = None  # see the new file
             assert len(one.migrate("up", options=RunOptions()).results) >= 1
             assert two.migrate("up", options=RunOptions()).results == []
     on_primary = Project(tmp_path / "app", pair.primary.http_url)

@@ -254,7 +254,7 @@ def test_a_streamed_migration_joins_the_transaction(tmp_path, db_url, monkeypatc
     from migrate_tasks.engine.core import Engine, RunOptions
     from migrate_tasks.errors import MigrationFailed
 
-    monkeypatch.setattr("migrate_tasks.engine.core.STREAM_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr("migrate_tasks.engine.catalogue.STREAM_THRESHOLD_BYTES", 0)
     project = Project(tmp_path / "app", db_url)
     four(project)
     with open_driver(db_url) as driver:
@@ -304,6 +304,6 @@ def test_without_the_lease_nothing_commits(tmp_path, db_url):
                 [Step("UPDATE schema_migrations_lock SET owner = 'someone else'")]
             )  # our lease expired and another run took it
             with pytest.raises(LockLost, match="nothing was applied"):
-                engine._apply_single(units, lock)
+                engine.apply_single(units, lock)
     assert project.schema() == [] and project.tracking() == {}
     assert lock_rows(project) == [("someone else",)]  # theirs, untouched

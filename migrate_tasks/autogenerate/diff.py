@@ -2,8 +2,9 @@
 
 Pure data in, pure data out: two ``reflect.Schema`` values (and the renames the user
 declared, since a rename cannot be told from a drop and an add) give a list of
-``Change`` objects, one line of the summary each, with a warning on those that can lose
-data. How each change becomes SQL is render.py's business.
+``Change`` objects, one line of the summary each. How each change becomes SQL is
+render.py's business; which changes can lose data the lint rules decide, on the SQL
+(generate.py).
 
 Comparison rules (both sides are read by the same reflector, see reflect.py):
 
@@ -21,7 +22,6 @@ Comparison rules (both sides are read by the same reflector, see reflect.py):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -40,16 +40,18 @@ TABLE_KINDS = ("add_table", "drop_table", "rename_table")
 @dataclass(frozen=True)
 class Note:
     """A message for the user: ``warning`` (data loss), ``advice`` (PostgreSQL-isms),
-    ``info`` (what generate decided for them)."""
+    ``info`` (what generate decided for them). ``rule``: the lint rule behind a warning."""
 
     level: str
     message: str
+    rule: str = ""
 
 
 @dataclass(frozen=True)
 class Change:
     """One detected difference. ``name``: the column, index or constraint it concerns;
-    ``before``/``after``: the two sides in words; ``warning``: how it can lose data."""
+    ``before``/``after``: the two sides in words; ``warning``: how it can lose data (the
+    message of the lint rule that found it in the migration, ``rule`` its id)."""
 
     kind: str
     table: str
@@ -57,6 +59,7 @@ class Change:
     before: str = ""
     after: str = ""
     warning: str = ""
+    rule: str = ""
     #: The reflected object itself (Column, ForeignKey, Index, ...) for render.py.
     item: object = field(default=None, compare=False, repr=False)
 
@@ -215,9 +218,7 @@ def diff(current: Schema, target: Schema, renames: Renames | None = None) -> lis
                 current.tables[key], renamed.tables[key], table, renames.get(key, {})
             )
     changes += [
-        Change("drop_table", t.name, warning=f"drops table {t.name} and every row in it")
-        for k, t in renamed.tables.items()
-        if k not in target.tables
+        Change("drop_table", t.name) for k, t in renamed.tables.items() if k not in target.tables
     ]
     return changes
 
@@ -235,22 +236,7 @@ def table_changes(
     after = {c.name.lower(): c for c in target.columns}
     for key, col in after.items():
         if key not in before:
-            warning = ""
-            if col.notnull and col.default is None and key not in _key(target.primary_key):
-                warning = (
-                    f"{name}.{col.name} is NOT NULL without a server default: rows already in"
-                    f" {name} make the migration fail"
-                )
-            out.append(
-                Change(
-                    "add_column",
-                    name,
-                    col.name,
-                    after=_describe_column(col),
-                    warning=warning,
-                    item=col,
-                )
-            )
+            out.append(Change("add_column", name, col.name, after=_describe_column(col), item=col))
     for key, col in before.items():
         if key not in after:
             out.append(
@@ -259,7 +245,6 @@ def table_changes(
                     name,
                     col.name,
                     before=_describe_column(col),
-                    warning=f"drops column {name}.{col.name} and its data",
                     item=col,
                 )
             )
@@ -271,20 +256,13 @@ def table_changes(
         if old.type != new.type:
             out.append(
                 Change(
-                    "alter_type", name, new.name, old.type or "(none)", new.type or "(none)",
-                    warning=narrowing(f"{name}.{new.name}", old.type, new.type),
+                    "alter_type", name, new.name, old.type or "(none)", new.type or "(none)"
                 )
             )  # fmt: skip
         if old.notnull != new.notnull and key not in pk:
-            warning = ""
-            if new.notnull and new.default is None:
-                warning = f"rows where {name}.{new.name} is NULL make the migration fail"
             out.append(
-                Change(
-                    "alter_nullable", name, new.name, _nullability(old), _nullability(new),
-                    warning=warning,
-                )
-            )  # fmt: skip
+                Change("alter_nullable", name, new.name, _nullability(old), _nullability(new))
+            )
         if old.default != new.default:
             out.append(
                 Change(
@@ -407,51 +385,3 @@ def _options(table: Table) -> str:
         [table.options] if table.options else []
     )
     return " ".join(words) or "(none)"
-
-
-# -- types ----------------------------------------------------------------------------------
-
-_TYPE = re.compile(r"^(?P<base>[^(]*?)\s*(?:\((?P<args>[^)]*)\))?$")
-
-
-def affinity(declared: str) -> str:
-    """SQLite's column affinity for a declared type (https://sqlite.org/datatype3.html)."""
-    upper = declared.upper()
-    if "INT" in upper:
-        return "INTEGER"
-    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
-        return "TEXT"
-    if "BLOB" in upper or not upper.strip():
-        return "BLOB"
-    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
-        return "REAL"
-    return "NUMERIC"
-
-
-def narrowing(where: str, before: str, after: str) -> str:
-    """A warning when ``before`` -> ``after`` can change or lose stored values ("" if not)."""
-    old, new = affinity(before), affinity(after)
-    widening = {("INTEGER", "REAL"), ("INTEGER", "NUMERIC"), ("REAL", "NUMERIC")}
-    if old != new and new not in ("TEXT", "BLOB") and (old, new) not in widening:
-        return (
-            f"{where}: {before} -> {after} changes the column's affinity from {old} to {new};"
-            " SQLite converts the values it can and keeps the others as they are"
-        )
-    a, b = _TYPE.match(before), _TYPE.match(after)
-    if a and b and a["base"] == b["base"] and a["args"] and b["args"]:
-        old_args, new_args = _numbers(a["args"]), _numbers(b["args"])
-        if len(old_args) == len(new_args) and any(
-            n < o for o, n in zip(old_args, new_args, strict=True)
-        ):
-            return (
-                f"{where}: {before} -> {after} narrows the type; SQLite keeps longer values as"
-                " they are, but they no longer fit the declared type"
-            )
-    return ""
-
-
-def _numbers(args: str) -> list[int]:
-    try:
-        return [int(a) for a in args.split(",")]
-    except ValueError:
-        return []

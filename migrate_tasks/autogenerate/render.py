@@ -46,7 +46,6 @@ from migrate_tasks.autogenerate.diff import (
     Change,
     Note,
     Renames,
-    affinity,
     apply_renames,
     with_case_renames,
 )
@@ -59,6 +58,7 @@ from migrate_tasks.autogenerate.reflect import (
     mentions,
     quote,
 )
+from migrate_tasks.lint.types import affinity
 
 #: Kinds of change ``ALTER TABLE`` (or CREATE/DROP INDEX) can make without a rebuild.
 IN_PLACE = frozenset(

@@ -9,8 +9,9 @@ from __future__ import annotations
 from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import parse_target
 from migrate_tasks.drivers.base import Driver, Row, Step
+from migrate_tasks.errors import UsageError
 
-__all__ = ["Driver", "Row", "Step", "open_driver"]
+__all__ = ["Driver", "Row", "Step", "driver_class", "open_driver"]
 
 
 def open_driver(
@@ -19,27 +20,46 @@ def open_driver(
     *,
     timeout: float = defaults.REQUEST_TIMEOUT_S,
     must_exist: bool = False,
+    host_header: str | None = None,
+    display_url: str | None = None,
 ) -> Driver:
     """Open the driver for ``url``; an explicit ``auth_token`` wins over ``?authToken=``.
 
     ``timeout`` bounds each network request (connect and read) of the HTTP driver.
     Local files use SQLite's 5 s busy timeout instead. A local file that does not exist
     reads as an empty database (and is created at the first write) unless
-    ``must_exist``. Close the driver when done (the ws one keeps a non-daemon thread
-    alive until then).
+    ``must_exist``. ``host_header``: the ``Host`` header to send (http(s):// only): sqld
+    picks a namespace by its first label (fleets). ``display_url``: how to name the
+    database in messages, instead of the redacted URL. Close the driver when done (the
+    ws one keeps a non-daemon thread alive until then).
     """
     target = parse_target(url)
     token = auth_token or target.token
+    display = display_url or target.display
+    if host_header is not None and target.kind != "http":
+        raise UsageError(f"{display}: a Host header can only be sent over http(s)://")
+    cls = driver_class(target.kind)
     if target.kind == "file":
-        from migrate_tasks.drivers.local import LocalDriver
-
         assert target.path is not None
-        return LocalDriver(target.path, display_url=target.display, must_exist=must_exist)
+        return cls(target.path, display_url=display, must_exist=must_exist)
     assert target.url is not None
     if target.kind == "http":
+        return cls(target.url, token, timeout=timeout, display_url=display, host_header=host_header)
+    return cls(target.url, token, timeout=timeout, display_url=display)
+
+
+def driver_class(kind: str) -> type:
+    """The driver class for a target kind (``file``, ``http``, ``ws``), imported on demand:
+    its class attributes state its capabilities (``Driver.is_server`` ...) without a
+    connection, e.g. for ``lint``."""
+    if kind == "file":
+        from migrate_tasks.drivers.local import LocalDriver
+
+        return LocalDriver
+    if kind == "http":
         from migrate_tasks.drivers.http import HranaHttpDriver
 
-        return HranaHttpDriver(target.url, token, timeout=timeout, display_url=target.display)
+        return HranaHttpDriver
     from migrate_tasks.drivers.ws import WsDriver
 
-    return WsDriver(target.url, token, timeout=timeout, display_url=target.display)
+    return WsDriver

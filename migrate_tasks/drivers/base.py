@@ -32,10 +32,31 @@ class Driver(Protocol):
 
     #: The target with any secret removed, safe to print.
     display_url: str
-    #: Short name for messages and tests: "libsql-file", "sqlite3-file", "hrana-http", "hrana-ws".
+    #: Short name for logs, reprs and tests: "libsql-file", "sqlite3-file", "hrana-http",
+    #: "hrana-ws". Never compared by code: what a driver can do is said by the
+    #: capabilities below, which the contract suite checks against the real thing.
     name: str
+
+    # -- capabilities ---------------------------------------------------------------
+
     #: True when the engine underneath is libSQL (ALTER COLUMN, vectors, RANDOM ROWID...).
     libsql_syntax: bool
+    #: A sqld server: it parses every statement itself and refuses ``VACUUM``, ``ATTACH``,
+    #: ``CREATE TEMP``, ``ANALYZE`` and the PRAGMAs that change a setting
+    #: (``engine.refusals``).
+    is_server: bool
+    #: ``run_atomic(..., foreign_keys_off=True)`` works: ``PRAGMA foreign_keys=OFF`` on the
+    #: transaction's own connection before ``BEGIN``. False (ws: libsql-client cannot send
+    #: a PRAGMA before ``BEGIN`` on the transaction's stream): it raises ``UsageError``.
+    can_switch_foreign_keys: bool
+    #: The database may be a read replica, whose plain reads can lag behind its primary
+    #: (``engine.tracking.is_replica`` asks). A local file never is one.
+    may_be_replica: bool
+    #: ``query_many`` costs at most one round trip however many steps it carries, and a
+    #: step the server refuses only fails its own answer: a replica probe can ride along
+    #: with the history read for free. False for ws: each step is a round trip of its own,
+    #: and a write refused to a read-only token closes the socket.
+    reads_in_one_round_trip: bool
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement outside any explicit transaction and return its rows."""

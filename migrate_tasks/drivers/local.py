@@ -51,6 +51,11 @@ _CODES = (
 class LocalDriver:
     """A local file (or ``:memory:``) on one connection kept in autocommit mode."""
 
+    is_server = False
+    can_switch_foreign_keys = True
+    may_be_replica = False
+    reads_in_one_round_trip = True  # no round trips at all
+
     def __init__(
         self,
         path: str,

@@ -9,7 +9,7 @@ one, is one round trip per chunk, never one per statement. Each batch's
 ``step_errors`` name the failing step. libsql-client's public API offers only
 ``batch()`` (one message, whose error does not say which step failed) or a
 transaction that sends one statement per round trip (15,600 INSERTs: 7 s instead of
-0.3 s), so the batches go through its stream API (``_Stream``).
+0.3 s), so the batches go through its stream API (``ws_client.RawStream``).
 
 libsql-client runs its event loop on a non-daemon thread: an unclosed client
 hangs the process at exit, so ``close()`` is idempotent and always reachable.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -32,27 +31,24 @@ import libsql_client
 
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
-from migrate_tasks.config.urls import connect_host, redact_url
+from migrate_tasks.config.urls import redact_url
 from migrate_tasks.drivers.base import Row, Step
-from migrate_tasks.drivers.http import (
-    _ABORT_TIMEOUT,
-    _JSON,
+from migrate_tasks.drivers.hrana import (
     INTERRUPTED_CODES,
-    HranaHttpDriver,
-    _commit_error,
-    _control_step,
-    _encode_text,
-    _error_text,
-    _ok,
-    _step_error,
-    _stmt,
+    JSON,
     auth_message,
+    commit_error,
+    control_step,
+    encode_text,
+    error_text,
     interrupted_error,
+    ok_condition,
+    result_rows,
+    statement,
+    step_error,
     to_hrana,
 )
-from migrate_tasks.drivers.http import (
-    _rows as _hrana_rows,
-)
+from migrate_tasks.drivers.ws_client import RawStream, quietly, resolve_localhost_names
 from migrate_tasks.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -72,6 +68,10 @@ class WsDriver:
 
     name = "hrana-ws"
     libsql_syntax = True
+    is_server = True
+    can_switch_foreign_keys = False  # see _refuse_foreign_keys_off
+    may_be_replica = True
+    reads_in_one_round_trip = False  # a stream per step; a refused write closes the socket
     #: One batch message holds at most this many steps and bytes of SQL (JSON-escaped)
     #: and parameters, so that it stays far below sqld's ~12 MB message limit and its
     #: reply (about 160 bytes a step) below aiohttp's 4 MiB receive limit.
@@ -91,7 +91,7 @@ class WsDriver:
         self._token = auth_token or None
         # libsql-client has no per-request timeout; ours bounds the HTTP diagnosis only.
         self._timeout = timeout
-        _resolve_localhost_names()
+        resolve_localhost_names()
         try:
             self._client: libsql_client.ClientSync | None = libsql_client.create_client_sync(
                 url, auth_token=self._token
@@ -158,23 +158,23 @@ class WsDriver:
         ``step_errors`` name the failing step (global index). ``keep`` receives each
         step's rows (None: rows are not even asked for). Any exception, also one raised
         by ``steps`` itself, rolls back and propagates."""
-        stream: _Stream | None = None
+        stream: RawStream | None = None
         chunk: list[tuple[Step, dict[str, Any]]] = []
         size = start = 0  # start: global index of chunk[0]
         try:
             for i, step in enumerate(steps):
-                stmt = _stmt(step.sql, step.params, i, rows=keep is not None)
+                stmt = statement(step.sql, step.params, i, rows=keep is not None)
                 chunk.append((step, stmt))
-                size += len(_encode_text(step.sql)) + (
-                    len(_JSON.encode(stmt["args"])) if step.params else 0
+                size += len(encode_text(step.sql)) + (
+                    len(JSON.encode(stmt["args"])) if step.params else 0
                 )
                 if len(chunk) >= self.chunk_max_steps or size >= self.chunk_max_bytes:
-                    stream = stream or _Stream(client)
+                    stream = stream or RawStream(client)
                     self._send_chunk(stream, chunk, start, final=False, keep=keep)
                     start, chunk, size = start + len(chunk), [], 0
             if stream is None and not chunk:
                 return  # nothing to run: not even a stream
-            stream = stream or _Stream(client)
+            stream = stream or RawStream(client)
             self._send_chunk(stream, chunk, start, final=True, keep=keep)
         except BaseException:  # also Ctrl-C and errors raised by the iterator itself
             if stream is not None:
@@ -186,7 +186,7 @@ class WsDriver:
 
     def _send_chunk(
         self,
-        stream: _Stream,
+        stream: RawStream,
         chunk: list[tuple[Step, dict[str, Any]]],
         start: int,
         *,
@@ -196,16 +196,18 @@ class WsDriver:
         """Send one batch of the transaction and raise for its first failure."""
         batch: list[dict[str, Any]] = []
         if start == 0:
-            batch.append(_control_step("BEGIN", None))
+            batch.append(control_step("BEGIN", None))
         first = len(batch)  # index of chunk[0] in the batch
         for _, stmt in chunk:
             batch.append(
-                {"stmt": stmt, "condition": _ok(len(batch) - 1)} if batch else {"stmt": stmt}
+                {"stmt": stmt, "condition": ok_condition(len(batch) - 1)}
+                if batch
+                else {"stmt": stmt}
             )
         commit = len(batch)
         if final:
-            batch.append(_control_step("COMMIT", _ok(commit - 1) if commit else None))
-            batch.append(_control_step("ROLLBACK", {"type": "not", "cond": _ok(commit)}))
+            batch.append(control_step("COMMIT", ok_condition(commit - 1) if commit else None))
+            batch.append(control_step("ROLLBACK", {"type": "not", "cond": ok_condition(commit)}))
         try:
             result = self._call(stream.batch, batch, final, index=None, write=True)
         except DatabaseError as exc:
@@ -215,23 +217,23 @@ class WsDriver:
             raise
         outcomes, errors = _step_lists(result, len(batch), self.display_url)
         if first and errors[0] is not None:
-            message, code = _error_text(errors[0])
+            message, code = error_text(errors[0])
             raise DatabaseError(f"could not start a transaction: {message}", code)
         for j in range(len(chunk)):
             error = errors[first + j]
             if error is not None:
-                raise _step_error(start + j, error, self.display_url)
+                raise step_error(start + j, error, self.display_url)
             if outcomes[first + j] is None:
                 raise DatabaseError(
                     f"{self.display_url}: step {start + j} did not run and has no error",
                     "HRANA_PROTO_ERROR",
                 )
             if keep is not None:
-                keep(_hrana_rows(outcomes[first + j]))
+                keep(result_rows(outcomes[first + j]))
         if final:
             stream.done = True
             if errors[commit] is not None or outcomes[commit] is None:
-                raise _commit_error(errors[commit], self.display_url)
+                raise commit_error(errors[commit], self.display_url)
 
     def _locate_parse_error(
         self, client: libsql_client.ClientSync, steps: list[Step], offset: int
@@ -241,7 +243,7 @@ class WsDriver:
         ``describe``), all sent at once on a stream of their own."""
         never = {"type": "or", "conds": []}
         batches = [[{"stmt": {"sql": s.sql}, "condition": never}] for s in steps]
-        probe = _Stream(client)
+        probe = RawStream(client)
         try:
             answers = self._call(probe.batches, batches, index=None, write=False)
         finally:
@@ -263,7 +265,7 @@ class WsDriver:
         """Stop libsql-client's event-loop thread; safe to call twice."""
         client, self._client = self._client, None
         if client is not None:
-            _quietly(client.close)
+            quietly(client.close)
 
     # -- internals ------------------------------------------------------------
 
@@ -340,8 +342,10 @@ class WsDriver:
 
     def _diagnose(self, detail: str, write: bool) -> MigrateError:
         """The socket closed under us: an auth refusal or a network problem?"""
+        from migrate_tasks.drivers.pipeline import PipelineClient  # only on this rare path
+
         http_url = "http" + self._url[2:]  # ws:// -> http://, wss:// -> https://
-        probe = HranaHttpDriver(
+        probe = PipelineClient(
             http_url, self._token, timeout=min(self._timeout, 10.0), display_url=self.display_url
         )
         try:
@@ -361,63 +365,6 @@ class WsDriver:
                 " history before retrying"
             )
         return ConnectionFailed(message)
-
-
-class _Stream:
-    """One Hrana stream on libsql-client's WebSocket, for batches of our own.
-
-    Not public API (``ClientSync._executor``, ``HranaClient._open_stream``, and the
-    ``HranaStream`` it returns), but libsql-client is archived at 0.3.1, and the
-    driver contract tests run every path through here. Each call runs on the client's
-    event-loop thread and waits for its answer.
-    """
-
-    def __init__(self, client: libsql_client.ClientSync) -> None:
-        self.client = client
-        inner: Any = client  # its event-loop executor and its async HranaClient
-        self._executor = inner._executor
-        self._stream = self._executor.submit_func(inner._client._open_stream)
-        #: The last batch ended the transaction (COMMIT or its own ROLLBACK ran).
-        self.done = False
-
-    def batch(self, steps: list[dict[str, Any]], close: bool) -> dict[str, Any]:
-        """Send one batch and wait for its result; ``close`` also closes the stream,
-        in the same round trip."""
-
-        async def run() -> dict[str, Any]:
-            answer = self._stream.batch({"steps": steps})
-            if close:
-                self._stream.close()
-            return await answer
-
-        return self._executor.submit_coro(run())
-
-    def batches(self, batches: list[list[dict[str, Any]]]) -> list[Any]:
-        """Send every batch at once; each one's result, or the LibsqlError it raised."""
-
-        async def run() -> list[Any]:
-            answers = [self._stream.batch({"steps": steps}) for steps in batches]
-            return await asyncio.gather(*answers, return_exceptions=True)
-
-        return self._executor.submit_coro(run())
-
-    def abort(self) -> None:
-        """ROLLBACK (unless the last batch ended the transaction) and close, waiting
-        briefly, so the write lock is free when the failure reaches the caller."""
-        if self.done or self._stream.closed:
-            return
-        self.done = True
-
-        async def run() -> None:
-            answer = self._stream.execute({"sql": "ROLLBACK", "want_rows": False})
-            self._stream.close()
-            await asyncio.wait_for(answer, _ABORT_TIMEOUT)
-
-        _quietly(lambda: self._executor.submit_coro(run()))
-
-    def close(self) -> None:
-        if not self._stream.closed:
-            _quietly(lambda: self._executor.submit_func(self._stream.close))
 
 
 def _step_lists(result: Any, steps: int, display: str) -> tuple[list[Any], list[Any]]:
@@ -465,42 +412,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(os_error, OSError):
         return f"{type(os_error).__name__}: {os_error.strerror or os_error}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _quietly(fn: Callable[[], Any]) -> None:
-    try:
-        fn()
-    except Exception as exc:  # cleanup after a failure must not hide the real error
-        log.debug("ignored during cleanup: %s", type(exc).__name__)
-
-
-def _resolve_localhost_names() -> None:
-    """Let aiohttp connect ``*.localhost`` names to loopback, as RFC 6761 says they are.
-
-    sqld addresses a namespace as ``NS.localhost``, and many resolvers (glibc with
-    ``files dns``) do not know such names. libsql-client builds its aiohttp session
-    itself and takes no resolver, so aiohttp's default resolver class is replaced, once,
-    by one that asks for ``localhost`` instead of ``*.localhost`` and keeps the name
-    itself as the result's host name (the Host header and the TLS server name stay the
-    URL's). Every other name resolves exactly as before; aiohttp serves only
-    libsql-client in this process.
-    """
-    from aiohttp import connector
-
-    base = connector.DefaultResolver
-    if getattr(base, "localhost_names", False):
-        return
-
-    class LocalhostNames(base):  # type: ignore[misc, valid-type]
-        localhost_names = True
-
-        async def resolve(
-            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-        ) -> list[Any]:
-            target = connect_host(host)
-            found = await super().resolve(target, port, family)
-            if target != host:
-                found = [{**entry, "hostname": host} for entry in found]
-            return found
-
-    connector.DefaultResolver = LocalhostNames

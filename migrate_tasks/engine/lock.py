@@ -20,10 +20,11 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Driver, Row, Step
+from migrate_tasks.engine.batch import Batch, Name
 from migrate_tasks.engine.tracking import UNREAD, Actor, Holder, Ledger
 from migrate_tasks.errors import DatabaseError, LockTimeout
 from migrate_tasks.progname import command
@@ -31,7 +32,8 @@ from migrate_tasks.progname import command
 log = logging.getLogger("migrate_tasks")
 
 UNKNOWN = UNREAD  # the lease has not been read
-Rows = list[list[Row]]
+#: The rows of each part of the caller's ``then`` batch, by name.
+Parts = dict[Name, list[list[Row]]]
 WAIT_REPORT_EVERY = 10.0
 
 
@@ -58,9 +60,9 @@ class MigrationLock:
         self._sleep = sleep
 
     def acquire(
-        self, then: Sequence[Step] = (), *, holder: Holder | object | None = UNKNOWN
-    ) -> Rows:
-        """Take the lease, waiting up to ``timeout``; return the rows of ``then``.
+        self, then: Batch | None = None, *, holder: Holder | object | None = UNKNOWN
+    ) -> Parts:
+        """Take the lease, waiting up to ``timeout``; return the rows of ``then``'s parts.
 
         Each attempt is ONE transaction (one request on a server): create the lock table
         if needed, the atomic take-over statement, a read of the lease, then ``then``
@@ -79,7 +81,7 @@ class MigrationLock:
             replacing = self._dead_owner(holder)
             if holder is None or holder.expired or replacing:
                 attempt = self._try(holder, replacing, then)
-                if isinstance(attempt, list):
+                if isinstance(attempt, dict):
                     return attempt
                 if attempt is None:  # the file was busy: whose lease is it by now?
                     attempt = self.ledger.read_lock(self.driver) if self._table_exists() else None
@@ -98,33 +100,34 @@ class MigrationLock:
             self._sleep(min(0.25 + random.random() * 0.25, max(deadline - now, 0.01)))
             holder = UNKNOWN
 
-    def attempt_steps(self, then: Sequence[Step] = (), replacing: str | None = None) -> list[Step]:
-        """The one transaction of an attempt to take the lease (see ``acquire``)."""
-        return [
-            *self.ledger.lock_create_steps(),
-            self.ledger.acquire_step(self.owner, self.actor, self.ttl, replacing=replacing),
-            self.ledger.read_lock_step(),
-            *then,
-        ]
+    def attempt(self, then: Batch | None = None, replacing: str | None = None) -> Batch:
+        """The one transaction of an attempt to take the lease (see ``acquire``): parts
+        "lock table" (created if needed), "take" (returns a row if we now hold the
+        lease), "lease" (who holds it), then ``then``'s own parts."""
+        take = self.ledger.acquire_step(self.owner, self.actor, self.ttl, replacing=replacing)
+        batch = Batch().add("lock table", self.ledger.lock_create_steps()).add("take", [take])
+        return batch.add("lease", [self.ledger.read_lock_step()]).extend(then)
 
     def _try(
-        self, holder: Holder | None, replacing: str | None, then: Sequence[Step]
-    ) -> Rows | Holder | None:
-        """The rows of ``then`` if we now hold the lease; else who holds it (None: a
-        local writer holds the file, so nothing could be read)."""
+        self, holder: Holder | None, replacing: str | None, then: Batch | None
+    ) -> Parts | Holder | None:
+        """The rows of ``then``'s parts if we now hold the lease; else who holds it
+        (None: a local writer holds the file, so nothing could be read)."""
+        batch = self.attempt(then, replacing)
         try:
-            rows = self.driver.run_atomic(self.attempt_steps(then, replacing))
+            parts = batch.split(self.driver.run_atomic(batch.steps()))
         except DatabaseError as exc:
             if (exc.code or "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
                 return None  # a local writer holds the file: the lease holder, or a straggler
             raise
-        if not rows[1]:
-            return Holder(*rows[2][0]) if rows[2] else None
+        (taken,), (lease,) = parts["take"], parts["lease"]
+        if not taken:
+            return Holder(*lease[0]) if lease else None
         self.held = True
         if holder is not None:
             why = "its process is gone" if replacing else "its lease had expired"
             log.warning("took over the migration lock from %s (%s)", holder.describe(), why)
-        return rows[3:]
+        return {name: parts[name] for name in (then.names() if then is not None else ())}
 
     def _dead_owner(self, holder: Holder | None) -> str | None:
         """A lease held by a process on this host that no longer exists can go at once."""
@@ -146,12 +149,15 @@ class MigrationLock:
     def renew_step(self) -> Step:
         return self.ledger.renew_step(self.owner, self.ttl)
 
+    def release_step(self) -> Step:
+        return self.ledger.release_step(self.owner)
+
     def release(self) -> None:
         if not self.held:
             return
         self.held = False
         try:
-            self.driver.run_atomic([self.ledger.release_step(self.owner)])
+            self.driver.run_atomic([self.release_step()])
         except Exception as exc:  # the run's own outcome matters more; the lease expires anyway
             log.warning(
                 "could not release the migration lock (%s); it expires in %d s", exc, self.ttl

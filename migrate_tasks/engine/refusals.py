@@ -21,19 +21,22 @@ docs/libsql.md):
   connection the tool opens has foreign keys on already, so it changes nothing.
 * ``foreign_keys:off`` over ``ws://`` is refused: libsql-client cannot send a PRAGMA
   before ``BEGIN`` on the transaction's own stream, which the option needs.
+
+The target is a ``Target`` value built from the driver's capabilities (never its name).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from migrate_tasks.errors import LocatedError
 from migrate_tasks.files.parser import Statement
 from migrate_tasks.sql.shapes import leading_words, pragma
 
-#: Driver names (``Driver.name``) of sqld targets.
-SERVER_DRIVERS = frozenset({"hrana-http", "hrana-ws"})
-WS_DRIVER = "hrana-ws"
+if TYPE_CHECKING:
+    from migrate_tasks.drivers.base import Driver
 
 #: PRAGMAs sqld lets a client set.
 _SQLD_SETTABLE = frozenset(
@@ -52,6 +55,21 @@ _SQLD_ACTIONS = frozenset({"optimize", "wal_checkpoint", "incremental_vacuum", "
 _HEADS = ("VACUUM", "ATTACH", "CREATE", "PRAGMA", "ANALYZE")
 
 
+@dataclass(frozen=True)
+class Target:
+    """What the refusals need to know about where a migration runs: the capabilities of
+    its driver (``Target.of``), as a plain value so that this module stays pure."""
+
+    #: A sqld server (``Driver.is_server``).
+    is_server: bool = False
+    #: Can turn foreign keys off around a transaction (``Driver.can_switch_foreign_keys``).
+    can_switch_foreign_keys: bool = True
+
+    @classmethod
+    def of(cls, driver: Driver) -> Target:
+        return cls(driver.is_server, driver.can_switch_foreign_keys)
+
+
 class Refused(LocatedError):
     """A statement (or option) this target cannot run; nothing of the migration ran.
 
@@ -60,13 +78,13 @@ class Refused(LocatedError):
     """
 
 
-def statement_problem(sql: str, *, driver: str, transaction: bool) -> str | None:
-    """Why ``sql`` cannot run on a target using ``driver`` (None: it can)."""
+def statement_problem(sql: str, *, target: Target, transaction: bool) -> str | None:
+    """Why ``sql`` cannot run on ``target`` (None: it can)."""
     head = sql[:7].upper()
     if not head.startswith(_HEADS):
         return None
     words = leading_words(sql, 3)
-    server = driver in SERVER_DRIVERS
+    server = target.is_server
     first = words[0] if words else ""
     if first == "PRAGMA":
         return _pragma_problem(sql, server=server, transaction=transaction)
@@ -134,9 +152,10 @@ def _sqld_refuses(what: str, hint: str) -> str:
     )
 
 
-def options_problem(options: Mapping[str, str], *, driver: str) -> str | None:
-    """Why a section with these header options cannot run through ``driver``."""
-    if options.get("foreign_keys") == "off" and driver == WS_DRIVER:
+def options_problem(options: Mapping[str, str], *, target: Target) -> str | None:
+    """Why a section with these header options cannot run on ``target``."""
+    if options.get("foreign_keys") == "off" and not target.can_switch_foreign_keys:
+        # only the ws driver cannot, so the message says what to use instead
         return (
             "foreign_keys:off cannot run over ws://: the WebSocket client cannot turn"
             " foreign keys off on the connection that runs the transaction. Use the"
@@ -153,19 +172,19 @@ def check_section(
     options: Mapping[str, str],
     statements: Iterable[Statement],
     *,
-    driver: str,
+    target: Target,
 ) -> None:
     """Raise ``Refused`` for the first option or statement the target cannot run."""
-    problem = options_problem(options, driver=driver)
+    problem = options_problem(options, target=target)
     if problem:
         raise Refused(path, header_line, problem)
     transaction = options.get("transaction") != "false"
     for statement in statements:
-        check_statement(path, statement, driver=driver, transaction=transaction)
+        check_statement(path, statement, target=target, transaction=transaction)
 
 
-def check_statement(path: str, statement: Statement, *, driver: str, transaction: bool) -> None:
+def check_statement(path: str, statement: Statement, *, target: Target, transaction: bool) -> None:
     """Raise ``Refused`` (naming the file and line) if the target cannot run ``statement``."""
-    problem = statement_problem(statement.sql, driver=driver, transaction=transaction)
+    problem = statement_problem(statement.sql, target=target, transaction=transaction)
     if problem:
         raise Refused(path, statement.line, problem)

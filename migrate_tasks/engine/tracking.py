@@ -24,12 +24,27 @@ from dataclasses import dataclass, field
 
 from migrate_tasks.config.settings import validate_identifier
 from migrate_tasks.drivers.base import Driver, Row, Step
+from migrate_tasks.engine.batch import Batch, Name
+from migrate_tasks.engine.tracking_writes import NOW, TRANSITIONS, Actor, RecordWrites
 from migrate_tasks.errors import AuthFailed, DatabaseError, StatementError, UsageError
 from migrate_tasks.progname import command
 
-NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+__all__ = [
+    "GUARD",
+    "LOCK_LOST",
+    "NOW",
+    "REPLICA_PROBE",
+    "TRANSITIONS",
+    "UNREAD",
+    "Actor",
+    "Holder",
+    "Ledger",
+    "Record",
+    "Snapshot",
+    "is_replica",
+]
+
 EPOCH = "CAST(strftime('%s', 'now') AS INTEGER)"
-ELAPSED_MS = "CAST(round((julianday('now') - julianday(started_at)) * 86400000) AS INTEGER)"
 GUARD = "state_transition"
 #: In the error of ``lock_guard_step`` (SQLite raises no message of our choosing outside a
 #: trigger; a bad JSON path is echoed back, see ``guards``).
@@ -50,12 +65,6 @@ LOG_COLUMNS = (
 )  # fmt: skip
 LOCK_COLUMNS = ("owner", "user", "host", "pid", "acquired_at", "expires_at")
 
-# (action) -> (states the row may be in before, state while running, state after)
-TRANSITIONS = {
-    "up": (("rolled_back",), "applied", "applied"),
-    "down": (("applied",), "rolled_back", "rolled_back"),
-}
-
 
 @dataclass(frozen=True)
 class Record:
@@ -68,15 +77,6 @@ class Record:
     applied_at: str | None
     rolled_back_at: str | None
     execution_ms: int | None
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who runs the operation, for the audit log and the lock."""
-
-    user: str
-    host: str
-    pid: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,9 @@ class Snapshot:
     replica: bool | None = None
 
 
-class Ledger:
-    """SQL for one set of tracking tables, named after ``table``."""
+class Ledger(RecordWrites):
+    """SQL for one set of tracking tables, named after ``table`` (the rows each operation
+    writes: ``RecordWrites``)."""
 
     def __init__(self, table: str) -> None:
         self.table = validate_identifier(table)
@@ -194,58 +195,67 @@ class Ledger:
         primary, while a plain read may be answered from before the latest write
         (measured: stale in 52 of 100 reads right after a write).
         """
-        if fresh:
-            noop = Step(f"UPDATE {self._lock} SET id = id WHERE 0")
-            shape, history = self.snapshot_steps()[:2]
-            tables = driver.run_atomic([noop, shape])[1]
-            snapshot = self.parse_snapshot([tables, []])
-            if self.table in snapshot.existing:
-                snapshot.records = self._records(driver.run_atomic([noop, history])[1])
-            return snapshot.records
-        return self.snapshot(driver).records
+        if not fresh:
+            return self.snapshot(driver).records
+        tables = self._read_in_write(driver, "tables", self._tables_step())
+        snapshot = self.parse_snapshot({"tables": [tables], "records": [[]]})
+        if self.table in snapshot.existing:
+            rows = self._read_in_write(driver, "records", self._records_step())
+            snapshot.records = self._records(rows)
+        return snapshot.records
 
-    def snapshot_steps(self, *, lock: bool = False) -> list[Step]:
+    def _read_in_write(self, driver: Driver, name: str, read: Step) -> list[Row]:
+        """``read`` inside a transaction that writes (nothing): answered by the primary."""
+        noop = Step(f"UPDATE {self._lock} SET id = id WHERE 0")
+        batch = Batch().add("write", [noop]).add(name, [read])
+        return batch.split(driver.run_atomic(batch.steps()))[name][0]
+
+    def snapshot_batch(self, *, lock: bool = False) -> Batch:
         """The reads behind ``snapshot``, for ``Driver.query_many`` (one round trip) or
-        for the end of a transaction (``parse_snapshot`` reads their rows back).
-
-        0: (table, column) of each of our tables that exists; 1: the tracking rows
-        (fails while the table does not exist); 2, with ``lock``: the lease.
+        for the end of a transaction (``parse_snapshot`` reads their rows back): parts
+        "tables" ((table, column) of each of our tables that exists), "records" (the
+        tracking rows; fails while the table does not exist) and, with ``lock``, "lease".
         """
-        steps = [
-            Step(
-                "SELECT t.name, c.name FROM sqlite_master AS t"
-                " JOIN pragma_table_info(t.name) AS c"
-                " WHERE t.type = 'table' AND t.name IN (?, ?, ?)",
-                (self.table, self.log_table, self.lock_table),
-            ),
-            Step(f"SELECT {', '.join(MAIN_COLUMNS)} FROM {self._t}"),
-        ]
-        if lock:
-            steps.append(self.read_lock_step())
-        return steps
+        batch = Batch().add("tables", [self._tables_step()]).add("records", [self._records_step()])
+        return batch.add("lease", [self.read_lock_step()]) if lock else batch
+
+    def _tables_step(self) -> Step:
+        return Step(
+            "SELECT t.name, c.name FROM sqlite_master AS t"
+            " JOIN pragma_table_info(t.name) AS c"
+            " WHERE t.type = 'table' AND t.name IN (?, ?, ?)",
+            (self.table, self.log_table, self.lock_table),
+        )
+
+    def _records_step(self) -> Step:
+        return Step(f"SELECT {', '.join(MAIN_COLUMNS)} FROM {self._t}")
 
     def snapshot(self, driver: Driver, *, lock: bool = False, probe: bool = False) -> Snapshot:
         """Tables, history (and with ``lock`` the lease) in one ``query_many``: one round
         trip on a server. ``probe``: also ask whether the server is a read replica."""
-        steps = self.snapshot_steps(lock=lock)
-        answers = driver.query_many([*steps, REPLICA_PROBE] if probe else steps)
-        snapshot = self.parse_snapshot(answers[: len(steps)])
+        batch = self.snapshot_batch(lock=lock)
         if probe:
-            snapshot.replica = _probe_answer(answers[-1])
+            batch.add("replica probe", [REPLICA_PROBE])
+        answers = batch.split(driver.query_many(batch.steps()))
+        snapshot = self.parse_snapshot(answers)
+        if probe:
+            snapshot.replica = _probe_answer(answers["replica probe"][0])
         return snapshot
 
-    def parse_snapshot(self, answers: Sequence[list[Row] | DatabaseError]) -> Snapshot:
-        """Rows of ``snapshot_steps`` -> a ``Snapshot``; refuses tables that are not ours."""
-        tables = _rows_of(answers[0])
+    def parse_snapshot(
+        self, answers: Mapping[Name, Sequence[list[Row] | DatabaseError]]
+    ) -> Snapshot:
+        """The answers to ``snapshot_batch``, by part -> a ``Snapshot``; refuses tables
+        that are not ours."""
         columns: dict[str, set[str]] = {}
-        for table, column in tables:
+        for table, column in _rows_of(answers["tables"][0]):
             columns.setdefault(str(table), set()).add(str(column))
         self._check_columns(columns)
         snapshot = Snapshot(set(columns))
         if self.table in columns:
-            snapshot.records = self._records(_rows_of(answers[1]))
-        if len(answers) > 2 and self.lock_table in columns:
-            lease = answers[2]
+            snapshot.records = self._records(_rows_of(answers["records"][0]))
+        lease = answers["lease"][0] if "lease" in answers else None
+        if lease is not None and self.lock_table in columns:
             if isinstance(lease, DatabaseError):
                 if "no such table" not in lease.message:  # created just now, seen lagging
                     raise lease
@@ -339,151 +349,6 @@ class Ledger:
 
     def force_release_step(self) -> Step:
         return Step(f"DELETE FROM {self._lock} WHERE id = 1")
-
-    # -- writing: every operation is framed by these steps inside its own unit ------------
-
-    def begin_steps(
-        self, version: str, name: str, checksum: str, action: str, actor: Actor,
-        *, transaction: bool = True,
-    ) -> list[Step]:  # fmt: skip
-        """Open the log row, then move the tracking row; the move is the exactly-once guard.
-
-        For a ``transaction:false`` section the row goes to 'failed' until the section
-        finishes, so a crash midway is visible afterwards.
-        """
-        before, running, _after = TRANSITIONS[action]
-        if not transaction:
-            running = "failed"
-        allowed = ", ".join(f"'{s}'" for s in before)
-        log_row = Step(
-            f'INSERT INTO {self._log} (version, name, action, started_at, outcome, "user", host)'
-            f" VALUES (?, ?, ?, {NOW}, 'running', ?, ?)",
-            (version, name, action, actor.user, actor.host),
-        )
-        if action == "up":
-            move = Step(
-                f"INSERT INTO {self._t} (version, name, checksum, status)"
-                " VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
-                " checksum = excluded.checksum,"
-                f" status = CASE WHEN status IN ({allowed}) THEN excluded.status"
-                " ELSE 'conflict' END,"
-                " applied_at = NULL, rolled_back_at = NULL, execution_ms = NULL",
-                (version, name, checksum, running),
-            )
-        else:
-            move = Step(
-                f"UPDATE {self._t} SET status = CASE WHEN status IN ({allowed}) THEN ?"
-                " ELSE 'conflict' END WHERE version = ?",
-                (running, version),
-            )
-        return [log_row, move]
-
-    def finish_steps(self, version: str, action: str, *, returning: bool = False) -> list[Step]:
-        """Close the log row and stamp the tracking row, both from the same clock reading.
-        ``returning``: the stamp returns the duration the database measured (up only)."""
-        _before, _running, after = TRANSITIONS[action]
-        # newest first and stop at the first match: max(id) with a WHERE would read the
-        # whole log (no index) three times per migration, O(history) each
-        current = (
-            f"(SELECT id FROM {self._log} WHERE version = ? AND action = ?"
-            " AND outcome = 'running' ORDER BY id DESC LIMIT 1)"
-        )
-        close_log = Step(
-            f"UPDATE {self._log} SET finished_at = {NOW}, duration_ms = {ELAPSED_MS},"
-            f" outcome = ? WHERE id = {current}",
-            (after, version, action),
-        )
-        last = (
-            f"(SELECT id FROM {self._log} WHERE version = ? AND action = ?"
-            " ORDER BY id DESC LIMIT 1)"
-        )
-        if action == "up":
-            stamp = Step(
-                f"UPDATE {self._t} SET status = 'applied',"
-                f" applied_at = (SELECT finished_at FROM {self._log} WHERE id = {last}),"
-                f" execution_ms = (SELECT duration_ms FROM {self._log} WHERE id = {last})"
-                " WHERE version = ?" + (" RETURNING execution_ms" if returning else ""),
-                (version, action, version, action, version),
-            )
-        else:
-            stamp = Step(
-                f"UPDATE {self._t} SET status = 'rolled_back',"
-                f" rolled_back_at = (SELECT finished_at FROM {self._log} WHERE id = {last})"
-                " WHERE version = ?",
-                (version, action, version),
-            )
-        return [close_log, stamp]
-
-    def failure_steps(
-        self,
-        version: str,
-        name: str,
-        action: str,
-        actor: Actor,
-        started_at: str,
-        duration_ms: int,
-        error: str,
-    ) -> list[Step]:
-        """A 'failed' log entry, written on its own after the migration's unit rolled back."""
-        return [
-            Step(
-                f"UPDATE {self._log} SET finished_at = {NOW}, duration_ms = ?, outcome = 'failed',"
-                f" error = ? WHERE id = (SELECT id FROM {self._log} WHERE version = ?"
-                " AND action = ? AND outcome = 'running' ORDER BY id DESC LIMIT 1)",
-                (duration_ms, error, version, action),
-            ),
-            Step(
-                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
-                f' duration_ms, outcome, error, "user", host)'
-                f" SELECT ?, ?, ?, ?, {NOW}, ?, 'failed', ?, ?, ? WHERE changes() = 0",
-                (version, name, action, started_at, duration_ms, error, actor.user, actor.host),
-            ),
-        ]
-
-    def repair_steps(
-        self, version: str, name: str, checksum: str, status: str, actor: Actor, note: str
-    ) -> list[Step]:
-        """Record what an operator fixed by hand, with an audit row."""
-        stamp = "applied_at" if status == "applied" else "rolled_back_at"
-        return [
-            Step(
-                f"INSERT INTO {self._t} (version, name, checksum, status, {stamp})"
-                f" VALUES (?, ?, ?, ?, {NOW})"
-                " ON CONFLICT (version) DO UPDATE SET name = excluded.name,"
-                f" checksum = excluded.checksum, status = excluded.status,"
-                f" {stamp} = excluded.{stamp}",
-                (version, name, checksum, status),
-            ),
-            Step(
-                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
-                f' duration_ms, outcome, error, "user", host)'
-                f" VALUES (?, ?, 'repair', {NOW}, {NOW}, 0, ?, ?, ?, ?)",
-                (version, name, status, note, actor.user, actor.host),
-            ),
-        ]
-
-    def baseline_steps(
-        self, version: str, name: str, checksum: str, actor: Actor, note: str,
-        *, action: str = "baseline",
-    ) -> list[Step]:  # fmt: skip
-        """Record a migration as applied without running it (``baseline``, or ``adopt``
-        for ``adopt-dbmate``), with an audit row. A plain INSERT: a row that exists already
-        (another run recorded it meanwhile) fails the whole unit instead of being
-        overwritten."""
-        return [
-            Step(
-                f"INSERT INTO {self._t} (version, name, checksum, status, applied_at)"
-                f" VALUES (?, ?, ?, 'applied', {NOW})",
-                (version, name, checksum),
-            ),
-            Step(
-                f"INSERT INTO {self._log} (version, name, action, started_at, finished_at,"
-                f' duration_ms, outcome, error, "user", host)'
-                f" VALUES (?, ?, ?, {NOW}, {NOW}, 0, 'applied', ?, ?, ?)",
-                (version, name, action, note, actor.user, actor.host),
-            ),
-        ]
 
 
 REPLICA_PROBE = Step("DELETE FROM sqlite_schema WHERE 0")

@@ -71,6 +71,12 @@ KNOWN_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
+#: Options whose value is free-form, checked by a pattern instead: ``nolint:LS101,LS203``
+#: silences those lint rules for the section (``migrate_tasks.lint``; dbmate ignores it).
+PATTERN_OPTIONS: Mapping[str, re.Pattern[str]] = MappingProxyType(
+    {"nolint": re.compile(r"[A-Z]+[0-9]+(?:,[A-Z]+[0-9]+)*")}
+)
+
 DIRECTIONS = ("up", "down")
 
 # SQLite's whitespace (its tokenizer also counts \v).
@@ -103,12 +109,15 @@ _TOKEN = re.compile(
 _SEMICOLON, _COMMENT, _QUOTED, _UNCLOSED, _END = 1, 2, 3, 4, 5
 _CLOSER = {"'": "'", '"': '"', "`": "`", "[": "]", "/*": "*/"}
 
-_HEADER = re.compile(r"^--[ \t]*(migrate):(\S*)(.*)$", re.MULTILINE | re.IGNORECASE)
+#: ``-- migrate:nolint RULE`` (lower case, as written) is a lint suppression, not a header:
+#: a comment to SQLite and dbmate, read by ``migrate_tasks.lint``; never sent differently.
+_NOLINT = r"(?!(?-i:nolint)(?:[ \t\r]|$))"
+_HEADER = re.compile(rf"^--[ \t]*(migrate):{_NOLINT}(\S*)(.*)$", re.MULTILINE | re.IGNORECASE)
 # An unfinished last line that more text could still turn into a _HEADER.
 _HEADER_PREFIX = re.compile(
     r"-(?:-[ \t]*(?:m(?:i(?:g(?:r(?:a(?:t(?:e)?)?)?)?)?)?)?)?", re.IGNORECASE
 )
-_MISPLACED_HEADER = re.compile(r"--[ \t]*migrate:", re.IGNORECASE)
+_MISPLACED_HEADER = re.compile(rf"--[ \t]*migrate:{_NOLINT}", re.IGNORECASE)
 #: First words of transaction control: a statement starting otherwise is not looked at
 #: further (one slice and one ``startswith``: most statements of a big file are INSERTs).
 _CONTROL_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -468,14 +477,23 @@ class MigrationScanner:
 
 def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
     known = ", ".join(f"{key}:{'|'.join(values)}" for key, values in KNOWN_OPTIONS.items())
+    known += ", nolint:RULE[,RULE...]"
     options: dict[str, str] = {}
     for word in rest.split():
         key, colon, value = word.partition(":")
-        if not colon or key not in KNOWN_OPTIONS:
+        if not colon or (key not in KNOWN_OPTIONS and key not in PATTERN_OPTIONS):
             raise MigrationFileError(
                 path, line, f"unknown section option {word!r}; known options: {known}"
             )
-        if value not in KNOWN_OPTIONS[key]:
+        if key in PATTERN_OPTIONS:
+            if not PATTERN_OPTIONS[key].fullmatch(value):
+                raise MigrationFileError(
+                    path,
+                    line,
+                    f"option {word!r}: {key} takes lint rule ids separated by commas,"
+                    f" without spaces, e.g. {key}:LS101,LS203",
+                )
+        elif value not in KNOWN_OPTIONS[key]:
             allowed = " or ".join(KNOWN_OPTIONS[key])
             raise MigrationFileError(
                 path, line, f"option {key!r} must be {allowed} (lower case), not {value!r}"

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings
-from migrate_tasks.drivers.base import Driver
+from migrate_tasks.drivers import open_driver
+from migrate_tasks.engine.catalogue import MigrationSet
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
 from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
 from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
@@ -76,7 +77,8 @@ class Operation:
 
     name: str
     run: Callable[[Engine], Done]
-    precheck: Callable[[Engine], None] | None = None
+    #: A check of the migration files alone (no database), done once for the fleet.
+    precheck: Callable[[MigrationSet], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,14 +126,14 @@ def _no_asking(options: RunOptions | None) -> RunOptions:
     return options
 
 
-def _file_errors(engine: Engine) -> None:
-    errors = engine.file_errors()
+def _file_errors(migrations: MigrationSet) -> None:
+    errors = migrations.file_errors()
     if errors:
         raise errors[0]
 
 
-def _file_names(engine: Engine) -> None:
-    engine.files()  # raises the first badly named file
+def _file_names(migrations: MigrationSet) -> None:
+    migrations.files()  # raises the first badly named file
 
 
 def up_operation(
@@ -212,27 +214,6 @@ def validate_operation() -> Operation:
 # -- running --------------------------------------------------------------------------------
 
 
-def open_target(target: FleetTarget, *, timeout: float = defaults.REQUEST_TIMEOUT_S) -> Driver:
-    """The driver for one target (a namespace gets its Host header)."""
-    if target.kind == "file":
-        from migrate_tasks.drivers.local import LocalDriver
-
-        return LocalDriver(target.location, display_url=target.display)
-    if target.kind == "http":
-        from migrate_tasks.drivers.http import HranaHttpDriver
-
-        return HranaHttpDriver(
-            target.location,
-            target.token,
-            timeout=timeout,
-            display_url=target.display,
-            host_header=target.host_header,
-        )
-    from migrate_tasks.drivers.ws import WsDriver
-
-    return WsDriver(target.location, target.token, timeout=timeout, display_url=target.display)
-
-
 def run_fleet(
     targets: Sequence[FleetTarget],
     operation: Operation,
@@ -253,7 +234,7 @@ def run_fleet(
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
     if operation.precheck is not None:
         # A bad migration file would fail every database the same way: say it once.
-        operation.precheck(Engine(_NoDatabase(), settings.directory, settings.table))
+        operation.precheck(MigrationSet(settings.directory))
     total = len(targets)
     results: list[FleetResult | None] = [None] * total
     stop = threading.Event()
@@ -301,7 +282,13 @@ def _run_one(
     started = time.perf_counter()
     _current.display = target.display
     try:
-        driver = open_target(target, timeout=settings.timeout)
+        driver = open_driver(
+            target.location,
+            target.token,
+            timeout=settings.timeout,
+            host_header=target.host_header,
+            display_url=target.display,
+        )
         try:
             done = operation.run(Engine(driver, settings.directory, settings.table, actor))
         finally:
@@ -332,17 +319,6 @@ def _failed(
     elapsed = (time.perf_counter() - started) * 1000
     error = scrub(message, *secrets)
     return FleetResult(target.display, FAILED, "error", error, elapsed, target.namespace, {}, code)
-
-
-class _NoDatabase:
-    """Stands in for a driver where only the migration files are read."""
-
-    display_url = "(no database)"
-    name = "none"
-    libsql_syntax = True
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the file check touched the database ({name})")
 
 
 # Log lines from a worker name their database: fifty interleaved "applied ..." lines

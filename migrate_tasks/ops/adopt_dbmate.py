@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 
 from migrate_tasks.config.settings import validate_identifier
 from migrate_tasks.drivers.base import Step
+from migrate_tasks.engine.batch import Batch, Name
 from migrate_tasks.engine.core import Calls, Engine, RunOptions
 from migrate_tasks.engine.lock import MigrationLock
 from migrate_tasks.engine.plan import FileInfo, version_key
+from migrate_tasks.engine.preview import preview
 from migrate_tasks.engine.tracking import LOCK_LOST
 from migrate_tasks.errors import CheckFailed, LockLost, MigrateError, StatementError, UsageError
 from migrate_tasks.files.source import display_path
@@ -67,23 +69,20 @@ def adopt_dbmate(engine: Engine, options: RunOptions, *, table: str = DBMATE_TAB
     table = validate_identifier(table, "--dbmate-table")
     outcome, versions = _checked(engine, table)
     if options.dry_run:
-        lock = MigrationLock(engine.driver, engine.ledger, engine.actor, ttl=options.lock_ttl)
-        outcome.calls = [
-            ("atomic", lock.attempt_steps()),
-            ("atomic", _steps(engine, lock, table, versions, outcome.recorded)),
-            ("atomic", [engine.ledger.release_step(lock.owner)]),
-        ]
+        lock = engine.new_lock(RunOptions(lock_ttl=options.lock_ttl))
+        one = _batch(engine, lock, table, versions, outcome.recorded)
+        outcome.calls = preview([("atomic", one)], lock)
         return outcome
     options.confirm_or_abort(
         f"record {len(outcome.recorded)} migration(s) dbmate applied as applied and drop"
         f" dbmate's table {table}"
     )
     with engine.locked(options) as lock:
-        steps = _steps(engine, lock, table, versions, outcome.recorded)
+        one = _batch(engine, lock, table, versions, outcome.recorded)
         try:
-            engine.driver.run_atomic(steps)
+            engine.driver.run_atomic(one.steps())
         except StatementError as exc:
-            raise _failure(exc, table) from None
+            raise _failure(exc, one.locate(exc.index).part, table) from None
     log.info("adopted %d migration(s) dbmate applied; dropped %s", len(outcome.recorded), table)
     return outcome
 
@@ -207,38 +206,36 @@ def guard_step(table: str, versions: Sequence[str]) -> Step:
     )
 
 
-def _steps(
+def _batch(
     engine: Engine,
     lock: MigrationLock,
     table: str,
     versions: Sequence[str],
     recorded: Sequence[FileInfo],
-) -> list[Step]:
-    """The one transaction: the lease and dbmate's table still as read, the drop, our
-    tables, a row per migration dbmate applied."""
+) -> Batch:
+    """The one transaction: "lease" (still ours), "dbmate" (its table still as read,
+    then dropped), "ours" (our tables, a row per migration dbmate applied)."""
     ledger = engine.ledger
     note = f"adopt-dbmate: applied by dbmate (recorded in its {table} table)"
-    steps = [
-        ledger.lock_guard_step(lock.owner),
-        guard_step(table, versions),
-        Step(f'DROP TABLE "{table}"'),
-        *ledger.create_steps(),  # IF NOT EXISTS: ours may replace dbmate's, just dropped
-    ]
+    ours = ledger.create_steps()  # IF NOT EXISTS: ours may replace dbmate's, just dropped
     for info in recorded:
-        steps += ledger.baseline_steps(
+        ours += ledger.baseline_steps(
             info.version, info.name, info.checksum, engine.actor, note, action="adopt"
         )
-    return steps
+    batch = Batch().add("lease", [ledger.lock_guard_step(lock.owner)])
+    batch.add("dbmate", [guard_step(table, versions), Step(f'DROP TABLE "{table}"')])
+    return batch.add("ours", ours)
 
 
-def _failure(exc: StatementError, table: str) -> MigrateError:
-    """The transaction failed, so nothing changed: say why in the user's terms."""
-    if exc.index == 0 and LOCK_LOST in exc.message:
+def _failure(exc: StatementError, part: Name, table: str) -> MigrateError:
+    """The transaction failed (in ``part``), so nothing changed: say why in the user's
+    terms."""
+    if part == "lease" and LOCK_LOST in exc.message:
         return LockLost(
             "lost the migration lock before adopting (its lease expired and another run"
             " took it); nothing was changed. Run adopt-dbmate again"
         )
-    if exc.index in (1, 2) and (CHANGED in exc.message or "no such table" in exc.message):
+    if part == "dbmate" and (CHANGED in exc.message or "no such table" in exc.message):
         return CheckFailed(
             f"dbmate's table {table} changed while adopting it (did dbmate, or another"
             " adopt-dbmate, run meanwhile?); nothing was changed. Run adopt-dbmate again"

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from migrate_tasks.drivers.base import Step
 from migrate_tasks.engine.core import Calls, Engine, RunOptions
-from migrate_tasks.engine.lock import MigrationLock
 from migrate_tasks.engine.plan import FileInfo, version_key
+from migrate_tasks.engine.preview import preview
 from migrate_tasks.errors import CheckFailed, MigrateError, MigrationFailed, UsageError
 from migrate_tasks.files.source import display_path, version_of
 from migrate_tasks.ops.adopt_dbmate import DBMATE_TABLE, dbmate_table
@@ -213,12 +213,7 @@ def _steps(
 
 def _preview(engine: Engine, steps: list[Step], ttl: int) -> Calls:
     """Exactly what a real run sends: the lock's attempt, the unit, the release."""
-    lock = MigrationLock(engine.driver, engine.ledger, engine.actor, ttl=ttl)
-    return [
-        ("atomic", lock.attempt_steps()),
-        ("atomic", steps),
-        ("atomic", [engine.ledger.release_step(lock.owner)]),
-    ]
+    return preview([("atomic", steps)], engine.new_lock(RunOptions(lock_ttl=ttl)))
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from migrate_tasks.report.status import status_counts
 
 if TYPE_CHECKING:  # types only: the presentation layer never runs a database itself
     from migrate_tasks.autogenerate.generate import Generated
-    from migrate_tasks.engine.core import Outcome
+    from migrate_tasks.engine.core import Outcome, Result
     from migrate_tasks.engine.plan import Problem, StatusRow
     from migrate_tasks.fleet.runner import FleetResult
     from migrate_tasks.ops.dump import DumpOutcome
@@ -87,15 +87,7 @@ def run_json(outcome: Outcome, target: str, *, dry_run: bool = False) -> str:
             "direction": outcome.direction,
             "dry_run": dry_run,
             "ok": True,
-            "migrations": [
-                {
-                    "version": r.version,
-                    "name": r.name,
-                    "statements": r.statements,
-                    "duration_ms": _ms(r.duration_ms),
-                }
-                for r in outcome.results
-            ],
+            "migrations": _migrations(outcome.results),
             "total_ms": _ms(sum(r.duration_ms for r in outcome.results)),
             "warnings": list(outcome.warnings),
             "error": None,
@@ -103,17 +95,30 @@ def run_json(outcome: Outcome, target: str, *, dry_run: bool = False) -> str:
     )
 
 
+def _migrations(results: Sequence[Result]) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": r.version,
+            "name": r.name,
+            "statements": r.statements,
+            "duration_ms": _ms(r.duration_ms),
+        }
+        for r in results
+    ]
+
+
 def run_failure_json(
     direction: str,
     target: str,
-    completed: Sequence[dict[str, Any]] | None,
+    completed: Sequence[Result] | None,
     exit_code: int,
     message: str,
     *,
     dry_run: bool = False,
 ) -> str:
-    """``up``/``down --json`` when the run stopped: what completed before, and why it stopped.
-    ``completed`` is None when the database could not be read again to find out."""
+    """``up``/``down --json`` when the run stopped: what completed before (the engine's
+    results, carried by the error), and why it stopped. ``completed`` is None when that
+    cannot be known (``MigrateError.completed``)."""
     return _dumps(
         {
             "schema_version": JSON_SCHEMA_VERSION,
@@ -121,7 +126,7 @@ def run_failure_json(
             "direction": direction,
             "dry_run": dry_run,
             "ok": False,
-            "migrations": None if completed is None else list(completed),
+            "migrations": None if completed is None else _migrations(completed),
             "total_ms": None,
             "warnings": [],
             "error": {"exit_code": exit_code, "message": message},
@@ -224,11 +229,15 @@ def generate_json(result: Generated, spec: str, path: str | None) -> str:
                     "before": c.before,
                     "after": c.after,
                     "warning": c.warning or None,
+                    "rule": c.rule or None,
                     "summary": c.describe(),
                 }
                 for c in result.changes
             ],
-            "notes": [{"level": n.level, "message": n.message} for n in result.notes],
+            "notes": [
+                {"level": n.level, "message": n.message, "rule": n.rule or None}
+                for n in result.notes
+            ],
             "path": path,
             "migration": result.text or None,
             "foreign_keys_off": {

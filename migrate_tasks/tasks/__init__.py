@@ -12,6 +12,7 @@ from migrate_tasks.tasks.alembic import baseline, import_alembic, retire_alembic
 from migrate_tasks.tasks.ci import dump, verify
 from migrate_tasks.tasks.dbmate import adopt_dbmate
 from migrate_tasks.tasks.integrity import hash_, rebase
+from migrate_tasks.tasks.lint import lint
 from migrate_tasks.tasks.maintenance import repair, unlock
 from migrate_tasks.tasks.migrations import create, down, status, up, validate
 from migrate_tasks.tasks.models import generate
@@ -19,8 +20,8 @@ from migrate_tasks.tasks.wait import wait
 
 migrate = Collection(
     "migrate",
-    create, status, validate, up, down, repair, unlock, verify, dump, baseline, import_alembic,
-    retire_alembic, adopt_dbmate, generate, hash_, rebase, wait,
+    create, status, validate, lint, up, down, repair, unlock, verify, dump, baseline,
+    import_alembic, retire_alembic, adopt_dbmate, generate, hash_, rebase, wait,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 

@@ -107,7 +107,7 @@ def unlock(
             return
         if dry_run:
             print(f"-- the lock is held by {holder.describe()}")
-            write_calls([("atomic", [engine.ledger.force_release_step()])], sys.stdout)
+            write_calls(engine.unlock_calls(), sys.stdout)
             return
         # unlock always asks: releasing a live run's lock is how migrations run twice
         engine.unlock(run_options(settings, dry_run=False, yes=yes, always_confirm=True))

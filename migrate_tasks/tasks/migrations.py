@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
-from migrate_tasks.errors import CheckFailed, UsageError
+from migrate_tasks.errors import CheckFailed, MigrateError, UsageError
 from migrate_tasks.report import logs as logsetup
-from migrate_tasks.report.documents import problems_json, run_json, status_json
+from migrate_tasks.report.documents import problems_json, run_failure_json, run_json, status_json
 from migrate_tasks.report.dryrun import write_calls, write_plan_json
 from migrate_tasks.report.status import (
     problems_text,
@@ -334,15 +335,25 @@ def down(
     _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
 
 
+@contextlib.contextmanager
 def _json_failure(
     engine: Engine, direction: str, enabled: bool, dry_run: bool, token: str
-) -> contextlib.AbstractContextManager[None]:
-    """With ``--json``, a run that stops still prints its one document (then re-raises)."""
-    from migrate_tasks.report.failure_json import failure_document
-
-    return failure_document(
-        engine, direction, enabled=enabled, dry_run=dry_run, scrub=lambda m: scrub(m, token)
-    )
+) -> Iterator[None]:
+    """With ``--json``, a run that stops still prints its one document (then re-raises),
+    with what completed before the failure as the error carries it (docs/json.md)."""
+    try:
+        yield
+    except MigrateError as exc:
+        if enabled:
+            message = scrub(str(exc), token)
+            target = engine.driver.display_url
+            completed = exc.completed
+            print(
+                run_failure_json(
+                    direction, target, completed, exc.exit_code, message, dry_run=dry_run
+                )
+            )
+        raise
 
 
 def _finish(outcome: Outcome, *, json_: bool, dry_run: bool, target: str) -> None:

@@ -2,19 +2,38 @@
 
 Namespaces are reached the way the fleet reaches them: the data-plane address plus a
 ``Host: <ns>.127.0.0.1:PORT`` header (``<ns>.localhost`` does not resolve here, and
-``http://127.0.0.1:PORT`` alone would mean namespace ``127``).
+``http://127.0.0.1:PORT`` alone would mean namespace ``127``). ``fresh_database`` gives a
+test a namespace as URLs the tool takes, ``http://<ns>.localhost:PORT`` and
+``ws://<ns>.localhost:PORT``: both drivers reach ``*.localhost`` names without a resolver.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.drivers.base import Step
 from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.fleet.admin import namespace_host
 from tests.support.sqld import SqldServer, SqldUnavailable, free_port
+
+
+@dataclass(frozen=True)
+class SqldDatabase:
+    """One namespace of a shared sqld, as a test's database."""
+
+    namespace: str
+    port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.namespace}.localhost:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.namespace}.localhost:{self.port}"
 
 
 class NamespacedSqld:
@@ -68,6 +87,14 @@ class NamespacedSqld:
     def create(self, namespace: str, **config: object) -> None:
         status, text = self.admin("POST", f"/v1/namespaces/{namespace}/create", dict(config))
         assert status == 200, f"create {namespace}: {status} {text}"
+
+    def fresh_database(self, namespace: str) -> SqldDatabase:
+        """A new namespace, checked empty (no table, index, trigger or view at all)."""
+        self.create(namespace)
+        objects = self.query(namespace, "SELECT type, name FROM sqlite_master")
+        assert objects == [], f"namespace {namespace} is not empty: {objects}"
+        assert self.server is not None
+        return SqldDatabase(namespace, self.server.port)
 
     def delete(self, namespace: str) -> None:
         status, text = self.admin("DELETE", f"/v1/namespaces/{namespace}")

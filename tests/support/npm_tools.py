@@ -9,6 +9,7 @@ folder (``dbmate()``); the benchmarks install all their npm peers into their own
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import glob
 import json
@@ -90,9 +91,20 @@ def dbmate() -> Path:
     """The real dbmate binary (``DBMATE_VERSION``), installed from npm on first use.
 
     Installed into a private temporary folder that is then renamed into the cache, so
-    two test runs at once never see a half-installed package.
+    two test runs at once never see a half-installed package; test sessions running at
+    once (xdist workers) take turns through a lock file, so only one of them installs.
     """
     final = cache_folder()
+    if _usable(final):
+        return dbmate_binary(final)  # type: ignore[return-value]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        npm_version.cache_clear()  # another session may have installed it meanwhile
+        return _install_dbmate(final)
+
+
+def _install_dbmate(final: Path) -> Path:
     if _usable(final):
         return dbmate_binary(final)  # type: ignore[return-value]
     if node_missing():
@@ -100,7 +112,6 @@ def dbmate() -> Path:
             "the dbmate compatibility tests install the real dbmate with npm, and npm is not"
             " on PATH: install Node.js (which ships npm)"
         )
-    final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="dbmate-", dir=final.parent))
     problem = install(staging, {"dbmate": DBMATE_VERSION}, lambda _line: None)
     if problem is None and dbmate_binary(staging) is None:

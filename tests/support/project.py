@@ -1,15 +1,29 @@
-"""A throw-away user project (its own tasks.py and migrations/) driven by real subprocesses."""
+"""A throw-away user project (its own tasks.py and migrations/) driven by the real programs.
+
+``invoke`` and ``libsql-migrate`` run in the test process by default (tests/support/
+inprocess.py: the console script's own entry point, isolated as a child would be), which
+saves starting Python for each of the suite's runs. A real process instead: every run of
+a test marked ``@pytest.mark.real_processes`` (tests/conftest.py), of a
+``Project(..., in_process=False)``, or ``project.invoke(..., in_process=False)``. That is
+for what only a process shows (its start-up and sys.path, config files as a user's shell
+meets them, a lease its ended run left behind) and for runs made from another thread.
+``MIGRATE_TEST_SUBPROCESS=1`` makes every run a real process (but those that pass
+``in_process=True``), to check that both ways give the same results.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.drivers import open_driver
+from tests.support import inprocess
 
 TASKS_PY = """\
 from invoke import Collection
@@ -20,6 +34,18 @@ ns = Collection(migrate)
 """
 
 BIN = Path(sys.executable).parent
+#: True while every run must be a real process (``MIGRATE_TEST_SUBPROCESS=1``: always).
+_real_processes = [os.environ.get("MIGRATE_TEST_SUBPROCESS") == "1"]
+
+
+@contextlib.contextmanager
+def real_processes() -> Iterator[None]:
+    """Every run in the block is a real process."""
+    _real_processes.append(True)
+    try:
+        yield
+    finally:
+        _real_processes.pop()
 
 
 @dataclass
@@ -37,8 +63,11 @@ class Run:
 class Project:
     """A folder that looks like a user's repository, plus helpers to inspect its database."""
 
-    def __init__(self, root: Path, url: str, token: str | None = None) -> None:
+    def __init__(
+        self, root: Path, url: str, token: str | None = None, *, in_process: bool = True
+    ) -> None:
         self.root = root
+        self.in_process = in_process
         self.url = url
         self.token = token
         self.migrations = root / "migrations"
@@ -60,25 +89,47 @@ class Project:
         return env
 
     def invoke(
-        self, *args: str, timeout: float = 120, cwd: Path | None = None, **env: str | None
+        self,
+        *args: str,
+        timeout: float = 120,
+        cwd: Path | None = None,
+        in_process: bool | None = None,
+        **env: str | None,
     ) -> Run:
         """``invoke migrate.<task> ...`` exactly as a user types it (in ``cwd``, default
         the project's root)."""
-        return self._run([str(BIN / "invoke"), *args], timeout, env, cwd)
+        return self._run([str(BIN / "invoke"), *args], timeout, env, cwd, in_process)
 
     def cli(
-        self, *args: str, timeout: float = 120, cwd: Path | None = None, **env: str | None
+        self,
+        *args: str,
+        timeout: float = 120,
+        cwd: Path | None = None,
+        in_process: bool | None = None,
+        **env: str | None,
     ) -> Run:
         """The ``libsql-migrate`` console script (no tasks.py needed)."""
-        return self._run([str(BIN / "libsql-migrate"), *args], timeout, env, cwd)
+        return self._run([str(BIN / "libsql-migrate"), *args], timeout, env, cwd, in_process)
 
     def _run(
-        self, argv: list[str], timeout: float, env: dict[str, str | None], cwd: Path | None
+        self,
+        argv: list[str],
+        timeout: float,
+        env: dict[str, str | None],
+        cwd: Path | None,
+        in_process: bool | None,
     ) -> Run:
+        environ = self.env(**env)
+        # in_process=True on the call wins over the marker and the variable (tests of
+        # the in-process runner itself)
+        here = in_process or (self.in_process and in_process is None and not any(_real_processes))
+        if here and inprocess.can_run_in_process(environ):
+            code, out, err = inprocess.run(argv, environ, cwd or self.root, timeout)
+            return Run(argv, code, out, err)
         proc = subprocess.run(
             argv,
             cwd=cwd or self.root,
-            env=self.env(**env),
+            env=environ,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -10,6 +10,7 @@ delete a wrong file first (LIBSQL_NOTES.md section 1).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import http.client
 import os
@@ -39,7 +40,10 @@ def cached_sqld_path() -> Path:
 
 
 def find_sqld() -> Path:
-    """``$SQLD_BIN``, else the sha-checked cached binary, else extract it now."""
+    """``$SQLD_BIN``, else the sha-checked cached binary, else extract it now.
+
+    Test sessions running at once (xdist workers) take turns through a lock file, so none
+    sees another's half-written binary (and deletes it as corrupt)."""
     explicit = os.environ.get("SQLD_BIN")
     if explicit:
         path = Path(explicit)
@@ -47,6 +51,13 @@ def find_sqld() -> Path:
             raise SqldUnavailable(f"SQLD_BIN={explicit} is not an executable file")
         return path
     path = cached_sqld_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / ".extract.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _checked_or_extracted(path)
+
+
+def _checked_or_extracted(path: Path) -> Path:
     if path.is_file() and _sha256(path) == SQLD_SHA256:
         return path
     if path.exists():
