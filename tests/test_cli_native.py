@@ -5,6 +5,7 @@ points run through a real bash. ``invoke --help migrate.X`` stays Invoke's."""
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -61,7 +62,7 @@ def test_each_task_help_lists_its_own_options(project, name):
     assert project.cli("--help", name).out == run.out
     assert run.out.startswith(f"Usage: libsql-migrate {name}")
     assert_native(run.out)
-    for arg in migrate.tasks[name].get_arguments():
+    for arg in copy.deepcopy(migrate.tasks[name]).get_arguments():  # it pops help texts
         assert f"--{arg.names[0]}" in run.out, arg.names[0]
         if not arg.positional and arg.kind is not bool:
             assert not re.search(rf"--{arg.names[0]}=(STRING|INT|FLOAT)\b", run.out)

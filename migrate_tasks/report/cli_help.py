@@ -138,9 +138,8 @@ def option_rows(flags: Pairs) -> list[tuple[str, str | None]]:
 
 def task_help_text(binary: str, name: str, task: Any, flags: Pairs) -> str:
     """One task's help: usage, its docstring, its options, configuration, exit codes."""
-    positional = [
-        arg.name.upper() for arg in task.get_arguments() if getattr(arg, "positional", False)
-    ]
+    # task.positional, not get_arguments(): Invoke's get_arguments pops the help texts
+    positional = [name.strip("_").upper() for name in getattr(task, "positional", ())]
     usage = " ".join([binary, name, *positional, "[OPTIONS]" if flags else ""]).rstrip()
     doc = " ".join((inspect.getdoc(task) or "").split())
     return "\n".join(
