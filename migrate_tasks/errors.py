@@ -28,6 +28,10 @@ EXIT_USAGE = 2
 EXIT_CHECK = 3
 EXIT_LOCKED = 4
 EXIT_CONNECTION = 5
+#: Ctrl-C or SIGTERM, as a shell reports a process killed by SIGINT.
+EXIT_INTERRUPTED = 130
+#: The reader of stdout went away (``| head``), as a shell reports a process killed by SIGPIPE.
+EXIT_PIPE_CLOSED = 141
 
 
 class MigrateError(Exception):

@@ -57,6 +57,8 @@ def _value(arg: Any) -> str:
         return "flag"
     if arg.kind is int:
         return "integer"
+    if arg.kind is float:
+        return "number"
     return "text"
 
 

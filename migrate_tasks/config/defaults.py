@@ -21,6 +21,8 @@ LOCK_TIMEOUT_S = 60
 LOCK_TTL_S = 120
 #: Seconds to wait for a server's answer to one request.
 REQUEST_TIMEOUT_S = 300
+#: Seconds ``wait`` (and ``up --wait``) keeps trying a database that does not answer yet.
+WAIT_TIMEOUT_S = 60
 #: Seconds to wait for sqld's admin API (fleet discovery: a few small GETs).
 ADMIN_TIMEOUT_S = 30
 

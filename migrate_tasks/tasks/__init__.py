@@ -8,7 +8,7 @@ collection (``cli.py``).
 from invoke import Collection
 
 from migrate_tasks.config.settings import CONFIG_DEFAULTS
-from migrate_tasks.tasks.alembic import baseline, import_alembic
+from migrate_tasks.tasks.alembic import baseline, import_alembic, retire_alembic
 from migrate_tasks.tasks.ci import dump, verify
 from migrate_tasks.tasks.dbmate import adopt_dbmate
 from migrate_tasks.tasks.integrity import hash_, rebase
@@ -17,11 +17,12 @@ from migrate_tasks.tasks.maintenance import repair, unlock
 from migrate_tasks.tasks.migrations import create, down, status, up, validate
 from migrate_tasks.tasks.models import generate
 from migrate_tasks.tasks.review import review
+from migrate_tasks.tasks.wait import wait
 
 migrate = Collection(
     "migrate",
     create, status, validate, lint, review, up, down, repair, unlock, verify, dump, baseline,
-    import_alembic, adopt_dbmate, generate, hash_, rebase,
+    import_alembic, retire_alembic, adopt_dbmate, generate, hash_, rebase, wait,
 )  # fmt: skip
 migrate.configure({"migrate": CONFIG_DEFAULTS})
 

@@ -1,16 +1,21 @@
-"""Tasks for leaving Alembic (docs/alembic.md): ``baseline`` and ``import-alembic``.
+"""Tasks for leaving Alembic (docs/alembic.md): ``baseline``, ``import-alembic`` and
+``retire-alembic``.
 
-Thin, like every task module: flags -> settings -> ``baseline`` / ``alembic_import`` ->
-printed summary. Alembic is imported only by ``import-alembic``, and only when it runs.
+Thin, like every task module: flags -> settings -> ``baseline`` / ``alembic_import`` /
+``retire`` -> printed summary. Alembic is imported only by ``import-alembic``, and only
+when it runs.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
+from migrate_tasks.errors import CheckFailed, UsageError
 from migrate_tasks.progname import command
 from migrate_tasks.report import logs as logsetup
 from migrate_tasks.report.dryrun import write_calls
@@ -29,7 +34,11 @@ from migrate_tasks.tasks.base import (
 )
 from migrate_tasks.tasks.integrity import keeping_sum_current
 
-__all__ = ["baseline", "import_alembic"]
+if TYPE_CHECKING:
+    from migrate_tasks.config.settings import Settings
+    from migrate_tasks.from_alembic.retire import Retirement
+
+__all__ = ["baseline", "import_alembic", "retire_alembic"]
 
 
 @task(
@@ -137,7 +146,6 @@ def import_alembic(
 ) -> None:
     """Convert an Alembic project into SQL migrations: one with the head schema, or one per
     revision (--per-revision), checked on a scratch database before anything is written."""
-    from migrate_tasks.errors import UsageError
     from migrate_tasks.files.source import NAME_PATTERN, display_path, version_of
     from migrate_tasks.from_alembic.importer import import_alembic as run_import
     from migrate_tasks.from_alembic.importer import write_files
@@ -172,3 +180,143 @@ def import_alembic(
         f"next: `{command('verify')}`; on databases Alembic already migrated to {head.id}:"
         f" `{command('baseline ' + version)}`"
     )
+
+
+@task(
+    klass=MigrateTask,
+    help=help_for(
+        config="the Alembic project's configuration file (default: alembic.ini)",
+        backup="a new (or empty) folder to copy Alembic's files into before they are"
+        " removed, with their modification times, SHA256SUMS and a README",
+        dry_run="show the checks, the files to back up and remove, and the references"
+        " that would remain; change nothing",
+        force="retire even if no migration says it was imported from the Alembic head, or"
+        " the configured database has not recorded it (the problems are still listed)",
+    ),
+)
+@handles_errors
+def retire_alembic(
+    c: Context,
+    config: str = "alembic.ini",
+    backup: str = "",
+    dry_run: bool = False,
+    force: bool = False,
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    verbose: bool = False,
+    log_format: str = "text",
+) -> None:
+    """Back up and remove the Alembic configuration and scripts once the migrations replace
+    them, then list every remaining reference to Alembic (exit 3 if any remain)."""
+    from migrate_tasks import __version__
+    from migrate_tasks.from_alembic import retire
+    from migrate_tasks.from_alembic.project import read_project
+    from migrate_tasks.from_alembic.references import scan_root
+    from migrate_tasks.report import retire as show
+
+    flags = ConnectionFlags(url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure)
+    settings = settings_from(c, flags)
+    config_path, backup_path = Path(config), Path(backup) if backup else None
+    root = scan_root(Path.cwd())
+    skip = [settings.directory, *([backup_path] if backup_path else [])]
+    if not config_path.is_file():
+        print(
+            f"no Alembic configuration at {config}: nothing to back up or remove;"
+            f" looking for references to Alembic in {root}"
+        )
+        _references(root, skip, config_path, ["alembic/"])  # the usual script folder
+        return
+    if backup_path is None:
+        raise UsageError(
+            "pass --backup DIR: a new or empty folder to copy Alembic's files into before"
+            " they are removed"
+        )
+    plan = retire.plan_retirement(read_project(config_path), settings.directory)
+    retire.check_backup_folder(backup_path, plan, settings.directory)
+    print(show.project_line(plan))
+    replaced, database = _retirement_checks(plan, settings, config, force=force)
+    if not dry_run:
+        readme = show.backup_readme(
+            plan,
+            when=retire.utc_now(),
+            invocation=command(f"retire-alembic --config {config} --backup {backup}"),
+            version=__version__,
+            replaced_by=replaced,
+            database=database,
+            backup=backup,
+        )
+        retire.write_backup(plan, backup_path, readme)
+        retire.remove_files(plan)
+    show.write_plan(plan, backup_path, dry_run, sys.stdout)
+    skip += [*plan.files, *plan.project.folders]
+    kept = [f for f in plan.project.folders if not _holds(f, settings.directory)]
+    _references(root, skip, config_path, _spellings(kept, root, config_path))
+
+
+def _retirement_checks(
+    plan: Retirement, settings: Settings, config: str, *, force: bool
+) -> tuple[list[str], str]:
+    """Is the conversion in place? Prints what it finds; refuses (exit 3) unless --force.
+    Returns the lines naming the replacing migrations, and the database checked."""
+    from migrate_tasks.files.source import display_path, version_of
+    from migrate_tasks.from_alembic import retire
+
+    problems = retire.problems_with_conversion(plan.project, settings.directory, config)
+    imported = retire.imported_revisions(settings.directory)
+    heads = [h for h in plan.project.heads if h in imported]
+    versions = [version_of(imported[h].name) for h in heads]
+    replaced = [f"{display_path(imported[h])} (imported from Alembic revision {h})" for h in heads]
+    for line in replaced:
+        print(f"replaced by: {line}")
+    database, notes = "no (none configured: --url, LIBSQL_URL, ...)", []
+    if settings.sources.get("url", "default") != "default":
+        with open_engine(settings, must_exist=True) as engine:
+            found, notes = retire.database_findings(engine, versions)
+            problems += found
+            database = engine.driver.display_url
+            if versions and not found:
+                database += f" (records {', '.join(versions)} as applied)"
+    print(f"database checked: {database}")
+    for note in notes:
+        print(f"note: {note}")
+    if problems and not force:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise CheckFailed(f"Alembic cannot be retired yet; nothing was changed:\n{listed}")
+    for problem in problems:
+        logsetup.log.warning("--force: retiring despite: %s", problem)
+    return replaced, database
+
+
+def _holds(folder: Path, migrations: Path) -> bool:
+    migrations = migrations.resolve()
+    return folder == migrations or folder in migrations.parents
+
+
+def _spellings(folders: list[Path], root: Path, config: Path) -> list[str]:
+    """How a project may spell the script folder: from the root, the config, here."""
+    found = []
+    for folder in folders:
+        for start in (root, config.resolve().parent, Path.cwd()):
+            relative = os.path.relpath(folder, start)
+            if relative != "." and not relative.startswith(".."):
+                found.append(Path(relative).as_posix())
+    return found
+
+
+def _references(root: Path, skip: list[Path], config: Path, folders: list[str]) -> None:
+    """List what still points at Alembic; exit 3 if anything does."""
+    from migrate_tasks.from_alembic.references import find_references
+    from migrate_tasks.report import retire as show
+
+    names = ["alembic.ini", config.name]
+    scan = find_references(root, skip=skip, config_names=names, folders=folders)
+    show.write_references(scan, root.resolve(), sys.stdout)
+    if scan.references:
+        count = len(scan.references)
+        raise CheckFailed(
+            f"{count} reference(s) to Alembic remain (listed above): edit them, then run"
+            f" `{command('retire-alembic')}` again to check"
+        )

@@ -25,18 +25,13 @@ from invoke.exceptions import Exit
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
-from migrate_tasks.errors import MigrateError, UsageError
+from migrate_tasks.errors import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, MigrateError, UsageError
 from migrate_tasks.report import logs as logsetup
 
 if TYPE_CHECKING:  # the engine is imported when a task runs, not when the collection loads
     from migrate_tasks.engine.core import Engine, RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Ctrl-C or SIGTERM, as a shell reports a process killed by SIGINT.
-EXIT_INTERRUPTED = 130
-#: The reader of stdout went away (``| head``), as a shell reports a process killed by SIGPIPE.
-EXIT_PIPE_CLOSED = 141
 
 COMMON_HELP = {
     "url": "database URL: file:dev.db, a path, http(s)://, libsql://, ws(s):// "

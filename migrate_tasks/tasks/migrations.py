@@ -46,6 +46,7 @@ from migrate_tasks.tasks.integrity import (
     keeping_sum_current,
     refuse_unsound_folder,
 )
+from migrate_tasks.tasks.wait import WAIT_HELP, wait_for_database
 
 if TYPE_CHECKING:
     from migrate_tasks.engine.core import Engine, Outcome
@@ -197,6 +198,9 @@ def validate(
         " none is applied or recorded (for CI databases). Refused for transaction:false"
         " and foreign_keys:off migrations",
         json=RUN_JSON_HELP,
+        wait="first wait until the database answers (a server still starting), as the"
+        " task wait does",
+        **WAIT_HELP,
     ),
 )
 @handles_errors
@@ -213,6 +217,8 @@ def up(
     admin_url: str = "",
     jobs: int = defaults.FLEET_JOBS,
     fail_fast: bool = False,
+    wait: bool = False,
+    wait_timeout: float = float(defaults.WAIT_TIMEOUT_S),
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
@@ -240,11 +246,15 @@ def up(
 
         if single_transaction:
             raise UsageError("--single-transaction works on one database, not with a fleet")
+        if wait:
+            raise UsageError("--wait works on one database, not with a fleet")
         options = run_options(settings, dry_run=dry_run)
         op = up_operation(
             step=step or None, to=to or None, allow_out_of_order=allow_out_of_order, options=options
         )
         return run_fleet_task(settings, op, fleet_flags)
+    if wait:
+        logsetup.log.info("%s", wait_for_database(settings, wait_timeout))
     with open_engine(settings) as engine, _json_failure(engine, "up", json_, dry_run, auth_token):
         describe_target(settings, engine.driver.display_url)
         outcome = engine.migrate(
