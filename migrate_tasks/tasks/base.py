@@ -19,13 +19,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from invoke import Context, Task
+from invoke import Argument, Context, Task
 from invoke.exceptions import Exit
 
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
-from migrate_tasks.errors import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, MigrateError, UsageError
+from migrate_tasks.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
+    EXIT_USAGE,
+    MigrateError,
+    UsageError,
+)
 from migrate_tasks.report import logs as logsetup
 
 if TYPE_CHECKING:  # the engine is imported when a task runs, not when the collection loads
@@ -81,6 +87,31 @@ class MigrateTask(Task):
         short = SHORT_FLAGS.get(name.rstrip("_"))
         opts["names"] = [long_name, short] if short and short not in taken_names else [long_name]
         return opts
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        arguments = super().get_arguments(ignore_unknown_help)
+        for argument in arguments:
+            if argument.kind in _NUMBERS:
+                argument.__class__ = _NumberArgument
+        return arguments
+
+
+_NUMBERS = {int: "a whole number", float: "a number"}
+
+
+class _NumberArgument(Argument):
+    """A numeric flag whose bad value is a usage error (exit 2), not Invoke's traceback.
+
+    Invoke casts a flag's text with its kind (``int("x")``) while parsing the command
+    line and lets the ValueError escape; both programs print this message instead."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        try:
+            super().set_value(value, cast)
+        except ValueError:
+            flag = "--" + max(self.names, key=len)
+            wanted = _NUMBERS[self.kind]
+            raise Exit(f"error: {flag} takes {wanted}, not {value!r}", code=EXIT_USAGE) from None
 
 
 def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
