@@ -40,6 +40,8 @@ VERIFY_HELP = {
     "force": "with --url: DROP every table, view and trigger in that database first"
     " (without it, a database that is not empty is refused)",
     "json": "print the result as one JSON document (docs/json.md)",
+    "require-down": "fail (exit 3) on a migration without down statements; without it such"
+    " a migration is applied, reported as irreversible and not rolled back",
 }
 
 
@@ -49,6 +51,7 @@ def verify(
     c: Context,
     url: str = "",
     force: bool = False,
+    require_down: bool = False,
     json_: bool = False,
     auth_token: str = "",
     dir_: str = "",
@@ -73,6 +76,7 @@ def verify(
             run_options(settings, dry_run=False),
             temporary=not url,
             force=force,
+            require_down=require_down,
         )
     print(verify_json(result) if json_ else verify_text(result))
     if not result.ok:
