@@ -16,15 +16,15 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Context, Task
 from invoke.exceptions import Exit
 
+from migrate_tasks.api.project import plain
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
-from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
+from migrate_tasks.config.settings import Settings, settings_for
 from migrate_tasks.errors import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, MigrateError, UsageError
 from migrate_tasks.report import logs as logsetup
 
@@ -91,22 +91,9 @@ def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
     return {**merged, **extra}
 
 
-def plain(value: Any) -> Any:
-    """Invoke's DataProxy -> plain dicts, so settings stay pure."""
-    if isinstance(value, Mapping) or hasattr(value, "items"):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
 def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
     """Settings from a task's own flags, the environment, ``.env`` and Invoke's config."""
-    cwd = Path.cwd()
-    config = plain(c.config.get("migrate", {}) or {})
-    settings = resolve_settings(asdict(flags), os.environ, load_dotenv_file(cwd), config, cwd=cwd)
-    from migrate_tasks.config.urls import parse_target, require_tls
-
-    require_tls(parse_target(settings.url), insecure=settings.insecure)
-    return settings
+    return settings_for(asdict(flags), plain(c.config.get("migrate", {}) or {}))
 
 
 def handles_errors(fn: F) -> F:
