@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from migrate_tasks.api.results import GeneratedMigration, Run, Status, Validation
 from migrate_tasks.config.settings import Settings, settings_for
@@ -40,6 +40,7 @@ log = logging.getLogger("migrate_tasks")
 #: Asked before a protected environment changes: gets "roll back 2 migration(s): ...",
 #: returns whether to go on (False: UsageError "aborted", nothing changed).
 Confirm = Callable[[str], bool]
+_M = TypeVar("_M", bound="Migrator")
 
 
 class Migrator:
@@ -87,7 +88,7 @@ class Migrator:
         self._init(settings, config.get("models"))
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, models: str | None = None) -> Migrator:
+    def from_settings(cls: type[_M], settings: Settings, *, models: str | None = None) -> _M:
         """A Migrator on settings already resolved (the tasks resolve theirs from Invoke's
         context)."""
         migrator = cls.__new__(cls)
@@ -143,7 +144,7 @@ class Migrator:
         if driver is not None:
             driver.close()
 
-    def __enter__(self) -> Migrator:
+    def __enter__(self: _M) -> _M:
         return self
 
     def __exit__(
