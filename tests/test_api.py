@@ -334,3 +334,22 @@ def test_processes_calling_up_at_once_apply_each_migration_once(
         assert [tuple(row) for row in applied] == [(v, 1) for v in versions]
         for i in range(1, len(versions) + 1):
             assert migrator.query(f"SELECT count(*) FROM t{i}") == [(3000,)]
+
+
+def test_up_json_refused_by_the_integrity_file_still_prints_its_document(tmp_path: Path) -> None:
+    """docs/json.md: a run that stops on a refusal prints its one document; the integrity
+    check now runs inside the API's up(), so --json covers it like any other refusal."""
+    from tests.support.project import Project
+
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
+    write_migrations(project.migrations)
+    assert project.invoke("migrate.hash").code == 0
+    project.write("20250101000004_late.sql", "-- migrate:up\nSELECT 1;\n")
+    up = project.invoke("migrate.up", "--json")
+    assert up.code == 3, up.err
+    document = up.json
+    assert document["ok"] is False and document["migrations"] == []
+    assert document["error"]["exit_code"] == 3
+    assert document["error"]["message"].startswith("refusing to migrate up: migrations/")
+    assert up.err.startswith("error: refusing to migrate up: migrations/20250101000004_late.sql")
+    assert not (tmp_path / "app.db").exists()
