@@ -87,7 +87,9 @@ def test_status_up_down_and_results(db_url: str, folder: Path, capsys, caplog) -
         assert migrator.query("SELECT name FROM sqlite_master WHERE name = 'posts'") == []
     assert capsys.readouterr().out == ""  # nothing printed
     said = [r.getMessage() for r in caplog.records if r.name == "migrate_tasks"]
-    assert any(line.startswith("database ") and "(from --url)" in line for line in said), said
+    assert any(
+        line.startswith("database ") and "(from the url argument)" in line for line in said
+    ), said
 
 
 def test_dry_run_changes_nothing_and_says_what_it_would_send(db_url: str, folder: Path) -> None:
@@ -201,6 +203,11 @@ def test_settings_come_from_invoke_yaml_env_and_variables(project: Path, monkeyp
     assert Migrator("/abs/flag.db", env="staging", cwd=project).settings.url == "/abs/flag.db"
     with pytest.raises(UsageError, match="unknown environment 'prod'"):
         Migrator(env="prod", cwd=project)
+    other = project / "ci.yaml"  # libsql-migrate -f ci.yaml: read over the project's file
+    other.write_text("migrate:\n  table: ci_migrations\n")
+    assert Migrator(cwd=project, config_file=other).settings.table == "ci_migrations"
+    monkeypatch.setenv("INVOKE_RUNTIME_CONFIG", str(other))
+    assert Migrator(cwd=project).settings.table == "ci_migrations"
 
 
 def test_the_api_and_the_task_see_the_same_database(project: Path) -> None:

@@ -83,6 +83,10 @@ class Migrator:
             "lock_timeout": "" if lock_timeout is None else lock_timeout,
         }
         settings = settings_for(flags, config, cwd=where)
+        said = {
+            k: f"the {k} argument" if v.startswith("--") else v for k, v in settings.sources.items()
+        }
+        settings = dataclasses.replace(settings, sources=said)
         if cwd is not None:  # relative paths are relative to cwd, as for a task run there
             settings = _anchored(settings, where)
         self._init(settings, config.get("models"))
