@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from migrate_tasks.ops.dump import DumpOutcome
     from migrate_tasks.ops.verify import VerifyResult
 
-__all__ = ["Confirm", "Migrator"]
+__all__ = ["Confirm", "Migrator", "describe_target"]
 
 log = logging.getLogger("migrate_tasks")
 
@@ -284,10 +284,7 @@ class Migrator:
         raise UsageError(f"{where}about to {what}; pass yes=True (or a confirm callback)")
 
     def _describe_target(self) -> None:
-        """Log which database is about to change, and where that choice came from."""
-        source = self.settings.sources.get("url", "default")
-        env = f", environment {self.settings.env}" if self.settings.env else ""
-        log.info("database %s (from %s%s)", self.target, source, env)
+        describe_target(self.settings, self.target)
 
     # -- checks on scratch databases ---------------------------------------------------
 
@@ -419,6 +416,13 @@ class Migrator:
         with keeping_sum_current(self.settings.directory) as written:
             written.append(create_migration(self.settings.directory, name))
         return written[0]
+
+
+def describe_target(settings: Settings, display: str) -> None:
+    """Log which database is about to change, and where that choice came from."""
+    source = settings.sources.get("url", "default")
+    env = f", environment {settings.env}" if settings.env else ""
+    log.info("database %s (from %s%s)", display, source, env)
 
 
 def _anchored(settings: Settings, cwd: Path) -> Settings:

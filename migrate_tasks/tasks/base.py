@@ -172,27 +172,16 @@ def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Eng
         driver.close()
 
 
-def describe_target(settings: Settings, display: str) -> None:
-    """Log which database a writing task is about to change, and where that choice came from."""
-    source = settings.sources.get("url", "default")
-    env = f", environment {settings.env}" if settings.env else ""
-    logsetup.log.info("database %s (from %s%s)", display, source, env)
-
-
 def run_options(
     settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
 ) -> RunOptions:
-    """The engine's options from settings; it asks first (``confirmer``) on a protected
-    environment, or always with ``always_confirm``, unless ``--yes`` was given."""
-    from migrate_tasks.engine.core import RunOptions
+    """The engine's options from settings, as the API builds them; it asks first
+    (``confirmer``) on a protected environment, or always with ``always_confirm``, unless
+    ``--yes`` was given."""
+    from migrate_tasks.api.migrator import Migrator
 
-    ask = not yes and (settings.protected or always_confirm)
-    confirm = confirmer(settings) if ask else None
-    return RunOptions(
-        dry_run=dry_run,
-        lock_timeout=settings.lock_timeout,
-        lock_ttl=settings.lock_ttl,
-        confirm=confirm,
+    return Migrator.from_settings(settings).run_options(
+        dry_run=dry_run, yes=yes, confirm=confirmer(settings), always_confirm=always_confirm
     )
 
 

@@ -41,7 +41,6 @@ from migrate_tasks.tasks.base import (
 )
 from migrate_tasks.tasks.fleet import FLEET_HELP, FleetFlags, run_fleet_task
 from migrate_tasks.tasks.integrity import (
-    keeping_sum_current,
     refuse_unsound_folder,
 )
 from migrate_tasks.tasks.wait import WAIT_HELP
@@ -69,15 +68,12 @@ def create(
     log_format: str = "text",
 ) -> None:
     """Write a new, empty migration file named after the current UTC time."""
-    from migrate_tasks.files.source import create_migration, display_path
+    from migrate_tasks.files.source import display_path
 
     connection = ConnectionFlags(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
     )
-    settings = settings_from(c, connection)
-    with keeping_sum_current(settings.directory) as written:
-        written.append(create_migration(settings.directory, name))
-    print(display_path(written[0]))
+    print(display_path(Migrator.from_settings(settings_from(c, connection)).create(name)))
 
 
 @task(
