@@ -8,14 +8,15 @@ Also the glue the other tasks use: ``folder_problems`` for ``validate`` and ``up
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
 from migrate_tasks.api import checks
 from migrate_tasks.errors import UsageError
-from migrate_tasks.files.integrity import keeping_sum_current
 from migrate_tasks.progname import command
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
@@ -155,6 +156,13 @@ def _rebase_summary(plan: RebasePlan, onto: str, *, dry_run: bool) -> str:
         count = len(plan.branch)
         return f"nothing to move: this branch's {count} new migration(s) already {where}"
     return f"{len(plan.moves)} migration(s) {'would' if dry_run else 'now'} come after {newest}"
+
+
+def keeping_sum_current(directory: Path) -> AbstractContextManager[list[Path]]:
+    """``files.integrity.keeping_sum_current``, imported when a task writes migrations."""
+    from migrate_tasks.files import integrity
+
+    return integrity.keeping_sum_current(directory)
 
 
 def folder_problems(settings: Settings) -> list[Problem]:
