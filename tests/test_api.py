@@ -360,3 +360,55 @@ def test_up_json_refused_by_the_integrity_file_still_prints_its_document(tmp_pat
     assert document["error"]["message"].startswith("refusing to migrate up: migrations/")
     assert up.err.startswith("error: refusing to migrate up: migrations/20250101000004_late.sql")
     assert not (tmp_path / "app.db").exists()
+
+
+def test_an_in_memory_database_lives_as_long_as_its_migrator(folder: Path) -> None:
+    with migrator_for(":memory:", folder) as migrator:
+        assert migrator.up().versions == VERSIONS
+        assert migrator.status().up_to_date  # the same connection, the same database
+        migrator.execute("INSERT INTO users (email) VALUES (?)", ["a@example.com"])
+        assert migrator.query("SELECT email FROM users") == [("a@example.com",)]
+    with migrator_for(":memory:", folder) as again:
+        assert [r.state for r in again.status().migrations] == ["pending"] * 3
+
+
+MODELS = """\
+from sqlalchemy import Integer, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(Text, nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+"""
+
+
+def test_check_models_and_generate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("sqlalchemy")
+    folder = write_migrations(
+        tmp_path / "migrations",
+        {"20250101000001_users.sql": MIGRATIONS["20250101000001_users.sql"]},
+    )
+    (tmp_path / "api_models_case.py").write_text(MODELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    migrator = Migrator(
+        "file:unused.db", folder, config={"models": "api_models_case:Base"}, cwd=tmp_path
+    )
+    assert migrator.models == "api_models_case:Base"
+    differ = migrator.check_models()
+    assert not differ.up_to_date
+    assert [c.describe() for c in differ.changes] == ["+ column users.name TEXT NOT NULL DEFAULT ''"]
+    dry = migrator.generate("add_name", dry_run=True)
+    assert dry.path is None and "ALTER TABLE" in dry.text and len(list(folder.iterdir())) == 1
+    made = migrator.generate("add_name")
+    assert made.path is not None and made.path.read_text() == made.text
+    assert made.path.name.endswith("_add_name.sql") and made.later_file is None
+    assert migrator.check_models().up_to_date
+    assert migrator.generate("again").path is None  # nothing differs: nothing written
+    assert not (tmp_path / "unused.db").exists()  # models are compared on scratch databases
