@@ -403,7 +403,9 @@ def test_check_models_and_generate(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert migrator.models == "api_models_case:Base"
     differ = migrator.check_models()
     assert not differ.up_to_date
-    assert [c.describe() for c in differ.changes] == ["+ column users.name TEXT NOT NULL DEFAULT ''"]
+    assert [c.describe() for c in differ.changes] == [
+        "+ column users.name TEXT NOT NULL DEFAULT ''"
+    ]
     dry = migrator.generate("add_name", dry_run=True)
     assert dry.path is None and "ALTER TABLE" in dry.text and len(list(folder.iterdir())) == 1
     made = migrator.generate("add_name")
