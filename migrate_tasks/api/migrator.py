@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from migrate_tasks.api.project import anchored, load_config
 from migrate_tasks.api.results import GeneratedMigration, Run, Status, Validation
 from migrate_tasks.config.settings import Settings, settings_for
 from migrate_tasks.errors import CheckFailed, UsageError
@@ -70,8 +71,6 @@ class Migrator:
     ) -> None:
         where = Path(cwd) if cwd is not None else Path.cwd()
         if config is None:
-            from migrate_tasks.api.project import load_config
-
             config = load_config(where, config_file)
         flags = {
             "url": url or "",
@@ -88,7 +87,7 @@ class Migrator:
         }
         settings = dataclasses.replace(settings, sources=said)
         if cwd is not None:  # relative paths are relative to cwd, as for a task run there
-            settings = _anchored(settings, where)
+            settings = anchored(settings, where)
         self._init(settings, config.get("models"))
 
     @classmethod
@@ -329,7 +328,9 @@ class Migrator:
     def check_models(self, models: str | None = None, *, renames: Sequence[str] = ()) -> Generated:
         """Compare SQLAlchemy models (``package.module:Base``; default: ``migrate.models``)
         with the schema the migrations build; ``up_to_date`` when they agree."""
-        return self._generated(models, renames, prove=False)[0]
+        from migrate_tasks.api.models import compare_models
+
+        return compare_models(self.settings, models or self.models, renames, prove=False)
 
     def generate(
         self,
@@ -341,46 +342,14 @@ class Migrator:
     ) -> GeneratedMigration:
         """Write a migration that turns the migrations' schema into the models' (proved
         on a scratch database first); nothing is written when they agree or ``dry_run``."""
-        from migrate_tasks.files.integrity import keeping_sum_current
-        from migrate_tasks.files.source import _check_name, create_migration, discover, version_of
+        from migrate_tasks.api.models import compare_models, write_generated
+        from migrate_tasks.files.source import _check_name
 
         _check_name(name)
-        result, _ = self._generated(models, renames, prove=True)
+        result = compare_models(self.settings, models or self.models, renames, prove=True)
         if dry_run or result.up_to_date:
             return GeneratedMigration(result)
-        directory = self.settings.directory
-        existing = discover(directory) if directory.is_dir() else []
-        with keeping_sum_current(directory) as written:
-            path = create_migration(directory, name)
-            path.write_text(result.text, encoding="utf-8")
-            written.append(path)
-        newest = max(existing, key=lambda f: int(f.version), default=None)
-        later = None
-        if newest is not None and int(newest.version) >= int(version_of(path.name)):
-            later = newest.path.name
-        return GeneratedMigration(result, path, later)
-
-    def _generated(
-        self, models: str | None, renames: Sequence[str], *, prove: bool
-    ) -> tuple[Generated, str]:
-        from migrate_tasks.autogenerate.generate import generate as run_generate
-        from migrate_tasks.autogenerate.target import load_metadata
-
-        spec = models or self.models
-        if not spec:
-            raise UsageError(
-                "generate needs the models: pass --models package.module:Base, or set"
-                " migrate.models in invoke.yaml"
-            )
-        result = run_generate(
-            load_metadata(spec),
-            self.settings.directory,
-            self.settings.table,
-            renames=list(renames),
-            label=spec,
-            check_on_scratch=prove,
-        )
-        return result, spec
+        return write_generated(self.settings, name, result)
 
     # -- adopting a database ----------------------------------------------------------
 
@@ -423,16 +392,3 @@ def describe_target(settings: Settings, display: str) -> None:
     source = settings.sources.get("url", "default")
     env = f", environment {settings.env}" if settings.env else ""
     log.info("database %s (from %s%s)", display, source, env)
-
-
-def _anchored(settings: Settings, cwd: Path) -> Settings:
-    """A relative local database path taken as relative to ``cwd``."""
-    from migrate_tasks.config.urls import parse_target
-
-    target = parse_target(settings.url)
-    if target.kind != "file" or target.path in (None, ":memory:"):
-        return settings
-    path = Path(target.path)
-    if path.is_absolute():
-        return settings
-    return dataclasses.replace(settings, url=str(cwd / path))

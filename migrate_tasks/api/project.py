@@ -20,7 +20,9 @@ from migrate_tasks.errors import UsageError
 if TYPE_CHECKING:
     from invoke.config import Config
 
-__all__ = ["load_config", "plain", "project_folders"]
+    from migrate_tasks.config.settings import Settings
+
+__all__ = ["anchored", "load_config", "plain", "project_folders"]
 
 
 def project_folders(config: Config, cwd: str | None = None) -> tuple[str, str]:
@@ -83,3 +85,19 @@ def load_config(cwd: Path | None = None, config_file: str | Path | None = None) 
             scrub(f"cannot read the configuration files: {type(exc).__name__}: {detail}")
         ) from None
     return dict(plain(config.get("migrate", {}) or {}))
+
+
+def anchored(settings: Settings, cwd: Path) -> Settings:
+    """A relative local database path taken as relative to ``cwd`` (the folder the
+    settings were resolved for), as a task run in ``cwd`` takes it."""
+    import dataclasses
+
+    from migrate_tasks.config.urls import parse_target
+
+    target = parse_target(settings.url)
+    if target.kind != "file" or target.path in (None, ":memory:"):
+        return settings
+    path = Path(target.path)
+    if path.is_absolute():
+        return settings
+    return dataclasses.replace(settings, url=str(cwd / path))
