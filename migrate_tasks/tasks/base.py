@@ -16,15 +16,15 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Argument, Context, Task
 from invoke.exceptions import Exit
 
+from migrate_tasks.api.project import plain
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
-from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
+from migrate_tasks.config.settings import Settings, settings_for
 from migrate_tasks.errors import (
     EXIT_INTERRUPTED,
     EXIT_PIPE_CLOSED,
@@ -122,22 +122,9 @@ def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
     return {**merged, **extra}
 
 
-def plain(value: Any) -> Any:
-    """Invoke's DataProxy -> plain dicts, so settings stay pure."""
-    if isinstance(value, Mapping) or hasattr(value, "items"):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
 def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
     """Settings from a task's own flags, the environment, ``.env`` and Invoke's config."""
-    cwd = Path.cwd()
-    config = plain(c.config.get("migrate", {}) or {})
-    settings = resolve_settings(asdict(flags), os.environ, load_dotenv_file(cwd), config, cwd=cwd)
-    from migrate_tasks.config.urls import parse_target, require_tls
-
-    require_tls(parse_target(settings.url), insecure=settings.insecure)
-    return settings
+    return settings_for(asdict(flags), plain(c.config.get("migrate", {}) or {}))
 
 
 def handles_errors(fn: F) -> F:
@@ -216,27 +203,16 @@ def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Eng
         driver.close()
 
 
-def describe_target(settings: Settings, display: str) -> None:
-    """Log which database a writing task is about to change, and where that choice came from."""
-    source = settings.sources.get("url", "default")
-    env = f", environment {settings.env}" if settings.env else ""
-    logsetup.log.info("database %s (from %s%s)", display, source, env)
-
-
 def run_options(
     settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
 ) -> RunOptions:
-    """The engine's options from settings; it asks first (``confirmer``) on a protected
-    environment, or always with ``always_confirm``, unless ``--yes`` was given."""
-    from migrate_tasks.engine.core import RunOptions
+    """The engine's options from settings, as the API builds them; it asks first
+    (``confirmer``) on a protected environment, or always with ``always_confirm``, unless
+    ``--yes`` was given."""
+    from migrate_tasks.api.migrator import Migrator
 
-    ask = not yes and (settings.protected or always_confirm)
-    confirm = confirmer(settings) if ask else None
-    return RunOptions(
-        dry_run=dry_run,
-        lock_timeout=settings.lock_timeout,
-        lock_ttl=settings.lock_ttl,
-        confirm=confirm,
+    return Migrator.from_settings(settings).run_options(
+        dry_run=dry_run, yes=yes, confirm=confirmer(settings), always_confirm=always_confirm
     )
 
 

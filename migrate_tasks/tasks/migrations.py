@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
+from migrate_tasks.api.migrator import Migrator
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
 from migrate_tasks.errors import CheckFailed, MigrateError, UsageError
-from migrate_tasks.report import logs as logsetup
 from migrate_tasks.report.documents import problems_json, run_failure_json, run_json, status_json
 from migrate_tasks.report.dryrun import write_calls, write_plan_json
 from migrate_tasks.report.status import (
@@ -33,23 +33,20 @@ from migrate_tasks.tasks.base import (
     WRITE_HELP,
     ConnectionFlags,
     MigrateTask,
-    describe_target,
+    confirmer,
     handles_errors,
     help_for,
-    open_engine,
     run_options,
     settings_from,
 )
 from migrate_tasks.tasks.fleet import FLEET_HELP, FleetFlags, run_fleet_task
 from migrate_tasks.tasks.integrity import (
-    folder_problems,
-    keeping_sum_current,
     refuse_unsound_folder,
 )
-from migrate_tasks.tasks.wait import WAIT_HELP, wait_for_database
+from migrate_tasks.tasks.wait import WAIT_HELP
 
 if TYPE_CHECKING:
-    from migrate_tasks.engine.core import Engine, Outcome
+    from migrate_tasks.api.results import Run
 
 __all__ = ["create", "down", "status", "up", "validate"]
 
@@ -71,15 +68,12 @@ def create(
     log_format: str = "text",
 ) -> None:
     """Write a new, empty migration file named after the current UTC time."""
-    from migrate_tasks.files.source import create_migration, display_path
+    from migrate_tasks.files.source import display_path
 
     connection = ConnectionFlags(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
     )
-    settings = settings_from(c, connection)
-    with keeping_sum_current(settings.directory) as written:
-        written.append(create_migration(settings.directory, name))
-    print(display_path(written[0]))
+    print(display_path(Migrator.from_settings(settings_from(c, connection)).create(name)))
 
 
 @task(
@@ -108,7 +102,6 @@ def status(
     log_format: str = "text",
 ) -> None:
     """Show every migration and whether it is applied."""
-    from migrate_tasks.engine.plan import PROBLEM_STATES
 
     connection = ConnectionFlags(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
@@ -122,19 +115,11 @@ def status(
 
         operation = status_operation(summary=status_summary, counts=status_counts, check=check)
         return run_fleet_task(settings, operation, fleet_flags)
-    with open_engine(settings) as engine:
-        rows = engine.status(probe_replica=True)  # over HTTP: one round trip for both
-        target = engine.driver.display_url
-        replica = engine.replica()
-    if replica:
-        logsetup.log.warning(
-            "%s is a read replica: its answer may lag behind the primary by a moment;"
-            " ask the primary for an exact status",
-            target,
-        )
-    problems = [f"{r.version}_{r.name}: {r.state}" for r in rows if r.state in PROBLEM_STATES]
+    with Migrator.from_settings(settings) as migrator:
+        found = migrator.status()
+    rows, problems = found.migrations, found.problems
     if json_:
-        print(status_json(rows, target, problems, replica=replica))
+        print(status_json(rows, found.target, problems, replica=found.replica))
     else:
         print(status_table(rows))
         print(status_summary(rows))
@@ -172,14 +157,11 @@ def validate(
 
         refuse_unsound_folder(settings, "validate the fleet")
         return run_fleet_task(settings, validate_operation(), fleet_flags)
-    folder = folder_problems(settings)  # the integrity file: no database needed
-    with open_engine(settings) as engine:
-        problems = [*folder, *engine.validate()]
-        target = engine.driver.display_url
-    for warning in engine.warnings:
-        logsetup.log.warning("%s", warning)
+    with Migrator.from_settings(settings) as migrator:
+        found = migrator.validate()
+    problems = found.problems
     if json_:
-        print(problems_json(problems, target, engine.warnings))
+        print(problems_json(problems, found.target, found.warnings))
     else:
         print(problems_text(problems))
     if problems:
@@ -240,10 +222,10 @@ def up(
     fleet_flags = FleetFlags(
         fleet=fleet, admin_url=admin_url, jobs=jobs, fail_fast=fail_fast, json=json_
     )
-    refuse_unsound_folder(settings, "migrate up")
     if fleet_flags.enabled:
         from migrate_tasks.fleet.runner import up_operation
 
+        refuse_unsound_folder(settings, "migrate up")
         if single_transaction:
             raise UsageError("--single-transaction works on one database, not with a fleet")
         if wait:
@@ -253,19 +235,17 @@ def up(
             step=step or None, to=to or None, allow_out_of_order=allow_out_of_order, options=options
         )
         return run_fleet_task(settings, op, fleet_flags)
-    if wait:
-        logsetup.log.info("%s", wait_for_database(settings, wait_timeout))
-    with open_engine(settings) as engine, _json_failure(engine, "up", json_, dry_run, auth_token):
-        describe_target(settings, engine.driver.display_url)
-        outcome = engine.migrate(
-            "up",
-            step=step or None,
-            to=to or None,
+    migrator = Migrator.from_settings(settings)
+    with migrator, _json_failure(migrator, "up", json_, dry_run, auth_token):
+        run = migrator.up(
+            step,
+            to,
+            dry_run=dry_run,
             allow_out_of_order=allow_out_of_order,
             single_transaction=single_transaction,
-            options=run_options(settings, dry_run=dry_run),
+            wait=wait_timeout if wait else None,
         )
-    _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
+    _finish(run, json_=json_)
 
 
 @task(
@@ -323,21 +303,17 @@ def down(
         options = run_options(settings, dry_run=dry_run)  # asked once, not per database
         op = down_operation(step=step or None, to=to or None, all_=all_, options=options)
         return run_fleet_task(settings, op, fleet_flags)
-    with open_engine(settings) as engine, _json_failure(engine, "down", json_, dry_run, auth_token):
-        describe_target(settings, engine.driver.display_url)
-        outcome = engine.migrate(
-            "down",
-            step=step or None,
-            to=to or None,
-            all_=all_,
-            options=run_options(settings, dry_run=dry_run, yes=yes),
+    migrator = Migrator.from_settings(settings)
+    with migrator, _json_failure(migrator, "down", json_, dry_run, auth_token):
+        run = migrator.down(
+            step, to, all=all_, dry_run=dry_run, yes=yes, confirm=confirmer(settings)
         )
-    _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
+    _finish(run, json_=json_)
 
 
 @contextlib.contextmanager
 def _json_failure(
-    engine: Engine, direction: str, enabled: bool, dry_run: bool, token: str
+    migrator: Migrator, direction: str, enabled: bool, dry_run: bool, token: str
 ) -> Iterator[None]:
     """With ``--json``, a run that stops still prints its one document (then re-raises),
     with what completed before the failure as the error carries it (docs/json.md)."""
@@ -346,23 +322,23 @@ def _json_failure(
     except MigrateError as exc:
         if enabled:
             message = scrub(str(exc), token)
-            target = engine.driver.display_url
             completed = exc.completed
             print(
                 run_failure_json(
-                    direction, target, completed, exc.exit_code, message, dry_run=dry_run
+                    direction, migrator.target, completed, exc.exit_code, message, dry_run=dry_run
                 )
             )
         raise
 
 
-def _finish(outcome: Outcome, *, json_: bool, dry_run: bool, target: str) -> None:
+def _finish(run: Run, *, json_: bool) -> None:
     """Print what ``up``/``down`` did: JSON, the dry-run SQL, or one summary line."""
+    outcome = run.outcome
     if json_:  # --json: one document on stdout (docs/json.md)
-        if dry_run:
-            write_plan_json(outcome, target, sys.stdout)
+        if run.dry_run:
+            write_plan_json(outcome, run.target, sys.stdout)
         else:
-            print(run_json(outcome, target))
+            print(run_json(outcome, run.target))
         return
     if outcome.calls is not None:
         write_calls(outcome.calls, sys.stdout)
