@@ -22,6 +22,7 @@ def open_driver(
     must_exist: bool = False,
     host_header: str | None = None,
     display_url: str | None = None,
+    batch: tuple[int, int] | None = None,
 ) -> Driver:
     """Open the driver for ``url``; an explicit ``auth_token`` wins over ``?authToken=``.
 
@@ -30,7 +31,8 @@ def open_driver(
     reads as an empty database (and is created at the first write) unless
     ``must_exist``. ``host_header``: the ``Host`` header to send (http(s):// only): sqld
     picks a namespace by its first label (fleets). ``display_url``: how to name the
-    database in messages, instead of the redacted URL. Close the driver when done (the
+    database in messages, instead of the redacted URL. ``batch``: (steps, bytes) one
+    request may carry when many migrations share it (http(s):// only). Close the driver when done (the
     ws one keeps a non-daemon thread alive until then).
     """
     target = parse_target(url)
@@ -44,7 +46,12 @@ def open_driver(
         return cls(target.path, display_url=display, must_exist=must_exist)
     assert target.url is not None
     if target.kind == "http":
-        return cls(target.url, token, timeout=timeout, display_url=display, host_header=host_header)
+        driver = cls(
+            target.url, token, timeout=timeout, display_url=display, host_header=host_header
+        )
+        if batch is not None:
+            driver.group_max_steps, driver.group_max_bytes = batch
+        return driver
     return cls(target.url, token, timeout=timeout, display_url=display)
 
 

@@ -210,7 +210,7 @@ class Engine:
         try:
             return self._migrate(request, options or RunOptions(), snapshot)
         except MigrateError as exc:
-            lost = isinstance(exc, ConnectionFailed)
+            lost = isinstance(exc, ConnectionFailed) and not exc.read_back
             exc.completed = None if lost else exc.completed or []
             raise
 
@@ -319,6 +319,7 @@ class Engine:
         if not units:
             return []
         one = SingleTransaction(units, lock, self.driver, self.ledger, self.actor, self.target)
+        self.driver.ending()  # the one transaction releases the lease: the run's last request
         return one.apply()
 
     # -- the lock -------------------------------------------------------------------------

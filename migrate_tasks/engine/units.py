@@ -57,6 +57,14 @@ class Unit:
         return self.streamed and self.transaction
 
     @property
+    def batchable(self) -> bool:
+        """Its steps are all known before it runs, in one transaction: it may share a
+        request with other units (``engine.batching``). Not a streamed file, not a
+        ``transaction:false`` section (nor a unit whose statements come from running
+        code: such a kind says False here)."""
+        return self.section is not None and self.section.transaction
+
+    @property
     def transaction(self) -> bool:
         if self.section is not None:
             return self.section.transaction

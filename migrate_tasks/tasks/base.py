@@ -177,7 +177,11 @@ def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Eng
     from migrate_tasks.engine.core import Engine
 
     driver = open_driver(
-        settings.url, settings.auth_token, timeout=settings.timeout, must_exist=must_exist
+        settings.url,
+        settings.auth_token,
+        timeout=settings.timeout,
+        must_exist=must_exist,
+        batch=(settings.batch_steps, settings.batch_bytes),
     )
     try:
         yield Engine(driver, settings.directory, settings.table)

@@ -1,0 +1,263 @@
+"""Many migrations per request, each still its own transaction (drivers that
+``runs_groups``: sqld over HTTP).
+
+The units that can share a request (``Unit.batchable``: their steps are known before
+they run) go into as few ``Driver.run_groups`` calls as the driver's budgets allow
+(``group_max_steps``, ``group_max_bytes``), one transaction per migration carrying
+exactly what its own call would carry (``runner.unit_calls``: lease renewal, log row,
+guarded tracking-row move, the statements with libSQL's checks, ``foreign_keys:off``
+around it, closing rows), plus a check that we still hold the lease (part "lock"), so
+nothing commits after the lease was lost. What a unit run on its own learns before it
+starts (which tables reference the one it drops) is checked inside its transaction
+instead, before each DROP TABLE (``single.DropChecks``), against the database as the
+units before it in the same request left it.
+
+A unit that cannot share a request (a streamed file, a ``transaction:false`` section,
+a unit whose statements come from running code) ends the batch and runs on its own
+(``Runner.run``); batching resumes after it.
+
+What a failure leaves: a failing migration k rolls back, the ones before it in the
+request committed, nothing after it ran; k gets its 'failed' log row (written on its
+own, as ever) and the error names its file, line and statement. A request lost on the
+way (cut connection, 5xx, timeout) may have committed any prefix of its migrations: we
+read the tracking table back from the primary, in a transaction that first hands our
+lease to a new owner name, so a request still running on the server cannot commit one
+more migration after we looked (its next lock check fails), and we report exactly
+which committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from migrate_tasks.drivers.base import Group, Step
+from migrate_tasks.engine import unit_checks
+from migrate_tasks.engine.batch import Batch, Spot
+from migrate_tasks.engine.failures import conflict, log_failure
+from migrate_tasks.engine.runner import Runner, _lock_lost, _log_start, unit_calls, utc_now
+from migrate_tasks.engine.single import DropChecks, refused_drop
+from migrate_tasks.engine.tracking import GUARD, LOCK_LOST, TRANSITIONS, Record
+from migrate_tasks.engine.units import Result, Unit
+from migrate_tasks.errors import (
+    DatabaseError,
+    LockLost,
+    MigrateError,
+    MigrationFailed,
+    StatementError,
+)
+
+if TYPE_CHECKING:
+    from migrate_tasks.engine.checks import GuardedStatements
+    from migrate_tasks.engine.lock import MigrationLock
+
+log = logging.getLogger("migrate_tasks")
+
+#: Bytes of JSON around each step's SQL and parameters (the statement object and its
+#: condition), for the byte budget.
+STEP_OVERHEAD = 110
+#: Steps a group adds around its own: BEGIN, COMMIT, ROLLBACK (two more for the
+#: foreign_keys pragmas).
+GROUP_STEPS = 3
+_MAYBE = "; the request may or may not have been applied"
+
+
+@dataclass
+class Member:
+    """One unit's group: its named parts, their steps, and what maps a failure back."""
+
+    unit: Unit
+    batch: Batch
+    steps: list[Step]
+    guarded: GuardedStatements
+    checks: DropChecks | None
+
+    @property
+    def step_count(self) -> int:
+        return len(self.steps) + GROUP_STEPS + 2 * self.unit.foreign_keys_off
+
+    @property
+    def size(self) -> int:
+        return sum(
+            len(s.sql) + STEP_OVERHEAD + sum(len(str(p)) + 30 for p in s.params) for s in self.steps
+        )
+
+
+class Batcher:
+    """Runs a ``Runner``'s units in as few requests as the driver's budgets allow."""
+
+    def __init__(self, runner: Runner, lock: MigrationLock | None) -> None:
+        self.runner = runner
+        self.driver = runner.driver
+        self.lock = lock
+        self.results: list[Result] = []
+
+    def apply(self, units: Sequence[Unit]) -> list[Result]:
+        """Run the units in order; the first failure is raised, carrying the results
+        completed before it (as ``Runner.apply``)."""
+        try:
+            at = 0
+            while at < len(units):
+                unit = units[at]
+                if not unit.batchable:  # on its own, as without batching
+                    result, _rows, held = self.runner.run(unit, self.lock)
+                    self.results.append(result)
+                    if self.lock is not None and not held:
+                        raise _lock_lost(self.lock, unit)
+                    at += 1
+                    continue
+                members = self.fill(units, at)
+                self.send(members)
+                at += len(members)
+        except MigrateError as exc:
+            exc.completed = list(self.results)
+            raise
+        return self.results
+
+    def fill(self, units: Sequence[Unit], start: int) -> list[Member]:
+        """The batchable units from ``start`` that fit in one request (at least one)."""
+        max_steps, max_bytes = self.driver.group_max_steps, self.driver.group_max_bytes
+        members: list[Member] = []
+        steps = size = 0
+        for unit in units[start:]:
+            if not unit.batchable:
+                break
+            member = self.member(unit)
+            steps, size = steps + member.step_count, size + member.size
+            if members and (steps > max_steps or size > max_bytes):
+                break
+            members.append(member)
+        return members
+
+    def member(self, unit: Unit) -> Member:
+        """The unit's group: the lease check ("lock"), then ``unit_calls``' parts."""
+        runner, lock = self.runner, self.lock
+        guarded = unit_checks.guarded(unit, self.driver, runner.target, references=False)
+        checks = None if unit.foreign_keys_off else DropChecks(guarded)
+        renew = lock.renew_step() if lock is not None else None
+        calls = unit_calls(unit, runner.ledger, runner.actor, renew, checks or guarded)  # type: ignore[arg-type]
+        batch = Batch()
+        if lock is not None:
+            batch.add("lock", [runner.ledger.lock_guard_step(lock.owner)])
+        batch.extend(calls.opening)
+        return Member(unit, batch, batch.steps(), guarded, checks)
+
+    def send(self, members: list[Member]) -> None:
+        """One request; record what committed, raise the failure that stopped it."""
+        for member in members:
+            _log_start(member.unit)
+        groups = [Group(m.steps, foreign_keys_off=m.unit.foreign_keys_off) for m in members]
+        started_wall, started = utc_now(), time.perf_counter()
+        try:
+            outcome = self.driver.run_groups(groups)
+        except MigrateError as exc:  # the request itself failed: what did it commit?
+            raise self.lost(members, exc) from None
+        elapsed = (time.perf_counter() - started) * 1000
+        share = elapsed / len(members)
+        for member in members[: len(outcome.committed)]:
+            self.results.append(_result(member.unit, share))
+        if outcome.failure is not None:
+            member = members[len(outcome.committed)]
+            raise self.failed(member, outcome.failure, started_wall, elapsed)
+
+    def failed(
+        self, member: Member, exc: DatabaseError, started_wall: str, elapsed: float
+    ) -> MigrateError:
+        """Migration ``member`` failed in its group: the error in the user's terms, its
+        'failed' log row written (as a migration run on its own gets)."""
+        unit, runner = member.unit, self.runner
+        if isinstance(exc, StatementError):
+            spot = member.batch.locate(exc.index)
+            if spot.part == "lock":
+                return _lock_failure(exc, unit)
+            if spot.part == "move" and GUARD in exc.message:
+                failed: MigrateError = conflict(unit)
+            elif spot.part == "statements" and member.checks is not None:
+                inner, drop = member.checks.locate(spot.index)
+                if drop:
+                    failed = refused_drop(unit, member.guarded, inner, exc, runner.ledger.table)
+                else:
+                    spot = Spot("statements", inner)
+                    failed = runner._failed(unit, exc, spot, member.guarded, partial=False)
+            else:
+                failed = runner._failed(unit, exc, spot, member.guarded, partial=False)
+        else:  # it could not begin or commit, or the server ended its transaction
+            failed = MigrationFailed(
+                unit.version, unit.path, None, None, exc.message, direction=unit.direction
+            )
+        if isinstance(failed, MigrationFailed):
+            log_failure(
+                runner.driver, runner.ledger, runner.actor, unit, started_wall, elapsed,
+                failed.db_message,
+            )  # fmt: skip
+        return failed
+
+    def lost(self, members: list[Member], exc: MigrateError) -> MigrateError:
+        """The request failed on its way: read back which of its migrations committed
+        (a prefix of them), record those, and say exactly that."""
+        try:
+            records = self.read_back()
+        except MigrateError as again:
+            log.debug("could not read the migration history back: %s", again)
+            return exc  # ``completed`` stays unknown: the message says to check
+        after = TRANSITIONS[members[0].unit.direction][2]
+        committed = [m.unit for m in members if _is(records.get(m.unit.version), after)]
+        for unit in committed:
+            record = records[unit.version]
+            self.results.append(_result(unit, float(record.execution_ms or 0)))
+        rest = [m.unit for m in members if m.unit not in committed]
+        said = str(exc).split(_MAYBE)[0]
+        note = (
+            f"; read back from the database afterwards: of the {len(members)} migration(s)"
+            f" that request carried, {len(committed)} committed ({_labels(committed)}) and"
+            f" {len(rest)} did not ({_labels(rest)}), nothing of which was applied; run"
+            " the same command again to carry on"
+        )
+        exc.args = (said + note,)
+        if isinstance(exc, DatabaseError):
+            exc.message = said + note
+        exc.read_back = True
+        return exc
+
+    def read_back(self) -> dict[str, Record]:
+        """The tracking rows, read in a transaction that first hands our lease to a new
+        owner name, so that no group still guarded by the old one commits after it."""
+        runner, lock = self.runner, self.lock
+        batch = Batch()
+        new_owner = None
+        if lock is not None:
+            new_owner = f"{lock.owner.rsplit(':', 1)[0]}:{uuid.uuid4().hex[:12]}"
+            batch.add("handover", [runner.ledger.handover_step(lock.owner, new_owner)])
+        batch.extend(runner.ledger.snapshot_batch())
+        parts = batch.split(self.driver.run_atomic(batch.steps()))
+        if lock is not None and new_owner is not None:
+            lock.owner = new_owner
+        return runner.ledger.parse_snapshot(parts).records
+
+
+def _labels(units: Sequence[Unit]) -> str:
+    return ", ".join(u.label for u in units) or "none"
+
+
+def _is(record: Record | None, status: str) -> bool:
+    return record is not None and record.status == status
+
+
+def _result(unit: Unit, ms: float) -> Result:
+    done = "applied" if unit.direction == "up" else "rolled back"
+    log.info("%s %s in %.0f ms", done, unit.label, ms)
+    return Result(unit.version, unit.name, unit.direction, unit.statement_count, ms)
+
+
+def _lock_failure(exc: StatementError, unit: Unit) -> MigrateError:
+    if LOCK_LOST in exc.message:
+        return LockLost(
+            f"lost the migration lock while running (its lease expired and another run"
+            f" took it); stopped before {unit.label}, which was not run (the migrations"
+            " before it completed). Raise lock_ttl above your longest migration"
+        )
+    return DatabaseError(f"the migration lock could not be checked: {exc.message}", exc.code)
