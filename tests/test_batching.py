@@ -188,6 +188,24 @@ def test_units_that_cannot_share_a_request_run_alone_and_batching_resumes(
     assert project.query("PRAGMA foreign_keys") == [(1,)]
 
 
+def test_nothing_commits_in_a_request_after_the_lease_is_lost(proxy, tmp_path):
+    """Each migration's transaction checks that the run still holds the lease: once it
+    is gone (here a migration deletes it, as an operator's unlock would), the migrations
+    after it in the same request are not run."""
+    project = Project(tmp_path / "app", proxy.http_url)
+    versions = write(project, 5)
+    project.write(
+        f"{versions[1]}_t2.sql",
+        "-- migrate:up\nCREATE TABLE t2 (id INTEGER);\nDELETE FROM schema_migrations_lock;\n",
+    )
+    proxy.reset_counters()
+    run = project.invoke("migrate.up", "--json")
+    assert run.code != 0 and "lost the migration lock" in run.err, run.err
+    assert proxy.requests == 4  # read, lock, the batch, the release (nothing to release)
+    assert project.tracking() == dict.fromkeys(versions[:2], "applied")
+    assert [m["version"] for m in run.json["migrations"]] == versions[:2]
+
+
 # -- the driver ---------------------------------------------------------------------------
 
 
