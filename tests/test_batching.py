@@ -206,6 +206,20 @@ def test_nothing_commits_in_a_request_after_the_lease_is_lost(proxy, tmp_path):
     assert [m["version"] for m in run.json["migrations"]] == versions[:2]
 
 
+def test_dry_run_shows_each_migration_as_the_batch_carries_it(proxy, tmp_path):
+    project = Project(tmp_path / "app", proxy.http_url)
+    write(project, 3)
+    assert project.invoke("migrate.up").code == 0
+    proxy.reset_counters()
+    dry = project.invoke("migrate.down", "--all", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert proxy.requests == 1  # the read; nothing else
+    assert dry.out.count("BEGIN;") == 5  # the lock, one per migration, the release
+    assert dry.out.count("migrate_tasks:lock_lost:") == 3  # each checks the lease
+    assert dry.out.count("referenced_drop") == 3  # each DROP TABLE checked in place
+    assert set(project.tracking().values()) == {"applied"}
+
+
 # -- the driver ---------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ from migrate_tasks.engine.failures import conflict, log_failure
 from migrate_tasks.engine.runner import Runner, _lock_lost, _log_start, unit_calls, utc_now
 from migrate_tasks.engine.single import DropChecks, refused_drop
 from migrate_tasks.engine.tracking import GUARD, LOCK_LOST, TRANSITIONS, Record
-from migrate_tasks.engine.units import Result, Unit
+from migrate_tasks.engine.units import Calls, Result, Unit
 from migrate_tasks.errors import (
     DatabaseError,
     LockLost,
@@ -261,3 +261,19 @@ def _lock_failure(exc: StatementError, unit: Unit) -> MigrateError:
             " before it completed). Raise lock_ttl above your longest migration"
         )
     return DatabaseError(f"the migration lock could not be checked: {exc.message}", exc.code)
+
+
+def batched_calls(runner: Runner, units: Sequence[Unit], lock: MigrationLock) -> Calls:
+    """``--dry-run`` for a driver that ``runs_groups``: each batchable unit's transaction
+    as the batch carries it (lease check first, DROP reference checks inside), the
+    others as a unit run on its own makes them. Reads nothing from the database."""
+    from migrate_tasks.engine.preview import migration_calls, with_foreign_keys
+
+    batcher = Batcher(runner, lock)
+    calls: Calls = []
+    for unit in units:
+        if unit.batchable:
+            calls.extend(with_foreign_keys(unit, [("atomic", batcher.member(unit).steps)]))
+        else:
+            calls.extend(migration_calls([unit], lock, runner.ledger, runner.actor))
+    return calls

@@ -289,6 +289,12 @@ class Engine:
         if single:
             one = SingleTransaction(units, lock, self.driver, self.ledger, self.actor, self.target)
             return preview([("atomic", one.batch)], lock, then, release=False)
+        if self.driver.runs_groups:
+            from migrate_tasks.engine.batching import batched_calls
+            from migrate_tasks.engine.runner import Runner
+
+            runner = Runner(self.driver, self.ledger, self.actor, self.target)
+            return preview(batched_calls(runner, units, lock), lock, then)
         return preview(migration_calls(units, lock, self.ledger, self.actor), lock, then)
 
     def apply(
