@@ -160,9 +160,9 @@ def test_a_refused_drop_in_a_batch_is_told_as_before(proxy, tmp_path):
 def test_units_that_cannot_share_a_request_run_alone_and_batching_resumes(
     proxy, tmp_path, monkeypatch
 ):
-    """transaction:false, a streamed big file, and foreign_keys:off between ordinary
-    migrations: each keeps its own semantics, and the ordinary ones around them share
-    requests."""
+    """A streamed big file between ordinary migrations runs on its own (on the same
+    stream); transaction:false and foreign_keys:off keep their own semantics inside the
+    batch, and the ordinary ones around them share requests."""
     project = Project(tmp_path / "app", proxy.http_url)
     write(project, 3, start=1)
     project.write(
@@ -180,8 +180,14 @@ def test_units_that_cannot_share_a_request_run_alone_and_batching_resumes(
         "INSERT INTO t1_new SELECT * FROM t1;\nDROP TABLE t1;\nALTER TABLE t1_new RENAME TO t1;\n",
     )
     write(project, 3, start=10)
+    proxy.reset_counters()
     run = project.invoke("migrate.up", "--json")
     assert run.code == 0, run.err
+    # read, lock; 1-7 in one request (the transaction:false one shares it); the big
+    # file on its own: its lease renewal, BEGIN, and two chunks (more if the machine is
+    # so slow that a chunk goes after 2 s); 9-12 (the rebuild shares); the release.
+    # One request per migration would be 16 and more.
+    assert 9 <= proxy.requests <= 11, proxy.requests
     assert len(run.json["migrations"]) == 12
     assert set(project.tracking().values()) == {"applied"}
     assert project.query("SELECT count(*) FROM big") == [(6000,)]
@@ -218,6 +224,44 @@ def test_dry_run_shows_each_migration_as_the_batch_carries_it(proxy, tmp_path):
     assert dry.out.count("migrate_tasks:lock_lost:") == 3  # each checks the lease
     assert dry.out.count("referenced_drop") == 3  # each DROP TABLE checked in place
     assert set(project.tracking().values()) == {"applied"}
+
+
+NON_TX = (
+    "-- migrate:up transaction:false\nCREATE TABLE n1 (id INTEGER);\n{bad}\n"
+    "CREATE TABLE n3 (id INTEGER);\n-- migrate:down\nDROP TABLE n1;\n"
+)
+
+
+def test_a_transaction_false_migration_shares_the_request(proxy, tmp_path):
+    """Its opening rows (marked failed), each statement committing on its own, and its
+    closing rows go in the same request as the migrations around it."""
+    project = Project(tmp_path / "app", proxy.http_url)
+    versions = write(project, 6)
+    project.write(f"{versions[2]}_t3.sql", NON_TX.format(bad="CREATE TABLE n2 (id INTEGER);"))
+    assert requests(proxy, project, "migrate.up") == 4  # read, lock, one batch, release
+    assert project.tracking() == dict.fromkeys(versions, "applied")
+    names = {r[1] for r in project.schema() if r[0] == "table"}
+    assert {"n1", "n2", "n3"} <= names
+
+
+@pytest.mark.parametrize(
+    "bad", ["INSERT INTO nope VALUES (1);", "CREATE TABLE (;"], ids=["runtime", "parse"]
+)
+def test_a_failing_transaction_false_migration_in_a_request(proxy, tmp_path, bad):
+    """Its statements before the failing one stay applied (each committed on its own),
+    its row stays 'failed' until repaired, nothing after it runs; told as ever."""
+    project = Project(tmp_path / "app", proxy.http_url)
+    versions = write(project, 6)
+    path = project.write(f"{versions[2]}_t3.sql", NON_TX.format(bad=bad))
+    run = project.invoke("migrate.up")
+    assert run.code == 1, run.err
+    assert f"{path.name}:3" in run.err and "transaction:false" in run.err, run.err
+    assert project.tracking() == {**dict.fromkeys(versions[:2], "applied"), versions[2]: "failed"}
+    names = {r[1] for r in project.schema() if r[0] == "table"}
+    assert names == {"t1", "t2", "n1"}  # n1 committed on its own; n3 never ran
+    log = project.log()
+    assert [r[2] for r in log if r[0] == versions[2]] == ["failed"]
+    assert not [r for r in log if r[0] in versions[3:]]
 
 
 # -- the driver ---------------------------------------------------------------------------

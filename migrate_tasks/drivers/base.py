@@ -31,11 +31,14 @@ class Step:
 class Group:
     """One transaction of ``run_groups``: its steps, whether foreign keys go off around
     it (as ``run_atomic(foreign_keys_off=True)``), and the indexes of the steps whose rows
-    the caller reads (the others come back empty: responses stay small)."""
+    the caller reads (the others come back empty: responses stay small). ``atomic=False``:
+    no transaction, each step commits on its own as in ``run_each`` (a failure at step i
+    leaves the steps before it applied)."""
 
     steps: Sequence[Step]
     foreign_keys_off: bool = False
     rows: frozenset[int] = frozenset()
+    atomic: bool = True
 
 
 @dataclass

@@ -249,8 +249,15 @@ class HranaHttpDriver:
             self._client.locate_parse_error([s for g in batch.groups for s in g.steps])
         except StatementError as exc:
             number, index = batch.locate(exc.index)
-            before = self.run_groups(batch.groups[:number])
+            prefix = list(batch.groups[:number])
+            failing = batch.groups[number]
+            partial = not failing.atomic and index > 0  # its steps before it run, each
+            if partial:
+                prefix.append(Group(failing.steps[:index], atomic=False))
+            before = self.run_groups(prefix)
             if before.failure is None:
+                if partial:
+                    before.committed.pop()
                 before.failure = StatementError(index, exc.message, exc.code)
             return before
         raise error

@@ -53,9 +53,9 @@ class Span:
     """Where one group's steps are in the batch."""
 
     fk_off: int | None  # PRAGMA foreign_keys=OFF
-    begin: int
+    begin: int | None  # None: not a transaction (``Group.atomic`` False)
     first: int  # the group's step 0
-    commit: int
+    commit: int | None  # what the next group runs after (a non-atomic one: its last step)
     end: int  # one past the group's last step
 
 
@@ -80,6 +80,15 @@ class GroupBatch:
     def _group(self, group: Group) -> None:
         previous_commit = self.spans[-1].commit if self.spans else None
         start = ok_condition(previous_commit) if previous_commit is not None else None
+        if not group.atomic:  # each step on its own, only if the one before it was ok
+            first, last = len(self.encoded), previous_commit
+            for i, step in enumerate(group.steps):
+                entry: dict[str, Any] = {"stmt": statement(step.sql, step.params, i, rows=False)}
+                if last is not None:
+                    entry["condition"] = ok_condition(last)
+                last = self._add(JSON.encode(entry))
+            self.spans.append(Span(None, None, first, last, len(self.encoded)))
+            return
         fk_off = None
         if group.foreign_keys_off:
             fk_off = self._add(_control(FOREIGN_KEYS_OFF, start))
@@ -129,6 +138,14 @@ def _failure(
     group: Group, span: Span, outcomes: list[Any], errors: list[Any], display: str
 ) -> DatabaseError | None:
     """Why this group did not commit; None if it did."""
+    if span.begin is None:  # no transaction: the first failing step
+        for i in range(len(group.steps)):
+            p = span.first + i
+            if errors[p] is not None:
+                return step_error(i, errors[p], display)
+            if outcomes[p] is None:
+                return DatabaseError(f"{display}: step {i + 1} did not run", "HRANA_PROTO_ERROR")
+        return None
     if span.fk_off is not None and errors[span.fk_off] is not None:
         message, code = error_text(errors[span.fk_off])
         return DatabaseError(f"could not turn foreign keys off: {message}", code)

@@ -12,9 +12,12 @@ starts (which tables reference the one it drops) is checked inside its transacti
 instead, before each DROP TABLE (``single.DropChecks``), against the database as the
 units before it in the same request left it.
 
-A unit that cannot share a request (a streamed file, a ``transaction:false`` section,
-a unit whose statements come from running code) ends the batch and runs on its own
-(``Runner.run``); batching resumes after it.
+A ``transaction:false`` unit shares the request as three groups: its opening rows (a
+transaction), its statements each committing on its own (``Group.atomic`` False), its
+closing rows. A unit that cannot share a request (a streamed file, a unit whose
+statements come from running code, a ``transaction:false`` one that drops or alters:
+``joins_batch``) ends the batch and runs on its own (``Runner.run``); batching resumes
+after it.
 
 What a failure leaves: a failing migration k rolls back, the ones before it in the
 request committed, nothing after it ran; k gets its 'failed' log row (written on its
@@ -39,7 +42,14 @@ from migrate_tasks.drivers.base import Group, Step
 from migrate_tasks.engine import unit_checks
 from migrate_tasks.engine.batch import Batch, Spot
 from migrate_tasks.engine.failures import conflict, log_failure
-from migrate_tasks.engine.runner import Runner, _lock_lost, _log_start, unit_calls, utc_now
+from migrate_tasks.engine.runner import (
+    EACH_CHUNK,
+    Runner,
+    _lock_lost,
+    _log_start,
+    unit_calls,
+    utc_now,
+)
 from migrate_tasks.engine.single import DropChecks, refused_drop
 from migrate_tasks.engine.tracking import GUARD, LOCK_LOST, TRANSITIONS, Record
 from migrate_tasks.engine.units import Calls, Result, Unit
@@ -67,24 +77,53 @@ _MAYBE = "; the request may or may not have been applied"
 
 
 @dataclass
-class Member:
-    """One unit's group: its named parts, their steps, and what maps a failure back."""
+class Call:
+    """One group of a unit: "atomic" (its transaction), or for ``transaction:false`` also
+    "each" (the statements, each committing on its own) and "closing" (the closing rows)."""
 
-    unit: Unit
+    kind: str
     batch: Batch
     steps: list[Step]
+
+
+@dataclass
+class Member:
+    """One unit's groups: their named parts and steps, and what maps a failure back."""
+
+    unit: Unit
+    calls: list[Call]
     guarded: GuardedStatements
     checks: DropChecks | None
 
+    def groups(self) -> list[Group]:
+        fk = self.unit.foreign_keys_off and self.unit.transaction
+        return [Group(c.steps, foreign_keys_off=fk, atomic=c.kind != "each") for c in self.calls]
+
     @property
     def step_count(self) -> int:
-        return len(self.steps) + GROUP_STEPS + 2 * self.unit.foreign_keys_off
+        around = sum(GROUP_STEPS for c in self.calls if c.kind != "each")
+        fk = self.unit.foreign_keys_off and self.unit.transaction
+        return sum(len(c.steps) for c in self.calls) + around + 2 * fk
 
     @property
     def size(self) -> int:
         return sum(
-            len(s.sql) + STEP_OVERHEAD + sum(len(str(p)) + 30 for p in s.params) for s in self.steps
+            len(s.sql) + STEP_OVERHEAD + sum(len(str(p)) + 30 for p in s.params)
+            for c in self.calls
+            for s in c.steps
         )
+
+
+def joins_batch(unit: Unit) -> bool:
+    """Whether ``unit`` may share a request: ``Unit.batchable``, and for a
+    ``transaction:false`` one, no DROP or ALTER (their reference check must come before
+    any of its statements runs, from the database as the units before it left it) and no
+    more statements than a unit run on its own sends at once."""
+    if not unit.batchable:
+        return False
+    if unit.transaction:
+        return True
+    return not unit_checks.references_for(unit) and unit.statement_count <= EACH_CHUNK
 
 
 class Batcher:
@@ -103,7 +142,7 @@ class Batcher:
             at = 0
             while at < len(units):
                 unit = units[at]
-                if not unit.batchable:  # on its own, as without batching
+                if not joins_batch(unit):  # on its own, as without batching
                     result, _rows, held = self.runner.run(unit, self.lock)
                     self.results.append(result)
                     if self.lock is not None and not held:
@@ -124,7 +163,7 @@ class Batcher:
         members: list[Member] = []
         steps = size = 0
         for unit in units[start:]:
-            if not unit.batchable:
+            if not joins_batch(unit):
                 break
             member = self.member(unit)
             steps, size = steps + member.step_count, size + member.size
@@ -134,23 +173,34 @@ class Batcher:
         return members
 
     def member(self, unit: Unit) -> Member:
-        """The unit's group: the lease check ("lock"), then ``unit_calls``' parts."""
+        """The unit's groups: the lease check ("lock") then ``unit_calls``' parts; for
+        ``transaction:false`` its statements and closing rows as groups of their own."""
         runner, lock = self.runner, self.lock
         guarded = unit_checks.guarded(unit, self.driver, runner.target, references=False)
-        checks = None if unit.foreign_keys_off else DropChecks(guarded)
+        checks = DropChecks(guarded) if unit.transaction and not unit.foreign_keys_off else None
         renew = lock.renew_step() if lock is not None else None
-        calls = unit_calls(unit, runner.ledger, runner.actor, renew, checks or guarded)  # type: ignore[arg-type]
-        batch = Batch()
+        made = unit_calls(unit, runner.ledger, runner.actor, renew, checks or guarded)  # type: ignore[arg-type]
+        opening = Batch()
         if lock is not None:
-            batch.add("lock", [runner.ledger.lock_guard_step(lock.owner)])
-        batch.extend(calls.opening)
-        return Member(unit, batch, batch.steps(), guarded, checks)
+            opening.add("lock", [runner.ledger.lock_guard_step(lock.owner)])
+        opening.extend(made.opening)
+        calls = [Call("atomic", opening, opening.steps())]
+        if made.statements is not None and made.closing is not None:
+            calls.append(Call("each", made.statements, made.statements.steps()))
+            calls.append(Call("closing", made.closing, made.closing.steps()))
+        return Member(unit, calls, guarded, checks)
 
     def send(self, members: list[Member]) -> None:
         """One request; record what committed, raise the failure that stopped it."""
         for member in members:
             _log_start(member.unit)
-        groups = [Group(m.steps, foreign_keys_off=m.unit.foreign_keys_off) for m in members]
+        groups: list[Group] = []
+        owners: list[tuple[Member, Call]] = []  # whose each group is
+        ends: list[int] = []  # one past each member's last group
+        for member in members:
+            groups.extend(member.groups())
+            owners.extend((member, call) for call in member.calls)
+            ends.append(len(groups))
         started_wall, started = utc_now(), time.perf_counter()
         try:
             outcome = self.driver.run_groups(groups)
@@ -158,24 +208,32 @@ class Batcher:
             raise self.lost(members, exc) from None
         elapsed = (time.perf_counter() - started) * 1000
         share = elapsed / len(members)
-        for member in members[: len(outcome.committed)]:
-            self.results.append(_result(member.unit, share))
+        done = len(outcome.committed)
+        for member, end in zip(members, ends, strict=True):
+            if end <= done:
+                self.results.append(_result(member.unit, share))
         if outcome.failure is not None:
-            member = members[len(outcome.committed)]
-            raise self.failed(member, outcome.failure, started_wall, elapsed)
+            member, call = owners[done]
+            raise self.failed(member, call, outcome.failure, started_wall, elapsed)
 
     def failed(
-        self, member: Member, exc: DatabaseError, started_wall: str, elapsed: float
+        self, member: Member, call: Call, exc: DatabaseError, started_wall: str, elapsed: float
     ) -> MigrateError:
-        """Migration ``member`` failed in its group: the error in the user's terms, its
-        'failed' log row written (as a migration run on its own gets)."""
+        """Migration ``member`` failed in its group ``call``: the error in the user's
+        terms, its 'failed' log row written (as a migration run on its own gets)."""
         unit, runner = member.unit, self.runner
-        if isinstance(exc, StatementError):
-            spot = member.batch.locate(exc.index)
+        if call.kind == "closing" or (call.kind == "each" and not isinstance(exc, StatementError)):
+            return exc  # its statements committed: told as the database says it
+        if call.kind == "each":
+            assert isinstance(exc, StatementError)
+            spot = call.batch.locate(exc.index)
+            failed: MigrateError = runner._failed(unit, exc, spot, member.guarded, partial=True)
+        elif isinstance(exc, StatementError):
+            spot = call.batch.locate(exc.index)
             if spot.part == "lock":
                 return _lock_failure(exc, unit)
             if spot.part == "move" and GUARD in exc.message:
-                failed: MigrateError = conflict(unit)
+                failed = conflict(unit)
             elif spot.part == "statements" and member.checks is not None:
                 inner, drop = member.checks.locate(spot.index)
                 if drop:
@@ -209,14 +267,25 @@ class Batcher:
         for unit in committed:
             record = records[unit.version]
             self.results.append(_result(unit, float(record.execution_ms or 0)))
-        rest = [m.unit for m in members if m.unit not in committed]
+        # transaction:false: its row says 'failed' from its start to its closing rows
+        partway = [
+            m.unit
+            for m in members
+            if not m.unit.transaction and _is(records.get(m.unit.version), "failed")
+        ]
+        rest = [m.unit for m in members if m.unit not in committed and m.unit not in partway]
         said = str(exc).split(_MAYBE)[0]
         note = (
             f"; read back from the database afterwards: of the {len(members)} migration(s)"
             f" that request carried, {len(committed)} committed ({_labels(committed)}) and"
-            f" {len(rest)} did not ({_labels(rest)}), nothing of which was applied; run"
-            " the same command again to carry on"
+            f" {len(rest)} did not ({_labels(rest)}), nothing of which was applied; "
         )
+        if partway:
+            note += (
+                f"{_labels(partway)} (transaction:false) stopped part-way and is marked"
+                " failed: check what it did, then repair it; "
+            )
+        note += "run the same command again to carry on"
         exc.args = (said + note,)
         if isinstance(exc, DatabaseError):
             exc.message = said + note
@@ -272,8 +341,12 @@ def batched_calls(runner: Runner, units: Sequence[Unit], lock: MigrationLock) ->
     batcher = Batcher(runner, lock)
     calls: Calls = []
     for unit in units:
-        if unit.batchable:
-            calls.extend(with_foreign_keys(unit, [("atomic", batcher.member(unit).steps)]))
+        if joins_batch(unit):
+            member = batcher.member(unit)
+            made: Calls = [
+                (c.kind if c.kind == "each" else "atomic", c.steps) for c in member.calls
+            ]
+            calls.extend(with_foreign_keys(unit, made) if unit.transaction else made)
         else:
             calls.extend(migration_calls([unit], lock, runner.ledger, runner.actor))
     return calls

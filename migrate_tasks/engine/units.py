@@ -58,11 +58,11 @@ class Unit:
 
     @property
     def batchable(self) -> bool:
-        """Its steps are all known before it runs, in one transaction: it may share a
-        request with other units (``engine.batching``). Not a streamed file, not a
-        ``transaction:false`` section (nor a unit whose statements come from running
-        code: such a kind says False here)."""
-        return self.section is not None and self.section.transaction
+        """Its steps are all known before it runs: it may share a request with other
+        units (``engine.batching``, which has its own rules for ``transaction:false``).
+        Not a streamed file (nor a unit whose statements come from running code: such a
+        kind says False here)."""
+        return self.section is not None
 
     @property
     def transaction(self) -> bool:
