@@ -170,3 +170,29 @@ def test_refused_connection_exits_5(sqld, tmp_path):
         proxy.pass_through()
         assert project.invoke("migrate.up").code == 0
         assert check_consistent(project) == {f"2025010100000{n}" for n in range(1, MIGRATIONS + 1)}
+
+
+def test_a_lost_answer_names_a_transaction_false_section_left_part_way(sqld, tmp_path):
+    """The batch ran on the server (its transaction:false section failed at its second
+    statement, after the first had committed) but the answer was lost: the read-back
+    says which migration committed, which section stopped part-way, and which did not
+    run."""
+    with FaultProxy(sqld.port) as proxy:
+        project = Project(tmp_path / "app", proxy.http_url)
+        project.write("20250101000001_t1.sql", "-- migrate:up\nCREATE TABLE t1 (id INTEGER);\n")
+        project.write(
+            "20250101000002_nontx.sql",
+            "-- migrate:up transaction:false\nCREATE TABLE n1 (id INTEGER);\n"
+            "INSERT INTO nope VALUES (1);\n",
+        )
+        project.write("20250101000003_t3.sql", "-- migrate:up\nCREATE TABLE t3 (id INTEGER);\n")
+        proxy.drop_after(requests=2, forward=True)  # the read and the lock pass
+        run = project.invoke("migrate.up", in_process=False)
+        assert proxy.drops == 1
+        assert run.code == 5, run.err
+        assert (
+            "of the 3 migration(s) that request carried, 1 committed (20250101000001_t1)"
+            " and 1 did not (20250101000003_t3)" in run.err
+        ), run.err
+        assert "20250101000002_nontx (transaction:false) stopped part-way" in run.err
+        assert project.tracking() == {"20250101000001": "applied", "20250101000002": "failed"}
