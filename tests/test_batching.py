@@ -378,3 +378,14 @@ def test_a_refused_request_leaves_the_stream_usable(sqld):
             driver.run_atomic([Step("CREAT TABLE bad (v)")])
         driver.run_atomic([Step("INSERT INTO r VALUES (1)")])
         assert driver.query("SELECT v FROM r") == [(1,)]
+
+
+def test_a_stream_idle_for_long_is_not_even_tried(sqld, monkeypatch):
+    """After ``IDLE_S`` without a request the next one starts a new stream rather than
+    risk one that expires on its way."""
+    monkeypatch.setattr(session_module, "IDLE_S", 0.0)
+    with HranaHttpDriver(sqld.http_url) as driver:
+        driver.run_atomic([Step("CREATE TABLE i (v)")])
+        driver.run_atomic([Step("INSERT INTO i VALUES (1)")])
+        assert driver._session.opened == 2
+        assert driver.query("SELECT v FROM i") == [(1,)]
