@@ -229,20 +229,9 @@ class Batcher:
             spot = call.batch.locate(exc.index)
             failed: MigrateError = runner._failed(unit, exc, spot, member.guarded, partial=True)
         elif isinstance(exc, StatementError):
-            spot = call.batch.locate(exc.index)
-            if spot.part == "lock":
-                return _lock_failure(exc, unit)
-            if spot.part == "move" and GUARD in exc.message:
-                failed = conflict(unit)
-            elif spot.part == "statements" and member.checks is not None:
-                inner, drop = member.checks.locate(spot.index)
-                if drop:
-                    failed = refused_drop(unit, member.guarded, inner, exc, runner.ledger.table)
-                else:
-                    spot = Spot("statements", inner)
-                    failed = runner._failed(unit, exc, spot, member.guarded, partial=False)
-            else:
-                failed = runner._failed(unit, exc, spot, member.guarded, partial=False)
+            failed = self.step_failed(member, call, exc)
+            if not isinstance(failed, MigrationFailed):
+                return failed  # the lease, or a refused DROP: nothing of it ran, no log row
         else:  # it could not begin or commit, or the server ended its transaction
             failed = MigrationFailed(
                 unit.version, unit.path, None, None, exc.message, direction=unit.direction
@@ -253,6 +242,22 @@ class Batcher:
                 failed.db_message,
             )  # fmt: skip
         return failed
+
+    def step_failed(self, member: Member, call: Call, exc: StatementError) -> MigrateError:
+        """A step of the unit's transaction failed: the lease check, the tracking-row
+        move (another run got there first), a DROP's reference check, a statement."""
+        unit, runner = member.unit, self.runner
+        spot = call.batch.locate(exc.index)
+        if spot.part == "lock":
+            return _lock_failure(exc, unit)
+        if spot.part == "move" and GUARD in exc.message:
+            return conflict(unit)
+        if spot.part == "statements" and member.checks is not None:
+            inner, drop = member.checks.locate(spot.index)
+            if drop:
+                return refused_drop(unit, member.guarded, inner, exc, runner.ledger.table)
+            spot = Spot("statements", inner)
+        return runner._failed(unit, exc, spot, member.guarded, partial=False)
 
     def lost(self, members: list[Member], exc: MigrateError) -> MigrateError:
         """The request failed on its way: read back which of its migrations committed
