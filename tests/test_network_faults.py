@@ -187,7 +187,7 @@ def test_a_lost_answer_names_a_transaction_false_section_left_part_way(sqld, tmp
         )
         project.write("20250101000003_t3.sql", "-- migrate:up\nCREATE TABLE t3 (id INTEGER);\n")
         proxy.drop_after(requests=2, forward=True)  # the read and the lock pass
-        run = project.invoke("migrate.up", in_process=False)
+        run = project.invoke("migrate.up", "--json", in_process=False)
         assert proxy.drops == 1
         assert run.code == 5, run.err
         assert (
@@ -196,3 +196,6 @@ def test_a_lost_answer_names_a_transaction_false_section_left_part_way(sqld, tmp
         ), run.err
         assert "20250101000002_nontx (transaction:false) stopped part-way" in run.err
         assert project.tracking() == {"20250101000001": "applied", "20250101000002": "failed"}
+        # what completed is known (read back), not null
+        assert [m["version"] for m in run.json["migrations"]] == ["20250101000001"]
+        assert run.json["error"]["exit_code"] == 5
