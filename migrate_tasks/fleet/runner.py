@@ -288,6 +288,7 @@ def _run_one(
             timeout=settings.timeout,
             host_header=target.host_header,
             display_url=target.display,
+            batch=(settings.batch_steps, settings.batch_bytes),
         )
         try:
             done = operation.run(Engine(driver, settings.directory, settings.table, actor))
