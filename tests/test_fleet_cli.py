@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import subprocess
+from subprocess import PIPE
 
 import pytest
 
 from tests.support.namespaces import NamespacedSqld
-from tests.support.project import Project, Run
+from tests.support.project import BIN, Project, Run
 
 M = "-- migrate:up\nCREATE TABLE t{n} (id INTEGER);\n-- migrate:down\nDROP TABLE t{n};\n"
 
@@ -50,6 +53,43 @@ def test_fleet_of_local_files(tmp_path):
         conn.close()
         assert applied == (2,), name  # each database applied each migration exactly once
     assert project.invoke("migrate.status", "--check", "--fleet", "tenants/*.db").code == 0
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_a_fleet_of_files_runs_its_databases_in_worker_processes(tmp_path, jobs):
+    """The native driver holds the GIL for each whole call (COMMIT and its fsyncs too),
+    so worker threads ran one local database at a time: with --jobs above 1 each one is
+    migrated by a forked worker process. Each database records the process id its lease
+    names while the migration runs (the lock row of that run)."""
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write(
+        "20250101000001_worker.sql",
+        "-- migrate:up\nCREATE TABLE worker AS SELECT pid FROM schema_migrations_lock;\n"
+        "-- migrate:down\nDROP TABLE worker;\n",
+    )
+    project.write("20250101000002_t2.sql", M.format(n=2))
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    names = [f"{letter}.db" for letter in "abcde"]
+    for name in names:
+        sqlite3.connect(tenants / name).close()
+    argv = [str(BIN / "libsql-migrate"), "up", "--fleet", "tenants/*.db", "--jobs", str(jobs)]
+    with subprocess.Popen(
+        argv, cwd=project.root, env=project.env(), stdout=PIPE, stderr=PIPE, text=True
+    ) as proc:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "5 databases: 5 ok, 0 failed, 0 skipped" in out
+    pids = set()
+    for name in names:
+        with contextlib.closing(sqlite3.connect(tenants / name)) as db:
+            pids.add(db.execute("SELECT pid FROM worker").fetchone()[0])
+            assert db.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+            assert db.execute("SELECT count(*) FROM schema_migrations_lock").fetchone() == (0,)
+    if jobs == 1:
+        assert pids == {proc.pid}  # one database at a time: no workers to start
+    else:
+        assert proc.pid not in pids and all(isinstance(p, int) and p > 0 for p in pids)
 
 
 def test_fleet_needs_something_to_run_on(tmp_path):

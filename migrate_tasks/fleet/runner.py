@@ -11,7 +11,8 @@ Where the databases come from (``discover_targets``, in ``fleet.targets``):
 
 ``run_fleet`` gives every database its own driver, engine and migration lock, on a thread
 pool: our HTTP driver waits for the network without the GIL, so threads overlap the round
-trips, which is where a fleet spends its time. One database failing never stops the
+trips, which is where a fleet spends its time. A fleet of local files runs on forked
+worker processes instead (``fleet.workers``: the native driver holds the GIL). One database failing never stops the
 others unless ``fail_fast``: then running ones finish and queued ones are ``skipped``.
 A rerun continues where each database stopped, because each one's own tracking table
 says what it has.
@@ -23,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.catalogue import MigrationSet
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
 from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
+from migrate_tasks.fleet import workers
 from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
 
 if TYPE_CHECKING:
@@ -241,14 +243,17 @@ def run_fleet(
         operation.precheck(migrations)
     total = len(targets)
     results: list[FleetResult | None] = [None] * total
-    stop = threading.Event()
+    processes = workers.use_processes(all(t.kind == "file" for t in targets), min(jobs, total))
+    stop = workers.stop_flag(processes)
     actor = current_actor()
 
-    def one(target: FleetTarget) -> FleetResult:
+    def one(index: int) -> FleetResult:
+        target = targets[index]
         if stop.is_set():
             return FleetResult(target.display, SKIPPED, "not started", None, 0.0, target.namespace)
         secrets = [target.token, settings.auth_token]
-        result = _run_one(target, operation, settings, actor, secrets, migrations)
+        who = current_actor() if processes else actor  # a lease names the process holding it
+        result = _run_one(target, operation, settings, who, secrets, migrations)
         if result.outcome == FAILED and fail_fast:
             stop.set()
         return result
@@ -256,10 +261,8 @@ def run_fleet(
     progress = on_progress or (lambda done, failed, remaining: None)
     progress(0, 0, total)
     finished = failed = 0
-    with _prefix_logs(), ThreadPoolExecutor(max_workers=min(jobs, total or 1)) as pool:
-        futures: dict[Future[FleetResult], int] = {
-            pool.submit(one, t): i for i, t in enumerate(targets)
-        }
+    with _prefix_logs(), workers.pool(one, min(jobs, total or 1), processes) as pool:
+        futures: dict[Future[FleetResult], int] = {pool.submit(i): i for i in range(total)}
         pending = set(futures)
         try:
             while pending:
@@ -272,7 +275,7 @@ def run_fleet(
                 progress(finished, failed, total - finished)
         except BaseException:
             stop.set()  # queued ones return at once; running ones finish
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.cancel()
             raise
     return [r for r in results if r is not None]
 
