@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import subprocess
 from subprocess import PIPE
@@ -90,6 +91,34 @@ def test_a_fleet_of_files_runs_its_databases_in_worker_processes(tmp_path, jobs)
         assert pids == {proc.pid}  # one database at a time: no workers to start
     else:
         assert proc.pid not in pids and all(isinstance(p, int) and p > 0 for p in pids)
+
+
+def test_fail_fast_with_worker_processes(tmp_path):
+    """--fail-fast with worker processes: a worker whose database failed starts no other,
+    so with every database broken at most --jobs of them fail (one per worker) and the
+    rest are skipped, untouched. (Ignoring the flag would fail all eight.)"""
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write("20250101000001_t1.sql", M.format(n=1))
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    names = [f"{letter}.db" for letter in "abcdefgh"]
+    for name in names:
+        with contextlib.closing(sqlite3.connect(tenants / name)) as db:
+            db.execute("CREATE TABLE t1 (already INTEGER)")  # the migration fails everywhere
+    argv = [str(BIN / "libsql-migrate"), "up", "--fleet", "tenants/*.db", "--jobs", "2"]
+    argv += ["--fail-fast", "--json"]
+    done = subprocess.run(
+        argv, cwd=project.root, env=project.env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    outcomes = {d["target"]: d["outcome"] for d in json.loads(done.stdout)["databases"]}
+    failed = [t for t, o in outcomes.items() if o == "failed"]
+    skipped = [t for t, o in outcomes.items() if o == "skipped"]
+    assert 1 <= len(failed) <= 2 and len(failed) + len(skipped) == len(names), outcomes
+    for target in skipped:
+        with contextlib.closing(sqlite3.connect(project.root / target)) as db:
+            tables = db.execute("SELECT name FROM sqlite_master").fetchall()
+        assert tables == [("t1",)], target  # never started: no tracking tables
 
 
 def test_fleet_needs_something_to_run_on(tmp_path):
