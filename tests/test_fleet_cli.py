@@ -6,6 +6,7 @@ import contextlib
 import json
 import sqlite3
 import subprocess
+import sys
 from subprocess import PIPE
 
 import pytest
@@ -119,6 +120,55 @@ def test_fail_fast_with_worker_processes(tmp_path):
         with contextlib.closing(sqlite3.connect(project.root / target)) as db:
             tables = db.execute("SELECT name FROM sqlite_master").fetchall()
         assert tables == [("t1",)], target  # never started: no tracking tables
+
+
+WORKER_DIES = """
+import os, sys
+from pathlib import Path
+from migrate_tasks.config.settings import Settings
+from migrate_tasks.fleet import runner as fleet
+
+def run(engine):
+    if engine.driver.display_url.endswith("b.db"):
+        os._exit(9)  # as if killed while migrating
+    return fleet.up_operation().run(engine)
+
+targets = fleet.discover_targets("tenants/*.db", cwd=Path.cwd())
+settings = Settings(url="file:unused.db", directory=Path("migrations"), table="schema_migrations")
+results = fleet.run_fleet(targets, fleet.Operation("up", run), settings=settings, jobs=2)
+for r in results:
+    print(r.target, r.outcome, r.error or "")
+"""
+
+
+def test_a_worker_process_that_dies_fails_its_databases_not_the_fleet(tmp_path):
+    """A worker killed mid-run (here: it exits while on b.db) leaves the main process
+    standing: every database not done by then is reported failed with why, and a rerun
+    completes them."""
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write("20250101000001_t1.sql", M.format(n=1))
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    for name in "abcd":
+        sqlite3.connect(tenants / f"{name}.db").close()
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_DIES],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert sorted(lines) == [f"tenants/{n}.db" for n in "abcd"]
+    assert lines["tenants/b.db"].startswith("failed a worker process ended unexpectedly")
+    assert all(v.startswith(("ok", "failed a worker process")) for v in lines.values())
+    run = project.invoke("migrate.up", "--fleet", "tenants/*.db")
+    assert run.code == 0, run.err
+    for name in "abcd":
+        with contextlib.closing(sqlite3.connect(tenants / f"{name}.db")) as db:
+            assert db.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
 
 
 def test_fleet_needs_something_to_run_on(tmp_path):

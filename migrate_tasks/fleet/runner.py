@@ -20,6 +20,7 @@ says what it has.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -268,7 +269,8 @@ def run_fleet(
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    result = future.result()
+                    target = targets[futures[future]]
+                    result = workers.result(future, functools.partial(_worker_died, target))
                     results[futures[future]] = result
                     finished += 1
                     failed += result.outcome == FAILED
@@ -322,6 +324,18 @@ def _run_one(
         )  # fmt: skip
     return FleetResult(
         target.display, OK, done.summary, None, elapsed, target.namespace, done.details
+    )
+
+
+def _worker_died(target: FleetTarget) -> FleetResult:
+    """A worker process ended without a result (killed, out of memory): its database may
+    have been in the middle of a migration, which its own transaction rolled back."""
+    message = (
+        "a worker process ended unexpectedly (killed?) before this database was done; each"
+        " migration is atomic, so a rerun continues where it stopped"
+    )
+    return FleetResult(
+        target.display, FAILED, "error", message, 0.0, target.namespace, {}, EXIT_FAILED
     )
 
 

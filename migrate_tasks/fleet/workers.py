@@ -25,14 +25,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from logging.handlers import QueueHandler
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 #: ``MIGRATE_TASKS_FLEET_THREADS=1``: always threads (to compare, or where fork misbehaves).
 THREADS_ENV = "MIGRATE_TASKS_FLEET_THREADS"
 
 LOGGER = "migrate_tasks"
+T = TypeVar("T")
 _work: Callable[[int], Any] | None = None  # set before the processes are forked
 
 
@@ -123,6 +125,15 @@ class _Forwarder:
         if self._thread is not None:
             self.records.put(None)
             self._thread.join()
+
+
+def result(future: Future[T], died: Callable[[], T]) -> T:
+    """The future's result; ``died()`` when its worker process ended without one (all the
+    databases the pool had not finished then are told so, and the fleet carries on)."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return died()
 
 
 def _run(index: int) -> Any:
