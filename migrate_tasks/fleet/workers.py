@@ -9,10 +9,14 @@ running whole databases; without ``fork``, or when other threads exist (forking 
 unsafe), it falls back to threads.
 
 The work crosses into the workers by ``fork`` (a module-level callable set before the
-pool starts them), never by pickling; only each database's result and log records come back (the records
-are handled by the main process's loggers, so a caller's handlers see them). Workers
-ignore Ctrl-C, as worker threads do: the main process stops handing out databases and
-the ones running finish (each migration is atomic and each lock gets released).
+pool starts them), never by pickling; only each database's result and its log records
+come back (the main process's loggers handle the records, so a caller's handlers see
+them and stderr has one writer). Workers ignore Ctrl-C, as worker threads do: the main
+process stops handing out databases and the ones running finish (each migration is
+atomic and each lock gets released). A SIGTERM sent to the whole process group reaches
+the workers too (under the tasks, which turn it into Ctrl-C, each worker rolls back the
+migration it was in and releases its lock); a worker that dies fails the databases not
+done by then (``result``), not the fleet.
 """
 
 from __future__ import annotations
@@ -119,7 +123,10 @@ class _Forwarder:
 
     def _forward(self) -> None:
         while (record := self.records.get()) is not None:
-            logging.getLogger(record.name).handle(record)
+            try:
+                logging.getLogger(record.name).handle(record)
+            except Exception:  # a broken handler must not stop the draining (workers block)
+                logging.getLogger(LOGGER).debug("could not handle a worker's log record")
 
     def stop(self) -> None:
         if self._thread is not None:
