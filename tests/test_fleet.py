@@ -25,6 +25,7 @@ from migrate_tasks.report import fleet as report
 from migrate_tasks.report.documents import fleet_json
 from migrate_tasks.report.status import status_counts, status_summary
 from tests.support.namespaces import NamespacedSqld
+from tests.support.proxy import FaultProxy
 from tests.support.sqld import JwtSqld
 
 MIGRATIONS = {
@@ -216,6 +217,31 @@ def test_namespaces_suggested_by_metrics_are_checked(ns_sqld, migrations, tmp_pa
     ]
     assert any(m.startswith("namespace alpha at http://127.0.0.1:") for m in fleet_logs)
     assert ns_sqld.query("default", "SELECT name FROM sqlite_master WHERE name = 'items'") == []
+
+
+@pytest.mark.sqld
+@pytest.mark.target("http")
+def test_namespace_checks_share_a_few_kept_alive_connections(ns_sqld, tmp_path):
+    """Every tenant of a names file is checked before any migration: one admin request
+    each, but not one TCP (and TLS) handshake each, one after the other (100 tenants on a
+    server 50 ms away cost 10-20 s before anything ran)."""
+    names = [f"t{i:02d}" for i in range(30)]
+    for name in names:
+        ns_sqld.create(name)
+    names_file = tmp_path / "names.txt"
+    with FaultProxy(ns_sqld.admin_port) as admin:
+        names_file.write_text("\n".join([*names[:20], "nope", *names[20:]]) + "\n")
+        with pytest.raises(UsageError, match=r"no such namespace on the server: nope \("):
+            fleet.discover_targets(
+                str(names_file), admin_url=admin.http_url, base_url=ns_sqld.http_url
+            )
+        assert admin.http_requests == 1 + 31  # /metrics, then each name once
+        assert admin.connections <= 1 + 8  # /metrics, then 8 checking at a time
+        names_file.write_text("\n".join(names) + "\n")
+        targets = fleet.discover_targets(
+            str(names_file), admin_url=admin.http_url, base_url=ns_sqld.http_url
+        )
+    assert [t.namespace for t in targets] == names  # in the file's order
 
 
 @pytest.mark.sqld
