@@ -235,8 +235,11 @@ def test_namespace_checks_share_a_few_kept_alive_connections(ns_sqld, tmp_path):
             fleet.discover_targets(
                 str(names_file), admin_url=admin.http_url, base_url=ns_sqld.http_url
             )
-        assert admin.http_requests == 1 + 31  # /metrics, then each name once
-        assert admin.connections <= 1 + 8  # /metrics, then 8 checking at a time
+        # /metrics, then each name once (again on a new connection if the server closed
+        # an idle one: a GET changes nothing)
+        retried = admin.http_requests - (1 + 31)
+        assert 0 <= retried < 8
+        assert admin.connections <= 1 + 8 + retried  # /metrics, then 8 checking at a time
         names_file.write_text("\n".join(names) + "\n")
         targets = fleet.discover_targets(
             str(names_file), admin_url=admin.http_url, base_url=ns_sqld.http_url
