@@ -51,7 +51,10 @@ else:
     from migrate_tasks.cli import main
     main()
 """
-MIGRATION = "-- migrate:up\nCREATE TABLE t{n} (id INTEGER PRIMARY KEY);\n-- migrate:down\nDROP TABLE t{n};\n"
+MIGRATION = (
+    "-- migrate:up\nCREATE TABLE t{n} (id INTEGER PRIMARY KEY);\n"
+    "-- migrate:down\nDROP TABLE t{n};\n"
+)
 
 
 def loaded_modules(tmp_path: Path, program: str, *args: str) -> set[str]:

@@ -12,8 +12,9 @@ Where the databases come from (``discover_targets``, in ``fleet.targets``):
 ``run_fleet`` gives every database its own driver, engine and migration lock, on a thread
 pool: our HTTP driver waits for the network without the GIL, so threads overlap the round
 trips, which is where a fleet spends its time. A fleet of local files runs on forked
-worker processes instead (``fleet.workers``: the native driver holds the GIL). One database failing never stops the
-others unless ``fail_fast``: then running ones finish and queued ones are ``skipped``.
+worker processes instead (``fleet.workers``: the native driver holds the GIL). One
+database failing never stops the others unless ``fail_fast``: then running ones finish
+and queued ones are ``skipped``.
 A rerun continues where each database stopped, because each one's own tracking table
 says what it has.
 """
