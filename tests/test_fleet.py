@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from migrate_tasks.config.settings import Settings
 from migrate_tasks.engine.core import RunOptions
 from migrate_tasks.errors import EXIT_CONNECTION, MigrationFileError, UsageError
 from migrate_tasks.fleet import runner as fleet
+from migrate_tasks.fleet import workers
 from migrate_tasks.fleet.admin import AdminApi
 from migrate_tasks.report import fleet as report
 from migrate_tasks.report.documents import fleet_json
@@ -394,22 +396,39 @@ def test_glob_of_local_files(migrations, tmp_path, fleet_logs):
         fleet.discover_targets("tenants", cwd=tmp_path)
 
 
-def test_each_file_is_read_and_parsed_once_for_the_whole_fleet(migrations, tmp_path, monkeypatch):
+@pytest.mark.parametrize("threads", ["1", "0"], ids=["threads", "processes-if-possible"])
+def test_each_file_is_read_and_parsed_once_for_the_whole_fleet(
+    migrations, tmp_path, monkeypatch, threads
+):
     """Not once per database: with 100 databases that was most of the fleet's own CPU
-    time, and every database now runs the very bytes that were checked."""
+    time. ``up`` checks every file before the databases start, so each is read and parsed
+    once in all; ``down`` parses what it rolls back, once per worker at most (once in all
+    on threads). Every read and parse is written to a file, so forked workers count too."""
     from migrate_tasks.files import parser, source
 
-    parsed: list[str] = []
-    read: list[str] = []
+    monkeypatch.setenv(workers.THREADS_ENV, threads)
+    calls = tmp_path / "calls.log"
     real_parse, real_read = parser.parse_migration, source.MigrationFile.read_small
 
+    def note(what: str, name: str) -> None:
+        with open(calls, "a") as out:  # one short append: whole lines, whichever process
+            out.write(f"{what} {name} {os.getpid()}\n")
+
     def counting_parse(data: bytes, display: str):  # the real parser, counted
-        parsed.append(Path(display).name)
+        note("parse", Path(display).name)
         return real_parse(data, display)
 
     def counting_read(self: source.MigrationFile, limit: int) -> bytes | None:
-        read.append(self.path.name)
+        note("read", self.path.name)
         return real_read(self, limit)
+
+    def counted() -> dict[tuple[str, str], list[str]]:
+        found: dict[tuple[str, str], list[str]] = {}
+        for line in calls.read_text().splitlines() if calls.exists() else []:
+            what, name, pid = line.split()
+            found.setdefault((what, name), []).append(pid)
+        calls.unlink(missing_ok=True)
+        return found
 
     monkeypatch.setattr(parser, "parse_migration", counting_parse)
     monkeypatch.setattr(source.MigrationFile, "read_small", counting_read)
@@ -419,14 +438,19 @@ def test_each_file_is_read_and_parsed_once_for_the_whole_fleet(migrations, tmp_p
 
     results = fleet.run_fleet(targets, fleet.up_operation(), settings=settings, jobs=2)
     assert [r.summary for r in results] == ["applied 3"] * 4
-    assert sorted(parsed) == sorted(MIGRATIONS)
-    assert sorted(read) == sorted(MIGRATIONS)
+    expected = {(what, name) for what in ("parse", "read") for name in MIGRATIONS}
+    up = counted()
+    assert set(up) == expected
+    assert all(len(pids) == 1 for pids in up.values()), up
 
-    parsed.clear()
-    read.clear()
     results = fleet.run_fleet(targets, fleet.down_operation(all_=True), settings=settings, jobs=3)
     assert [r.summary for r in results] == ["rolled back 3"] * 4
-    assert sorted(parsed) == sorted(read) == sorted(MIGRATIONS)
+    down = counted()
+    assert set(down) == expected
+    for pids in down.values():
+        assert len(pids) == len(set(pids)) <= 3, down  # never twice in one process
+        if threads == "1":
+            assert len(pids) == 1
     for letter in "abcd":
         assert (
             sql(tmp_path / "t" / f"{letter}.db", "SELECT status FROM schema_migrations")

@@ -9,7 +9,8 @@ them, and a file applied with the checksum it has now is not parsed again.
 A fleet shares one set between its worker threads: each file is then read, hashed and
 parsed once for the whole fleet (not once per database), and every database runs the
 very bytes that were checked. The caches are filled under a lock, so two threads never
-read one file twice (and so never see two versions of it).
+read one file twice (and so never see two versions of it). Forked worker processes
+start with a copy of what was read before the fork.
 """
 
 from __future__ import annotations

@@ -132,6 +132,8 @@ class _Forwarder:
         if self._thread is not None:
             self.records.put(None)
             self._thread.join()
+        self.records.close()  # and its feeder thread, or the next fleet could not fork
+        self.records.join_thread()
 
 
 def result(future: Future[T], died: Callable[[], T]) -> T:
