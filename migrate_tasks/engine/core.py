@@ -75,10 +75,18 @@ class Engine:
     """The migration operations over one database and one migrations folder."""
 
     def __init__(
-        self, driver: Driver, directory: Path, table: str, actor: Actor | None = None
+        self,
+        driver: Driver,
+        directory: Path,
+        table: str,
+        actor: Actor | None = None,
+        *,
+        migrations: MigrationSet | None = None,
     ) -> None:
+        """``migrations``: the folder's files as another engine already read them (a
+        fleet reads and parses each file once for all its databases)."""
         self.driver = driver
-        self.migrations = MigrationSet(directory)
+        self.migrations = migrations if migrations is not None else MigrationSet(directory)
         self.ledger = Ledger(table)
         self.actor = actor or current_actor()
         self._checked: set[tuple[str, str]] = set()
