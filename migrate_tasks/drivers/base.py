@@ -10,6 +10,7 @@ so nothing above it knows which library is underneath.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +26,22 @@ class Step:
 
     sql: str
     params: tuple[Any, ...] = ()
+
+
+class Transaction(Protocol):
+    """One open transaction on a connection (or stream) of its own, for code that decides
+    what to run next from what it has read (Python migrations)."""
+
+    def run(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Run the steps in order inside the transaction (remote drivers: one round
+        trip); return each step's rows.
+
+        The first failing step raises ``StatementError(index=i)`` and the steps after it
+        do not run. After any error the caller must leave the block, which rolls the
+        whole transaction back. sqld ending the transaction (``TRANSACTION_TIMEOUT``,
+        ``STREAM_EXPIRED``) is a ``DatabaseError`` saying so.
+        """
+        ...
 
 
 class Driver(Protocol):
@@ -57,6 +74,10 @@ class Driver(Protocol):
     #: with the history read for free. False for ws: each step is a round trip of its own,
     #: and a write refused to a read-only token closes the socket.
     reads_in_one_round_trip: bool
+    #: ``interactive_transaction()`` works: a transaction kept open across calls, whose
+    #: next statements may depend on rows read in it (a local connection, a Hrana stream
+    #: carried by its baton over HTTP, a Hrana stream on the WebSocket).
+    interactive_transactions: bool
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement outside any explicit transaction and return its rows."""
@@ -108,6 +129,13 @@ class Driver(Protocol):
         On the first failing step raise ``StatementError(index=i)``; the steps
         before it stay applied.
         """
+        ...
+
+    def interactive_transaction(self) -> AbstractContextManager[Transaction]:
+        """``BEGIN`` on a connection (stream) of its own; the block's ``Transaction``
+        runs steps inside it. ``COMMIT`` when the block ends normally; ``ROLLBACK`` when
+        it raises (anything, Ctrl-C included), which then propagates unchanged. A failed
+        COMMIT raises ``DatabaseError`` and leaves nothing behind."""
         ...
 
     def close(self) -> None:

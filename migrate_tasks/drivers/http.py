@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Row, Step
@@ -43,6 +44,9 @@ from migrate_tasks.drivers.http_stream import (
 from migrate_tasks.drivers.pipeline import PipelineClient, response
 from migrate_tasks.errors import DatabaseError, StatementError
 
+if TYPE_CHECKING:
+    from migrate_tasks.drivers.http_interactive import HttpTransaction
+
 
 class HranaHttpDriver:
     """sqld over one keep-alive HTTP(S) connection speaking ``/v3/pipeline``."""
@@ -53,6 +57,7 @@ class HranaHttpDriver:
     can_switch_foreign_keys = True  # PRAGMA foreign_keys=OFF before BEGIN, in one batch
     may_be_replica = True
     reads_in_one_round_trip = True  # query_many is one pipeline
+    interactive_transactions = True  # a Hrana stream carried by its baton
     #: ``run_atomic_iter`` sends a request when its chunk reaches this many steps or
     #: bytes of JSON, ... (2M small INSERTs on loopback ran as fast with 500 as with
     #: 20,000 steps a request: sqld is the bottleneck. 5,000 (~0.6 MB) keeps requests
@@ -211,6 +216,13 @@ class HranaHttpDriver:
         finally:
             if stream is not None:
                 stream.release()
+
+    def interactive_transaction(self) -> AbstractContextManager[HttpTransaction]:
+        """One transaction on one Hrana stream, a request per ``run``
+        (``drivers.http_interactive``)."""
+        from migrate_tasks.drivers.http_interactive import interactive_transaction
+
+        return interactive_transaction(self._client)
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step autocommits; a step runs only if the one before it succeeded."""
