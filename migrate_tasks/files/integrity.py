@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.errors import LocatedError
+from migrate_tasks.files.python_source import TEMPLATE as PYTHON_TEMPLATE
 from migrate_tasks.files.source import (
     FILENAME_PATTERN,
     TEMPLATE,
@@ -48,7 +49,10 @@ INTEGRITY = "integrity"
 _HASH = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
 _CONFLICT_MARKERS = ("<<<<<<<", "=======", ">>>>>>>", "|||||||")
 #: What ``create`` writes: a file still listed with it is one being written.
-_TEMPLATE_SUM = checksum(TEMPLATE.encode("utf-8"))
+_TEMPLATE_SUMS = {
+    checksum(TEMPLATE.encode("utf-8")),
+    checksum(PYTHON_TEMPLATE.encode("utf-8")),  # create --python
+}
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ def _file_findings(directory: Path, recorded: SumFile, actual: Mapping[str, str]
         if recorded.entries.get(name) == digest:
             continue
         shown = display_path(directory / name)
-        if recorded.entries.get(name) == _TEMPLATE_SUM:
+        if recorded.entries.get(name) in _TEMPLATE_SUMS:
             text = (
                 f"{shown} was written since `create` added it to {where}; run"
                 f" `{command('hash')}` to record it"

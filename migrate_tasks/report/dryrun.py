@@ -30,6 +30,9 @@ def write_calls(calls: Iterable[tuple[str, Iterable[Step]]], out: TextIO) -> Non
         elif kind == "each":
             out.write("-- transaction:false: each statement below commits on its own\n")
         for step in steps:
+            if step.sql.startswith("-- ") and "\n" not in step.sql:  # a note, not SQL
+                out.write(step.sql + "\n")
+                continue
             out.write(render_step(step.sql, step.params) + ";\n")
         if kind == "atomic":
             out.write("COMMIT;\n\n")

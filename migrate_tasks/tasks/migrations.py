@@ -56,12 +56,17 @@ __all__ = ["create", "down", "status", "up", "validate"]
 
 @task(
     klass=MigrateTask,
-    help=help_for(name="lower-case letters, digits and underscores, e.g. create_users"),
+    help=help_for(
+        name="lower-case letters, digits and underscores, e.g. create_users",
+        python="write a Python migration (VERSION_NAME.py with up(db) and down(db))"
+        " instead of a .sql file",
+    ),
 )
 @handles_errors
 def create(
     c: Context,
     name: str,
+    python: bool = False,
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
@@ -78,7 +83,7 @@ def create(
     )
     settings = settings_from(c, connection)
     with keeping_sum_current(settings.directory) as written:
-        written.append(create_migration(settings.directory, name))
+        written.append(create_migration(settings.directory, name, python=python))
     print(display_path(written[0]))
 
 

@@ -1,0 +1,336 @@
+"""Migrations written in Python (``VERSION_name.py`` with ``up(db)``/``down(db)``), through
+the real programs, on every target: a local libSQL file, sqld over HTTP and over
+WebSocket. A Python migration and its tracking row commit together or not at all."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from tests.support.project import Project
+from tests.support.proxy import FaultProxy
+
+USERS = """\
+-- migrate:up
+CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL);
+INSERT INTO users (email) VALUES ('Ann@Example.COM'), ('bob@EXAMPLE.com'), ('cy@x.org');
+
+-- migrate:down
+DROP TABLE users;
+"""
+
+LOWER_EMAILS = """\
+def up(db):
+    rows = db.query("SELECT id, email FROM users ORDER BY id")
+    db.execute("CREATE TABLE email_history (user_id INTEGER, old TEXT)")
+    db.executemany("INSERT INTO email_history VALUES (?, ?)", rows)
+    db.executemany(
+        "UPDATE users SET email = ? WHERE id = ?", [(e.lower(), i) for i, e in rows]
+    )
+
+
+def down(db):
+    old = db.query("SELECT user_id, old FROM email_history")
+    db.executemany("UPDATE users SET email = ? WHERE id = ?", [(e, i) for i, e in old])
+    db.execute("DROP TABLE email_history")
+"""
+
+# Writes rows and a table, then fails in a helper: line 2 is where it raises.
+FAILS_HALFWAY = """\
+def check(n):
+    raise ValueError(f"{n} rows is not what I expected")
+
+
+def up(db):
+    db.execute("UPDATE users SET email = upper(email)")
+    db.execute("CREATE TABLE half (v)")
+    db.executemany("INSERT INTO half VALUES (?)", [(i,) for i in range(2500)])
+    check(db.query("SELECT count(*) FROM half")[0][0])
+"""
+
+
+@pytest.fixture
+def project(tmp_path, db_url) -> Project:
+    project = Project(tmp_path / "app", db_url)
+    project.write("20250101000001_users.sql", USERS)
+    return project
+
+
+def emails(project: Project) -> list[str]:
+    return [e for (e,) in project.query("SELECT email FROM users ORDER BY id")]
+
+
+def applied_rows(project: Project) -> int:
+    """How often the log says version 2 was applied."""
+    return len([r for r in project.log() if r[0] == "2" and r[2] == "applied"])
+
+
+def assert_one_clear_error(err: str) -> None:
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1, err
+
+
+def test_python_data_migration_up_status_down(project: Project) -> None:
+    project.write("20250101000002_lower_emails.py", LOWER_EMAILS)
+    run = project.invoke("migrate.up")
+    assert run.code == 0, run.err
+    assert emails(project) == ["ann@example.com", "bob@example.com", "cy@x.org"]
+    assert project.tracking() == {"20250101000001": "applied", "20250101000002": "applied"}
+    status = project.invoke("migrate.status", "--json")
+    assert [m["state"] for m in status.json["migrations"]] == ["applied", "applied"]
+    assert project.invoke("migrate.validate").code == 0
+
+    run = project.invoke("migrate.down")
+    assert run.code == 0, run.err
+    assert emails(project) == ["Ann@Example.COM", "bob@EXAMPLE.com", "cy@x.org"]
+    assert "email_history" not in {name for _, name, *_ in project.schema()}
+    assert project.tracking()["20250101000002"] == "rolled_back"
+
+    # the checksum is the file's bytes, as for .sql files
+    assert project.invoke("migrate.up").code == 0
+    path = project.migrations / "20250101000002_lower_emails.py"
+    path.write_text(LOWER_EMAILS + "\n# edited\n")
+    status = project.invoke("migrate.status", "--json")
+    assert status.json["migrations"][1]["state"] == "modified"
+
+
+def test_python_migration_failing_halfway_leaves_nothing(project: Project) -> None:
+    """Rows updated, a table created, 2500 rows inserted (several requests), then an
+    exception: nothing of it remains, the message names the file, the line and the
+    exception, and the fixed file applies on a rerun."""
+    assert project.invoke("migrate.up").code == 0
+    before_schema, before_emails = project.schema(), emails(project)
+    path = project.write("20250101000002_check.py", FAILS_HALFWAY)
+    run = project.invoke("migrate.up")
+    assert run.code == 1
+    assert_one_clear_error(run.err)
+    assert "migration 20250101000002 (up) failed at migrations/20250101000002_check.py:2" in run.err
+    assert "ValueError: 2500 rows is not what I expected" in run.err
+    assert "nothing of this migration was applied" in run.err
+    assert project.schema() == before_schema
+    assert emails(project) == before_emails
+    assert "20250101000002" not in project.tracking()
+    failed = [row for row in project.log() if row[0] == "20250101000002"]
+    assert [(r[1], r[2]) for r in failed] == [("up", "failed")]
+    assert "ValueError" in failed[0][3]
+
+    path.write_text(FAILS_HALFWAY.replace("raise ValueError", "return n  #"))
+    run = project.invoke("migrate.up")
+    assert run.code == 0, run.err
+    assert project.query("SELECT count(*) FROM half") == [(2500,)]
+    assert emails(project) == [e.upper() for e in before_emails]
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "text", "statement"),
+    [
+        (
+            'def up(db):\n    db.execute("CREATE TABLE t (v UNIQUE)")\n'
+            '    db.executemany("INSERT INTO t VALUES (?)", [(1,), (2,), (1,)])\n',
+            3,
+            ("row 3 of executemany: ", "UNIQUE constraint failed: t.v"),
+            "INSERT INTO t VALUES (?)",
+        ),
+        (
+            'def up(db):\n    db.execute("CREATE TABLE t (v)")\n    try:\n'
+            '        db.execute("INSERT INTO nope VALUES (1)")\n    except Exception:\n'
+            "        pass\n",
+            4,
+            ("", "no such table: nope (up(db) caught the error and went on"),
+            "INSERT INTO nope VALUES (1)",
+        ),
+    ],
+    ids=["executemany-row", "caught-and-ignored"],
+)
+def test_failed_statement_names_the_line_and_statement(
+    project: Project, body: str, line: int, text: tuple[str, str], statement: str
+) -> None:
+    assert project.invoke("migrate.up").code == 0
+    project.write("20250101000002_bad.py", body)
+    run = project.invoke("migrate.up")
+    assert run.code == 1
+    assert_one_clear_error(run.err)
+    assert f"migrations/20250101000002_bad.py:{line}: {text[0]}" in run.err
+    assert text[1] in run.err  # sqld says "SQLite error: ..." before it
+    assert f"statement: {statement}" in run.err
+    assert "t" not in {name for _, name, *_ in project.schema()}
+    assert "20250101000002" not in project.tracking()
+
+
+@pytest.mark.target("file")
+def test_transaction_control_is_refused_before_it_runs(tmp_path) -> None:
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write(
+        "1_bad.py", 'def up(db):\n    db.execute("CREATE TABLE t (v)")\n    db.execute("COMMIT")\n'
+    )
+    run = project.invoke("migrate.up")
+    assert run.code == 2
+    assert_one_clear_error(run.err)
+    assert "migrations/1_bad.py:3: transaction control (COMMIT) is not allowed" in run.err
+    assert project.query("SELECT name FROM sqlite_schema WHERE name = 't'") == []
+
+
+@pytest.mark.target("file")
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("def up(db)\n    pass\n", "migrations/1_m.py:1: Python syntax error: expected ':'"),
+        (
+            "import os\nimport no_such_package_here\n\ndef up(db):\n    pass\n",
+            "migrations/1_m.py:2: importing it failed: ModuleNotFoundError: No module named"
+            " 'no_such_package_here'",
+        ),
+        (
+            "X = {}['missing']\n",
+            "migrations/1_m.py:1: importing it failed: KeyError: 'missing'",
+        ),
+        (
+            "def upgrade(db):\n    pass\n",
+            "migrations/1_m.py: a Python migration must define up(db)",
+        ),
+    ],
+    ids=["syntax", "import", "top-level", "no-up"],
+)
+def test_validate_and_up_refuse_a_broken_module(tmp_path, body: str, expected: str) -> None:
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write("1_m.py", body)
+    run = project.invoke("migrate.validate")
+    assert run.code == 3 and expected in run.out + run.err, run.out + run.err
+    assert "Traceback" not in run.err
+    run = project.invoke("migrate.up")
+    assert run.code == 2
+    assert_one_clear_error(run.err)
+    assert expected in run.err
+    assert not (tmp_path / "dev.db").exists()
+
+
+@pytest.mark.target("file")
+def test_module_imports_project_code_and_leaves_no_trace(tmp_path) -> None:
+    """The project's own packages import (the working directory is on sys.path), and the
+    migration module is not left in sys.modules."""
+    from migrate_tasks.engine.catalogue import MigrationSet
+
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    (project.root / "apphelpers").mkdir()
+    (project.root / "apphelpers" / "__init__.py").write_text("def double(x):\n    return 2 * x\n")
+    project.write(
+        "1_m.py",
+        "from apphelpers import double\n\n"
+        "def up(db):\n    db.execute('CREATE TABLE t (v)')\n"
+        "    db.execute('INSERT INTO t VALUES (?)', (double(21),))\n",
+    )
+    run = project.invoke("migrate.up")
+    assert run.code == 0, run.err
+    assert project.query("SELECT v FROM t") == [(42,)]
+    modules = set(sys.modules)
+    path = list(sys.path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project.root)
+        MigrationSet(project.migrations).module("1")
+    assert set(sys.modules) - modules <= {"apphelpers"}
+    assert sys.path == path
+
+
+@pytest.mark.target("file")
+def test_create_python_writes_a_template_that_says_what_to_do(tmp_path) -> None:
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    run = project.invoke("migrate.create", "backfill", "--python")
+    assert run.code == 0, run.err
+    path = project.root / run.out.strip()
+    assert re.fullmatch(r"\d{14}_backfill\.py", path.name)
+    text = path.read_text()
+    assert "def up(db):" in text and "def down(db):" in text
+    assert project.invoke("migrate.validate").code == 0
+    run = project.invoke("migrate.up")
+    assert run.code == 1
+    assert "NotImplementedError: write up(db) in this file" in run.err
+    assert "Traceback" not in run.err
+
+
+@pytest.mark.target("file")
+def test_dry_run_runs_nothing_and_says_where_up_runs(tmp_path) -> None:
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    marker = tmp_path / "ran"
+    project.write(
+        "1_m.py",
+        f"import pathlib\n\ndef up(db):\n    pathlib.Path({str(marker)!r}).write_text('x')\n",
+    )
+    run = project.invoke("migrate.up", "--dry-run")
+    assert run.code == 0, run.err
+    assert "-- migrations/1_m.py: up(db) runs here, in this transaction" in run.out
+    assert not marker.exists() and not (tmp_path / "dev.db").exists()
+    assert project.invoke("migrate.up").code == 0
+    assert marker.exists()
+
+
+@pytest.mark.target("file")
+def test_single_transaction_refuses_a_python_migration(tmp_path) -> None:
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write("1_users.sql", USERS)
+    project.write("2_m.py", LOWER_EMAILS)
+    run = project.invoke("migrate.up", "--single-transaction")
+    assert run.code == 2
+    assert "2_m is written in Python" in run.err and "Nothing was run" in run.err
+    assert not (tmp_path / "dev.db").exists()
+
+
+@pytest.mark.target("file")
+def test_down_without_down_function_is_refused(tmp_path) -> None:
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write("1_m.py", "def up(db):\n    db.execute('CREATE TABLE t (v)')\n")
+    assert project.invoke("migrate.up").code == 0
+    run = project.invoke("migrate.down")
+    assert run.code == 2
+    assert "migrations/1_m.py: no down(db) function" in run.err
+    assert project.tracking() == {"1": "applied"}
+
+
+@pytest.mark.target("file")
+def test_verify_runs_python_migrations_on_scratch(tmp_path) -> None:
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write("1_users.sql", USERS)
+    project.write("2_m.py", LOWER_EMAILS)
+    run = project.invoke("migrate.verify")
+    assert run.code == 0, run.out + run.err
+    # a down that forgets the table it should drop
+    project.write("2_m.py", LOWER_EMAILS.replace('db.execute("DROP TABLE email_history")', "pass"))
+    run = project.invoke("migrate.verify")
+    assert run.code == 3
+    assert "email_history" in run.out + run.err
+    assert not (tmp_path / "dev.db").exists()
+
+
+@pytest.mark.target("http")
+@pytest.mark.parametrize("forward", [False, True], ids=["lost-request", "lost-answer"])
+def test_cut_connection_during_a_python_migration_then_rerun(sqld, tmp_path, forward) -> None:
+    """The connection is cut at each request of a run applying a Python migration in
+    turn (the read, the lock, then BEGIN, each db call, the closing rows, COMMIT): exit
+    5 or success, never anything half-done, and a rerun completes it."""
+    seen_failures = 0
+    for position in range(1, 11):
+        with FaultProxy(sqld.port) as proxy:
+            project = Project(tmp_path / f"app{position}", proxy.http_url)
+            project.write("1_users.sql", USERS)
+            assert project.invoke("migrate.up").code == 0, position
+            project.write("2_m.py", LOWER_EMAILS)
+            applied_before = applied_rows(project)
+            proxy.drop_after(requests=position, forward=forward)
+            # a real process: the rerun takes over a lease it left only once it has ended
+            run = project.invoke("migrate.up", "--lock-timeout", "0", in_process=False)
+            assert run.code in (0, 5), run.err
+            assert "Traceback" not in run.err and proxy.drops == 1
+            seen_failures += run.code == 5
+            if project.tracking().get("2") == "applied":
+                assert emails(project) == ["ann@example.com", "bob@example.com", "cy@x.org"]
+            else:
+                assert emails(project)[0] == "Ann@Example.COM", (position, run.err)
+                assert "email_history" not in {name for _, name, *_ in project.schema()}
+            run = project.invoke("migrate.up", "--lock-timeout", "5")
+            assert run.code == 0, run.err
+            assert project.tracking()["2"] == "applied"
+            assert applied_rows(project) == applied_before + 1  # never applied twice
+            assert emails(project) == ["ann@example.com", "bob@example.com", "cy@x.org"]
+            assert project.invoke("migrate.down", "--all", "--yes").code == 0
+    assert seen_failures >= 8
