@@ -334,3 +334,30 @@ def test_cut_connection_during_a_python_migration_then_rerun(sqld, tmp_path, for
             assert emails(project) == ["ann@example.com", "bob@example.com", "cy@x.org"]
             assert project.invoke("migrate.down", "--all", "--yes").code == 0
     assert seen_failures >= 8
+
+
+@pytest.mark.target("file")
+def test_hash_lint_and_rebase_see_python_migrations(tmp_path) -> None:
+    """The integrity file lists a Python migration by its bytes; lint runs it on the
+    scratch database for the SQL after it (which needs its table) and says it did not
+    lint it."""
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write("1_users.sql", USERS)
+    project.write("2_m.py", LOWER_EMAILS)
+    project.write(
+        "3_index.sql",
+        "-- migrate:up\nCREATE INDEX history_user ON email_history (user_id);\n"
+        "-- migrate:down\nDROP INDEX history_user;\n",
+    )
+    assert project.invoke("migrate.hash").code == 0
+    assert "2_m.py sha256:" in (project.migrations / "migrate.sum").read_text()
+    assert project.invoke("migrate.validate").code == 0
+    (project.migrations / "2_m.py").write_text(LOWER_EMAILS + "# edited\n")
+    run = project.invoke("migrate.validate")
+    assert run.code == 3 and "2_m.py changed since" in run.out + run.err
+    assert project.invoke("migrate.hash").code == 0
+
+    run = project.invoke("migrate.lint")
+    assert run.code == 0, run.out + run.err
+    assert "2_m.py is written in Python" in run.out + run.err
+    assert "does not apply on a scratch database" not in run.out + run.err

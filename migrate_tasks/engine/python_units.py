@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from migrate_tasks.drivers.base import Row, Step, Transaction
+from migrate_tasks.drivers.base import Driver, Row, Step, Transaction
 from migrate_tasks.drivers.hrana import INTERRUPTED_CODES
 from migrate_tasks.engine.batch import Batch, Name
 from migrate_tasks.engine.failures import conflict, log_failure, statement_failed
@@ -188,3 +189,29 @@ def _ended(unit: Unit, exc: DatabaseError) -> MigrationFailed:
 
 def _verb(unit: Unit) -> str:
     return "applying" if unit.direction == "up" else "rolling back"
+
+
+def apply_module(driver: Driver, path: Path, display: str, data: bytes) -> str | None:
+    """Run a Python migration's ``up`` on a scratch database (lint, review), without
+    tracking rows; the error as one line, or None."""
+    from migrate_tasks.engine.refusals import Target
+    from migrate_tasks.files.python_source import load_module, require_up
+
+    try:
+        module = load_module(path, display, data)
+        require_up(module, display)
+        up = function(module, "up")
+        assert up is not None
+        with user_code_path(), driver.interactive_transaction() as tx:
+            db = MigrationDatabase(tx, path, display, Target.of(driver))
+            try:
+                up(db)
+            except (Exception, SystemExit) as exc:
+                failure = db.failure
+                where = failure.line if failure else user_line(exc, path)
+                raise MigrationFailed("", display, where, None, describe(exc)) from None
+    except MigrationFailed as exc:
+        return f"{display}:{exc.line}: {exc.db_message}" if exc.line else exc.db_message
+    except MigrateError as exc:
+        return str(exc)
+    return None

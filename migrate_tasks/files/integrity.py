@@ -34,12 +34,12 @@ from pathlib import Path
 from migrate_tasks.errors import LocatedError
 from migrate_tasks.files.python_source import TEMPLATE as PYTHON_TEMPLATE
 from migrate_tasks.files.source import (
-    FILENAME_PATTERN,
     TEMPLATE,
     MigrationFile,
     checksum,
     display_path,
     listing,
+    match_name,
 )
 from migrate_tasks.progname import command
 
@@ -81,7 +81,7 @@ def sum_path(directory: Path) -> Path:
 
 
 def _file(path: Path) -> MigrationFile:
-    match = FILENAME_PATTERN.fullmatch(path.name)
+    match = match_name(path.name)
     assert match is not None  # entries are checked when read or listed
     return MigrationFile(match.group(1), match.group(2), path)
 
@@ -126,7 +126,7 @@ def read_sum(path: Path) -> SumFile:
         if not line:
             continue
         name, _, digest = line.rpartition(" ")
-        if not (FILENAME_PATTERN.fullmatch(name) and _HASH.fullmatch(digest)):
+        if not (match_name(name) and _HASH.fullmatch(digest)):
             raise LocatedError(
                 shown, number, f"expected FILE sha256:HEX (a migration and its hash); {_rewrite()}"
             )

@@ -235,7 +235,7 @@ def listing(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileErr
                 continue
         except OSError:
             continue
-        match = (PYTHON_PATTERN if name.endswith(".py") else FILENAME_PATTERN).fullmatch(name)
+        match = match_name(name)
         problem = _name_problem(name, match)
         if problem is not None or match is None:
             problems.append(MigrationFileError(_shown(directory, name), None, problem or ""))
@@ -243,6 +243,12 @@ def listing(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileErr
         found.append(MigrationFile(match.group(1), match.group(2), directory / name))
     found.sort(key=lambda f: (int(f.version), f.name))
     return found, problems
+
+
+def match_name(name: str) -> re.Match[str] | None:
+    """A migration file name (``.sql``, or ``.py`` for one written in Python) split
+    into version and name, or None."""
+    return (PYTHON_PATTERN if name.endswith(".py") else FILENAME_PATTERN).fullmatch(name)
 
 
 def _name_problem(name: str, match: re.Match[str] | None) -> str | None:

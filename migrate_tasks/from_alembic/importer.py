@@ -48,7 +48,7 @@ from migrate_tasks.errors import (
     MigrationFileError,
     UsageError,
 )
-from migrate_tasks.files.source import FILENAME_PATTERN, display_path, scan, version_of
+from migrate_tasks.files.source import display_path, match_name, scan, version_of
 from migrate_tasks.from_alembic import failures, sqlgen
 from migrate_tasks.from_alembic import head as headdb
 from migrate_tasks.from_alembic.engines import scratch_engines
@@ -453,9 +453,7 @@ def write_files(
             f"{display_path(directory)} already has migrations ({listed}). Import into an"
             " empty folder (--dir), or pass --force to add the imported ones next to them"
         )
-    taken = {
-        FILENAME_PATTERN.fullmatch(n).group(1) for n in existing if FILENAME_PATTERN.fullmatch(n)
-    }
+    taken = {match_name(n).group(1) for n in existing if match_name(n)}
     for file in files:
         version = version_of(file.filename)
         if version in taken or (directory / file.filename).exists():
