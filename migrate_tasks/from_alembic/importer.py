@@ -53,6 +53,8 @@ from migrate_tasks.from_alembic import failures, sqlgen
 from migrate_tasks.from_alembic import head as headdb
 from migrate_tasks.from_alembic.engines import scratch_engines
 from migrate_tasks.from_alembic.order import ordered_batch
+from migrate_tasks.from_alembic.python_revisions import keep_as_python, python_file
+from migrate_tasks.from_alembic.python_revisions import note as python_note
 from migrate_tasks.ops.baseline import compare_schemas, describe_differences, engine_logs_quiet
 from migrate_tasks.ops.schema import SchemaObject, read_schema
 from migrate_tasks.ops.scratch import scratch_schema
@@ -380,6 +382,11 @@ def import_alembic(
             for revision, version, up_step, down_step, before in zip(
                 revisions, versions, ups, downs, befores, strict=True
             ):
+                if keep_as_python((up_step, down_step), version_table):
+                    # it transforms rows in Python: its own code runs, as Python
+                    outcome.files.append(python_file(revision, version, outcome.config))
+                    outcome.warnings.append(python_note(revision, outcome.files[-1]))
+                    continue
                 up_sql = sqlgen.statements(up_step, revision, outcome.warnings)
                 down_sql = sqlgen.statements(down_step, revision, outcome.warnings, before)
                 outcome.files.append(
