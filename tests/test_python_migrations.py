@@ -447,3 +447,100 @@ def test_import_alembic_keeps_sql_for_a_row_reader_that_reflects(tmp_path) -> No
     assert run.code == 0, run.err
     assert sorted(p.suffix for p in project.migrations.iterdir()) == [".sql", ".sql"]
     assert "Check that migration by hand" in run.err
+
+
+# Writes, says so on stderr, then waits forever while the file BLOCK exists: the test
+# kills it there, in the middle of its transaction.
+KILLED_MIDWAY = """\
+import os
+import sys
+import threading
+
+
+def up(db):
+    db.execute("UPDATE users SET email = upper(email)")
+    db.execute("CREATE TABLE half (v)")
+    db.executemany("INSERT INTO half VALUES (?)", [(i,) for i in range(3000)])
+    if os.path.exists({block!r}):
+        print("HALFWAY", file=sys.stderr, flush=True)
+        threading.Event().wait()
+"""
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("file", marks=pytest.mark.target("file")),
+        pytest.param("http", marks=pytest.mark.target("http")),
+        pytest.param("ws", marks=pytest.mark.target("ws")),
+    ],
+)
+def test_sigkill_in_the_middle_of_a_python_migration(request, tmp_path, target: str) -> None:
+    """The process dies inside up(db), after its writes, before COMMIT: nothing of the
+    migration remains, and a rerun takes over the dead run's lease and completes it."""
+    from tests.support.faults import start_cli
+
+    if target == "file":
+        url = f"file:{tmp_path / 'dev.db'}"
+    else:
+        sqld = request.getfixturevalue("sqld")
+        url = sqld.http_url if target == "http" else sqld.ws_url
+    project = Project(tmp_path / "app", url)
+    project.write("1_users.sql", USERS)
+    assert project.invoke("migrate.up").code == 0
+    block = tmp_path / "block"
+    block.write_text("")
+    project.write("2_killed.py", KILLED_MIDWAY.format(block=str(block)))
+    proc = start_cli(project, "up")
+    try:
+        assert proc.wait_for_line("HALFWAY", timeout=120), proc.err
+    finally:
+        proc.popen.kill()
+        proc.popen.wait()
+    assert emails(project)[0] == "Ann@Example.COM"
+    assert "half" not in {name for _, name, *_ in project.schema()}
+    assert project.tracking() == {"1": "applied"}
+
+    block.unlink()
+    run = project.invoke("migrate.up", "--lock-timeout", "60", in_process=False)
+    assert run.code == 0, run.err
+    assert "its process is gone" in run.err
+    assert project.query("SELECT count(*) FROM half") == [(3000,)]
+    assert project.tracking() == {"1": "applied", "2": "applied"}
+
+
+SLOW_ROW_BY_ROW = """\
+import time
+
+
+def up(db):
+    for i in range(400):  # a statement per row, 20 a second: 20 s at least
+        db.execute("INSERT INTO big (id, v) VALUES (?, 'mine')", (i + 1,))
+        time.sleep(0.05)
+"""
+
+
+def test_sqld_transaction_timeout_is_one_clear_message(sqld, tmp_path, remote_transport) -> None:
+    """sqld ends the Python migration's transaction once it is older than 5 s and another
+    writer waits: one message naming the migration and what to do, nothing of it left,
+    the other writer's rows in."""
+    from tests.test_driver_contract import Competitor
+
+    url = sqld.http_url if remote_transport == "http" else sqld.ws_url
+    project = Project(tmp_path / "app", url)
+    project.write(
+        "1_big.sql",
+        "-- migrate:up\nCREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"
+        "-- migrate:down\nDROP TABLE big;\n",
+    )
+    assert project.invoke("migrate.up").code == 0
+    project.write("2_slow.py", SLOW_ROW_BY_ROW)
+    with Competitor(sqld.http_url) as competitor:
+        run = project.invoke("migrate.up")
+    assert run.code == 1
+    assert_one_clear_error(run.err)
+    assert "migration 2 (up) failed at migrations/2_slow.py" in run.err
+    assert "TRANSACTION_TIMEOUT" in run.err and "db.executemany" in run.err
+    assert "nothing of this migration was applied" in run.err
+    assert project.tracking() == {"1": "applied"}
+    competitor.check_it_won(sqld.http_url)
