@@ -544,3 +544,40 @@ def test_sqld_transaction_timeout_is_one_clear_message(sqld, tmp_path, remote_tr
     assert "nothing of this migration was applied" in run.err
     assert project.tracking() == {"1": "applied"}
     competitor.check_it_won(sqld.http_url)
+
+
+COUNT_ONCE = """\
+def up(db):
+    db.execute("CREATE TABLE IF NOT EXISTS runs (n INTEGER)")
+    db.execute("INSERT INTO runs SELECT count(*) + 1 FROM runs")
+    rows = db.query("SELECT id, email FROM users")
+    db.executemany("UPDATE users SET email = ? WHERE id = ?", [(e + "!", i) for i, e in rows])
+"""
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("file", marks=pytest.mark.target("file")),
+        pytest.param("http", marks=pytest.mark.target("http")),
+    ],
+)
+def test_four_ups_at_once_run_a_python_migration_exactly_once(
+    request, tmp_path, target: str
+) -> None:
+    """Four processes start ``up`` at the same instant (an application's workers): the
+    lock lets one run the Python migration; its effect is there exactly once."""
+    from tests.support.faults import start_together, target_url
+
+    project = Project(tmp_path / "app", target_url(request, tmp_path, target))
+    project.write("1_users.sql", USERS)
+    project.write("2_count.py", COUNT_ONCE)
+    runs = [(["up", "--lock-timeout", "600"], {"USER": f"w{n}"}) for n in range(4)]
+    procs = start_together(project, tmp_path / "barrier", runs)
+    for proc in procs:
+        proc.wait(timeout=600)
+    assert [p.code for p in procs] == [0] * 4, [p.describe() for p in procs]
+    assert project.query("SELECT n FROM runs") == [(1,)]
+    assert emails(project) == ["Ann@Example.COM!", "bob@EXAMPLE.com!", "cy@x.org!"]
+    applied = [r for r in project.log() if r[0] == "2" and r[2] == "applied"]
+    assert len(applied) == 1
