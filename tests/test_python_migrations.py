@@ -386,6 +386,9 @@ ALEMBIC_LOWER = (
             sa.text("UPDATE users SET email_lower = :e WHERE id = :i"),
             {"e": row.email.lower(), "i": row.id},
         )
+    # a text() SELECT: its rows answer to their column names too
+    ids = [row.id for row in conn.execute(sa.text("SELECT id FROM users WHERE email_lower > ''"))]
+    assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one() == len(ids)
     """,
     'op.drop_column("users", "email_lower")',
 )

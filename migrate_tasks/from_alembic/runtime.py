@@ -18,8 +18,7 @@ Needs ``alembic`` and ``sqlalchemy`` (the ``[alembic]`` extra) where it runs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from migrate_tasks.errors import UsageError
@@ -45,9 +44,9 @@ def alembic_ops(db: Any) -> Iterator[Any]:
             yield op
     except NoInspectionAvailable:
         raise NotImplementedError(
-            "this step reads the table's definition from the database (a batch operation"
-            " that rebuilds the table), which a revision kept as a Python migration cannot"
-            " do: write that step as SQL with db.execute(...) instead"
+            "this step inspects the database's schema (sa.inspect(bind), create_all, or"
+            " a batch operation that rebuilds a table), which a revision kept as a Python"
+            " migration cannot do: write that step as SQL with db.execute(...) instead"
         ) from None
 
 
@@ -75,8 +74,9 @@ class Bind:
             rows = [_positional(compiled, p) for p in parameters]
             self.db.executemany(str(compiled), rows)
             return Result([], keys)
-        found = self.db.execute(str(compiled), _positional(compiled, first))
-        return Result(found, keys)
+        sql, params = str(compiled), _positional(compiled, first)
+        found = self.db.execute(sql, params)
+        return Result(found, keys, lambda: column_names(self.db, sql, len(params)))
 
     def _compile(self, statement: Any, column_keys: list[str]) -> Any:
         from sqlalchemy.schema import DDLElement
@@ -88,7 +88,9 @@ class Bind:
 
     def exec_driver_sql(self, sql: str, parameters: Sequence[Any] = ()) -> Result:
         """SQL as written, with ``?`` parameters."""
-        return Result(self.db.execute(sql, tuple(parameters)), None)
+        params = tuple(parameters)
+        found = self.db.execute(sql, params)
+        return Result(found, None, lambda: column_names(self.db, sql, len(params)))
 
     def begin_nested(self) -> contextlib.AbstractContextManager[None]:
         raise UsageError(
@@ -124,29 +126,47 @@ def _keys(statement: Any) -> list[str] | None:
 class Row(tuple):  # type: ignore[type-arg]
     """A row: a tuple that also answers to its column names (``row.email``)."""
 
-    _keys: Mapping[str, int] = MappingProxyType({})
+    _result: Result
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self[self._keys[name]]
-        except KeyError:
-            raise AttributeError(
-                f"no column {name!r} in this row (a text() SELECT gives plain tuples: use"
-                " row[0], or text(...).columns(...))"
-            ) from None
+        if name.startswith("__") or name == "_result":
+            raise AttributeError(name)
+        index = self._result.key_index().get(name)
+        if index is None:
+            raise AttributeError(f"no column {name!r} in this row") from None
+        return self[index]
 
     @property
     def _mapping(self) -> dict[str, Any]:
-        return {k: self[i] for k, i in self._keys.items()}
+        return {k: self[i] for k, i in self._result.key_index().items()}
+
+    def _asdict(self) -> dict[str, Any]:
+        return self._mapping
 
 
 class Result:
-    """Rows already fetched, with SQLAlchemy's fetching methods."""
+    """Rows already fetched, with SQLAlchemy's fetching methods. Column names come from
+    the statement, or (for ``text()``) from ``resolve`` when first asked for."""
 
-    def __init__(self, rows: list[tuple[Any, ...]], keys: list[str] | None) -> None:
-        index = {k: i for i, k in enumerate(keys or [])}
-        self._rows = [_row(r, index) for r in rows]
+    def __init__(
+        self,
+        rows: list[tuple[Any, ...]],
+        keys: list[str] | None,
+        resolve: Callable[[], list[str] | None] | None = None,
+    ) -> None:
+        self._index = None if keys is None else {k: i for i, k in enumerate(keys)}
+        self._resolve = resolve
+        self._rows = [_row(r, self) for r in rows]
         self.rowcount = -1
+
+    def key_index(self) -> Mapping[str, int]:
+        if self._index is None:
+            names = self._resolve() if self._resolve is not None else None
+            self._index = {k: i for i, k in enumerate(names or [])}
+        return self._index
+
+    def keys(self) -> list[str]:
+        return list(self.key_index())
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self._rows)
@@ -163,6 +183,11 @@ class Result:
     def first(self) -> Row | None:
         return self._rows[0] if self._rows else None
 
+    def one_or_none(self) -> Row | None:
+        if len(self._rows) > 1:
+            raise UsageError(f"expected at most one row, got {len(self._rows)}")
+        return self.first()
+
     def one(self) -> Row:
         if len(self._rows) != 1:
             raise UsageError(f"expected one row, got {len(self._rows)}")
@@ -170,6 +195,13 @@ class Result:
 
     def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
 
     def scalars(self) -> _Items:
         return _Items(r[0] for r in self._rows)
@@ -188,7 +220,30 @@ class _Items(list):  # type: ignore[type-arg]
         return self[0] if self else None
 
 
-def _row(values: tuple[Any, ...], keys: dict[str, int]) -> Row:
+def _row(values: tuple[Any, ...], result: Result) -> Row:
     row = Row(values)
-    row._keys = keys
+    row._result = result
     return row
+
+
+def column_names(db: Any, sql: str, count: int) -> list[str] | None:
+    """The result columns of ``sql`` (a ``text()`` SELECT), as SQLite names them: the
+    database's schema is copied into an in-memory SQLite and the statement run there on
+    its empty tables (one read of the schema; nothing runs on the database itself)."""
+    import sqlite3
+
+    schema = db.query(
+        "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+        " ORDER BY rowid"
+    )
+    scratch = sqlite3.connect(":memory:")
+    try:
+        for (ddl,) in schema:
+            with contextlib.suppress(sqlite3.Error):  # libSQL-only objects: not needed
+                scratch.execute(ddl)
+        cursor = scratch.execute(sql, (None,) * count)
+        return [d[0] for d in cursor.description] if cursor.description else None
+    except sqlite3.Error:
+        return None
+    finally:
+        scratch.close()
