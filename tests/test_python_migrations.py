@@ -584,3 +584,36 @@ def test_four_ups_at_once_run_a_python_migration_exactly_once(
     assert emails(project) == ["Ann@Example.COM!", "bob@EXAMPLE.com!", "cy@x.org!"]
     applied = [r for r in project.log() if r[0] == "2" and r[2] == "applied"]
     assert len(applied) == 1
+
+
+@pytest.mark.target("file")
+def test_import_alembic_falls_back_to_sql_when_the_revision_cannot_run_as_python(tmp_path):
+    """A revision that reads rows through an ORM session on the bind cannot run on the
+    stand-in connection: the import still succeeds, writing that revision as SQL with the
+    warning that its row changes are not in it (as before)."""
+    from tests.support.alembic_blog import write_alembic_project
+
+    orm = (
+        "r2",
+        "r1",
+        "orm backfill",
+        """
+        from sqlalchemy.orm import Session
+        op.add_column("users", sa.Column("n", sa.Integer))
+        session = Session(bind=op.get_bind())
+        for user_id, email in session.execute(sa.text("SELECT id, email FROM users")):
+            session.execute(sa.text("UPDATE users SET n = :n WHERE id = :i"), {"n": len(email), "i": user_id})
+        """,
+        'op.drop_column("users", "n")',
+    )
+    ini = write_alembic_project(tmp_path / "alembic", [ALEMBIC_USERS, orm])
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    run = project.invoke("migrate.import-alembic", "--config", str(ini), "--per-revision")
+    assert run.code == 0, run.err
+    assert sorted(p.name for p in project.migrations.iterdir()) == [
+        "20240501100000_users.sql",
+        "20240502100000_orm_backfill.sql",
+    ]
+    assert "does not run as a Python migration on a scratch database" in run.err
+    assert "Check that migration by hand" in run.err
+    assert "kept as the Python migration" not in run.err

@@ -11,9 +11,11 @@ first) cannot run that way and stays SQL, with a warning.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from migrate_tasks.errors import MigrateError
 from migrate_tasks.from_alembic.sqlgen import (
     READ_PRAGMAS,
     SYSTEM_TABLES,
@@ -25,9 +27,12 @@ from migrate_tasks.from_alembic.sqlgen import (
     slug,
 )
 from migrate_tasks.progname import command
+
+if TYPE_CHECKING:
+    from migrate_tasks.from_alembic.importer import ImportOutcome
 from migrate_tasks.sql.shapes import leading_words, pragma
 
-RUNNER = '''
+RUNNER = """
 
 # -- added by import-alembic: run upgrade() and downgrade() above as this migration ------
 
@@ -44,7 +49,7 @@ def down(db):
 
     with alembic_ops(db):
         downgrade()
-'''
+"""
 
 
 def keep_as_python(steps: Sequence[Sequence[Captured]], version_table: str) -> bool:
@@ -92,3 +97,32 @@ def note(revision: Revision, file: ImportedFile) -> str:
         f" {file.filename}, which runs its upgrade() and downgrade() (they need alembic and"
         " sqlalchemy installed where migrations run)"
     )
+
+
+def checked_keeping_python(
+    outcome: ImportOutcome,
+    fallbacks: Mapping[str, tuple[ImportedFile, list[str]]],
+    check: Callable[[], list[str]],
+) -> list[str]:
+    """``check()`` (the import's self-check on a scratch libSQL database); a revision kept
+    as Python whose code does not run there (an ORM session on the bind, a module it
+    cannot import) goes back to its SQL, with the warnings the SQL comes with, and the
+    check runs again."""
+    while True:
+        try:
+            return check()
+        except MigrateError as exc:
+            name = getattr(exc, "failed_file", None)
+            if name not in fallbacks:
+                raise
+            index = next(i for i, f in enumerate(outcome.files) if f.filename == name)
+            sql, notes = fallbacks[name]
+            outcome.files[index] = sql
+            reason = str(exc).split(": ", 1)[-1].splitlines()[0]
+            kept = f"kept as the Python migration {name}"
+            outcome.warnings[:] = [w for w in outcome.warnings if kept not in w]
+            outcome.warnings.append(
+                f"{name} (a revision that transforms rows) does not run as a Python migration"
+                f" on a scratch database ({reason}), so it was written as SQL: {sql.filename}"
+            )
+            outcome.warnings += notes
