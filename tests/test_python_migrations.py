@@ -617,3 +617,19 @@ def test_import_alembic_falls_back_to_sql_when_the_revision_cannot_run_as_python
     assert "does not run as a Python migration on a scratch database" in run.err
     assert "Check that migration by hand" in run.err
     assert "kept as the Python migration" not in run.err
+
+
+@pytest.mark.target("file")
+def test_python_files_that_are_not_migrations_are_ignored(tmp_path) -> None:
+    """An Alembic folder named migrations/ has env.py, a seeds package and a template:
+    only files whose name starts with digits are migrations."""
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write("1_users.sql", USERS)
+    project.write("env.py", "raise SystemExit('never imported')\n")
+    project.write("__init__.py", "")
+    project.write("script.py.mako", "${upgrades}\n")
+    (project.migrations / "seeds").mkdir()
+    (project.migrations / "seeds" / "2_seed.py").write_text("raise SystemExit(1)\n")
+    assert project.invoke("migrate.validate").code == 0
+    status = project.invoke("migrate.status", "--json")
+    assert [m["version"] for m in status.json["migrations"]] == ["1"]
