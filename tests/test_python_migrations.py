@@ -633,3 +633,19 @@ def test_python_files_that_are_not_migrations_are_ignored(tmp_path) -> None:
     assert project.invoke("migrate.validate").code == 0
     status = project.invoke("migrate.status", "--json")
     assert [m["version"] for m in status.json["migrations"]] == ["1"]
+
+
+@pytest.mark.target("file")
+def test_parameters_given_as_a_string_are_refused_at_the_line(tmp_path) -> None:
+    """``tuple("abc")`` would have sent three parameters: a clear error instead."""
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write(
+        "1_m.py",
+        'def up(db):\n    db.execute("CREATE TABLE t (v)")\n'
+        '    db.execute("INSERT INTO t VALUES (?)", "abc")\n',
+    )
+    run = project.invoke("migrate.up")
+    assert run.code == 1
+    assert_one_clear_error(run.err)
+    assert "migrations/1_m.py:3: TypeError: parameters must be a tuple or list" in run.err
+    assert project.query("SELECT count(*) FROM sqlite_schema WHERE name = 't'") == [(0,)]

@@ -14,7 +14,7 @@ on some errors, and a remote one cannot always tell). Use SQL for conflicts
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,17 +55,17 @@ class MigrationDatabase:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement; its rows (none for most writes)."""
-        return self._run(sql, [tuple(params)], many=False)[0]
+        return self._run(sql, [_params(params)], many=False)[0]
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement and return its rows as tuples."""
-        return self._run(sql, [tuple(params)], many=False)[0]
+        return self._run(sql, [_params(params)], many=False)[0]
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run ``sql`` once per row of parameters, ``ROWS_PER_REQUEST`` rows a round trip."""
         iterator = iter(rows)
         done = 0
-        while chunk := [tuple(r) for r in itertools.islice(iterator, ROWS_PER_REQUEST)]:
+        while chunk := [_params(r) for r in itertools.islice(iterator, ROWS_PER_REQUEST)]:
             self._run(sql, chunk, many=True, before=done)
             done += len(chunk)
 
@@ -109,3 +109,14 @@ class MigrationDatabase:
             problem = statement_problem(sql, target=self._target, transaction=True)
         if problem is not None:
             raise MigrationFileError(self._display, calling_line(self._path), problem)
+
+
+def _params(params: Sequence[Any]) -> tuple[Any, ...]:
+    """``?`` parameters as a tuple; a dict or a lone string is a mistake worth a message
+    (``tuple()`` of either would send its keys or its characters)."""
+    if isinstance(params, (str, bytes, Mapping)):
+        raise TypeError(
+            f"parameters must be a tuple or list of values for the ? placeholders, not"
+            f" {type(params).__name__} (for one value write (value,))"
+        )
+    return tuple(params)
