@@ -649,3 +649,18 @@ def test_parameters_given_as_a_string_are_refused_at_the_line(tmp_path) -> None:
     assert_one_clear_error(run.err)
     assert "migrations/1_m.py:3: TypeError: parameters must be a tuple or list" in run.err
     assert project.query("SELECT count(*) FROM sqlite_schema WHERE name = 't'") == [(0,)]
+
+
+def test_executemany_of_big_rows_goes_out_in_pieces(tmp_path, db_url) -> None:
+    """24 rows of 1 MiB each: one WebSocket message would be over sqld's ~12 MB limit,
+    so executemany sends them a few at a time, still in the one transaction."""
+    project = Project(tmp_path / "app", db_url)
+    project.write(
+        "1_blobs.py",
+        "def up(db):\n    db.execute('CREATE TABLE blobs (n INTEGER, b BLOB)')\n"
+        "    db.executemany('INSERT INTO blobs VALUES (?, ?)',"
+        " ((n, bytes([n]) * 2**20) for n in range(24)))\n",
+    )
+    run = project.invoke("migrate.up")
+    assert run.code == 0, run.err
+    assert project.query("SELECT count(*), sum(length(b)) FROM blobs") == [(24, 24 * 2**20)]

@@ -13,8 +13,7 @@ on some errors, and a remote one cannot always tell). Use SQL for conflicts
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,11 @@ from migrate_tasks.files.python_source import calling_line
 if TYPE_CHECKING:
     from migrate_tasks.engine.refusals import Target
 
-#: ``executemany`` sends this many rows a round trip (one batch, one transaction).
+#: ``executemany`` sends at most this many rows a round trip (one batch, one
+#: transaction), and fewer when their values pass ``BYTES_PER_REQUEST`` (a WebSocket
+#: message over ~12 MB is refused by sqld).
 ROWS_PER_REQUEST = 1000
+BYTES_PER_REQUEST = 2 * 1024 * 1024
 _CONTROL = ("BEGIN", "COMMIT", "END", "ROLLBACK")
 
 
@@ -63,9 +65,8 @@ class MigrationDatabase:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run ``sql`` once per row of parameters, ``ROWS_PER_REQUEST`` rows a round trip."""
-        iterator = iter(rows)
         done = 0
-        while chunk := [_params(r) for r in itertools.islice(iterator, ROWS_PER_REQUEST)]:
+        for chunk in _chunks(rows):
             self._run(sql, chunk, many=True, before=done)
             done += len(chunk)
 
@@ -120,3 +121,19 @@ def _params(params: Sequence[Any]) -> tuple[Any, ...]:
             f" {type(params).__name__} (for one value write (value,))"
         )
     return tuple(params)
+
+
+def _chunks(rows: Iterable[Sequence[Any]]) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows in pieces of at most ``ROWS_PER_REQUEST`` rows and about
+    ``BYTES_PER_REQUEST`` bytes of text and blobs."""
+    chunk: list[tuple[Any, ...]] = []
+    size = 0
+    for row in rows:
+        values = _params(row)
+        chunk.append(values)
+        size += sum(len(v) + 16 if isinstance(v, (str, bytes)) else 16 for v in values)
+        if len(chunk) >= ROWS_PER_REQUEST or size >= BYTES_PER_REQUEST:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
