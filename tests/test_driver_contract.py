@@ -1113,14 +1113,13 @@ def test_interactive_transaction_cut_connection_leaves_nothing(sqld) -> None:
         assert tables(check) == ["after"]
 
 
-@pytest.mark.target("http")
-def test_interactive_transaction_taken_over_says_so(sqld) -> None:
+def test_interactive_transaction_taken_over_says_so(sqld, remote_transport: str) -> None:
     """sqld ends an interactive transaction older than 5 s once another writer waits:
     the next statement says so, nothing is left, the other writer wins."""
     with open_driver(sqld.http_url) as setup:
         setup.run_atomic([CREATE_BIG])
     with (
-        closing(open_driver(sqld.http_url, timeout=60)) as driver,
+        closing(open_driver(remote_url(sqld, remote_transport), timeout=60)) as driver,
         Competitor(sqld.http_url) as competitor,
         pytest.raises(DatabaseError) as info,
         driver.interactive_transaction() as tx,
