@@ -200,8 +200,8 @@ def validate(
         to="apply pending migrations up to and including this version",
         allow_out_of_order="apply pending migrations older than the newest applied one",
         single_transaction="apply all pending migrations in ONE transaction: if one fails,"
-        " none is applied or recorded (for CI databases). Refused for transaction:false"
-        " and foreign_keys:off migrations",
+        " none is applied or recorded (for CI databases). Refused for transaction:false,"
+        " foreign_keys:off and Python migrations",
         json=RUN_JSON_HELP,
         wait="first wait until the database answers (a server still starting), as the"
         " task wait does",
