@@ -542,3 +542,18 @@ def test_executemany_of_big_rows_goes_out_in_pieces(tmp_path, db_url) -> None:
     run = project.invoke("migrate.up")
     assert run.code == 0, run.err
     assert project.query("SELECT count(*), sum(length(b)) FROM blobs") == [(24, 24 * 2**20)]
+
+
+@pytest.mark.target("file")
+def test_what_a_migration_prints_goes_to_stderr(tmp_path) -> None:
+    """``up --json`` stays one JSON document on stdout when user code prints."""
+    project = Project(tmp_path / "app", f"file:{tmp_path / 'dev.db'}")
+    project.write(
+        "1_m.py",
+        "print('loading')\n\ndef up(db):\n    print('running up')\n"
+        "    db.execute('CREATE TABLE t (v)')\n",
+    )
+    run = project.invoke("migrate.up", "--json")
+    assert run.code == 0, run.err
+    assert [m["version"] for m in run.json["migrations"]] == ["1"]
+    assert "loading" in run.err and "running up" in run.err

@@ -6,7 +6,7 @@ The module is loaded from its file under a private name and never left in
 modules, and a migration named like a real package shadows nothing. Loading runs the
 module's top level (imports, constants), never ``up``. The working directory is on
 ``sys.path`` while user code runs, as it is for ``tasks.py`` under invoke, so a
-migration can import the project's own packages.
+migration can import the project's own packages; what it prints goes to stderr.
 
 What user code raises becomes ours, located in the migration file: a syntax error
 at its line, an exception at the innermost line of the file on its way.
@@ -56,18 +56,21 @@ def is_python(path: Path | str) -> bool:
 
 @contextlib.contextmanager
 def user_code_path() -> Iterator[None]:
-    """The working directory on ``sys.path`` (first) while user code runs, as invoke
-    puts the project there; taken out again afterwards if we added it."""
+    """While user code runs: the working directory on ``sys.path`` (first), as invoke
+    puts the project there, taken out again afterwards if we added it; and what it
+    prints goes to stderr, with the log lines, so that stdout stays the tool's results
+    (one JSON document with ``--json``)."""
     folder = os.getcwd()
-    if folder in sys.path:
-        yield
-        return
-    sys.path.insert(0, folder)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
     try:
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
 
 
 def load_module(path: Path, display: str, data: bytes) -> types.ModuleType:
