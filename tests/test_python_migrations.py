@@ -261,6 +261,11 @@ def test_dry_run_runs_nothing_and_says_where_up_runs(tmp_path) -> None:
     assert run.code == 0, run.err
     assert "-- migrations/1_m.py: up(db) runs here, in this transaction" in run.out
     assert not marker.exists() and not (tmp_path / "dev.db").exists()
+    run = project.invoke("migrate.up", "--dry-run", "--json")
+    assert run.code == 0, run.err
+    [planned] = run.json["migrations"]
+    assert (planned["python"], planned["statements"]) == (True, [])
+    assert not marker.exists()
     assert project.invoke("migrate.up").code == 0
     assert marker.exists()
 

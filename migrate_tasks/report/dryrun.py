@@ -65,6 +65,8 @@ def write_plan_json(outcome: Outcome, target: str, out: TextIO) -> None:
             "path": unit.path,
             "transaction": unit.transaction,
         }
+        if unit.python is not None:  # its statements are known only when it runs
+            head["python"] = True
         out.write(("," if i else "") + "\n    " + dumps(head)[:-1] + ', "statements": [')
         for j, stmt in enumerate(unit.statements()):
             item = dumps({"line": stmt.line, "sql": stmt.sql})
