@@ -22,6 +22,9 @@ Decisions worth knowing:
   stray ``Create_Users.SQL`` is an error rather than a migration silently skipped.
   Hidden files (``.#x.sql`` editor locks, ``._x.sql`` macOS forks), other extensions
   and sub-folders are ignored.
+* A migration may also be written in Python, ``VERSION_name.py``
+  (``files.python_source``); only ``.py`` files whose name starts with digits are
+  migrations (``env.py``, ``__init__.py`` and helper modules are ignored).
 * ``checksum`` is ``"sha256:<hex>"`` of the content with CRLF turned into LF, so a
   Windows/``autocrlf`` checkout does not look modified; the prefix lets us change the
   algorithm later without ambiguity.
