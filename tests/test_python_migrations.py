@@ -562,3 +562,25 @@ def test_what_a_migration_prints_goes_to_stderr(tmp_path) -> None:
     assert run.code == 0, run.err
     assert [m["version"] for m in run.json["migrations"]] == ["1"]
     assert "loading" in run.err and "running up" in run.err
+
+
+def test_a_drop_after_a_python_migration_is_still_checked(project: Project) -> None:
+    """The foreign keys the next migration's DROP TABLE is checked against are read at
+    the end of the Python migration's transaction, as after a .sql one: a DROP of a
+    table others reference is refused, naming them, and nothing of it runs."""
+    project.write(
+        "20250101000002_notes.py",
+        "def up(db):\n"
+        "    db.execute('CREATE TABLE notes (id INTEGER PRIMARY KEY,"
+        " user_id INTEGER REFERENCES users (id))')\n"
+        "    db.executemany('INSERT INTO notes (user_id) SELECT ?', [(1,), (2,)])\n",
+    )
+    project.write(
+        "20250101000003_drop_users.sql",
+        "-- migrate:up\nDROP TABLE users;\n-- migrate:down\nSELECT 1;\n",
+    )
+    run = project.invoke("migrate.up")
+    assert run.code == 2, run.err
+    assert "notes" in run.err and "20250101000003_drop_users.sql" in run.err
+    assert project.tracking() == {"20250101000001": "applied", "20250101000002": "applied"}
+    assert project.query("SELECT count(*) FROM notes") == [(2,)]
