@@ -584,3 +584,26 @@ def test_a_drop_after_a_python_migration_is_still_checked(project: Project) -> N
     assert "notes" in run.err and "20250101000003_drop_users.sql" in run.err
     assert project.tracking() == {"20250101000001": "applied", "20250101000002": "applied"}
     assert project.query("SELECT count(*) FROM notes") == [(2,)]
+
+
+def test_user_code_setup_survives_interleaved_runs(tmp_path, monkeypatch) -> None:
+    """A fleet runs Python migrations on several threads: however their starts and ends
+    interleave, stdout and sys.path are what they were once the last one ends (with
+    contextlib.redirect_stdout per run, the second to end put stderr back as stdout)."""
+    import io
+
+    from migrate_tasks.files.python_source import user_code_path
+
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.chdir(tmp_path)
+    path = list(sys.path)
+    first, second = user_code_path(), user_code_path()
+    first.__enter__()
+    second.__enter__()
+    assert sys.stdout is err and sys.path[0] == str(tmp_path)
+    first.__exit__(None, None, None)
+    assert sys.stdout is err  # the second run still prints to stderr
+    second.__exit__(None, None, None)
+    assert sys.stdout is out and sys.path == path

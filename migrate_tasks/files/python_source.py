@@ -19,6 +19,7 @@ import importlib.util
 import itertools
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +48,9 @@ def down(db):
 '''
 
 _counter = itertools.count()
+#: ``user_code_path``'s shared setup, and the lock around it.
+_users = threading.Lock()
+_state: dict[str, Any] = {"depth": 0, "added": None, "stdout": None}
 
 
 def is_python(path: Path | str) -> bool:
@@ -59,18 +63,28 @@ def user_code_path() -> Iterator[None]:
     """While user code runs: the working directory on ``sys.path`` (first), as invoke
     puts the project there, taken out again afterwards if we added it; and what it
     prints goes to stderr, with the log lines, so that stdout stays the tool's results
-    (one JSON document with ``--json``)."""
-    folder = os.getcwd()
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
+    (one JSON document with ``--json``). Nested and concurrent uses (a fleet runs
+    databases on threads) share one setup: the first in sets it up, the last out undoes
+    it."""
+    with _users:
+        if not _state["depth"]:
+            folder = os.getcwd()
+            _state["added"] = folder if folder not in sys.path else None
+            if _state["added"] is not None:
+                sys.path.insert(0, folder)
+            _state["stdout"] = sys.stdout
+            sys.stdout = sys.stderr
+        _state["depth"] += 1
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
+        yield
     finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
+        with _users:
+            _state["depth"] -= 1
+            if not _state["depth"]:
+                sys.stdout = _state["stdout"]
+                if _state["added"] is not None:
+                    with contextlib.suppress(ValueError):
+                        sys.path.remove(_state["added"])
 
 
 def load_module(path: Path, display: str, data: bytes) -> types.ModuleType:
