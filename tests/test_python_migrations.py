@@ -607,3 +607,32 @@ def test_user_code_setup_survives_interleaved_runs(tmp_path, monkeypatch) -> Non
     assert sys.stdout is err  # the second run still prints to stderr
     second.__exit__(None, None, None)
     assert sys.stdout is out and sys.path == path
+
+
+@pytest.mark.target("file")
+def test_a_fleet_runs_a_python_migration_on_every_database(tmp_path) -> None:
+    """Four databases, two at a time: each gets the Python migration once, and what it
+    prints never reaches the results on stdout (the JSON document parses)."""
+    import sqlite3
+
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write("1_users.sql", USERS)
+    project.write(
+        "2_m.py",
+        "import time\n\ndef up(db):\n    print('working')\n    time.sleep(0.05)\n"
+        '    db.execute("UPDATE users SET email = lower(email)")\n',
+    )
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    for name in "abcd":
+        sqlite3.connect(tenants / f"{name}.db").close()
+    run = project.invoke("migrate.up", "--fleet", "tenants/*.db", "--jobs", "2", "--json")
+    assert run.code == 0, run.err
+    assert len(run.json["databases"]) == 4
+    for name in "abcd":
+        conn = sqlite3.connect(tenants / f"{name}.db")
+        emails = [e for (e,) in conn.execute("SELECT email FROM users ORDER BY id")]
+        conn.close()
+        assert emails == ["ann@example.com", "bob@example.com", "cy@x.org"], name
+    status = project.invoke("migrate.status", "--fleet", "tenants/*.db", "--json")
+    assert status.code == 0 and len(status.json["databases"]) == 4
