@@ -149,7 +149,7 @@ class Runner:
         """Run one unit; its result, the rows of ``then`` (read at the end of its last
         transaction; none for a streamed unit, which returns no rows), and whether the
         lease was still ours when it committed."""
-        if unit.python is not None:  # one interactive transaction of its own
+        if not unit.batchable:  # Python: one interactive transaction of its own
             from migrate_tasks.engine.python_units import run_python
 
             return run_python(self, unit, lock, then)

@@ -55,6 +55,13 @@ class Unit:
         return self.section is None and self.python is None
 
     @property
+    def batchable(self) -> bool:
+        """Its steps are known before it runs, so it can travel in a batch with others
+        (a Python migration's are not: it decides what to run from what it reads, in an
+        interactive transaction of its own, ``engine.python_units``)."""
+        return self.python is None
+
+    @property
     def runs_lazily(self) -> bool:
         """A streamed file in one transaction: its steps are produced as the driver
         sends them (``run_atomic_iter``), so no rows come back from its call."""
