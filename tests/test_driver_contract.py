@@ -1066,3 +1066,102 @@ def test_stream_expired_says_so(sqld, monkeypatch: pytest.MonkeyPatch) -> None:
         assert "idle for more than 10 s" in str(info.value)
         assert "nothing of this unit was applied" in str(info.value)
         assert tables(driver) == []
+
+
+# -- interactive transactions (Python migrations) ----------------------------------------
+
+
+class Boom(Exception):
+    """Raised by the code inside a transaction block."""
+
+
+def test_interactive_transaction_reads_then_writes_and_commits(db: Driver, db_url: str) -> None:
+    """What a data migration does: write, read the rows back in the same transaction,
+    write from what it read; the others see nothing until COMMIT."""
+    assert db.interactive_transactions is True
+    with db.interactive_transaction() as tx, closing(open_driver(db_url)) as other:
+        assert tx.run([Step("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")]) == [[]]
+        tx.run([Step("INSERT INTO t (v) VALUES (?)", (f"v{i}",)) for i in range(3)])
+        (rows,) = tx.run([Step("SELECT id, v FROM t ORDER BY id")])
+        tx.run([Step("UPDATE t SET v = ? WHERE id = ?", (v.upper(), i)) for i, v in rows])
+        assert tx.run([Step("SELECT v FROM t ORDER BY id"), Step("SELECT ?", (2**62,))]) == [
+            [("V0",), ("V1",), ("V2",)],
+            [(2**62,)],
+        ]
+        assert tables(other) == []  # not committed yet
+    assert db.query("SELECT v FROM t ORDER BY id") == [("V0",), ("V1",), ("V2",)]
+    with pytest.raises(DatabaseError):
+        tx.run([Step("SELECT 1")])  # the transaction has ended
+
+
+def test_interactive_transaction_rolls_back_when_the_block_raises(db: Driver) -> None:
+    db.run_atomic([Step("CREATE TABLE keep (v)")])
+    with pytest.raises(Boom), db.interactive_transaction() as tx:
+        tx.run([Step("INSERT INTO keep VALUES (1)"), Step("CREATE TABLE gone (v)")])
+        raise Boom
+    assert tables(db) == ["keep"]
+    assert db.query("SELECT count(*) FROM keep") == [(0,)]
+    db.run_atomic([Step("INSERT INTO keep VALUES (2)")])  # the write lock is free again
+    assert db.query("SELECT v FROM keep") == [(2,)]
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURES))
+def test_interactive_transaction_failed_step_says_which(db: Driver, kind: str) -> None:
+    bad_sql, expected = FAILURES[kind]
+    with pytest.raises(StatementError) as info, db.interactive_transaction() as tx:
+        tx.run([Step("CREATE TABLE a (v)")])
+        tx.run([Step("INSERT INTO a VALUES (1)"), Step(bad_sql), Step("CREATE TABLE b (v)")])
+    assert info.value.index == 1
+    assert expected in info.value.message
+    assert tables(db) == []
+
+
+def test_interactive_transaction_failed_commit_leaves_nothing(db: Driver) -> None:
+    db.run_atomic(
+        [
+            Step("CREATE TABLE parent (id INTEGER PRIMARY KEY)"),
+            Step("CREATE TABLE child (p INTEGER REFERENCES parent (id))"),
+        ]
+    )
+    with pytest.raises(DatabaseError) as info, db.interactive_transaction() as tx:
+        tx.run([Step("PRAGMA defer_foreign_keys = ON")])
+        tx.run([Step("INSERT INTO child VALUES (99)"), Step("CREATE TABLE extra (v)")])
+    assert not isinstance(info.value, StatementError)
+    assert "COMMIT failed" in str(info.value) and "FOREIGN KEY constraint failed" in str(info.value)
+    assert db.query("SELECT count(*) FROM child") == [(0,)]
+    assert "extra" not in tables(db)
+
+
+@pytest.mark.target("http")
+def test_interactive_transaction_cut_connection_leaves_nothing(sqld) -> None:
+    """The connection dies in the middle of an HTTP transaction: a clear connection
+    error that says nothing was committed, and nothing was."""
+    with FaultProxy(sqld.port) as proxy, closing(open_driver(proxy.http_url)) as db:
+        with pytest.raises(ConnectionFailed) as info, db.interactive_transaction() as tx:
+            tx.run([Step("CREATE TABLE t (v)"), Step("INSERT INTO t VALUES (1)")])
+            proxy.drop_after(requests=0)
+            tx.run([Step("INSERT INTO t VALUES (2)")])
+        assert "nothing of this unit was committed" in str(info.value)
+    with closing(open_driver(sqld.http_url)) as check:
+        # sqld rolls the abandoned stream back; a new writer gets the lock after 5 s
+        check.run_atomic([Step("CREATE TABLE after (v)")])
+        assert tables(check) == ["after"]
+
+
+def test_interactive_transaction_taken_over_says_so(sqld, remote_transport: str) -> None:
+    """sqld ends an interactive transaction older than 5 s once another writer waits:
+    the next statement says so, nothing is left, the other writer wins."""
+    with open_driver(sqld.http_url) as setup:
+        setup.run_atomic([CREATE_BIG])
+    with (
+        closing(open_driver(remote_url(sqld, remote_transport), timeout=60)) as driver,
+        Competitor(sqld.http_url) as competitor,
+        pytest.raises(DatabaseError) as info,
+        driver.interactive_transaction() as tx,
+    ):
+        for i in range(400):  # 20 statements a second for 20 s at least
+            tx.run([Step("INSERT INTO big (id, v) VALUES (?, 'mine')", (i + 1,))])
+            time.sleep(0.05)
+    assert info.value.code == "TRANSACTION_TIMEOUT"
+    assert "another writer waited" in str(info.value)
+    competitor.check_it_won(sqld.http_url)

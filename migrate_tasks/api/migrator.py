@@ -384,13 +384,14 @@ class Migrator:
             drop_alembic_version=drop_alembic_version,
         )
 
-    def create(self, name: str) -> Path:
-        """Write a new, empty migration file named after the current UTC time."""
+    def create(self, name: str, *, python: bool = False) -> Path:
+        """Write a new, empty migration file named after the current UTC time (``python``:
+        a ``VERSION_name.py`` with ``up(db)`` and ``down(db)``)."""
         from migrate_tasks.files.integrity import keeping_sum_current
         from migrate_tasks.files.source import create_migration
 
         with keeping_sum_current(self.settings.directory) as written:
-            written.append(create_migration(self.settings.directory, name))
+            written.append(create_migration(self.settings.directory, name, python=python))
         return written[0]
 
 

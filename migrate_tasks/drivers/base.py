@@ -10,6 +10,7 @@ so nothing above it knows which library is underneath.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,6 +52,22 @@ class GroupsOutcome:
     failure: DatabaseError | None = None
 
 
+class Transaction(Protocol):
+    """One open transaction on a connection (or stream) of its own, for code that decides
+    what to run next from what it has read (Python migrations)."""
+
+    def run(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Run the steps in order inside the transaction (remote drivers: one round
+        trip); return each step's rows.
+
+        The first failing step raises ``StatementError(index=i)`` and the steps after it
+        do not run. After any error the caller must leave the block, which rolls the
+        whole transaction back. sqld ending the transaction (``TRANSACTION_TIMEOUT``,
+        ``STREAM_EXPIRED``) is a ``DatabaseError`` saying so.
+        """
+        ...
+
+
 class Driver(Protocol):
     """What the engine needs from a database connection."""
 
@@ -89,6 +106,10 @@ class Driver(Protocol):
     #: bytes of SQL and parameters); the engine splits a run into calls within both.
     group_max_steps: int
     group_max_bytes: int
+    #: ``interactive_transaction()`` works: a transaction kept open across calls, whose
+    #: next statements may depend on rows read in it (a local connection, a Hrana stream
+    #: carried by its baton over HTTP, a Hrana stream on the WebSocket).
+    interactive_transactions: bool
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement outside any explicit transaction and return its rows."""
@@ -158,6 +179,12 @@ class Driver(Protocol):
         """The next call is the last of this run (the lock's release): a driver that keeps
         a server-side session may end it with that call instead of a round trip of its
         own. Calls after it still work."""
+
+    def interactive_transaction(self) -> AbstractContextManager[Transaction]:
+        """``BEGIN`` on a connection (stream) of its own; the block's ``Transaction``
+        runs steps inside it. ``COMMIT`` when the block ends normally; ``ROLLBACK`` when
+        it raises (anything, Ctrl-C included), which then propagates unchanged. A failed
+        COMMIT raises ``DatabaseError`` and leaves nothing behind."""
         ...
 
     def close(self) -> None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
@@ -48,6 +49,9 @@ from migrate_tasks.drivers.http_stream import (
 from migrate_tasks.drivers.pipeline import PipelineClient, batch_error, response
 from migrate_tasks.errors import DatabaseError, StatementError
 
+if TYPE_CHECKING:
+    from migrate_tasks.drivers.http_interactive import HttpTransaction
+
 
 class HranaHttpDriver:
     """sqld over one keep-alive HTTP(S) connection speaking ``/v3/pipeline``."""
@@ -68,6 +72,7 @@ class HranaHttpDriver:
     #: big data migrations meet a proxy's body limit; a unit bigger than that goes alone.
     group_max_steps = defaults.BATCH_STEPS
     group_max_bytes = defaults.BATCH_BYTES
+    interactive_transactions = True  # a Hrana stream carried by its baton
     #: ``run_atomic_iter`` sends a request when its chunk reaches this many steps or
     #: bytes of JSON, ... (2M small INSERTs on loopback ran as fast with 500 as with
     #: 20,000 steps a request: sqld is the bottleneck. 5,000 (~0.6 MB) keeps requests
@@ -261,6 +266,13 @@ class HranaHttpDriver:
                 before.failure = StatementError(index, exc.message, exc.code)
             return before
         raise error
+
+    def interactive_transaction(self) -> AbstractContextManager[HttpTransaction]:
+        """One transaction on one Hrana stream, a request per ``run``
+        (``drivers.http_interactive``)."""
+        from migrate_tasks.drivers.http_interactive import interactive_transaction
+
+        return interactive_transaction(self._session)
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step autocommits; a step runs only if the one before it succeeded."""

@@ -58,6 +58,7 @@ class LocalDriver:
     runs_groups = False  # one transaction per call (no round trip to save)
     group_max_steps = 0
     group_max_bytes = 0
+    interactive_transactions = True
 
     def __init__(
         self,
@@ -209,6 +210,22 @@ class LocalDriver:
                 except self._errors as exc:  # the unit's own outcome is what to report
                     log.warning("could not turn foreign keys back on: %s", _translate(exc)[0])
 
+    @contextlib.contextmanager
+    def interactive_transaction(self) -> Iterator[LocalTransaction]:
+        """BEGIN IMMEDIATE on this connection; COMMIT when the block ends normally,
+        ROLLBACK (then re-raise) when it raises."""
+        self._materialise()
+        self._control("BEGIN IMMEDIATE", "could not start a transaction")
+        transaction = LocalTransaction(self)
+        try:
+            yield transaction
+            transaction.closed = True
+            self._control("COMMIT", "COMMIT failed, nothing of this unit was applied")
+        except BaseException:  # also Ctrl-C: never leave the transaction open
+            transaction.closed = True
+            self._rollback()
+            raise
+
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step commits on its own; stop at the first failure."""
         if steps:
@@ -273,6 +290,21 @@ class LocalDriver:
         if conn is not None:
             with contextlib.suppress(ValueError, sqlite3.Error):
                 conn.close()
+
+
+class LocalTransaction:
+    """The open transaction of ``LocalDriver.interactive_transaction``."""
+
+    def __init__(self, driver: LocalDriver) -> None:
+        self._driver = driver
+        self.closed = False
+
+    def run(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Each step on the transaction's connection; the first failure raises."""
+        if self.closed:
+            raise DatabaseError("the transaction has ended", "TRANSACTION_CLOSED")
+        run = self._driver._execute
+        return [run(i, step.sql, step.params) for i, step in enumerate(steps)]
 
 
 def _import_libsql() -> Any:

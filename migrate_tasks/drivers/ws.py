@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import libsql_client
@@ -58,6 +59,9 @@ from migrate_tasks.errors import (
     UsageError,
 )
 
+if TYPE_CHECKING:
+    from migrate_tasks.drivers.ws_interactive import WsTransaction
+
 log = logging.getLogger("migrate_tasks")
 _CLOSED_CODES = {"HRANA_WEBSOCKET_ERROR", "CLIENT_CLOSED", "STREAM_CLOSED", "TRANSACTION_CLOSED"}
 _READ_PREFIXES = ("SELECT", "EXPLAIN", "VALUES")
@@ -75,6 +79,7 @@ class WsDriver:
     runs_groups = False  # libsql-client sends no conditional multi-transaction batch
     group_max_steps = 0
     group_max_bytes = 0
+    interactive_transactions = True  # a Hrana stream of our own (drivers.ws_interactive)
     #: One batch message holds at most this many steps and bytes of SQL (JSON-escaped)
     #: and parameters, so that it stays far below sqld's ~12 MB message limit and its
     #: reply (about 160 bytes a step) below aiohttp's 4 MiB receive limit.
@@ -254,6 +259,13 @@ class WsDriver:
         for i, answer in enumerate(answers):
             if isinstance(answer, libsql_client.LibsqlError):
                 raise StatementError(offset + i, answer.explanation, answer.code) from None
+
+    def interactive_transaction(self) -> AbstractContextManager[WsTransaction]:
+        """One transaction on one stream, a round trip per ``run``
+        (``drivers.ws_interactive``)."""
+        from migrate_tasks.drivers.ws_interactive import interactive_transaction
+
+        return interactive_transaction(self)
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step on its own stream, committing on its own; stop at the first failure."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from migrate_tasks.engine.plan import FileInfo, no_op_warning
@@ -45,6 +46,7 @@ class MigrationSet:
         self._units: dict[tuple[str, str], Unit] = {}
         # re-entrant: unit() asks parsed(), which asks data(); uncontended outside fleets
         self._lock = threading.RLock()
+        self._modules: dict[str, ModuleType] = {}
 
     # -- names ----------------------------------------------------------------------------
 
@@ -77,8 +79,9 @@ class MigrationSet:
         return self._data[version]
 
     def big(self, version: str) -> bool:
-        """Over the streaming threshold; a small file is read (and kept) on the way."""
-        if version in self._data:
+        """Over the streaming threshold; a small file is read (and kept) on the way.
+        A Python migration is never streamed."""
+        if version in self._data or self.file(version).python:
             return False
         if version not in self._bigs:
             with self._lock:
@@ -117,6 +120,18 @@ class MigrationSet:
                     self._parsed[version] = parse_migration(data, display)
         return self._parsed[version]
 
+    def module(self, version: str) -> ModuleType:
+        """A Python migration, loaded once per run (its top level runs, never ``up``)
+        and checked to define ``up``; raises ``MigrationFileError``."""
+        if version not in self._modules:
+            from migrate_tasks.files.python_source import load_module, require_up
+
+            file = self.file(version)
+            module = load_module(file.path, file.display, self.data(version))
+            require_up(module, file.display)
+            self._modules[version] = module
+        return self._modules[version]
+
     def checksum(self, version: str) -> str:
         if version not in self._checksums:
             with self._lock:
@@ -146,7 +161,9 @@ class MigrationSet:
             if file.version in skipped:
                 continue
             try:
-                if self.big(file.version):
+                if file.python:
+                    self.module(file.version)
+                elif self.big(file.version):
                     self.summary(file.version)
                 else:
                     self.parsed(file.version)
@@ -176,7 +193,9 @@ class MigrationSet:
         if known is not None:
             return known
         file = self.files()[version]
-        if self.big(version):
+        if file.python:
+            unit = self._python_unit(file, direction)
+        elif self.big(version):
             info = self.summary(version).up if direction == "up" else self.summary(version).down
             _require_statements(file, info, info.statement_count if info else 0)
             unit = Unit(
@@ -192,6 +211,23 @@ class MigrationSet:
             )
         self._units[version, direction] = unit
         return unit
+
+    def _python_unit(self, file: MigrationFile, direction: str) -> Unit:
+        from migrate_tasks.files.python_source import function
+
+        module = self.module(file.version)
+        if function(module, direction) is None:  # up is checked when loading
+            raise MigrationFileError(
+                file.display,
+                None,
+                "no down(db) function, so this migration cannot be rolled back; define"
+                " down(db) in it (one that does nothing for a deliberate no-op)",
+            )
+        checksum = self.checksum(file.version)
+        return Unit(
+            file.version, file.name, file.display, checksum, direction, None, None, file.path,
+            python=module,
+        )  # fmt: skip
 
 
 def _require_statements(

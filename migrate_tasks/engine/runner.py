@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -83,7 +83,15 @@ def unit_calls(
     )  # fmt: skip
     opening = Batch().add("renew", [renew] if renew else []).add("log", [log_row])
     opening.add("move", [move])
-    statements = guarded if guarded is not None else unit_checks.plain(unit)
+    statements: Iterable[Step]
+    if guarded is not None:
+        statements = guarded
+    elif unit.python is not None:  # a dry run: its statements are known only when it runs
+        from migrate_tasks.engine.python_units import preview_steps
+
+        statements = preview_steps(unit)
+    else:
+        statements = unit_checks.plain(unit)
     closing = Batch().add("finish", ledger.finish_steps(unit.version, unit.direction))
     closing.add("then", then)
     if unit.transaction:
@@ -146,6 +154,10 @@ class Runner:
         """Run one unit; its result, the rows of ``then`` (read at the end of its last
         transaction; none for a streamed unit, which returns no rows), and whether the
         lease was still ours when it committed."""
+        if unit.python is not None:  # one interactive transaction of its own
+            from migrate_tasks.engine.python_units import run_python
+
+            return run_python(self, unit, lock, then)
         _log_start(unit)
         started_wall, started = utc_now(), time.perf_counter()
         renew = lock.renew_step() if lock else None

@@ -50,7 +50,12 @@ def check_single(unit: Unit) -> None:
     from migrate_tasks.engine.refusals import Refused
 
     why = None
-    if not unit.transaction:
+    if unit.python is not None:
+        why = (
+            "is written in Python: it runs in an interactive transaction of its own, which"
+            " cannot join the one transaction"
+        )
+    elif not unit.transaction:
         why = (
             "is transaction:false: its statements must each commit on their own,"
             " outside any transaction"

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from migrate_tasks.config import defaults
@@ -41,6 +42,9 @@ class Unit:
     section: Section | None
     info: SectionInfo | None = None
     file: Path | None = None
+    #: A migration written in Python: ``up``/``down`` of this loaded module
+    #: (``engine.python_units`` runs it); ``section`` is None.
+    python: ModuleType | None = None
 
     @property
     def label(self) -> str:
@@ -48,7 +52,7 @@ class Unit:
 
     @property
     def streamed(self) -> bool:
-        return self.section is None
+        return self.section is None and self.python is None
 
     @property
     def runs_lazily(self) -> bool:
@@ -60,9 +64,9 @@ class Unit:
     def batchable(self) -> bool:
         """Its steps are all known before it runs: it may share a request with other
         units (``engine.batching``, which has its own rules for ``transaction:false``).
-        Not a streamed file (nor a unit whose statements come from running code: such a
-        kind says False here)."""
-        return self.section is not None
+        Not a streamed file, nor a Python migration (it decides what to run from what it
+        reads, in an interactive transaction of its own, ``engine.python_units``)."""
+        return self.section is not None and self.python is None
 
     @property
     def transaction(self) -> bool:
@@ -95,6 +99,8 @@ class Unit:
         """The section's statements; a big file is read again, lazily, and checked."""
         if self.section is not None:
             return iter(self.section.statements)
+        if self.python is not None:  # known only when it runs
+            return iter(())
         from migrate_tasks.files.stream import iter_statements
 
         assert self.file is not None

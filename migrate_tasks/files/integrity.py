@@ -33,13 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.errors import LocatedError, UsageError
+from migrate_tasks.files.python_source import TEMPLATE as PYTHON_TEMPLATE
 from migrate_tasks.files.source import (
-    FILENAME_PATTERN,
     TEMPLATE,
     MigrationFile,
     checksum,
     display_path,
     listing,
+    match_name,
 )
 from migrate_tasks.progname import command
 
@@ -49,7 +50,10 @@ INTEGRITY = "integrity"
 _HASH = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
 _CONFLICT_MARKERS = ("<<<<<<<", "=======", ">>>>>>>", "|||||||")
 #: What ``create`` writes: a file still listed with it is one being written.
-_TEMPLATE_SUM = checksum(TEMPLATE.encode("utf-8"))
+_TEMPLATE_SUMS = {
+    checksum(TEMPLATE.encode("utf-8")),
+    checksum(PYTHON_TEMPLATE.encode("utf-8")),  # create --python
+}
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def sum_path(directory: Path) -> Path:
 
 
 def _file(path: Path) -> MigrationFile:
-    match = FILENAME_PATTERN.fullmatch(path.name)
+    match = match_name(path.name)
     assert match is not None  # entries are checked when read or listed
     return MigrationFile(match.group(1), match.group(2), path)
 
@@ -123,7 +127,7 @@ def read_sum(path: Path) -> SumFile:
         if not line:
             continue
         name, _, digest = line.rpartition(" ")
-        if not (FILENAME_PATTERN.fullmatch(name) and _HASH.fullmatch(digest)):
+        if not (match_name(name) and _HASH.fullmatch(digest)):
             raise LocatedError(
                 shown, number, f"expected FILE sha256:HEX (a migration and its hash); {_rewrite()}"
             )
@@ -192,7 +196,7 @@ def _file_findings(directory: Path, recorded: SumFile, actual: Mapping[str, str]
         if recorded.entries.get(name) == digest:
             continue
         shown = display_path(directory / name)
-        if recorded.entries.get(name) == _TEMPLATE_SUM:
+        if recorded.entries.get(name) in _TEMPLATE_SUMS:
             text = (
                 f"{shown} was written since `create` added it to {where}; run"
                 f" `{command('hash')}` to record it"

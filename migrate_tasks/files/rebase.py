@@ -26,10 +26,10 @@ from pathlib import Path
 
 from migrate_tasks.errors import UsageError
 from migrate_tasks.files.source import (
-    FILENAME_PATTERN,
     MigrationFile,
     display_path,
     listing,
+    match_name,
     utc_version,
 )
 from migrate_tasks.progname import command
@@ -103,7 +103,7 @@ def plan_moves(
     Out of place: not after the target's newest, or sharing its version with another of
     the branch's (``git rebase`` replays one commit at a time: a migration moved at one
     stop can meet the next commit's)."""
-    target = [m for n in target_names if (m := FILENAME_PATTERN.fullmatch(n))]
+    target = [m for n in target_names if (m := match_name(n))]
     branch = [f for f in local if f.path.name not in target_names]
     if not target or not branch:
         return RebasePlan([], branch, None)

@@ -22,6 +22,9 @@ Decisions worth knowing:
   stray ``Create_Users.SQL`` is an error rather than a migration silently skipped.
   Hidden files (``.#x.sql`` editor locks, ``._x.sql`` macOS forks), other extensions
   and sub-folders are ignored.
+* A migration may also be written in Python, ``VERSION_name.py``
+  (``files.python_source``); only ``.py`` files whose name starts with digits are
+  migrations (``env.py``, ``__init__.py`` and helper modules are ignored).
 * ``checksum`` is ``"sha256:<hex>"`` of the content with CRLF turned into LF, so a
   Windows/``autocrlf`` checkout does not look modified; the prefix lets us change the
   algorithm later without ambiguity.
@@ -43,6 +46,9 @@ from migrate_tasks.progname import command
 
 #: dbmate's own pattern (``^(\d+).*\.sql$``); ``_name_problem`` refuses what cannot be shown.
 FILENAME_PATTERN = re.compile(r"^(\d+)_?(.*)\.sql$", re.ASCII | re.DOTALL)
+#: A migration written in Python (``files.python_source``): its name starts with digits.
+#: Other ``.py`` files (``__init__.py``, helpers) are not migrations.
+PYTHON_PATTERN = re.compile(r"^(\d+)_?(.*)\.py$", re.ASCII | re.DOTALL)
 NAME_PATTERN = re.compile(r"[a-z0-9_]+", re.ASCII)
 #: Files larger than this are streamed (``migrate_tasks.files.stream``), never held whole.
 #: Holding a parsed file costs about 10 times its size (20 over HTTP, with the request
@@ -84,6 +90,11 @@ class MigrationFile:
     version: str
     name: str
     path: Path
+
+    @property
+    def python(self) -> bool:
+        """A migration written in Python (``VERSION_name.py``)."""
+        return self.path.suffix == ".py"
 
     @property
     def display(self) -> str:
@@ -212,7 +223,8 @@ def listing(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileErr
             entries = sorted(
                 (e.name, e)
                 for e in listing
-                if not e.name.startswith(".") and e.name.lower().endswith(".sql")
+                if not e.name.startswith(".")
+                and (e.name.lower().endswith(".sql") or PYTHON_PATTERN.match(e.name))
             )
     except OSError as exc:
         raise UsageError(
@@ -226,7 +238,7 @@ def listing(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileErr
                 continue
         except OSError:
             continue
-        match = FILENAME_PATTERN.fullmatch(name)
+        match = match_name(name)
         problem = _name_problem(name, match)
         if problem is not None or match is None:
             problems.append(MigrationFileError(_shown(directory, name), None, problem or ""))
@@ -234,6 +246,12 @@ def listing(directory: Path) -> tuple[list[MigrationFile], list[MigrationFileErr
         found.append(MigrationFile(match.group(1), match.group(2), directory / name))
     found.sort(key=lambda f: (int(f.version), f.name))
     return found, problems
+
+
+def match_name(name: str) -> re.Match[str] | None:
+    """A migration file name (``.sql``, or ``.py`` for one written in Python) split
+    into version and name, or None."""
+    return (PYTHON_PATTERN if name.endswith(".py") else FILENAME_PATTERN).fullmatch(name)
 
 
 def _name_problem(name: str, match: re.Match[str] | None) -> str | None:
@@ -261,8 +279,11 @@ def _shown(directory: Path, name: str) -> str:
     return os.path.join(display_path(directory), repr(name)[1:-1])
 
 
-def create_migration(directory: Path, name: str, now: datetime | None = None) -> Path:
+def create_migration(
+    directory: Path, name: str, now: datetime | None = None, *, python: bool = False
+) -> Path:
     """Write a new migration from TEMPLATE and return its path; never overwrites.
+    ``python``: a ``.py`` migration from ``python_source.TEMPLATE`` instead.
 
     The version is ``now`` in UTC (a naive ``now`` is taken as UTC already). If a file
     in the folder already uses that version, the next free second is taken, so two
@@ -281,16 +302,24 @@ def create_migration(directory: Path, name: str, now: datetime | None = None) ->
         when += timedelta(seconds=1)
         if int(version) in taken:
             continue
-        path = directory / f"{version}_{name}.sql"
+        path = directory / f"{version}_{name}.{'py' if python else 'sql'}"
         if path.resolve().parent != root:  # belt and braces: NAME is already checked
             raise UsageError(f"refusing to write {path} outside {directory}")
         try:
             with path.open("x", encoding="utf-8", newline="\n") as handle:
-                handle.write(TEMPLATE)
+                handle.write(_template(python))
         except FileExistsError:  # created meanwhile by someone else
             taken.add(int(version))
             continue
         return path
+
+
+def _template(python: bool) -> str:
+    if not python:
+        return TEMPLATE
+    from migrate_tasks.files.python_source import TEMPLATE as PYTHON_TEMPLATE
+
+    return PYTHON_TEMPLATE
 
 
 def _check_name(name: str) -> None:

@@ -48,11 +48,17 @@ from migrate_tasks.errors import (
     MigrationFileError,
     UsageError,
 )
-from migrate_tasks.files.source import FILENAME_PATTERN, display_path, scan, version_of
+from migrate_tasks.files.source import display_path, match_name, scan, version_of
 from migrate_tasks.from_alembic import failures, sqlgen
 from migrate_tasks.from_alembic import head as headdb
 from migrate_tasks.from_alembic.engines import scratch_engines
 from migrate_tasks.from_alembic.order import ordered_batch
+from migrate_tasks.from_alembic.python_revisions import (
+    checked_keeping_python,
+    keep_as_python,
+    python_file,
+)
+from migrate_tasks.from_alembic.python_revisions import note as python_note
 from migrate_tasks.ops.baseline import compare_schemas, describe_differences, engine_logs_quiet
 from migrate_tasks.ops.schema import SchemaObject, read_schema
 from migrate_tasks.ops.scratch import scratch_schema
@@ -303,9 +309,11 @@ def _self_check(
             with engine_logs_quiet():
                 built = scratch_schema(directory, table)
         except (MigrationFailed, MigrationFileError) as exc:
-            raise MigrateError(
+            error = MigrateError(
                 f"the imported migrations do not apply on libSQL, so nothing was written: {exc}"
-            ) from None
+            )
+            error.failed_file = Path(exc.path).name  # type: ignore[attr-defined]
+            raise error from None
         differences = compare_schemas(expected, built, "Alembic on SQLite", "imported")
         if differences:
             raise CheckFailed(
@@ -341,6 +349,7 @@ def import_alembic(
     outcome = ImportOutcome(str(config_path), per_revision, revisions)
     versions = sqlgen.versions_for(revisions)
     outcome.warnings += sqlgen.date_notes(revisions, versions)
+    fallbacks: dict[str, tuple[sqlgen.ImportedFile, list[str]]] = {}  # .py -> its SQL
     ours = {table.lower(), f"{table}_log".lower(), f"{table}_lock".lower()}
     with tempfile.TemporaryDirectory(prefix="migrate-alembic-") as folder:
         scratch = AlembicScratch(cfg, Path(folder) / "alembic.db")
@@ -380,16 +389,25 @@ def import_alembic(
             for revision, version, up_step, down_step, before in zip(
                 revisions, versions, ups, downs, befores, strict=True
             ):
-                up_sql = sqlgen.statements(up_step, revision, outcome.warnings)
-                down_sql = sqlgen.statements(down_step, revision, outcome.warnings, before)
-                outcome.files.append(
-                    sqlgen.revision_file(revision, version, up_sql, down_sql, outcome.config)
-                )
+                notes: list[str] = []
+                up_sql = sqlgen.statements(up_step, revision, notes)
+                down_sql = sqlgen.statements(down_step, revision, notes, before)
+                sql = sqlgen.revision_file(revision, version, up_sql, down_sql, outcome.config)
+                if keep_as_python((up_step, down_step), version_table):
+                    # it transforms rows in Python: its own code runs, as Python
+                    outcome.files.append(python_file(revision, version, outcome.config))
+                    outcome.warnings.append(python_note(revision, outcome.files[-1]))
+                    fallbacks[outcome.files[-1].filename] = (sql, notes)
+                else:
+                    outcome.files.append(sql)
+                    outcome.warnings += notes
         else:
             outcome.files.append(
                 sqlgen.initial_file(revisions, versions[-1], name, up, down, cyclic, outcome.config)
             )
-    outcome.warnings += _self_check(outcome.files, expected, table)
+    outcome.warnings += checked_keeping_python(
+        outcome, fallbacks, lambda: _self_check(outcome.files, expected, table)
+    )
     return outcome
 
 
@@ -453,9 +471,7 @@ def write_files(
             f"{display_path(directory)} already has migrations ({listed}). Import into an"
             " empty folder (--dir), or pass --force to add the imported ones next to them"
         )
-    taken = {
-        FILENAME_PATTERN.fullmatch(n).group(1) for n in existing if FILENAME_PATTERN.fullmatch(n)
-    }
+    taken = {match_name(n).group(1) for n in existing if match_name(n)}
     for file in files:
         version = version_of(file.filename)
         if version in taken or (directory / file.filename).exists():

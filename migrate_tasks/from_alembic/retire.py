@@ -57,7 +57,10 @@ __all__ = [
 CHECKSUMS = "SHA256SUMS"
 BACKUP_FILES = "files"
 _HEADER_LINES = 12
-_IMPORTED = re.compile(r"^-- (?:The schema of )?Alembic revision (\S+?)(?::| \()", re.MULTILINE)
+#: The header import-alembic writes: ``-- `` in a .sql migration, ``# `` in a .py one.
+_IMPORTED = re.compile(
+    r"^(?:--|#) (?:The schema of )?Alembic revision (\S+?)(?::| \()", re.MULTILINE
+)
 
 
 @dataclass

@@ -122,6 +122,15 @@ def is_version_write(item: Captured, version_table: str) -> bool:
     )
 
 
+def reads_rows(item: Captured) -> bool:
+    """A revision's read of rows (not of the schema): what it does with them happens in
+    Python, so the SQL recorded on the empty scratch database does not show it."""
+    words = leading_words(item.sql, 1)
+    if words != ["SELECT"] or "FROM" not in item.sql.upper():
+        return False
+    return not identifiers(item.sql) & SYSTEM_TABLES
+
+
 def statements(
     step: Sequence[Captured],
     revision: Revision,
@@ -147,8 +156,7 @@ def statements(
             warnings.append(f"revision {revision.id}: left out {short(item.sql)}")
             continue
         if first not in WRITE_WORDS:
-            names = identifiers(item.sql)
-            if first == "SELECT" and not names & SYSTEM_TABLES and "FROM" in item.sql.upper():
+            if reads_rows(item):
                 warnings.append(
                     f"revision {revision.id} reads rows in Python ({short(item.sql)}): on the"
                     " empty scratch database that read found nothing, so whatever the revision"
@@ -363,7 +371,7 @@ def date_notes(revisions: Sequence[Revision], versions: Sequence[str]) -> list[s
     return notes
 
 
-def _slug(message: str, revision: str) -> str:
+def slug(message: str, revision: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:60].rstrip("_")
     return slug or "alembic_" + re.sub(r"[^a-z0-9]+", "_", revision.lower()).strip("_")
 
@@ -391,7 +399,7 @@ def revision_file(
         + _section("up", up, "Alembic ran no SQL for this revision on SQLite")
         + _section("down", down, "Alembic ran no SQL to downgrade this revision on SQLite")
     )
-    filename = f"{version}_{_slug(revision.message, revision.id)}.sql"
+    filename = f"{version}_{slug(revision.message, revision.id)}.sql"
     return ImportedFile(filename, text.rstrip("\n") + "\n", (revision.id,))
 
 

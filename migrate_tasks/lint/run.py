@@ -58,10 +58,15 @@ def lint(
     scratch = Scratch()
     try:
         for file in files:
-            if file.version in chosen:
+            if file.version in chosen and not file.python:
                 _lint_file(scratch, file, options, active, known, report)
             else:
                 _apply(scratch, file, report)
+            if file.version in chosen and file.python:
+                report.notes.append(
+                    f"{file.display} is written in Python: lint reads SQL, so it was run on the"
+                    " scratch database (for the migrations after it) but not linted"
+                )
     finally:
         scratch.close()
     return report
@@ -83,7 +88,12 @@ def ordered(directory: Path, extra: Sequence[MigrationFile]) -> list[MigrationFi
 
 
 def _apply(scratch: Scratch, file: MigrationFile, report: LintReport) -> None:
-    error = scratch.apply(load_source(file))
+    if file.python:
+        from migrate_tasks.engine.python_units import apply_module
+
+        error = apply_module(scratch.driver, file.path, file.display, file.read())
+    else:
+        error = scratch.apply(load_source(file))
     if error:
         report.notes.append(
             f"{file.display} does not apply on a scratch database ({error}); findings"

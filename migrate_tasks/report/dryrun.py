@@ -32,6 +32,9 @@ def write_calls(calls: Iterable[tuple[str, Iterable[Step]]], out: TextIO) -> Non
         elif kind == "each":
             out.write("-- transaction:false: each statement below commits on its own\n")
         for step in steps:
+            if step.sql.startswith("-- ") and "\n" not in step.sql:  # a note, not SQL
+                out.write(step.sql + "\n")
+                continue
             out.write(render_step(step.sql, step.params) + ";\n")
         if kind == "atomic":
             out.write("COMMIT;\n\n")
@@ -64,6 +67,8 @@ def write_plan_json(outcome: Outcome, target: str, out: TextIO) -> None:
             "path": unit.path,
             "transaction": unit.transaction,
         }
+        if unit.python is not None:  # its statements are known only when it runs
+            head["python"] = True
         out.write(("," if i else "") + "\n    " + dumps(head)[:-1] + ', "statements": [')
         for j, stmt in enumerate(unit.statements()):
             item = dumps({"line": stmt.line, "sql": stmt.sql})

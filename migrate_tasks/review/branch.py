@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.files.gitref import branch_point
-from migrate_tasks.files.source import FILENAME_PATTERN, checksum, listing
+from migrate_tasks.files.source import checksum, listing, match_name
 
 __all__ = ["BranchMigrations", "branch_migrations"]
 
@@ -47,12 +47,12 @@ def branch_migrations(directory: Path, ref: str) -> BranchMigrations:
 
 
 def _is_migration(name: str) -> bool:
-    return not name.startswith(".") and FILENAME_PATTERN.fullmatch(name) is not None
+    return not name.startswith(".") and match_name(name) is not None
 
 
 def _ordered(names: list[str]) -> tuple[str, ...]:
     def key(name: str) -> tuple[int, str]:
-        match = FILENAME_PATTERN.fullmatch(name)
+        match = match_name(name)
         return (int(match.group(1)) if match else 0, name)
 
     return tuple(sorted(names, key=key))

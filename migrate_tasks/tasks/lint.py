@@ -149,7 +149,9 @@ def _run(
             if not (files or since):
                 chosen = selection.pending(engine)
             linted = [
-                f for f in ordered(directory, extra) if f.version in chosen.versions or f in extra
+                f
+                for f in ordered(directory, extra)
+                if (f.version in chosen.versions or f in extra) and not f.python
             ]
             counts = row_counts(engine.driver, tables_named(load_source(f) for f in linted))
     options = LintOptions(

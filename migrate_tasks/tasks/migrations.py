@@ -53,12 +53,17 @@ __all__ = ["create", "down", "status", "up", "validate"]
 
 @task(
     klass=MigrateTask,
-    help=help_for(name="lower-case letters, digits and underscores, e.g. create_users"),
+    help=help_for(
+        name="lower-case letters, digits and underscores, e.g. create_users",
+        python="write a Python migration (VERSION_NAME.py with up(db) and down(db))"
+        " instead of a .sql file",
+    ),
 )
 @handles_errors
 def create(
     c: Context,
     name: str,
+    python: bool = False,
     url: str = "",
     auth_token: str = "",
     dir_: str = "",
@@ -73,7 +78,11 @@ def create(
     connection = ConnectionFlags(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
     )
-    print(display_path(Migrator.from_settings(settings_from(c, connection)).create(name)))
+    print(
+        display_path(
+            Migrator.from_settings(settings_from(c, connection)).create(name, python=python)
+        )
+    )
 
 
 @task(
@@ -177,8 +186,8 @@ def validate(
         to="apply pending migrations up to and including this version",
         allow_out_of_order="apply pending migrations older than the newest applied one",
         single_transaction="apply all pending migrations in ONE transaction: if one fails,"
-        " none is applied or recorded (for CI databases). Refused for transaction:false"
-        " and foreign_keys:off migrations",
+        " none is applied or recorded (for CI databases). Refused for transaction:false,"
+        " foreign_keys:off and Python migrations",
         json=RUN_JSON_HELP,
         wait="first wait until the database answers (a server still starting), as the"
         " task wait does",

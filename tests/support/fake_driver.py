@@ -19,7 +19,8 @@ ended). Nothing is executed: the engine's decisions are what these tests look at
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -31,7 +32,8 @@ Match = str | Callable[[Step], bool]
 
 @dataclass
 class Call:
-    """One driver call: ``kind`` is query, query_many, atomic, atomic_iter or each."""
+    """One driver call: ``kind`` is query, query_many, atomic, atomic_iter, each or
+    interactive (every step run in one ``interactive_transaction``)."""
 
     kind: str
     steps: list[Step]
@@ -79,7 +81,9 @@ class FakeDriver:
         can_switch_foreign_keys: bool = True,
         may_be_replica: bool = False,
         reads_in_one_round_trip: bool = True,
+        interactive_transactions: bool = True,
     ) -> None:
+        self.interactive_transactions = interactive_transactions
         self.is_server = is_server
         self.can_switch_foreign_keys = can_switch_foreign_keys
         self.may_be_replica = may_be_replica
@@ -165,6 +169,12 @@ class FakeDriver:
     def run_groups(self, groups: object) -> NoReturn:
         raise AssertionError("runs_groups is False: the engine never calls run_groups")
 
+    @contextlib.contextmanager
+    def interactive_transaction(self) -> Iterator[FakeTransaction]:
+        call = Call("interactive", [])
+        self.calls.append(call)
+        yield FakeTransaction(self, call)
+
     def close(self) -> None:
         self.closed = True
 
@@ -194,6 +204,27 @@ class FakeDriver:
                     rule.times -= 1
                 return rule
         return None
+
+
+class FakeTransaction:
+    """The fake's interactive transaction: each ``run`` answers from the rules."""
+
+    def __init__(self, driver: FakeDriver, call: Call) -> None:
+        self.driver = driver
+        self.call = call
+
+    def run(self, steps: Sequence[Step]) -> list[list[Row]]:
+        rows: list[list[Row]] = []
+        for index, step in enumerate(steps):
+            self.call.steps.append(step)
+            rule = self.driver._rule(step)
+            if rule is not None and rule.error is not None:
+                if rule.raw or rule.whole_call:
+                    raise _error(rule)
+                assert isinstance(rule.error, DatabaseError)
+                raise StatementError(index, rule.error.message, rule.error.code)
+            rows.append(list(rule.rows) if rule else [])
+        return rows
 
 
 def _error(rule: Rule) -> MigrateError:
