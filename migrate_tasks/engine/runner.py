@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from migrate_tasks.engine.failures import (
     log_failure,
     statement_failed,
 )
+from migrate_tasks.engine.progress import Progress, UnitProgress
 from migrate_tasks.engine.tracking import GUARD, Actor, Ledger
 from migrate_tasks.engine.units import Calls, Result, Unit
 from migrate_tasks.errors import (
@@ -69,7 +70,7 @@ def unit_calls(
     ledger: Ledger,
     actor: Actor,
     renew: Step | None = None,
-    guarded: GuardedStatements | None = None,
+    guarded: Iterable[Step] | None = None,
     then: Sequence[Step] = (),
 ) -> UnitCalls:
     """The calls one unit makes, with named parts: "renew" (the lease), "log" (its log
@@ -100,11 +101,20 @@ def next_reads(unit: Unit, after: Unit | None) -> list[Step]:
 class Runner:
     """Runs units through one driver, in order, stopping at the first failure."""
 
-    def __init__(self, driver: Driver, ledger: Ledger, actor: Actor, target: Target) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        ledger: Ledger,
+        actor: Actor,
+        target: Target,
+        progress: Progress | None = None,
+    ) -> None:
         self.driver = driver
         self.ledger = ledger
         self.actor = actor
         self.target = target
+        self.progress = progress
+        self._place = (0, 0)  # the unit running: its number in the run, and the run's size
 
     def apply(
         self,
@@ -119,7 +129,8 @@ class Runner:
         that costs no round trip."""
         results: list[Result] = []
         try:
-            for unit, after in itertools.zip_longest(units, units[1:]):
+            for index, (unit, after) in enumerate(itertools.zip_longest(units, units[1:])):
+                self._place = (index + 1, len(units))
                 then = next_reads(unit, after)
                 result, rows, held = self.run(unit, lock, references, then)
                 results.append(result)
@@ -150,7 +161,9 @@ class Runner:
             held = bool(self.driver.run_atomic([renew])[0])
             renew = None
         guarded = unit_checks.guarded(unit, self.driver, self.target, known=references)
-        calls = unit_calls(unit, self.ledger, self.actor, renew, guarded, then)
+        told = self._watch(unit)
+        statements = told.counted(guarded) if told else guarded
+        calls = unit_calls(unit, self.ledger, self.actor, renew, statements, then)
         try:
             parts = self._send(unit, calls, guarded)
         except (MigrationFileError, MigrationFailed) as exc:
@@ -163,12 +176,18 @@ class Runner:
                 raise
             raise failed from None
         elapsed = (time.perf_counter() - started) * 1000
+        if told:
+            told.tell("done")
         done = "applied" if unit.direction == "up" else "rolled back"
         log.info("%s %s in %.0f ms", done, unit.label, elapsed)
         if renew is not None:
             held = bool(parts["renew"][0])
         result = Result(unit.version, unit.name, unit.direction, unit.statement_count, elapsed)
         return result, parts.get("then", []), held
+
+    def _watch(self, unit: Unit) -> UnitProgress | None:
+        """Who tells ``progress`` about ``unit`` (None without a listener)."""
+        return UnitProgress(self.progress, unit, *self._place) if self.progress else None
 
     def _send(self, unit: Unit, calls: UnitCalls, guarded: GuardedStatements) -> Parts:
         """Make the unit's calls; the rows of their parts, by name."""

@@ -48,10 +48,12 @@ def fleet_progress_line(done: int, failed: int, remaining: int) -> str:
     return f"fleet: {done}/{total} done, {failed} failed, {remaining} remaining"
 
 
-def fleet_progress_printer(stream: TextIO) -> Callable[[int, int, int], None]:
+def fleet_progress_printer(
+    stream: TextIO, *, enabled: bool = True
+) -> Callable[[int, int, int], None]:
     """A ``run_fleet`` progress callback: one line rewritten in place on a terminal,
-    nothing otherwise (CI logs get the table at the end)."""
-    if not stream.isatty():
+    nothing otherwise (CI logs get the table at the end) or when not ``enabled`` (--json)."""
+    if not enabled or not stream.isatty():
         return lambda done, failed, remaining: None
 
     def show(done: int, failed: int, remaining: int) -> None:

@@ -64,7 +64,7 @@ def run_fleet_task(settings: Settings, operation: Operation, flags: FleetFlags) 
         settings=settings,
         jobs=flags.jobs,
         fail_fast=flags.fail_fast,
-        on_progress=fleet_progress_printer(sys.stderr),
+        on_progress=fleet_progress_printer(sys.stderr, enabled=not flags.json),
     )
     elapsed = time.perf_counter() - started
     if flags.json:

@@ -8,6 +8,7 @@ document with ``--json``, even when the run stops part-way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -49,7 +50,7 @@ from migrate_tasks.tasks.integrity import (
 from migrate_tasks.tasks.wait import WAIT_HELP, wait_for_database
 
 if TYPE_CHECKING:
-    from migrate_tasks.engine.core import Engine, Outcome
+    from migrate_tasks.engine.core import Engine, Outcome, RunOptions
 
 __all__ = ["create", "down", "status", "up", "validate"]
 
@@ -255,7 +256,11 @@ def up(
         return run_fleet_task(settings, op, fleet_flags)
     if wait:
         logsetup.log.info("%s", wait_for_database(settings, wait_timeout))
-    with open_engine(settings) as engine, _json_failure(engine, "up", json_, dry_run, auth_token):
+    with (
+        open_engine(settings) as engine,
+        _json_failure(engine, "up", json_, dry_run, auth_token),
+        _progress(run_options(settings, dry_run=dry_run), quiet=json_ or dry_run) as options,
+    ):
         describe_target(settings, engine.driver.display_url)
         outcome = engine.migrate(
             "up",
@@ -263,7 +268,7 @@ def up(
             to=to or None,
             allow_out_of_order=allow_out_of_order,
             single_transaction=single_transaction,
-            options=run_options(settings, dry_run=dry_run),
+            options=options,
         )
     _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
 
@@ -323,16 +328,27 @@ def down(
         options = run_options(settings, dry_run=dry_run)  # asked once, not per database
         op = down_operation(step=step or None, to=to or None, all_=all_, options=options)
         return run_fleet_task(settings, op, fleet_flags)
-    with open_engine(settings) as engine, _json_failure(engine, "down", json_, dry_run, auth_token):
+    asking = run_options(settings, dry_run=dry_run, yes=yes)
+    with (
+        open_engine(settings) as engine,
+        _json_failure(engine, "down", json_, dry_run, auth_token),
+        _progress(asking, quiet=json_ or dry_run) as options,
+    ):
         describe_target(settings, engine.driver.display_url)
         outcome = engine.migrate(
-            "down",
-            step=step or None,
-            to=to or None,
-            all_=all_,
-            options=run_options(settings, dry_run=dry_run, yes=yes),
+            "down", step=step or None, to=to or None, all_=all_, options=options
         )
     _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
+
+
+@contextlib.contextmanager
+def _progress(options: RunOptions, *, quiet: bool) -> Iterator[RunOptions]:
+    """``options`` with a live progress line on stderr when it is a terminal (not with
+    --json or --dry-run); the line is gone when the run ends, however it ends."""
+    from migrate_tasks.report.progress import progress_for, shown_while
+
+    with shown_while(progress_for(sys.stderr, enabled=not quiet)) as line:
+        yield dataclasses.replace(options, progress=line) if line else options
 
 
 @contextlib.contextmanager
