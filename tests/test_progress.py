@@ -120,6 +120,25 @@ def test_a_transaction_false_migration_and_a_rollback_are_told_too(tmp_path):
     ]  # fmt: skip
 
 
+@pytest.mark.target("file")
+def test_only_the_files_statements_are_counted_not_the_checks_added_to_them(tmp_path):
+    # found on the Chinook sample database: "115 of 114 statements" with foreign_keys:off
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_a.sql").write_text(SMALL)
+    (folder / "002_fk.sql").write_text(
+        "-- migrate:up foreign_keys:off\n"
+        "ALTER TABLE a ALTER COLUMN v TO v TEXT NOT NULL DEFAULT '';\n"  # a check follows it
+        "INSERT INTO a (v) VALUES ('x');\n"
+        "-- migrate:down\nDELETE FROM a;\n"  # and the foreign key check ends the unit
+    )
+    events = [e for e in run_up(f"file:{tmp_path / 'x.db'}", folder) if e.index == 2]
+    told = [(e.kind, e.statements, e.statements_total) for e in events]
+    assert told == [("start", 0, 2), ("statements", 2, 2), ("done", 0, 2)]
+    alter = len("ALTER TABLE a ALTER COLUMN v TO v TEXT NOT NULL DEFAULT ''") + 1
+    assert events[1].sql_bytes == alter + len("INSERT INTO a (v) VALUES ('x')") + 1
+
+
 def test_no_events_without_a_listener_and_nothing_on_a_dry_run(tmp_path):
     folder = tmp_path / "migrations"
     folder.mkdir()

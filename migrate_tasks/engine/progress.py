@@ -62,12 +62,22 @@ class UnitProgress:
         )
         self.progress(event)
 
-    def counted(self, steps: Iterable[Step], every: int = EVERY) -> Iterator[Step]:
+    def counted(
+        self,
+        steps: Iterable[Step],
+        added: Callable[[int], bool] = lambda index: False,
+        every: int = EVERY,
+    ) -> Iterator[Step]:
         """``steps`` unchanged, telling "start" when the driver asks for the first, and
-        "statements" every ``every`` steps and after the last, as the driver takes them."""
+        "statements" every ``every`` statements and after the last, as the driver takes
+        them. Steps for which ``added(index)`` holds (checks the engine adds) are not the
+        file's statements, so they are not counted."""
         self.tell("start")
         count = size = 0
-        for step in steps:
+        for index, step in enumerate(steps):
+            if added(index):
+                yield step
+                continue
             count += 1
             size += len(step.sql.encode("utf-8")) + 1
             yield step

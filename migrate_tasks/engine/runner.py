@@ -162,7 +162,7 @@ class Runner:
             renew = None
         guarded = unit_checks.guarded(unit, self.driver, self.target, known=references)
         told = self._watch(unit)
-        statements = told.counted(guarded) if told else guarded
+        statements = told.counted(guarded, guarded.is_added) if told else guarded
         calls = unit_calls(unit, self.ledger, self.actor, renew, statements, then)
         try:
             parts = self._send(unit, calls, guarded)
