@@ -244,9 +244,12 @@ class Engine:
                 found = parts["references"]
                 known = unit_checks.references_from(found[0]) if found else None
                 outcome.results = self.apply(
-                    outcome.units, lock, tables_ready=True, references=known,
+                    outcome.units,
+                    lock,
+                    tables_ready=True,
+                    references=known,
                     progress=options.progress,
-                )  # fmt: skip
+                )
         finally:
             lock.release()
         return outcome
