@@ -389,3 +389,14 @@ def test_nothing_extra_on_a_terminal_with_json_or_dry_run(tmp_path, extra):
     assert code == 0, raw
     assert "\x1b" not in raw and "\r" not in raw and "[1/2]" not in raw, raw
     assert out.strip()  # the document (or the SQL) went to stdout
+
+
+def test_colour_is_used_only_by_the_progress_line_which_honours_no_color():
+    package = Path(__file__).resolve().parent.parent / "migrate_tasks"
+    sgr = re.compile(r"(\\x1b|\\033|\\u001b|\\e)\[[0-9;]*m")  # "select graphic rendition"
+    colouring = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if sgr.search(path.read_text(encoding="utf-8"))
+    )
+    assert colouring == ["report/progress.py"]  # its colour: wants_colour, tested above
