@@ -18,6 +18,7 @@ import re
 import sqlite3
 import struct
 import subprocess
+import sys
 import termios
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.engine.progress import EVERY, ProgressEvent
 from migrate_tasks.files.source import STREAM_THRESHOLD_BYTES
 from migrate_tasks.report import fleet as fleet_report
+from migrate_tasks.report import logs
 from migrate_tasks.report.progress import (
     DELAY_ENV,
     DELAY_S,
@@ -221,28 +223,33 @@ def test_the_line_is_for_a_terminal_only_and_its_delay_can_be_set():
     assert progress_for(FakeTerminal(), environ={DELAY_ENV: "soon"}).delay == DELAY_S
 
 
-def test_a_log_line_starts_clean_and_the_line_goes_however_the_run_ends():
+def test_a_log_line_starts_clean_and_the_line_goes_however_the_run_ends(monkeypatch):
     screen = FakeTerminal()
     log = logging.getLogger("migrate_tasks")
-    handler = logging.StreamHandler(screen)
-    log.addHandler(handler)
-    level = log.level
-    log.setLevel(logging.INFO)
+    before = (list(log.handlers), log.level, log.propagate)
+    monkeypatch.setattr(sys, "stderr", screen)
+    logs.configure()  # the programs' stderr handler, on the fake terminal
     try:
         line = TerminalProgress(screen, delay=0)
         with pytest.raises(RuntimeError), shown_while(line):
             line(event("start"))
-            log.info("a warning, say")
-            assert screen.getvalue() == CLEAR + "[2/5] 002_rows (up)" + CLEAR + "a warning, say\n"
+            log.warning("a warning, say")
+            assert screen.getvalue() == (
+                CLEAR + "[2/5] 002_rows (up)" + CLEAR + "migrate: warning: a warning, say\n"
+            )
             line(event("start"))
             raise RuntimeError("the run failed")
         assert screen.getvalue().endswith("[2/5] 002_rows (up)" + CLEAR) and not line.visible
-        log.info("after the run")  # the filter is gone with the block
-        assert screen.getvalue().endswith(CLEAR + "after the run\n")
-        assert log.filters == []
+        line(event("start"))
+        log.info("after the run")  # no longer cleared: the block is over
+        assert screen.getvalue().endswith("[2/5] 002_rows (up)migrate: after the run\n")
     finally:
-        log.removeHandler(handler)
-        log.setLevel(level)
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+        for handler in before[0]:
+            log.addHandler(handler)
+        log.setLevel(before[1])
+        log.propagate = before[2]
     with shown_while(None) as nothing:  # no terminal: nothing to show or clear
         assert nothing is None
 
@@ -368,6 +375,23 @@ def test_a_streamed_file_shows_its_statements_and_megabytes_on_a_terminal(tmp_pa
     assert f"20,000 of 20,000 statements, {size_mb[:-3]} of {size_mb}" in raw
     assert not any("[2/2]" in line for line in screen_after(raw))
     assert project.query("SELECT count(*) FROM a") == [(20_000,)]
+
+
+@pytest.mark.target("file")
+def test_the_fleet_line_makes_way_for_each_databases_log_lines(tmp_path):
+    project = Project(tmp_path / "project", f"file:{tmp_path / 'p.db'}")
+    (project.root / "dbs").mkdir()
+    for n in (1, 2, 3):
+        with contextlib.closing(sqlite3.connect(project.root / "dbs" / f"{n}.db")) as db:
+            db.execute("CREATE TABLE seed (x)")
+    project.write("001_a.sql", SMALL)
+    argv = [*program("libsql-migrate", "up"), "--fleet", "dbs/*.db", "--jobs", "2"]
+    code, _, raw = on_terminal(argv, project.root, project.env(), columns=100)
+    assert code == 0, raw
+    assert raw.count("fleet: ") == 4  # drawn at the start and after each database
+    shown = timings(screen_after(raw))
+    assert sorted(shown[:3]) == [f"migrate: dbs/{n}.db: applied 001_a in N ms" for n in (1, 2, 3)]
+    assert shown[3:] == ["fleet: 3/3 done, 0 failed, 0 remaining"]  # the last count stays
 
 
 @pytest.mark.target("file")

@@ -5,7 +5,8 @@ migration with many statements how many went out (for a streamed file, how many
 megabytes of it). One line on stderr, rewritten in place at most every ``INTERVAL_S``
 seconds, cleared when a migration commits so the log line that says so starts clean.
 Not a terminal, ``--json``, ``--dry-run``, or a run over in less than ``DELAY_S``:
-nothing is written. A log line written while the line shows clears it first. Colour (the
+nothing is written. A log line written while the line shows clears it first
+(``report.logs``: one lock for every write to stderr). Colour (the
 line is dim) only when ``NO_COLOR`` is unset or empty and the terminal is not dumb.
 
 ``MIGRATE_TASKS_PROGRESS_DELAY_S`` replaces ``DELAY_S`` (the line is then redrawn at most
@@ -15,11 +16,12 @@ that often too, so ``0`` draws every event: what the tests use instead of waitin
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
+
+from migrate_tasks.report.logs import STDERR_LOCK, before_each_line
 
 if TYPE_CHECKING:
     from migrate_tasks.engine.progress import ProgressEvent
@@ -28,6 +30,7 @@ __all__ = [
     "DELAY_ENV",
     "DELAY_S",
     "INTERVAL_S",
+    "Line",
     "TerminalProgress",
     "progress_for",
     "shown_while",
@@ -39,6 +42,7 @@ DELAY_S = 0.5
 #: The line is rewritten at most this often.
 INTERVAL_S = 0.1
 DELAY_ENV = "MIGRATE_TASKS_PROGRESS_DELAY_S"
+L = TypeVar("L", bound="Line")
 _CLEAR = "\r\x1b[K"
 _DIM, _RESET = "\x1b[2m", "\x1b[0m"
 
@@ -66,19 +70,23 @@ def progress_for(
     )
 
 
+class Line(Protocol):
+    """A live line on a terminal: this one, or the fleet's (``report.fleet``)."""
+
+    def clear(self) -> None: ...
+
+
 @contextlib.contextmanager
-def shown_while(line: TerminalProgress | None) -> Iterator[TerminalProgress | None]:
-    """``line`` for the block: every ``migrate_tasks`` log line clears it first, and it is
+def shown_while(line: L | None) -> Iterator[L | None]:
+    """``line`` for the block: every log line (``report.logs``) clears it first, and it is
     gone when the block ends, however it ends."""
     if line is None:
         yield None
         return
-    logger = logging.getLogger("migrate_tasks")
-    logger.addFilter(line.before_log)
     try:
-        yield line
+        with before_each_line(line.clear):
+            yield line
     finally:
-        logger.removeFilter(line.before_log)
         line.clear()
 
 
@@ -137,21 +145,18 @@ class TerminalProgress:
             text = text[: width - 2] + "…"
         if self.colour:
             text = f"{_DIM}{text}{_RESET}"
-        self.stream.write(_CLEAR + text)
-        self.stream.flush()
-        self.visible = True
-
-    def before_log(self, record: logging.LogRecord) -> bool:
-        """A logging filter: a log line starts on a clean line (and is always kept)."""
-        self.clear()
-        return True
+        with STDERR_LOCK:
+            self.stream.write(_CLEAR + text)
+            self.stream.flush()
+            self.visible = True
 
     def clear(self) -> None:
         """Take the line away (before a log line, and at the end)."""
-        if self.visible:
-            self.stream.write(_CLEAR)
-            self.stream.flush()
-            self.visible = False
+        with STDERR_LOCK:
+            if self.visible:
+                self.stream.write(_CLEAR)
+                self.stream.flush()
+                self.visible = False
 
 
 def _columns(stream: TextIO) -> int:
