@@ -372,9 +372,20 @@ def test_a_streamed_file_shows_its_statements_and_megabytes_on_a_terminal(tmp_pa
     drawn = re.findall(r"\[2/2\] 002_big \(up\): ([\d,]+) of 20,000 statements, ([\d.]+) of", raw)
     counts = [int(done.replace(",", "")) for done, _ in drawn]
     assert counts == [*range(500, 20_001, 500)], raw[-2000:]
+    sent = [float(mb) for _, mb in drawn]
+    assert sent == sorted(sent) and sent[0] < sent[-1]  # the megabytes grow as it goes
     assert f"20,000 of 20,000 statements, {size_mb[:-3]} of {size_mb}" in raw
-    assert not any("[2/2]" in line for line in screen_after(raw))
+    shown = screen_after(raw)
+    assert not any("[2/2]" in line for line in shown)
     assert project.query("SELECT count(*) FROM a") == [(20_000,)]
+    assert project.cli("down", "--all", "--yes").code == 0
+    piped = subprocess.run(
+        program("libsql-migrate", "up"), cwd=project.root, env=env, capture_output=True,
+        text=True, stdin=subprocess.DEVNULL, timeout=300,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert "\r" not in piped.stderr and "\x1b" not in piped.stderr and "[2/2]" not in piped.stderr
+    assert timings(shown) == timings(piped.stderr.splitlines())
 
 
 @pytest.mark.target("file")
