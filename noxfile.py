@@ -64,7 +64,6 @@ PORTABLE = [
     "tests/test_driver_contract.py",
     "tests/test_engine_units.py",
     "tests/test_lifecycle.py",
-    "tests/test_line_endings.py",
 ]
 PORTABLE_ENV = {"MIGRATE_TEST_TARGETS": "file"}
 
