@@ -110,7 +110,8 @@ def tests(session: nox.Session) -> None:
         env = {"MIGRATE_TEST_TARGETS": "file,http,ws"}
         session.run("pytest", *XDIST, *session.posargs, env=env)
         return
-    session.log(f"Python {session.python}: the PORTABLE set (the whole suite ran on nox's own)")
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    session.log(f"Python {session.python}: the PORTABLE set (the whole suite: tests-{own})")
     session.run("pytest", *XDIST, "-m", "not sqld", *PORTABLE, *session.posargs, env=PORTABLE_ENV)
 
 
