@@ -138,8 +138,9 @@ def one_target(session: nox.Session, target: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting check."""
-    session.install("ruff>=0.6")
+    """ruff: lint and formatting check; mypy (strict): the public Python API and the
+    pytest plugin (the files listed under ``[tool.mypy]`` in pyproject.toml)."""
+    session.install("ruff>=0.6", "mypy>=1.10", "pytest>=8", "-e", ".")
     paths = (
         "migrate_tasks",
         "tests",
@@ -151,6 +152,7 @@ def lint(session: nox.Session) -> None:
     )
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    session.run("mypy")
 
 
 @nox.session

@@ -22,12 +22,13 @@ import os
 import sys
 from collections.abc import Callable
 
-from invoke import Config, Executor, FilesystemLoader, Program
+from invoke import Executor, Program
 from invoke.completion.complete import complete, print_completion_script
-from invoke.exceptions import CollectionNotFound, Exit, ParseError
+from invoke.exceptions import Exit, ParseError
 from invoke.parser import Argument, ParseResult
 
 from migrate_tasks import __version__
+from migrate_tasks.api.project import project_folders
 from migrate_tasks.errors import EXIT_USAGE
 from migrate_tasks.progname import use_standalone
 from migrate_tasks.report.cli_help import help_text, task_help_text, task_summaries
@@ -46,28 +47,6 @@ _FLAG_HELP = {
     " the shell completion scripts)",
     "print-completion-script": "print the completion script for a shell: bash, zsh or fish",
 }
-
-
-def project_folders(config: Config) -> tuple[str, str]:
-    """(folder whose invoke.yaml is read, folder put on sys.path), as ``invoke`` finds them.
-
-    The nearest ``tasks.py`` (or ``tasks/`` package) at or above the working directory
-    (``tasks.search_root`` and ``tasks.collection_name`` are honoured, as by invoke) gives
-    both: its folder, or for a package the package's parent and the package itself.
-    Without one, the working directory is both.
-    """
-    loader = FilesystemLoader(config=config)
-    try:
-        spec = loader.find(config.tasks.collection_name)
-    except (CollectionNotFound, OSError):  # an unreadable folder on the way up
-        spec = None
-    if spec is None or not spec.origin:
-        cwd = os.getcwd()
-        return cwd, cwd
-    enclosing = os.path.dirname(spec.origin)
-    if spec.submodule_search_locations:  # tasks/__init__.py: config lives one level up
-        return os.path.dirname(enclosing), enclosing
-    return enclosing, enclosing
 
 
 def _reading_config(step: Callable[[], None], what: str = "the configuration files") -> None:

@@ -79,6 +79,23 @@ def test_bad_usage_exits_2(project):
     assert_clean_failure(missing, 2, "nowhere", "migrate.create")
 
 
+@pytest.mark.parametrize("program", ["invoke", "libsql-migrate"])
+def test_a_flag_that_wants_a_number_says_so(project, program):
+    """Invoke casts ``--step x`` while parsing and lets the ValueError out as a traceback;
+    both programs say which flag wanted what, exit 2, and run nothing."""
+    project.write("20250101000000_good.sql", GOOD)
+    run = project.invoke if program == "invoke" else project.cli
+    prefix = "migrate." if program == "invoke" else ""
+    cases = [
+        (["up", "--step", "x"], "--step takes a whole number, not 'x'"),
+        (["down", "-s", "1.5"], "--step takes a whole number, not '1.5'"),
+        (["up", "--wait-timeout", "soon"], "--wait-timeout takes a number, not 'soon'"),
+    ]
+    for (task, *args), message in cases:
+        assert_clean_failure(run(prefix + task, *args), 2, message)
+    assert not (project.root / "dev.db").exists()
+
+
 def test_database_url_from_old_postgres_setup_is_named(project):
     project.write("20250101000000_good.sql", GOOD)
     run = project.invoke("migrate.status", LIBSQL_URL=None, DATABASE_URL="postgresql://x@db/app")

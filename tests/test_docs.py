@@ -59,3 +59,69 @@ def test_configuration_page_states_the_defaults_the_code_uses():
     fleet = (Path(__file__).parent.parent / "docs" / "fleet.md").read_text()
     assert f"at once (default {defaults.FLEET_JOBS})" in fleet
     assert f"run at once (default {defaults.FLEET_JOBS})" in README
+
+
+ROOT = Path(__file__).parent.parent
+PACKAGE = ROOT / "migrate_tasks"
+
+
+def _architecture_module_paths() -> set[str]:
+    """The module paths docs/architecture.md names in its tree, relative to the package.
+
+    The tree is indented by two spaces per level; a line ``name/`` opens a folder and a
+    line ``name.py`` names a module in the folder above it.
+    """
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    tree = text.split("## The modules", 1)[1].split("```")[1]
+    named: set[str] = set()
+    folders: list[tuple[int, str]] = []
+    for line in tree.splitlines():
+        match = re.match(r"( *)(\w+)(/|\.py)(?=\s|$)", line)
+        if not match or line.strip().startswith("migrate_tasks/"):
+            continue
+        indent = len(match.group(1))
+        while folders and folders[-1][0] >= indent:
+            folders.pop()
+        prefix = "/".join(name for _, name in folders)
+        name = match.group(2)
+        if match.group(3) == "/":
+            folders.append((indent, name))
+            continue
+        named.add(f"{prefix}/{name}.py".lstrip("/"))
+    return named
+
+
+def test_architecture_names_every_module():
+    on_disk = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py" or path.parent == PACKAGE
+    }
+    every_file = {str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")}
+    named = _architecture_module_paths()
+    assert sorted(on_disk - named) == [], "modules docs/architecture.md does not name"
+    assert sorted(named - every_file) == [], "named modules that do not exist"
+
+
+def test_citations_of_the_libsql_notes_point_at_sections_that_exist():
+    notes = (ROOT / "docs" / "libsql-notes.md").read_text()
+    sections = set(re.findall(r"^## (\d+)\.", notes, re.M))
+    cited: list[tuple[str, str]] = []
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "tests").rglob("*.py"), *ROOT.glob("docs/*.md")]:
+        text = path.read_text(encoding="utf-8")
+        assert "LIBSQL_NOTES" not in text or path.name == "test_docs.py", path
+        for match in re.finditer(r"libsql-notes\.md[^\n]*?((?:§\s*\d+[, ]*)+)", text):
+            cited += [(str(path.relative_to(ROOT)), n) for n in re.findall(r"\d+", match.group(1))]
+    assert cited, "the code cites the notes"
+    assert [c for c in cited if c[1] not in sections] == []
+
+
+def test_module_paths_in_the_docs_exist():
+    """A page that names ``migrate_tasks/x/y.py`` names a file that is there."""
+    pages = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("benchmarks/*.md")]
+    missing = []
+    for page in pages:
+        for path in re.findall(r"migrate_tasks/[\w/]+\.py", page.read_text(encoding="utf-8")):
+            if not (ROOT / path).exists():
+                missing.append(f"{page.name}: {path}")
+    assert missing == []

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate_tasks.api import Migrator
 from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.engine.progress import EVERY, ProgressEvent
@@ -139,6 +140,26 @@ def test_only_the_files_statements_are_counted_not_the_checks_added_to_them(tmp_
     assert told == [("start", 0, 2), ("statements", 2, 2), ("done", 0, 2)]
     alter = len("ALTER TABLE a ALTER COLUMN v TO v TEXT NOT NULL DEFAULT ''") + 1
     assert events[1].sql_bytes == alter + len("INSERT INTO a (v) VALUES ('x')") + 1
+
+
+@pytest.mark.target("file")
+def test_the_python_api_takes_a_progress_callback_for_up_and_down(tmp_path):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "001_a.sql").write_text(SMALL)
+    (folder / "002_rows.sql").write_text(many_rows(600))
+    events: list[ProgressEvent] = []
+    with Migrator(f"file:{tmp_path / 'x.db'}", folder, config={}) as migrator:
+        migrator.up(progress=events.append)
+        migrator.down(all=True, yes=True, progress=events.append)
+    told = [(e.kind, e.label, e.statements) for e in events if e.kind != "start"]
+    assert told == [
+        ("statements", "001_a (up)", 1), ("done", "001_a (up)", 0),
+        ("statements", "002_rows (up)", 500), ("statements", "002_rows (up)", 600),
+        ("done", "002_rows (up)", 0),
+        ("statements", "002_rows (down)", 1), ("done", "002_rows (down)", 0),
+        ("statements", "001_a (down)", 1), ("done", "001_a (down)", 0),
+    ]  # fmt: skip
 
 
 def test_no_events_without_a_listener_and_nothing_on_a_dry_run(tmp_path):
@@ -399,7 +420,7 @@ def test_the_fleet_line_makes_way_for_each_databases_log_lines(tmp_path):
     argv = [*program("libsql-migrate", "up"), "--fleet", "dbs/*.db", "--jobs", "2"]
     code, _, raw = on_terminal(argv, project.root, project.env(), columns=100)
     assert code == 0, raw
-    assert raw.count("fleet: ") == 4  # drawn at the start and after each database
+    assert raw.startswith(CLEAR + "fleet: 0/3 done, 0 failed, 3 remaining")  # drawn first
     shown = timings(screen_after(raw))
     assert sorted(shown[:3]) == [f"migrate: dbs/{n}.db: applied 001_a in N ms" for n in (1, 2, 3)]
     assert shown[3:] == ["fleet: 3/3 done, 0 failed, 0 remaining"]  # the last count stays

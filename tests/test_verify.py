@@ -223,14 +223,60 @@ def test_verify_compares_constraints_as_a_set_and_names_exactly(tmp_path):
     assert "+CREATE TABLE Links (" in problem["diff"].splitlines()
 
 
-def test_verify_refuses_a_migration_without_down_before_touching_anything(tmp_path):
+def test_require_down_refuses_a_migration_without_down_before_touching_anything(tmp_path):
     target = tmp_path / "scratch.db"
     project = good_project(tmp_path / "app", "file:unused.db")
     project.write("20250101000005_no_down.sql", NO_DOWN)
-    run = project.invoke("migrate.verify", "--url", f"file:{target}")
+    run = project.invoke("migrate.verify", "--url", f"file:{target}", "--require-down")
     assert run.code == 3
     assert "no down statements" in run.out and "20250101000005_no_down" in run.out
     assert not target.exists()
+
+
+COMMENT_ONLY_DOWN = """\
+-- migrate:up
+ALTER TABLE accounts ADD COLUMN nickname TEXT;
+-- migrate:down
+-- irreversible: SQLite cannot drop this column on old versions
+"""
+
+
+def test_irreversible_migrations_are_applied_and_the_others_still_verified(tmp_path, db_url):
+    """dbmate folders have deliberate irreversible migrations (an empty or comment-only
+    down section): verify reports them, and still proves every reversible migration,
+    the older ones on the database rebuilt from empty up to them."""
+    project = good_project(tmp_path / "app", db_url)
+    project.write("20250101000002_names.sql", COMMENT_ONLY_DOWN)  # in the middle
+    project.write("20250101000005_no_down.sql", NO_DOWN)  # the newest
+    run = project.invoke("migrate.verify", "--url", db_url, "--json")
+    assert run.code == 0, run.err + run.out
+    doc = run.json
+    assert doc["ok"] is True and doc["problems"] == []
+    states = {m["name"]: (m["verified"], m["irreversible"]) for m in doc["migrations"]}
+    assert states == {
+        "accounts": (True, False),
+        "names": (False, True),
+        "notes": (True, False),
+        "notes_strict": (True, False),
+        "no_down": (False, True),
+    }
+    assert "rebuilding the database from empty up to 20250101000001_accounts" in run.err
+    assert project.invoke("migrate.status", "--check").code == 0  # all applied again
+    text = project.invoke("migrate.verify", "--url", db_url, "--force")
+    assert text.code == 0, text.err
+    assert "skip 20250101000002_names: up " in text.out
+    assert "verified 3 of 5 migrations" in text.out and "2 irreversible" in text.out
+
+
+def test_a_broken_down_older_than_an_irreversible_migration_is_still_found(tmp_path, db_url):
+    project = Project(tmp_path / "app", db_url)
+    project.write("20250101000001_accounts.sql", ACCOUNTS)
+    project.write("20250101000002_left.sql", COLUMN_LEFT)  # its down leaves the column
+    project.write("20250101000003_no_down.sql", NO_DOWN)
+    run = project.invoke("migrate.verify", "--url", db_url, "--json")
+    assert run.code == 3
+    problem = run.json["problems"][0]
+    assert problem["kind"] == "down_mismatch" and problem["name"] == "left"
 
 
 def test_verify_refuses_a_database_that_is_not_empty_unless_force(tmp_path, db_url):

@@ -12,6 +12,7 @@ Precedence, highest first:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -144,6 +145,26 @@ def resolve_settings(
         timeout=timeout,
         sources=sources,
     )
+
+
+def settings_for(
+    flags: Mapping[str, Any],
+    config: Mapping[str, Any],
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings as every entry point resolves them (tasks, ``libsql-migrate``, the Python
+    API): ``flags``, the real environment, ``.env`` in ``cwd``, the ``migrate`` section of
+    the Invoke configuration, defaults; then refuses clear-text transport to a host that is
+    not loopback unless ``insecure``. One function, so the precedence cannot drift."""
+    from migrate_tasks.config.urls import parse_target, require_tls
+
+    cwd = cwd or Path.cwd()
+    environ = os.environ if environ is None else environ
+    settings = resolve_settings(flags, environ, load_dotenv_file(cwd), config, cwd=cwd)
+    require_tls(parse_target(settings.url), insecure=settings.insecure)
+    return settings
 
 
 def _config_layer(config: Mapping[str, Any], env_name: str | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ conditional ``ROLLBACK`` is all-or-nothing in one round trip, and its
 (``drivers.http_stream``).
 
 We never send Hrana ``describe``: on sqld it creates vector-index shadow tables
-early and leaves the index empty (LIBSQL_NOTES.md section 5).
+early and leaves the index empty (docs/libsql-notes.md §5).
 """
 
 from __future__ import annotations

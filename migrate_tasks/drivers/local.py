@@ -1,6 +1,6 @@
 """Local database files through the native ``libsql`` driver (the real libSQL engine).
 
-The native driver has traps we work around here (measured, see LIBSQL_NOTES.md):
+The native driver has traps we work around here (measured, see docs/libsql-notes.md):
 every error is a plain ``ValueError``; ``execute`` silently runs only the first
 of several statements and ``executescript`` swallows errors, so we refuse
 multi-statement steps and run each step on its own inside an explicit

@@ -384,7 +384,7 @@ def _step_lists(result: Any, steps: int, display: str) -> tuple[list[Any], list[
 
 def _refuse_foreign_keys_off(requested: bool, display: str) -> None:
     """This driver does not send ``PRAGMA foreign_keys=OFF`` before its ``BEGIN``
-    (the HTTP driver does, LIBSQL_NOTES.md section 6): refuse before sending anything."""
+    (the HTTP driver does, docs/libsql-notes.md §6): refuse before sending anything."""
     if requested:
         raise UsageError(
             f"{display}: foreign_keys:off cannot run over ws://; use the http:// URL of the"

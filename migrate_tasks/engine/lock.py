@@ -2,7 +2,7 @@
 
 Why a lease row and not a held transaction or an advisory lock: sqld has no advisory
 locks, it steals a write transaction after 5 s when another writer waits, and its HTTP
-streams expire after 10 s idle (LIBSQL_NOTES.md §10, §12). A single
+streams expire after 10 s idle (docs/libsql-notes.md §10, §12). A single
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE expired RETURNING`` works the same on a
 local file and on a server, and a lease whose owner died expires by itself.
 

@@ -1,7 +1,7 @@
 """Statements a target cannot run, found before anything is sent (exit 2, file and line).
 
 Pure: a check on parsed statements, section options and the kind of target. Measured
-on sqld 0.24.32 and the native libsql 0.1.11 engine (LIBSQL_NOTES.md section 5, and
+on sqld 0.24.32 and the native libsql 0.1.11 engine (docs/libsql-notes.md §5, and
 docs/libsql.md):
 
 * sqld parses every statement itself and answers ``SQL_PARSE_ERROR: unsupported

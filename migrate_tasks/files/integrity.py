@@ -23,15 +23,16 @@ migration's name is listed, two with one version included (``validate`` reports 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrate_tasks.errors import LocatedError
+from migrate_tasks.errors import LocatedError, UsageError
 from migrate_tasks.files.source import (
     FILENAME_PATTERN,
     TEMPLATE,
@@ -258,3 +259,22 @@ def add_files(current: SumFile | None, paths: Iterable[Path]) -> Path | None:
     entries = dict(current.entries)
     entries.update({path.name: _file(path).checksum() for path in paths})
     return write_sum(current.path.parent, entries)
+
+
+@contextlib.contextmanager
+def keeping_sum_current(directory: Path) -> Iterator[list[Path]]:
+    """For code that writes migrations: it appends each file it writes to the list it
+    gets, and the integrity file (if the folder has one) gains exactly those lines.
+
+    The integrity file is read first, so a conflicted one stops the writer (UsageError,
+    exit 2) before anything is written."""
+    try:
+        current = open_for_update(directory) if directory.is_dir() else None
+    except LocatedError as exc:
+        raise UsageError(f"{exc}; nothing was written") from exc
+    written: list[Path] = []
+    try:
+        yield written
+    finally:  # files written before a failure are on disk: listed, they are accounted for
+        if written:
+            add_files(current, written)

@@ -19,7 +19,7 @@ Decisions worth knowing:
   checksum (``source.checksum``) ignores line endings, never the SQL sent. Lines end at
   LF, as for SQLite's ``--`` comments, so a CRLF file has the same line numbers as its
   LF twin.
-* Statement boundaries come from SQLite itself: a ``;`` ends a statement exactly when
+* Statement boundaries (``files.splitter``) come from SQLite itself: a ``;`` ends a statement exactly when
   ``sqlite3.complete_statement`` says the text up to it is complete (this is what keeps
   ``CREATE TRIGGER ... BEGIN ...; ...; END;`` in one piece). A small scanner that lexes
   quotes and comments exactly like SQLite's ``sqlite3_complete`` only decides which
@@ -51,13 +51,13 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
-import sqlite3
 from array import array
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from migrate_tasks.errors import MigrationFileError
+from migrate_tasks.files.splitter import CODE, Splitter, Statement
 from migrate_tasks.sql.shapes import leading_words
 
 #: Options allowed on a section header, and the values each accepts.
@@ -79,36 +79,6 @@ PATTERN_OPTIONS: Mapping[str, re.Pattern[str]] = MappingProxyType(
 
 DIRECTIONS = ("up", "down")
 
-# SQLite's whitespace (its tokenizer also counts \v).
-_WS = " \t\n\r\f\v"
-_CODE = re.compile(r"[^ \t\n\r\f\v]")
-# The statement splitter's scanner: the one reader of SQL text that does not use the
-# package's lexer (sql/lexer.py), on purpose. It lexes exactly what sqlite3_complete()
-# lexes, which decides where statements end: quotes have no escapes (a doubled quote is
-# just two adjacent quoted tokens), `--` runs to the newline, `/*` to the first `*/`.
-# It only needs `;`, comments and quotes, and it is the hot loop of a big file: each
-# match swallows the ordinary SQL before its token in one go (4x faster than letting
-# finditer step over it), and the match can never fail, so it is linear. Measured on
-# the 21.5 MB file of 200,000 INSERTs that benchmarks/parse_stream.py writes: the whole
-# parse_migration takes 0.63 s, while the lexer needs 1.2 s just to find that text's
-# 5.8 million tokens and 4.5 s to return them. It also pauses at the end of a streamed
-# chunk inside an open token (_Splitter), which the lexer has no need to.
-_TOKEN = re.compile(
-    r"""
-    (?:[^;'"`\[/-]+|-(?!-)|/(?!\*))*               # ordinary SQL, skipped
-    (?:
-      (;)                                           # 1: a candidate end of statement
-    | (--[^\n]*|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/)     # 2: a comment
-    | ('[^']*'|"[^"]*"|`[^`]*`|\[[^\]]*\])          # 3: a string or quoted identifier
-    | (['"`\[]|/\*)                                 # 4: an opener that is never closed
-    | (\Z)                                          # 5: the end of the text
-    )
-    """,
-    re.VERBOSE,
-)
-_SEMICOLON, _COMMENT, _QUOTED, _UNCLOSED, _END = 1, 2, 3, 4, 5
-_CLOSER = {"'": "'", '"': '"', "`": "`", "[": "]", "/*": "*/"}
-
 #: ``-- migrate:nolint RULE`` (lower case, as written) is a lint suppression, not a header:
 #: a comment to SQLite and dbmate, read by ``migrate_tasks.lint``; never sent differently.
 _NOLINT = r"(?!(?-i:nolint)(?:[ \t\r]|$))"
@@ -117,7 +87,6 @@ _HEADER = re.compile(rf"^--[ \t]*(migrate):{_NOLINT}(\S*)(.*)$", re.MULTILINE | 
 _HEADER_PREFIX = re.compile(
     r"-(?:-[ \t]*(?:m(?:i(?:g(?:r(?:a(?:t(?:e)?)?)?)?)?)?)?)?", re.IGNORECASE
 )
-_MISPLACED_HEADER = re.compile(rf"--[ \t]*migrate:{_NOLINT}", re.IGNORECASE)
 #: First words of transaction control: a statement starting otherwise is not looked at
 #: further (one slice and one ``startswith``: most statements of a big file are INSERTs).
 _CONTROL_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
@@ -132,15 +101,6 @@ _HEADER_NOTE = (
     " Note: a line starting with '-- migrate:' always begins a new section, even inside"
     " a comment, a string or a trigger body."
 )
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One SQL statement, without its terminating ';' (see the module docstring)."""
-
-    sql: str
-    #: 1-based line in the file of the statement's first real token.
-    line: int
 
 
 @dataclass(frozen=True)
@@ -256,7 +216,7 @@ class MigrationScanner:
         self._at_line_start = True
         self._line = 1  # line number where the next text starts
         self._section: ScannedSection | None = None  # None: the preamble
-        self._splitter: _Splitter | None = _Splitter(path, 1)
+        self._splitter: Splitter | None = Splitter(path, 1)
         self._utf8_error: MigrationFileError | None = None
         self._header_error: MigrationFileError | None = None
         self._region_error: MigrationFileError | None = None
@@ -424,7 +384,7 @@ class MigrationScanner:
         self._section = ScannedSection(direction, line, options, collected)
         self.sections[direction] = self._section
         if self._region_error is None:
-            self._splitter = _Splitter(self.path, line + 1)
+            self._splitter = Splitter(self.path, line + 1)
             if self.spans:
                 self._section.spans = self._splitter.spans = array("q")
         return True
@@ -441,7 +401,7 @@ class MigrationScanner:
         """Split ``text[begin:end]``, the next piece of the preamble or current section."""
         section = self._section
         if section is not None and not section.has_text:
-            section.has_text = _CODE.search(text, begin, end) is not None
+            section.has_text = CODE.search(text, begin, end) is not None
         splitter = self._splitter
         if splitter is None:
             return
@@ -513,194 +473,6 @@ def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
             " move the statements that need transaction:false into their own migration",
         )
     return options
-
-
-# --- statements ---------------------------------------------------------------------------
-
-
-class _Splitter:
-    """Splits one region (preamble, section, script) into statements, fed in pieces.
-
-    Lexing pauses at the end of a piece only where more text could change a token: an
-    open quote or comment, a ``--`` comment, a trailing ``-`` or ``/``. So any cutting
-    gives the statements of a whole-text split, and each character is lexed once (an
-    open token's closer is searched for from where the last search stopped). Between
-    pieces only the current statement, or an open comment, is kept.
-    """
-
-    def __init__(self, path: str, first_line: int) -> None:
-        self.path = path
-        self.buf = ""  # text kept from earlier pieces; offsets below are into it
-        self.text = ""  # the text being split by the current feed
-        self.line, self.off = first_line, 0  # the line number at offset `off`
-        self.pos = 0  # where lexing resumes
-        self.start: int | None = None  # the current statement's first real token
-        self.comments: list[tuple[int, int]] = []  # comments inside the current statement
-        self.pending: tuple[int, str, int] | None = None  # open token: start, closer, search
-        #: If set, (start, end, line) of each statement is appended, offsets counted from
-        #: the ``base`` given to ``feed``.
-        self.spans: array[int] | None = None
-        self.base = 0  # offset of buf[0] (from the `base` of feed)
-
-    def feed(
-        self, text: str, begin: int, end: int, *, final: bool, note: str = "", base: int = 0
-    ) -> list[Statement]:
-        """Statements completed by ``text[begin:end]``; ``final`` at the region's end.
-
-        Without anything kept, ``text`` is used in place (offsets, so a huge file is
-        never copied per section). ``note`` is added to an "unterminated" error.
-        """
-        if self.buf:
-            buf, self.buf = self.buf + text[begin:end], ""  # drop the old copy at once
-            end = len(buf)
-        else:
-            buf = text
-            self.pos = self.off = begin
-            self.base = base
-        self.text = buf
-        pos, start, comments, pending = self.pos, self.start, self.comments, self.pending
-        complete, find_code = sqlite3.complete_statement, _CODE.search  # bound for the hot loop
-        statements: list[Statement] = []
-        if pending is not None:
-            opened, closer, search = pending
-            found = buf.find(closer, search, end)
-            if found >= 0 or final:
-                pending = None
-                if closer == "\n":  # a `--` comment, running to its newline or the end
-                    pos = end if found < 0 else found
-                elif found < 0:
-                    raise self._unclosed(opened, start, note)
-                else:
-                    pos = found + len(closer)
-                if closer in ("\n", "*/"):
-                    self._comment(opened, pos, start, comments)
-            else:
-                pending = (opened, closer, max(search, end - len(closer) + 1))
-        if pending is None:
-            scanned = pos  # end of the last token looked at
-            for m in _TOKEN.finditer(buf, pos, end):
-                kind = m.lastindex
-                token_start, token_end = m.span(kind)  # type: ignore[arg-type]  # always set
-                if kind == _END and not final and token_start > scanned and buf[end - 1] in "-/":
-                    token_start = token_end = end - 1  # a `--` or `/*` may begin there
-                if start is None:
-                    code = find_code(buf, scanned, token_start)
-                    if code is not None:
-                        start = code.start()
-                    elif kind == _QUOTED or (kind == _UNCLOSED and buf[token_start] != "/"):
-                        start = token_start
-                scanned = token_end
-                if kind == _QUOTED:
-                    continue
-                if kind == _SEMICOLON:
-                    # Only this call decides where a statement ends; the rest is bookkeeping.
-                    if start is not None and complete(buf[start:token_end]):
-                        stop = _trim_end(buf, start, token_start, comments)
-                        line = self._line_at(start)
-                        statements.append(Statement(buf[start:stop], line))
-                        if self.spans is not None:
-                            self.spans.extend((self.base + start, self.base + stop, line))
-                        start, comments = None, []
-                elif kind == _COMMENT:
-                    if token_end == end and not final and buf[token_start + 1] == "-":
-                        pending = (token_start, "\n", end)  # its line may go on
-                        break
-                    self._comment(token_start, token_end, start, comments)
-                elif kind == _UNCLOSED:
-                    if final:
-                        raise self._unclosed(token_start, start, note)
-                    closer = _CLOSER[buf[token_start:token_end]]  # the span is the opener
-                    pending = (token_start, closer, max(token_end, end - len(closer) + 1))
-                    break
-            pos = scanned if pending is None else pending[0]
-        if final:
-            if start is not None:
-                sql = buf[start : _trim_end(buf, start, end, comments)]
-                if not complete(sql + ";"):
-                    raise MigrationFileError(
-                        self.path,
-                        self._line_at(start),
-                        "unterminated statement: this CREATE TRIGGER never reaches the END of"
-                        " its BEGIN ... END body; finish the body with 'END;'." + note,
-                    )
-                line = self._line_at(start)
-                statements.append(Statement(sql, line))
-                if self.spans is not None:
-                    self.spans.extend((self.base + start, self.base + start + len(sql), line))
-            self.text = self.buf = ""
-            return statements
-        keep = pos if start is None else start  # nothing before it is needed again
-        self._line_at(keep)
-        self.buf, self.text, self.off, self.pos = buf[keep:end], "", 0, pos - keep
-        self.base += keep
-        self.start = None if start is None else start - keep
-        self.comments = [(a - keep, b - keep) for a, b in comments]
-        self.pending = (
-            None if pending is None else (pending[0] - keep, pending[1], pending[2] - keep)
-        )
-        return statements
-
-    def _line_at(self, offset: int) -> int:
-        """Line of an offset; offsets mostly increase, so each newline is counted once."""
-        if offset >= self.off:
-            self.line += self.text.count("\n", self.off, offset)
-        else:
-            self.line -= self.text.count("\n", offset, self.off)
-        self.off = offset
-        return self.line
-
-    def _comment(
-        self, token_start: int, token_end: int, start: int | None, comments: list[tuple[int, int]]
-    ) -> None:
-        """A complete comment; one holding ``-- migrate:`` is refused.
-
-        dbmate would take it for a plain comment and run what follows in the wrong
-        section, which is never what its author meant.
-        """
-        if start is not None:
-            comments.append((token_start, token_end))
-        if _MISPLACED_HEADER.match(self.text, token_start, token_end):
-            raise MigrationFileError(
-                self.path,
-                self._line_at(token_start),
-                f"{self.text[token_start:token_end].strip()!r} is not a section header: a"
-                " header must be alone on its line, starting in the first column."
-                " Move it to the start of its own line, or reword the comment",
-            )
-
-    def _unclosed(self, at: int, start: int | None, note: str) -> MigrationFileError:
-        text = self.text
-        opener = text[at : at + 2] if text[at] == "/" else text[at]
-        statement_line = None if start is None else self._line_at(start)
-        opened_line = self._line_at(at)
-        if opener == "/*":
-            what = "block comment"
-        else:
-            what = "string" if opener == "'" else "quoted identifier"
-        closer = _CLOSER[opener]
-        where = f"the {what} opened with {opener} at line {opened_line} is never closed"
-        if statement_line is None:
-            return MigrationFileError(
-                self.path,
-                opened_line,
-                f"unterminated {what}: {where}; add the closing {closer}." + note,
-            )
-        return MigrationFileError(
-            self.path,
-            statement_line,
-            f"unterminated statement: {where}; add the closing {closer}." + note,
-        )
-
-
-def _trim_end(text: str, start: int, end: int, comments: list[tuple[int, int]]) -> int:
-    """Move ``end`` back over trailing whitespace and comments of the statement."""
-    while True:
-        while end > start and text[end - 1] in _WS:
-            end -= 1
-        if comments and comments[-1][0] < end <= comments[-1][1]:  # `--` keeps its spaces
-            end = comments.pop()[0]
-        else:
-            return end
 
 
 # --- transaction control ------------------------------------------------------------------

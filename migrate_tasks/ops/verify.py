@@ -9,6 +9,13 @@ runs it beforehand, like goose's up-down-up helper, against an empty database:
    up), up again (it must apply, and give the same schema as the first time), down again;
 3. apply everything again, and check the final schema and status once more.
 
+A migration without down statements (dbmate's empty or comment-only down section, an
+Alembic ``downgrade`` that passes) is irreversible: ``down`` refuses it, so verify applies
+it and checks its up, but cannot roll it back, nor anything older on the same database.
+The migrations older than it are verified on the database rebuilt from empty up to them
+(emptied, then migrated up to the newest of them), so every reversible migration is
+still proved. ``require_down`` makes an irreversible migration a problem instead.
+
 Schemas are compared by what they mean to SQLite and its readers (``schemadiff``):
 names exactly as stored, each table's columns in order (``SELECT *`` depends on it),
 its constraints as a set (a down that rebuilds a table with its FOREIGN KEY clauses in
@@ -72,6 +79,8 @@ class MigrationCheck:
     down_ms: float | None = None
     reapply_ms: float | None = None
     verified: bool = False
+    #: No down statements: applied and checked on the way up, never rolled back.
+    irreversible: bool = False
 
     @property
     def label(self) -> str:
@@ -149,10 +158,13 @@ def wipe_steps(objects: list[tuple[str, str, str]]) -> list[Step]:
 class Verifier:
     """Runs the three phases over one engine; see the module docstring."""
 
-    def __init__(self, engine: Engine, options: RunOptions, result: VerifyResult) -> None:
+    def __init__(
+        self, engine: Engine, options: RunOptions, result: VerifyResult, *, require_down: bool
+    ) -> None:
         self.engine = engine
         self.options = options
         self.result = result
+        self.require_down = require_down
         self.before: dict[str, list[SchemaObject]] = {}
         self.after: dict[str, list[SchemaObject]] = {}
 
@@ -163,24 +175,61 @@ class Verifier:
         files = sorted(self.engine.files().values(), key=lambda f: version_key(f.version))
         self.result.migrations = [MigrationCheck(f.version, f.name) for f in files]
         try:
-            self._require_down_sections()  # before the database is touched
+            self._find_irreversible()  # before the database is touched
             prepare_database(self.engine.driver, force=force)
             if not files:
                 return
             self._apply_all()
+            rebuild = False  # an irreversible migration is in the way: start from empty
             for check in reversed(self.result.migrations):
+                if check.irreversible:
+                    rebuild = True
+                    continue
+                if rebuild:
+                    self._rebuild_up_to(check)
+                    rebuild = False
                 self._down_up_down(check)
             self._apply_again()
         except _Stop as stop:
             self.result.problems.append(stop.problem)
 
-    def _require_down_sections(self) -> None:
-        """Every migration needs down statements, or there is nothing to verify."""
+    def _find_irreversible(self) -> None:
+        """Mark the migrations without down statements (a problem with ``require_down``)."""
         for check in self.result.migrations:
             try:
                 self.engine.prepare(Plan("down", (check.version,)))
             except MigrationFileError as exc:
-                raise _Stop(VerifyProblem(NO_DOWN, check.version, check.name, str(exc))) from None
+                if self.require_down:
+                    raise _Stop(
+                        VerifyProblem(NO_DOWN, check.version, check.name, str(exc))
+                    ) from None
+                check.irreversible = True
+        if any(c.irreversible for c in self.result.migrations):
+            labels = ", ".join(c.label for c in self.result.migrations if c.irreversible)
+            log.warning("verify: no down statements, so not rolled back: %s", labels)
+
+    def _rebuild_up_to(self, check: MigrationCheck) -> None:
+        """Empty the database (tracking tables too) and apply the migrations up to
+        ``check``: where its down can be tried without rolling back an irreversible one."""
+        log.info("verify: rebuilding the database from empty up to %s", check.label)
+        driver = self.engine.driver
+        objects = read_schema(driver, None)
+        driver.run_atomic(wipe_steps([(o.type, o.name, o.sql) for o in objects]))
+        try:
+            self.engine.migrate("up", to=check.version, options=self.options)
+        except MigrationFailed as exc:
+            failed = self._check(exc.version)
+            name = failed.name if failed else None
+            raise _Stop(VerifyProblem(UP_FAILED, exc.version, name, str(exc))) from None
+        self._compare(
+            self.after[check.version],
+            REAPPLY_MISMATCH,
+            check,
+            f"rebuilding from empty up to {check.label} gives a different schema than the"
+            " first time",
+            (f"schema after {check.label} up", "the first time"),
+            (f"schema after rebuilding up to {check.label}", "rebuilt"),
+        )
 
     def _apply_all(self) -> None:
         log.info("verify: applying %d migrations one at a time", len(self.result.migrations))
@@ -317,8 +366,11 @@ def verify(
     *,
     temporary: bool = False,
     force: bool = False,
+    require_down: bool = False,
 ) -> VerifyResult:
     """Verify every migration in ``engine``'s folder against ``engine``'s database.
+    ``require_down``: a migration without down statements is a problem (else it is
+    applied, not rolled back, and reported as irreversible).
 
     Malformed migration files raise (exit 2) before anything runs; problems found by
     running migrations are returned in ``result.problems`` (at most one: we stop there).
@@ -329,7 +381,7 @@ def verify(
     options = options or RunOptions()
     started = time.perf_counter()
     result = VerifyResult(engine.driver.display_url, temporary)
-    Verifier(engine, options, result).run(force=force)
+    Verifier(engine, options, result, require_down=require_down).run(force=force)
     result.duration_ms = (time.perf_counter() - started) * 1000
     return result
 

@@ -148,6 +148,7 @@ def verify_json(result: VerifyResult) -> str:
                     "version": m.version,
                     "name": m.name,
                     "verified": m.verified,
+                    "irreversible": m.irreversible,
                     "up_ms": _ms(m.up_ms),
                     "down_ms": _ms(m.down_ms),
                     "reapply_ms": _ms(m.reapply_ms),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
+from migrate_tasks.api.migrator import Migrator
 from migrate_tasks.errors import CheckFailed, UsageError
 from migrate_tasks.progname import command
 from migrate_tasks.report import logs as logsetup
@@ -25,11 +26,10 @@ from migrate_tasks.tasks.base import (
     WRITE_HELP,
     ConnectionFlags,
     MigrateTask,
-    describe_target,
+    confirmer,
     handles_errors,
     help_for,
     open_engine,
-    run_options,
     settings_from,
 )
 from migrate_tasks.tasks.integrity import keeping_sum_current
@@ -72,8 +72,6 @@ def baseline(
 ) -> None:
     """Record migrations up to VERSION as applied without running them, for a database that
     already has their schema (one Alembic built); refuses if the schema differs."""
-    from migrate_tasks.ops.baseline import baseline as run_baseline
-
     connection = ConnectionFlags(
         url=url,
         auth_token=auth_token,
@@ -83,14 +81,14 @@ def baseline(
         lock_timeout=lock_timeout,
     )
     settings = settings_from(c, connection)
-    with open_engine(settings) as engine:
-        describe_target(settings, engine.driver.display_url)
-        outcome = run_baseline(
-            engine,
+    with Migrator.from_settings(settings) as migrator:
+        outcome = migrator.baseline(
             version,
-            run_options(settings, dry_run=dry_run, yes=yes),
             force=force,
             drop_alembic_version=drop_alembic_version,
+            dry_run=dry_run,
+            yes=yes,
+            confirm=confirmer(settings),
         )
     first, last = outcome.recorded[0].version, outcome.recorded[-1].version
     span = first if first == last else f"{first} .. {last}"

@@ -16,16 +16,22 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from invoke import Context, Task
+from invoke import Argument, Context, Task
 from invoke.exceptions import Exit
 
+from migrate_tasks.api.project import plain
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
-from migrate_tasks.config.settings import Settings, load_dotenv_file, resolve_settings
-from migrate_tasks.errors import EXIT_INTERRUPTED, EXIT_PIPE_CLOSED, MigrateError, UsageError
+from migrate_tasks.config.settings import Settings, settings_for
+from migrate_tasks.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_PIPE_CLOSED,
+    EXIT_USAGE,
+    MigrateError,
+    UsageError,
+)
 from migrate_tasks.report import logs as logsetup
 
 if TYPE_CHECKING:  # the engine is imported when a task runs, not when the collection loads
@@ -82,6 +88,31 @@ class MigrateTask(Task):
         opts["names"] = [long_name, short] if short and short not in taken_names else [long_name]
         return opts
 
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        arguments = super().get_arguments(ignore_unknown_help)
+        for argument in arguments:
+            if argument.kind in _NUMBERS:
+                argument.__class__ = _NumberArgument
+        return arguments
+
+
+_NUMBERS = {int: "a whole number", float: "a number"}
+
+
+class _NumberArgument(Argument):
+    """A numeric flag whose bad value is a usage error (exit 2), not Invoke's traceback.
+
+    Invoke casts a flag's text with its kind (``int("x")``) while parsing the command
+    line and lets the ValueError escape; both programs print this message instead."""
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        try:
+            super().set_value(value, cast)
+        except ValueError:
+            flag = "--" + max(self.names, key=len)
+            wanted = _NUMBERS[self.kind]
+            raise Exit(f"error: {flag} takes {wanted}, not {value!r}", code=EXIT_USAGE) from None
+
 
 def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
     """A task's help: the common flags', then each group's, then its own (later wins)."""
@@ -91,22 +122,9 @@ def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
     return {**merged, **extra}
 
 
-def plain(value: Any) -> Any:
-    """Invoke's DataProxy -> plain dicts, so settings stay pure."""
-    if isinstance(value, Mapping) or hasattr(value, "items"):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
 def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
     """Settings from a task's own flags, the environment, ``.env`` and Invoke's config."""
-    cwd = Path.cwd()
-    config = plain(c.config.get("migrate", {}) or {})
-    settings = resolve_settings(asdict(flags), os.environ, load_dotenv_file(cwd), config, cwd=cwd)
-    from migrate_tasks.config.urls import parse_target, require_tls
-
-    require_tls(parse_target(settings.url), insecure=settings.insecure)
-    return settings
+    return settings_for(asdict(flags), plain(c.config.get("migrate", {}) or {}))
 
 
 def handles_errors(fn: F) -> F:
@@ -185,27 +203,16 @@ def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Eng
         driver.close()
 
 
-def describe_target(settings: Settings, display: str) -> None:
-    """Log which database a writing task is about to change, and where that choice came from."""
-    source = settings.sources.get("url", "default")
-    env = f", environment {settings.env}" if settings.env else ""
-    logsetup.log.info("database %s (from %s%s)", display, source, env)
-
-
 def run_options(
     settings: Settings, *, dry_run: bool, yes: bool = True, always_confirm: bool = False
 ) -> RunOptions:
-    """The engine's options from settings; it asks first (``confirmer``) on a protected
-    environment, or always with ``always_confirm``, unless ``--yes`` was given."""
-    from migrate_tasks.engine.core import RunOptions
+    """The engine's options from settings, as the API builds them; it asks first
+    (``confirmer``) on a protected environment, or always with ``always_confirm``, unless
+    ``--yes`` was given."""
+    from migrate_tasks.api.migrator import Migrator
 
-    ask = not yes and (settings.protected or always_confirm)
-    confirm = confirmer(settings) if ask else None
-    return RunOptions(
-        dry_run=dry_run,
-        lock_timeout=settings.lock_timeout,
-        lock_ttl=settings.lock_ttl,
-        confirm=confirm,
+    return Migrator.from_settings(settings).run_options(
+        dry_run=dry_run, yes=yes, confirm=confirmer(settings), always_confirm=always_confirm
     )
 
 

@@ -6,14 +6,13 @@ Both are checks a pipeline runs on every change; each prints one JSON document w
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 from invoke import Context, task
 
-from migrate_tasks.errors import CheckFailed, UsageError
+from migrate_tasks.api.migrator import Migrator
+from migrate_tasks.errors import CheckFailed
 from migrate_tasks.progname import command
-from migrate_tasks.report import logs as logsetup
 from migrate_tasks.report.documents import dump_json, verify_json
 from migrate_tasks.report.verify import verify_text
 from migrate_tasks.tasks.base import (
@@ -22,8 +21,6 @@ from migrate_tasks.tasks.base import (
     MigrateTask,
     handles_errors,
     help_for,
-    open_engine,
-    run_options,
     settings_from,
 )
 
@@ -40,6 +37,8 @@ VERIFY_HELP = {
     "force": "with --url: DROP every table, view and trigger in that database first"
     " (without it, a database that is not empty is refused)",
     "json": "print the result as one JSON document (docs/json.md)",
+    "require-down": "fail (exit 3) on a migration without down statements; without it such"
+    " a migration is applied, reported as irreversible and not rolled back",
 }
 
 
@@ -49,6 +48,7 @@ def verify(
     c: Context,
     url: str = "",
     force: bool = False,
+    require_down: bool = False,
     json_: bool = False,
     auth_token: str = "",
     dir_: str = "",
@@ -57,23 +57,12 @@ def verify(
     log_format: str = "text",
 ) -> None:
     """Prove on a scratch database that every down undoes its up, and up applies again."""
-    from migrate_tasks.ops.verify import scratch_path
-    from migrate_tasks.ops.verify import verify as run_verify
-
-    if force and not url:
-        raise UsageError("--force drops everything in the --url database; it needs --url")
-    with contextlib.ExitStack() as stack:
-        target = url or stack.enter_context(scratch_path())
-        connection = ConnectionFlags(url=target, auth_token=auth_token, dir=dir_, insecure=insecure)
-        settings = settings_from(c, connection)
-        engine = stack.enter_context(open_engine(settings))
-        logsetup.log.info("verify: database %s", engine.driver.display_url)
-        result = run_verify(
-            engine,
-            run_options(settings, dry_run=False),
-            temporary=not url,
-            force=force,
-        )
+    # verify never uses the configured database: a stand-in URL keeps LIBSQL_URL unread
+    connection = ConnectionFlags(
+        url=url or ":memory:", auth_token=auth_token, dir=dir_, insecure=insecure
+    )
+    with Migrator.from_settings(settings_from(c, connection)) as migrator:
+        result = migrator.verify(url or None, force=force, require_down=require_down)
     print(verify_json(result) if json_ else verify_text(result))
     if not result.ok:
         problem = result.problems[0]
@@ -103,17 +92,13 @@ def dump(
     log_format: str = "text",
 ) -> None:
     """Write the migrated database's schema (no data) to schema.sql, for review in diffs."""
-    from migrate_tasks.ops.dump import compare_dump, write_dump
-
     connection = ConnectionFlags(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
     )
     settings = settings_from(c, connection)
     # A typo in a file URL must not write an empty schema.sql: the database must exist.
-    with open_engine(settings, must_exist=True) as engine:
-        outcome = compare_dump(engine, Path(output))
-    if not check and not outcome.up_to_date:
-        write_dump(Path(output), outcome.text)
+    with Migrator.from_settings(settings) as migrator:
+        outcome = migrator.dump(Path(output), check=check)
     if json_:
         print(dump_json(outcome, output=output, check=check))
     elif check:

@@ -7,16 +7,16 @@ Also the glue the other tasks use: ``folder_problems`` for ``validate`` and ``up
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
-from migrate_tasks.errors import CheckFailed, LocatedError, UsageError
+from migrate_tasks.api import checks
+from migrate_tasks.errors import UsageError
 from migrate_tasks.progname import command
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
@@ -158,39 +158,18 @@ def _rebase_summary(plan: RebasePlan, onto: str, *, dry_run: bool) -> str:
     return f"{len(plan.moves)} migration(s) {'would' if dry_run else 'now'} come after {newest}"
 
 
+def keeping_sum_current(directory: Path) -> AbstractContextManager[list[Path]]:
+    """``files.integrity.keeping_sum_current``, imported when a task writes migrations."""
+    from migrate_tasks.files import integrity
+
+    return integrity.keeping_sum_current(directory)
+
+
 def folder_problems(settings: Settings) -> list[Problem]:
     """``validate``: how the folder differs from its integrity file (none without one)."""
-    from migrate_tasks.engine.plan import Problem
-    from migrate_tasks.files.integrity import INTEGRITY, findings
-
-    if not settings.directory.is_dir():
-        return []  # the engine says that the folder is missing
-    return [Problem(INTEGRITY, f.version, f.message) for f in findings(settings.directory)]
+    return checks.folder_problems(settings.directory)
 
 
 def refuse_unsound_folder(settings: Settings, what: str) -> None:
     """``up`` (and a fleet ``validate``) refuse, as for ``validate``'s other problems."""
-    problems = folder_problems(settings)
-    if problems:
-        raise CheckFailed(f"refusing to {what}: " + "; ".join(p.message for p in problems))
-
-
-@contextlib.contextmanager
-def keeping_sum_current(directory: Path) -> Iterator[list[Path]]:
-    """For a task that writes migrations: it appends each file it writes to the list it
-    gets, and the integrity file (if the folder has one) gains exactly those lines.
-
-    The integrity file is read first, so a conflicted one stops the task (exit 2)
-    before anything is written."""
-    from migrate_tasks.files.integrity import add_files, open_for_update
-
-    try:
-        current = open_for_update(directory) if directory.is_dir() else None
-    except LocatedError as exc:
-        raise UsageError(f"{exc}; nothing was written") from exc
-    written: list[Path] = []
-    try:
-        yield written
-    finally:  # files written before a failure are on disk: listed, they are accounted for
-        if written:
-            add_files(current, written)
+    checks.refuse_unsound_folder(settings.directory, what)

@@ -10,6 +10,7 @@ import sys
 
 from invoke import Context, task
 
+from migrate_tasks.api.migrator import describe_target
 from migrate_tasks.errors import UsageError
 from migrate_tasks.report.dryrun import write_calls
 from migrate_tasks.tasks.base import (
@@ -17,7 +18,6 @@ from migrate_tasks.tasks.base import (
     WRITE_HELP,
     ConnectionFlags,
     MigrateTask,
-    describe_target,
     handles_errors,
     help_for,
     open_engine,

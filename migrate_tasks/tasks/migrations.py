@@ -8,17 +8,16 @@ document with ``--json``, even when the run stops part-way.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from invoke import Context, task
 
+from migrate_tasks.api.migrator import Migrator
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
 from migrate_tasks.errors import CheckFailed, MigrateError, UsageError
-from migrate_tasks.report import logs as logsetup
 from migrate_tasks.report.documents import problems_json, run_failure_json, run_json, status_json
 from migrate_tasks.report.dryrun import write_calls, write_plan_json
 from migrate_tasks.report.status import (
@@ -34,23 +33,21 @@ from migrate_tasks.tasks.base import (
     WRITE_HELP,
     ConnectionFlags,
     MigrateTask,
-    describe_target,
+    confirmer,
     handles_errors,
     help_for,
-    open_engine,
     run_options,
     settings_from,
 )
 from migrate_tasks.tasks.fleet import FLEET_HELP, FleetFlags, run_fleet_task
 from migrate_tasks.tasks.integrity import (
-    folder_problems,
-    keeping_sum_current,
     refuse_unsound_folder,
 )
-from migrate_tasks.tasks.wait import WAIT_HELP, wait_for_database
+from migrate_tasks.tasks.wait import WAIT_HELP
 
 if TYPE_CHECKING:
-    from migrate_tasks.engine.core import Engine, Outcome, RunOptions
+    from migrate_tasks.api.results import Run
+    from migrate_tasks.report.progress import TerminalProgress
 
 __all__ = ["create", "down", "status", "up", "validate"]
 
@@ -72,15 +69,12 @@ def create(
     log_format: str = "text",
 ) -> None:
     """Write a new, empty migration file named after the current UTC time."""
-    from migrate_tasks.files.source import create_migration, display_path
+    from migrate_tasks.files.source import display_path
 
     connection = ConnectionFlags(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
     )
-    settings = settings_from(c, connection)
-    with keeping_sum_current(settings.directory) as written:
-        written.append(create_migration(settings.directory, name))
-    print(display_path(written[0]))
+    print(display_path(Migrator.from_settings(settings_from(c, connection)).create(name)))
 
 
 @task(
@@ -109,7 +103,6 @@ def status(
     log_format: str = "text",
 ) -> None:
     """Show every migration and whether it is applied."""
-    from migrate_tasks.engine.plan import PROBLEM_STATES
 
     connection = ConnectionFlags(
         url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
@@ -123,19 +116,11 @@ def status(
 
         operation = status_operation(summary=status_summary, counts=status_counts, check=check)
         return run_fleet_task(settings, operation, fleet_flags)
-    with open_engine(settings) as engine:
-        rows = engine.status(probe_replica=True)  # over HTTP: one round trip for both
-        target = engine.driver.display_url
-        replica = engine.replica()
-    if replica:
-        logsetup.log.warning(
-            "%s is a read replica: its answer may lag behind the primary by a moment;"
-            " ask the primary for an exact status",
-            target,
-        )
-    problems = [f"{r.version}_{r.name}: {r.state}" for r in rows if r.state in PROBLEM_STATES]
+    with Migrator.from_settings(settings) as migrator:
+        found = migrator.status()
+    rows, problems = found.migrations, found.problems
     if json_:
-        print(status_json(rows, target, problems, replica=replica))
+        print(status_json(rows, found.target, problems, replica=found.replica))
     else:
         print(status_table(rows))
         print(status_summary(rows))
@@ -173,14 +158,11 @@ def validate(
 
         refuse_unsound_folder(settings, "validate the fleet")
         return run_fleet_task(settings, validate_operation(), fleet_flags)
-    folder = folder_problems(settings)  # the integrity file: no database needed
-    with open_engine(settings) as engine:
-        problems = [*folder, *engine.validate()]
-        target = engine.driver.display_url
-    for warning in engine.warnings:
-        logsetup.log.warning("%s", warning)
+    with Migrator.from_settings(settings) as migrator:
+        found = migrator.validate()
+    problems = found.problems
     if json_:
-        print(problems_json(problems, target, engine.warnings))
+        print(problems_json(problems, found.target, found.warnings))
     else:
         print(problems_text(problems))
     if problems:
@@ -241,10 +223,10 @@ def up(
     fleet_flags = FleetFlags(
         fleet=fleet, admin_url=admin_url, jobs=jobs, fail_fast=fail_fast, json=json_
     )
-    refuse_unsound_folder(settings, "migrate up")
     if fleet_flags.enabled:
         from migrate_tasks.fleet.runner import up_operation
 
+        refuse_unsound_folder(settings, "migrate up")
         if single_transaction:
             raise UsageError("--single-transaction works on one database, not with a fleet")
         if wait:
@@ -254,23 +236,22 @@ def up(
             step=step or None, to=to or None, allow_out_of_order=allow_out_of_order, options=options
         )
         return run_fleet_task(settings, op, fleet_flags)
-    if wait:
-        logsetup.log.info("%s", wait_for_database(settings, wait_timeout))
+    migrator = Migrator.from_settings(settings)
     with (
-        open_engine(settings) as engine,
-        _json_failure(engine, "up", json_, dry_run, auth_token),
-        _progress(run_options(settings, dry_run=dry_run), quiet=json_ or dry_run) as options,
+        migrator,
+        _json_failure(migrator, "up", json_, dry_run, auth_token),
+        _progress(quiet=json_ or dry_run) as line,
     ):
-        describe_target(settings, engine.driver.display_url)
-        outcome = engine.migrate(
-            "up",
-            step=step or None,
-            to=to or None,
+        run = migrator.up(
+            step,
+            to,
+            dry_run=dry_run,
             allow_out_of_order=allow_out_of_order,
             single_transaction=single_transaction,
-            options=options,
+            wait=wait_timeout if wait else None,
+            progress=line,
         )
-    _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
+    _finish(run, json_=json_)
 
 
 @task(
@@ -328,32 +309,37 @@ def down(
         options = run_options(settings, dry_run=dry_run)  # asked once, not per database
         op = down_operation(step=step or None, to=to or None, all_=all_, options=options)
         return run_fleet_task(settings, op, fleet_flags)
-    asking = run_options(settings, dry_run=dry_run, yes=yes)
+    migrator = Migrator.from_settings(settings)
     with (
-        open_engine(settings) as engine,
-        _json_failure(engine, "down", json_, dry_run, auth_token),
-        _progress(asking, quiet=json_ or dry_run) as options,
+        migrator,
+        _json_failure(migrator, "down", json_, dry_run, auth_token),
+        _progress(quiet=json_ or dry_run) as line,
     ):
-        describe_target(settings, engine.driver.display_url)
-        outcome = engine.migrate(
-            "down", step=step or None, to=to or None, all_=all_, options=options
+        run = migrator.down(
+            step,
+            to,
+            all=all_,
+            dry_run=dry_run,
+            yes=yes,
+            confirm=confirmer(settings),
+            progress=line,
         )
-    _finish(outcome, json_=json_, dry_run=dry_run, target=engine.driver.display_url)
+    _finish(run, json_=json_)
 
 
 @contextlib.contextmanager
-def _progress(options: RunOptions, *, quiet: bool) -> Iterator[RunOptions]:
-    """``options`` with a live progress line on stderr when it is a terminal (not with
-    --json or --dry-run); the line is gone when the run ends, however it ends."""
+def _progress(*, quiet: bool) -> Iterator[TerminalProgress | None]:
+    """A live progress line on stderr when it is a terminal (not with --json or
+    --dry-run); gone when the run ends, however it ends."""
     from migrate_tasks.report.progress import progress_for, shown_while
 
     with shown_while(progress_for(sys.stderr, enabled=not quiet)) as line:
-        yield dataclasses.replace(options, progress=line) if line else options
+        yield line
 
 
 @contextlib.contextmanager
 def _json_failure(
-    engine: Engine, direction: str, enabled: bool, dry_run: bool, token: str
+    migrator: Migrator, direction: str, enabled: bool, dry_run: bool, token: str
 ) -> Iterator[None]:
     """With ``--json``, a run that stops still prints its one document (then re-raises),
     with what completed before the failure as the error carries it (docs/json.md)."""
@@ -362,23 +348,23 @@ def _json_failure(
     except MigrateError as exc:
         if enabled:
             message = scrub(str(exc), token)
-            target = engine.driver.display_url
             completed = exc.completed
             print(
                 run_failure_json(
-                    direction, target, completed, exc.exit_code, message, dry_run=dry_run
+                    direction, migrator.target, completed, exc.exit_code, message, dry_run=dry_run
                 )
             )
         raise
 
 
-def _finish(outcome: Outcome, *, json_: bool, dry_run: bool, target: str) -> None:
+def _finish(run: Run, *, json_: bool) -> None:
     """Print what ``up``/``down`` did: JSON, the dry-run SQL, or one summary line."""
+    outcome = run.outcome
     if json_:  # --json: one document on stdout (docs/json.md)
-        if dry_run:
-            write_plan_json(outcome, target, sys.stdout)
+        if run.dry_run:
+            write_plan_json(outcome, run.target, sys.stdout)
         else:
-            print(run_json(outcome, target))
+            print(run_json(outcome, run.target))
         return
     if outcome.calls is not None:
         write_calls(outcome.calls, sys.stdout)

@@ -11,7 +11,9 @@ from typing import Any
 
 from invoke import Context, task
 
-from migrate_tasks.errors import CheckFailed, UsageError
+from migrate_tasks.api.migrator import Migrator
+from migrate_tasks.errors import CheckFailed
+from migrate_tasks.files.source import _check_name, display_path
 from migrate_tasks.progname import command
 from migrate_tasks.report.documents import generate_json
 from migrate_tasks.tasks.base import (
@@ -22,7 +24,6 @@ from migrate_tasks.tasks.base import (
     plain,
     settings_from,
 )
-from migrate_tasks.tasks.integrity import keeping_sum_current
 
 GENERATE_HELP = {
     "name": "the new migration's name: lower-case letters, digits and underscores",
@@ -52,47 +53,23 @@ def generate(
     log_format: str = "text",
 ) -> None:
     """Write a migration that turns the migrations' schema into the models' schema."""
-    from migrate_tasks.autogenerate.generate import generate as run_generate
-    from migrate_tasks.autogenerate.target import load_metadata
-    from migrate_tasks.files.source import (
-        _check_name,
-        create_migration,
-        discover,
-        display_path,
-        version_of,
-    )
-
-    _check_name(name)
+    _check_name(name)  # before anything else, --check included
     settings = settings_from(c, ConnectionFlags(dir=dir_, env=env))
-    spec = models or plain(c.config.get("migrate", {}) or {}).get("models") or ""
-    if not spec:
-        raise UsageError(
-            "generate needs the models: pass --models package.module:Base, or set"
-            " migrate.models in invoke.yaml"
-        )
-    metadata = load_metadata(str(spec))
-    result = run_generate(
-        metadata,
-        settings.directory,
-        settings.table,
-        renames=rename or [],
-        label=str(spec),
-        check_on_scratch=not check,  # --check only needs to know whether anything differs
-    )
-    path = None
-    if not (check or dry_run or result.up_to_date):
-        existing = discover(settings.directory) if settings.directory.is_dir() else []
-        with keeping_sum_current(settings.directory) as written:
-            path = create_migration(settings.directory, name)
-            path.write_text(result.text, encoding="utf-8")
-            written.append(path)
-        newest = max(existing, key=lambda f: int(f.version), default=None)
-        if newest is not None and int(newest.version) >= int(version_of(path.name)):
+    configured = plain(c.config.get("migrate", {}) or {}).get("models")
+    migrator = Migrator.from_settings(settings, models=configured)
+    spec = models or migrator.models or ""
+    if check:  # --check only needs to know whether anything differs
+        result, path = migrator.check_models(spec or None, renames=rename or []), None
+    else:
+        made = migrator.generate(name, spec or None, renames=rename or [], dry_run=dry_run)
+        result, path = made.generated, made.path
+        if made.later_file:
             sys.stderr.write(
-                f"warning: {newest.path.name} has a later version than the new migration;"
+                f"warning: {made.later_file} has a later version than the new migration;"
                 " rename the new file so that it sorts last\n"
             )
-    _report(result, str(spec), json_=json_, dry_run=dry_run, path=path and display_path(path))
+    shown = display_path(path) if path else None
+    _report(result, str(spec), json_=json_, dry_run=dry_run, path=shown)
     if check and not result.up_to_date:
         raise CheckFailed(
             f"the models ({spec}) and the migrations differ: run `{command('generate NAME')}`"

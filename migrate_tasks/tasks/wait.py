@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from invoke import Context, task
 
+from migrate_tasks.api.checks import wait_for_database
 from migrate_tasks.config import defaults
-from migrate_tasks.config.settings import Settings
-from migrate_tasks.errors import UsageError
-from migrate_tasks.report import logs as logsetup
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
     ConnectionFlags,
@@ -26,36 +24,6 @@ WAIT_HELP = {
     "wait-timeout": "seconds to keep trying before giving up with exit 5"
     f" (default {defaults.WAIT_TIMEOUT_S})",
 }
-
-
-def wait_for_database(settings: Settings, timeout: float) -> str:
-    """Try the configured database until it answers (``ConnectionFailed`` after
-    ``timeout`` seconds, ``AuthFailed`` at once); returns how long it took, in words.
-    Each new reason to wait is logged once, every attempt with ``-v``."""
-    from migrate_tasks.config.urls import parse_target
-    from migrate_tasks.ops.wait import wait_until_answers
-
-    if timeout < 0:
-        raise UsageError(f"--wait-timeout {timeout:g}: give a number of seconds, 0 or more")
-    display = parse_target(settings.url).display
-    last: list[str] = []
-
-    def retrying(attempt: int, reason: str) -> None:
-        if last != [reason]:
-            logsetup.log.info("waiting for %s (up to %g s): %s", display, timeout, reason)
-            last[:] = [reason]
-        else:
-            logsetup.log.debug("attempt %d: %s", attempt, reason)
-
-    waited = wait_until_answers(
-        settings.url,
-        settings.auth_token,
-        timeout=timeout,
-        request_timeout=settings.timeout,
-        on_retry=retrying,
-    )
-    tries = "the first attempt" if waited.attempts == 1 else f"{waited.attempts} attempts"
-    return f"{display} answers (after {tries}, {waited.seconds:.1f} s)"
 
 
 _CONNECTION = ("url", "auth-token", "env", "insecure", "verbose", "log-format")

@@ -1,4 +1,4 @@
-"""A sqld primary with one read replica, both on free loopback ports (LIBSQL_NOTES §9)."""
+"""A sqld primary with one read replica, both on free loopback ports (docs/libsql-notes.md §9)."""
 
 from __future__ import annotations
 

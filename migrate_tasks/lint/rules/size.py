@@ -2,7 +2,7 @@
 
 sqld ends a write transaction older than 5 s when another writer waits for the database
 (``TRANSACTION_TIMEOUT``, rolled back), and a single statement running over about 5 s
-while another writer waits can hang both (LIBSQL_NOTES.md section 10). A migration is one
+while another writer waits can hang both (docs/libsql-notes.md §10). A migration is one
 transaction, so what counts is its total work. The rates below were measured on sqld
 0.24.32 on a 2-core machine (docs/lint.md, "Calibration"); a table's live row count
 divided by the rate of what a statement does to it gives the estimate.
