@@ -29,7 +29,7 @@ import nox
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.error_on_missing_interpreters = False
-if hasattr(nox.options, "download_python"):  # nox 2025.02+ would fetch a missing Python
+if hasattr(nox.options, "download_python"):  # recent nox would fetch a missing Python
     nox.options.download_python = "never"  # skipped with a message instead
 
 TARGETS = [
