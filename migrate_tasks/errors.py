@@ -42,6 +42,9 @@ class MigrateError(Exception):
     #: of the migrations completed before it, or None when that cannot be known (the
     #: connection failed, so the migration in flight may or may not have committed).
     completed: list[Any] | None = None
+    #: ``completed`` was read back from the database after the connection failed, so
+    #: it is known even though the request in flight was lost (``engine.batching``).
+    read_back: bool = False
 
 
 class DatabaseError(MigrateError):

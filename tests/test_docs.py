@@ -51,6 +51,8 @@ def test_configuration_page_states_the_defaults_the_code_uses():
         "lock_timeout": str(defaults.LOCK_TIMEOUT_S),
         "lock_ttl": str(defaults.LOCK_TTL_S),
         "timeout": str(defaults.REQUEST_TIMEOUT_S),
+        "batch_steps": str(defaults.BATCH_STEPS),
+        "batch_bytes": str(defaults.BATCH_BYTES),
     }
     assert {key: rows.get(key) for key in expected} == expected
     for key in ("lock_timeout", "lock_ttl", "timeout"):  # the README's settings paragraph

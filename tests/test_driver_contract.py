@@ -16,6 +16,7 @@ from contextlib import closing
 import pytest
 
 from migrate_tasks.drivers import Driver, Step, local, open_driver
+from migrate_tasks.drivers.base import Group
 from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.engine.tracking import REPLICA_PROBE, is_replica
 from migrate_tasks.errors import (
@@ -303,6 +304,40 @@ def test_reads_in_one_round_trip_is_what_the_wire_shows(sqld, remote_transport: 
                 assert proxy.requests == 1
             else:
                 assert proxy.ws_requests["execute"] == len(steps)
+
+
+def test_runs_groups_when_the_driver_says_so(db: Driver) -> None:
+    """``runs_groups``: each group its own transaction, a prefix committed, the failing
+    group left with nothing, the groups after it never run. A driver that does not
+    (one transaction per call) is never asked."""
+    assert isinstance(db.runs_groups, bool)
+    if not db.runs_groups:
+        return
+    assert db.group_max_steps > 0 and db.group_max_bytes > 0
+    outcome = db.run_groups(
+        [
+            Group([Step("CREATE TABLE rg1 (v)"), Step("INSERT INTO rg1 VALUES (1)")]),
+            Group([Step("CREATE TABLE rg2 (v)"), Step("INSERT INTO nope VALUES (1)")]),
+            Group([Step("CREATE TABLE rg3 (v)")]),
+        ]
+    )
+    assert outcome.committed == [[[], []]]
+    assert isinstance(outcome.failure, StatementError) and outcome.failure.index == 1
+    names = {r[0] for r in db.query("SELECT name FROM sqlite_master WHERE name LIKE 'rg%'")}
+    assert names == {"rg1"}
+
+
+def test_runs_groups_is_what_the_wire_shows(sqld, remote_transport: str) -> None:
+    """A driver that ``runs_groups`` sends them all in one request."""
+    with FaultProxy(sqld.port) as proxy:
+        url = proxy.http_url if remote_transport == "http" else proxy.ws_url
+        with closing(open_driver(url)) as driver:
+            if not driver.runs_groups:
+                return
+            groups = [Group([Step(f"CREATE TABLE w{n} (v)")]) for n in range(50)]
+            outcome = driver.run_groups(groups)
+            assert outcome.failure is None and len(outcome.committed) == 50
+            assert proxy.requests == 1
 
 
 # -- remote drivers only: sqld over HTTP and WebSocket ---------------------------------

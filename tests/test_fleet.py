@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,11 +21,13 @@ from migrate_tasks.config.settings import Settings
 from migrate_tasks.engine.core import RunOptions
 from migrate_tasks.errors import EXIT_CONNECTION, MigrationFileError, UsageError
 from migrate_tasks.fleet import runner as fleet
+from migrate_tasks.fleet import workers
 from migrate_tasks.fleet.admin import AdminApi
 from migrate_tasks.report import fleet as report
 from migrate_tasks.report.documents import fleet_json
 from migrate_tasks.report.status import status_counts, status_summary
 from tests.support.namespaces import NamespacedSqld
+from tests.support.proxy import FaultProxy
 from tests.support.sqld import JwtSqld
 
 MIGRATIONS = {
@@ -220,6 +223,34 @@ def test_namespaces_suggested_by_metrics_are_checked(ns_sqld, migrations, tmp_pa
 
 @pytest.mark.sqld
 @pytest.mark.target("http")
+def test_namespace_checks_share_a_few_kept_alive_connections(ns_sqld, tmp_path):
+    """Every tenant of a names file is checked before any migration: one admin request
+    each, but not one TCP (and TLS) handshake each, one after the other (100 tenants on a
+    server 50 ms away cost 10-20 s before anything ran)."""
+    names = [f"t{i:02d}" for i in range(30)]
+    for name in names:
+        ns_sqld.create(name)
+    names_file = tmp_path / "names.txt"
+    with FaultProxy(ns_sqld.admin_port) as admin:
+        names_file.write_text("\n".join([*names[:20], "nope", *names[20:]]) + "\n")
+        with pytest.raises(UsageError, match=r"no such namespace on the server: nope \("):
+            fleet.discover_targets(
+                str(names_file), admin_url=admin.http_url, base_url=ns_sqld.http_url
+            )
+        # /metrics, then each name once (again on a new connection if the server closed
+        # an idle one: a GET changes nothing)
+        retried = admin.http_requests - (1 + 31)
+        assert 0 <= retried < 8
+        assert admin.connections <= 1 + 8 + retried  # /metrics, then 8 checking at a time
+        names_file.write_text("\n".join(names) + "\n")
+        targets = fleet.discover_targets(
+            str(names_file), admin_url=admin.http_url, base_url=ns_sqld.http_url
+        )
+    assert [t.namespace for t in targets] == names  # in the file's order
+
+
+@pytest.mark.sqld
+@pytest.mark.target("http")
 def test_path_routing_needs_a_host_without_dots(ns_sqld, migrations, tmp_path):
     """What docs/fleet.md says about /dev/<ns> URLs in a fleet file, held to the server."""
     ns_sqld.create("viapath")
@@ -363,6 +394,68 @@ def test_glob_of_local_files(migrations, tmp_path, fleet_logs):
         fleet.discover_targets("tenants.txt", cwd=tmp_path)
     with pytest.raises(UsageError, match="is a folder; give a glob such as 'tenants/"):
         fleet.discover_targets("tenants", cwd=tmp_path)
+
+
+@pytest.mark.parametrize("threads", ["1", "0"], ids=["threads", "processes-if-possible"])
+def test_each_file_is_read_and_parsed_once_for_the_whole_fleet(
+    migrations, tmp_path, monkeypatch, threads
+):
+    """Not once per database: with 100 databases that was most of the fleet's own CPU
+    time. ``up`` checks every file before the databases start, so each is read and parsed
+    once in all; ``down`` parses what it rolls back, once per worker at most (once in all
+    on threads). Every read and parse is written to a file, so forked workers count too."""
+    from migrate_tasks.files import parser, source
+
+    monkeypatch.setenv(workers.THREADS_ENV, threads)
+    calls = tmp_path / "calls.log"
+    real_parse, real_read = parser.parse_migration, source.MigrationFile.read_small
+
+    def note(what: str, name: str) -> None:
+        with open(calls, "a") as out:  # one short append: whole lines, whichever process
+            out.write(f"{what} {name} {os.getpid()}\n")
+
+    def counting_parse(data: bytes, display: str):  # the real parser, counted
+        note("parse", Path(display).name)
+        return real_parse(data, display)
+
+    def counting_read(self: source.MigrationFile, limit: int) -> bytes | None:
+        note("read", self.path.name)
+        return real_read(self, limit)
+
+    def counted() -> dict[tuple[str, str], list[str]]:
+        found: dict[tuple[str, str], list[str]] = {}
+        for line in calls.read_text().splitlines() if calls.exists() else []:
+            what, name, pid = line.split()
+            found.setdefault((what, name), []).append(pid)
+        calls.unlink(missing_ok=True)
+        return found
+
+    monkeypatch.setattr(parser, "parse_migration", counting_parse)
+    monkeypatch.setattr(source.MigrationFile, "read_small", counting_read)
+    make_databases(tmp_path / "t", [f"{letter}.db" for letter in "abcd"])
+    targets = fleet.discover_targets("t/*.db", cwd=tmp_path)
+    settings = settings_for(migrations)
+
+    results = fleet.run_fleet(targets, fleet.up_operation(), settings=settings, jobs=2)
+    assert [r.summary for r in results] == ["applied 3"] * 4
+    expected = {(what, name) for what in ("parse", "read") for name in MIGRATIONS}
+    up = counted()
+    assert set(up) == expected
+    assert all(len(pids) == 1 for pids in up.values()), up
+
+    results = fleet.run_fleet(targets, fleet.down_operation(all_=True), settings=settings, jobs=3)
+    assert [r.summary for r in results] == ["rolled back 3"] * 4
+    down = counted()
+    assert set(down) == expected
+    for pids in down.values():
+        assert len(pids) == len(set(pids)) <= 3, down  # never twice in one process
+        if threads == "1":
+            assert len(pids) == 1
+    for letter in "abcd":
+        assert (
+            sql(tmp_path / "t" / f"{letter}.db", "SELECT status FROM schema_migrations")
+            == [("rolled_back",)] * 3
+        )
 
 
 def test_fail_fast_lets_running_databases_finish_and_skips_the_queued(migrations, tmp_path):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
+import subprocess
+import sys
+from subprocess import PIPE
 
 import pytest
 
 from tests.support.namespaces import NamespacedSqld
-from tests.support.project import Project, Run
+from tests.support.project import BIN, Project, Run
 
 M = "-- migrate:up\nCREATE TABLE t{n} (id INTEGER);\n-- migrate:down\nDROP TABLE t{n};\n"
 
@@ -50,6 +55,120 @@ def test_fleet_of_local_files(tmp_path):
         conn.close()
         assert applied == (2,), name  # each database applied each migration exactly once
     assert project.invoke("migrate.status", "--check", "--fleet", "tenants/*.db").code == 0
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_a_fleet_of_files_runs_its_databases_in_worker_processes(tmp_path, jobs):
+    """The native driver holds the GIL for each whole call (COMMIT and its fsyncs too),
+    so worker threads ran one local database at a time: with --jobs above 1 each one is
+    migrated by a forked worker process. Each database records the process id its lease
+    names while the migration runs (the lock row of that run)."""
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write(
+        "20250101000001_worker.sql",
+        "-- migrate:up\nCREATE TABLE worker AS SELECT pid FROM schema_migrations_lock;\n"
+        "-- migrate:down\nDROP TABLE worker;\n",
+    )
+    project.write("20250101000002_t2.sql", M.format(n=2))
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    names = [f"{letter}.db" for letter in "abcde"]
+    for name in names:
+        sqlite3.connect(tenants / name).close()
+    argv = [str(BIN / "libsql-migrate"), "up", "--fleet", "tenants/*.db", "--jobs", str(jobs)]
+    with subprocess.Popen(
+        argv, cwd=project.root, env=project.env(), stdout=PIPE, stderr=PIPE, text=True
+    ) as proc:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "5 databases: 5 ok, 0 failed, 0 skipped" in out
+    pids = set()
+    for name in names:
+        with contextlib.closing(sqlite3.connect(tenants / name)) as db:
+            pids.add(db.execute("SELECT pid FROM worker").fetchone()[0])
+            assert db.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+            assert db.execute("SELECT count(*) FROM schema_migrations_lock").fetchone() == (0,)
+    if jobs == 1:
+        assert pids == {proc.pid}  # one database at a time: no workers to start
+    else:
+        assert proc.pid not in pids and all(isinstance(p, int) and p > 0 for p in pids)
+
+
+def test_fail_fast_with_worker_processes(tmp_path):
+    """--fail-fast with worker processes: a worker whose database failed starts no other,
+    so with every database broken at most --jobs of them fail (one per worker) and the
+    rest are skipped, untouched. (Ignoring the flag would fail all eight.)"""
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write("20250101000001_t1.sql", M.format(n=1))
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    names = [f"{letter}.db" for letter in "abcdefgh"]
+    for name in names:
+        with contextlib.closing(sqlite3.connect(tenants / name)) as db:
+            db.execute("CREATE TABLE t1 (already INTEGER)")  # the migration fails everywhere
+    argv = [str(BIN / "libsql-migrate"), "up", "--fleet", "tenants/*.db", "--jobs", "2"]
+    argv += ["--fail-fast", "--json"]
+    done = subprocess.run(
+        argv, cwd=project.root, env=project.env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    outcomes = {d["target"]: d["outcome"] for d in json.loads(done.stdout)["databases"]}
+    failed = [t for t, o in outcomes.items() if o == "failed"]
+    skipped = [t for t, o in outcomes.items() if o == "skipped"]
+    assert 1 <= len(failed) <= 2 and len(failed) + len(skipped) == len(names), outcomes
+    for target in skipped:
+        with contextlib.closing(sqlite3.connect(project.root / target)) as db:
+            tables = db.execute("SELECT name FROM sqlite_master").fetchall()
+        assert tables == [("t1",)], target  # never started: no tracking tables
+
+
+WORKER_DIES = """
+import os, sys
+from pathlib import Path
+from migrate_tasks.config.settings import Settings
+from migrate_tasks.fleet import runner as fleet
+
+def run(engine):
+    if engine.driver.display_url.endswith("b.db"):
+        os._exit(9)  # as if killed while migrating
+    return fleet.up_operation().run(engine)
+
+targets = fleet.discover_targets("tenants/*.db", cwd=Path.cwd())
+settings = Settings(url="file:unused.db", directory=Path("migrations"), table="schema_migrations")
+results = fleet.run_fleet(targets, fleet.Operation("up", run), settings=settings, jobs=2)
+for r in results:
+    print(r.target, r.outcome, r.error or "")
+"""
+
+
+def test_a_worker_process_that_dies_fails_its_databases_not_the_fleet(tmp_path):
+    """A worker killed mid-run (here: it exits while on b.db) leaves the main process
+    standing: every database not done by then is reported failed with why, and a rerun
+    completes them."""
+    project = Project(tmp_path / "app", "file:unused.db")
+    project.write("20250101000001_t1.sql", M.format(n=1))
+    tenants = project.root / "tenants"
+    tenants.mkdir()
+    for name in "abcd":
+        sqlite3.connect(tenants / f"{name}.db").close()
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_DIES],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert sorted(lines) == [f"tenants/{n}.db" for n in "abcd"]
+    assert lines["tenants/b.db"].startswith("failed a worker process ended unexpectedly")
+    assert all(v.startswith(("ok", "failed a worker process")) for v in lines.values())
+    run = project.invoke("migrate.up", "--fleet", "tenants/*.db")
+    assert run.code == 0, run.err
+    for name in "abcd":
+        with contextlib.closing(sqlite3.connect(tenants / f"{name}.db")) as db:
+            assert db.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
 
 
 def test_fleet_needs_something_to_run_on(tmp_path):

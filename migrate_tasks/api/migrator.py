@@ -131,15 +131,12 @@ class Migrator:
         return Engine(self._connect(), self.settings.directory, self.settings.table)
 
     def _connect(self, *, must_exist: bool = False) -> Driver:
-        from migrate_tasks.drivers import open_driver
+        from migrate_tasks.drivers import open_configured
 
-        settings = self.settings
         if self._driver is None:
-            self._driver = open_driver(
-                settings.url, settings.auth_token, timeout=settings.timeout, must_exist=must_exist
-            )
+            self._driver = open_configured(self.settings, must_exist=must_exist)
         elif must_exist:  # opened earlier without the check: a missing file must still fail
-            open_driver(settings.url, settings.auth_token, must_exist=True).close()
+            open_configured(self.settings, must_exist=True).close()
         return self._driver
 
     def close(self) -> None:

@@ -21,6 +21,11 @@ LOCK_TIMEOUT_S = 60
 LOCK_TTL_S = 120
 #: Seconds to wait for a server's answer to one request.
 REQUEST_TIMEOUT_S = 300
+#: sqld over HTTP: most Hrana steps, and bytes of SQL and parameters, one request carries
+#: when many migrations share it (each still its own transaction). The reasons for these
+#: numbers are at ``HranaHttpDriver.group_max_steps``.
+BATCH_STEPS = 5000
+BATCH_BYTES = 2097152
 #: Seconds ``wait`` (and ``up --wait``) keeps trying a database that does not answer yet.
 WAIT_TIMEOUT_S = 60
 #: Seconds to wait for sqld's admin API (fleet discovery: a few small GETs).

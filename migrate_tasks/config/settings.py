@@ -33,6 +33,8 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "lock_timeout": defaults.LOCK_TIMEOUT_S,
     "lock_ttl": defaults.LOCK_TTL_S,
     "timeout": defaults.REQUEST_TIMEOUT_S,
+    "batch_steps": defaults.BATCH_STEPS,
+    "batch_bytes": defaults.BATCH_BYTES,
     "environments": {},
     #: ``generate``: the models, package.module:Base (or :metadata).
     "models": None,
@@ -49,6 +51,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _ENV_KEYS = {
     "url", "auth_token", "dir", "table", "protected", "lock_timeout", "lock_ttl", "timeout",
+    "batch_steps", "batch_bytes",
 }  # fmt: skip
 
 
@@ -68,6 +71,9 @@ class Settings:
     lock_ttl: int = defaults.LOCK_TTL_S
     #: Seconds to wait for a server's answer to one request.
     timeout: float = float(defaults.REQUEST_TIMEOUT_S)
+    #: sqld over HTTP: what one request may carry when migrations share it.
+    batch_steps: int = defaults.BATCH_STEPS
+    batch_bytes: int = defaults.BATCH_BYTES
     auth_token: str | None = field(default=None, repr=False)
     #: For each setting, a human description of where its value came from.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -132,6 +138,12 @@ def resolve_settings(
     )
     lock_ttl = int(_number(pick("lock_ttl", layer, defaults.LOCK_TTL_S), "lock_ttl", minimum=5))
     timeout = _number(pick("timeout", layer, defaults.REQUEST_TIMEOUT_S), "timeout", minimum=0.1)
+    batch_steps = int(
+        _number(pick("batch_steps", layer, defaults.BATCH_STEPS), "batch_steps", minimum=1)
+    )
+    batch_bytes = int(
+        _number(pick("batch_bytes", layer, defaults.BATCH_BYTES), "batch_bytes", minimum=1)
+    )
     return Settings(
         url=url,
         auth_token=str(token) if token else None,
@@ -143,6 +155,8 @@ def resolve_settings(
         lock_timeout=lock_timeout,
         lock_ttl=lock_ttl,
         timeout=timeout,
+        batch_steps=batch_steps,
+        batch_bytes=batch_bytes,
         sources=sources,
     )
 

@@ -6,12 +6,29 @@ aiohttp (~0.2 s of start-up), so only ``ws://``/``wss://`` URLs pay for it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from migrate_tasks.config import defaults
 from migrate_tasks.config.urls import parse_target
 from migrate_tasks.drivers.base import Driver, Row, Step
 from migrate_tasks.errors import UsageError
 
-__all__ = ["Driver", "Row", "Step", "driver_class", "open_driver"]
+if TYPE_CHECKING:
+    from migrate_tasks.config.settings import Settings
+
+__all__ = ["Driver", "Row", "Step", "driver_class", "open_configured", "open_driver"]
+
+
+def open_configured(settings: Settings, *, must_exist: bool = False) -> Driver:
+    """The driver for the configured database, with every setting that shapes it (token,
+    timeout, batch budgets): the one way the tasks and the API connect."""
+    return open_driver(
+        settings.url,
+        settings.auth_token,
+        timeout=settings.timeout,
+        must_exist=must_exist,
+        batch=(settings.batch_steps, settings.batch_bytes),
+    )
 
 
 def open_driver(
@@ -22,6 +39,7 @@ def open_driver(
     must_exist: bool = False,
     host_header: str | None = None,
     display_url: str | None = None,
+    batch: tuple[int, int] | None = None,
 ) -> Driver:
     """Open the driver for ``url``; an explicit ``auth_token`` wins over ``?authToken=``.
 
@@ -30,7 +48,8 @@ def open_driver(
     reads as an empty database (and is created at the first write) unless
     ``must_exist``. ``host_header``: the ``Host`` header to send (http(s):// only): sqld
     picks a namespace by its first label (fleets). ``display_url``: how to name the
-    database in messages, instead of the redacted URL. Close the driver when done (the
+    database in messages, instead of the redacted URL. ``batch``: (steps, bytes) one
+    request may carry when many migrations share it (http(s):// only). Close the driver when done (the
     ws one keeps a non-daemon thread alive until then).
     """
     target = parse_target(url)
@@ -44,7 +63,12 @@ def open_driver(
         return cls(target.path, display_url=display, must_exist=must_exist)
     assert target.url is not None
     if target.kind == "http":
-        return cls(target.url, token, timeout=timeout, display_url=display, host_header=host_header)
+        driver = cls(
+            target.url, token, timeout=timeout, display_url=display, host_header=host_header
+        )
+        if batch is not None:
+            driver.group_max_steps, driver.group_max_bytes = batch
+        return driver
     return cls(target.url, token, timeout=timeout, display_url=display)
 
 

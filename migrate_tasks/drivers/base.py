@@ -27,6 +27,30 @@ class Step:
     params: tuple[Any, ...] = ()
 
 
+@dataclass(frozen=True)
+class Group:
+    """One transaction of ``run_groups``: its steps, whether foreign keys go off around
+    it (as ``run_atomic(foreign_keys_off=True)``), and the indexes of the steps whose rows
+    the caller reads (the others come back empty: responses stay small). ``atomic=False``:
+    no transaction, each step commits on its own as in ``run_each`` (a failure at step i
+    leaves the steps before it applied)."""
+
+    steps: Sequence[Step]
+    foreign_keys_off: bool = False
+    rows: frozenset[int] = frozenset()
+    atomic: bool = True
+
+
+@dataclass
+class GroupsOutcome:
+    """What ``run_groups`` did: each step's rows for every group that committed (a
+    prefix of the groups, in order), and why the group after them did not commit (None:
+    all did). The groups after a failed one were not attempted."""
+
+    committed: list[list[list[Row]]]
+    failure: DatabaseError | None = None
+
+
 class Driver(Protocol):
     """What the engine needs from a database connection."""
 
@@ -57,6 +81,14 @@ class Driver(Protocol):
     #: with the history read for free. False for ws: each step is a round trip of its own,
     #: and a write refused to a read-only token closes the socket.
     reads_in_one_round_trip: bool
+    #: ``run_groups`` sends many transactions in one round trip, each all or nothing and
+    #: each run only if the one before it committed. False: the engine runs one
+    #: transaction per call (``run_atomic``) and never calls ``run_groups``.
+    runs_groups: bool
+    #: With ``runs_groups``: how much one ``run_groups`` call may carry (Hrana steps, and
+    #: bytes of SQL and parameters); the engine splits a run into calls within both.
+    group_max_steps: int
+    group_max_bytes: int
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run one statement outside any explicit transaction and return its rows."""
@@ -102,12 +134,30 @@ class Driver(Protocol):
         """
         ...
 
+    def run_groups(self, groups: Sequence[Group]) -> GroupsOutcome:
+        """Run every group as its own transaction, in order, in one round trip; a group
+        runs only if the one before it committed, so after a failure nothing more runs.
+
+        The failure is ``StatementError(index=i)`` for step i of its group (nothing of
+        that group is left), or a ``DatabaseError`` (it could not begin or commit, or the
+        server ended the transaction). A failure of the call itself (connection lost,
+        5xx) raises: any prefix of the groups may then have committed, so the caller
+        must read back what did. Only called when ``runs_groups`` is true.
+        """
+        ...
+
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Run the steps one by one, each committing on its own.
 
         On the first failing step raise ``StatementError(index=i)``; the steps
         before it stay applied.
         """
+        ...
+
+    def ending(self) -> None:
+        """The next call is the last of this run (the lock's release): a driver that keeps
+        a server-side session may end it with that call instead of a round trip of its
+        own. Calls after it still work."""
         ...
 
     def close(self) -> None:

@@ -6,8 +6,10 @@ when not closed, and hides sqld's 401/403 text. One ``POST /v3/pipeline`` holdin
 ``BEGIN``, the steps (each conditional on the previous one), ``COMMIT`` and a
 conditional ``ROLLBACK`` is all-or-nothing in one round trip, and its
 ``step_errors`` tell exactly which step failed. The connection is ``PipelineClient``'s
-(``drivers.pipeline``); a unit too big to hold travels on one stream
-(``drivers.http_stream``).
+(``drivers.pipeline``); every request of a run goes on one kept Hrana stream
+(``drivers.hrana_session``), a unit too big to hold in chunks on that stream
+(``drivers.http_stream``), and many units in one request (``run_groups``,
+``drivers.http_groups``).
 
 We never send Hrana ``describe``: on sqld it creates vector-index shadow tables
 early and leaves the index empty (docs/libsql-notes.md §5).
@@ -20,10 +22,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from migrate_tasks.config import defaults
-from migrate_tasks.drivers.base import Row, Step
+from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
 from migrate_tasks.drivers.hrana import (
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
+    JSON,
     commit_error,
     control_step,
     error_text,
@@ -32,6 +35,8 @@ from migrate_tasks.drivers.hrana import (
     statement,
     step_error,
 )
+from migrate_tasks.drivers.hrana_session import Session
+from migrate_tasks.drivers.http_groups import GroupBatch
 from migrate_tasks.drivers.http_stream import (
     Chunk,
     Stream,
@@ -40,7 +45,7 @@ from migrate_tasks.drivers.http_stream import (
     flush,
     stream_step,
 )
-from migrate_tasks.drivers.pipeline import PipelineClient, response
+from migrate_tasks.drivers.pipeline import PipelineClient, batch_error, response
 from migrate_tasks.errors import DatabaseError, StatementError
 
 
@@ -53,6 +58,16 @@ class HranaHttpDriver:
     can_switch_foreign_keys = True  # PRAGMA foreign_keys=OFF before BEGIN, in one batch
     may_be_replica = True
     reads_in_one_round_trip = True  # query_many is one pipeline
+    runs_groups = True  # many BEGIN ... COMMIT groups in one batch (drivers.http_groups)
+    #: ``run_groups`` budgets per request. Steps: a migration of two statements is about
+    #: 12 steps with its tracking rows and lease, so 5,000 carry about 400 such migrations
+    #: (200 in one request); the time goes to sqld and the link, not to the request's
+    #: size (W3, 200 migrations at 20 ms per round trip: benchmarks/README.md), while
+    #: the response stays far below sqld's 10 MB cap (no rows are asked for but the
+    #: lease's). Bytes: 2 MiB of SQL keeps one request (and our memory) bounded where
+    #: big data migrations meet a proxy's body limit; a unit bigger than that goes alone.
+    group_max_steps = defaults.BATCH_STEPS
+    group_max_bytes = defaults.BATCH_BYTES
     #: ``run_atomic_iter`` sends a request when its chunk reaches this many steps or
     #: bytes of JSON, ... (2M small INSERTs on loopback ran as fast with 500 as with
     #: 20,000 steps a request: sqld is the bottleneck. 5,000 (~0.6 MB) keeps requests
@@ -82,6 +97,7 @@ class HranaHttpDriver:
             host_header=host_header,
         )
         self.display_url = self._client.display_url
+        self._session = Session(self._client)
 
     def __repr__(self) -> str:
         return f"<HranaHttpDriver {self.display_url}>"
@@ -95,28 +111,25 @@ class HranaHttpDriver:
     # -- the Driver protocol -------------------------------------------------
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Run one statement on a fresh stream (autocommit) and return its rows."""
-        stmt = statement(sql, params, index=0)
-        results = self._client.pipeline(
-            [{"type": "execute", "stmt": stmt}, {"type": "close"}], idempotent=True
-        )
+        """Run one statement (autocommit) and return its rows."""
+        stmt = JSON.encode({"type": "execute", "stmt": statement(sql, params, index=0)})
+        results = self._session.send([stmt], idempotent=True, keep=False)["results"]
         return result_rows(response(results, 0, self.display_url)["result"])
 
     def query_many(self, steps: Sequence[Step]) -> list[list[Row] | DatabaseError]:
-        """Every step as its own ``execute`` request of ONE pipeline on a fresh stream
-        (autocommit each): sqld answers each request on its own, so one failing read
+        """Every step as its own ``execute`` request of ONE pipeline (autocommit each): sqld answers each request on its own, so one failing read
         does not stop the others. Only reads are meant to go here; a read is safe to
         send again on a fresh connection, a write might have landed."""
         if not steps:
             return []
-        requests: list[dict[str, Any]] = [
-            {"type": "execute", "stmt": statement(step.sql, step.params, i)}
+        requests = [
+            JSON.encode({"type": "execute", "stmt": statement(step.sql, step.params, i)})
             for i, step in enumerate(steps)
         ]
-        results = self._client.pipeline([*requests, {"type": "close"}], idempotent=True)
-        if len(results) != len(requests) + 1:
+        results = self._session.send(requests, idempotent=True, keep=False)["results"]
+        if len(results) != len(requests):
             raise DatabaseError(
-                f"{self.display_url}: the server answered {len(requests) + 1} requests with"
+                f"{self.display_url}: the server answered {len(requests)} requests with"
                 f" {len(results)} results",
                 "HRANA_PROTO_ERROR",
             )
@@ -182,6 +195,7 @@ class HranaHttpDriver:
         COMMIT or ROLLBACK (as does the ROLLBACK after a failure).
         """
         stream: Stream | None = None
+        clean = False
         chunk: list[Step] = []
         encoded: list[str] = []
         size = 0
@@ -189,7 +203,7 @@ class HranaHttpDriver:
         try:
             for i, step in enumerate(steps):
                 if stream is None:
-                    stream = begin_stream(self._client, foreign_keys_off=foreign_keys_off)
+                    stream = begin_stream(self._session, foreign_keys_off=foreign_keys_off)
                 text = stream_step(step, i, len(chunk))
                 chunk.append(step)
                 encoded.append(text)
@@ -204,13 +218,49 @@ class HranaHttpDriver:
                     chunk, encoded, size = [], [], 0
             if stream is not None:
                 flush(stream, Chunk(chunk, encoded, start, final=True), self.display_url)
+            clean = True
         except BaseException:  # also Ctrl-C and errors raised by the iterator itself
             if stream is not None:
                 abort_stream(stream)
             raise
         finally:
             if stream is not None:
-                stream.release()
+                stream.release(clean=clean)
+
+    def run_groups(self, groups: Sequence[Group]) -> GroupsOutcome:
+        """Every group its own transaction, all in ONE request (``drivers.http_groups``)."""
+        batch = GroupBatch(groups)
+        outcome = self._send_groups(batch) if batch.groups else GroupsOutcome([])
+        if batch.bad is not None and outcome.failure is None:
+            outcome.failure = batch.bad[1]  # a parameter that cannot be sent
+        return outcome
+
+    def _send_groups(self, batch: GroupBatch) -> GroupsOutcome:
+        answer = self._session.send([batch.request()], idempotent=False)
+        results = answer["results"]
+        error = batch_error(results, 0, len(batch.encoded), self.display_url)
+        if error is None:
+            return batch.outcome(results[0]["response"]["result"], self.display_url)
+        if not (error.code or "").startswith("SQL_"):
+            raise error
+        # sqld refused to parse one statement, so nothing ran: find it, run the groups
+        # before its own, and report it as that group's failure
+        try:
+            self._client.locate_parse_error([s for g in batch.groups for s in g.steps])
+        except StatementError as exc:
+            number, index = batch.locate(exc.index)
+            prefix = list(batch.groups[:number])
+            failing = batch.groups[number]
+            partial = not failing.atomic and index > 0  # its steps before it run, each
+            if partial:
+                prefix.append(Group(failing.steps[:index], atomic=False))
+            before = self.run_groups(prefix)
+            if before.failure is None:
+                if partial:
+                    before.committed.pop()
+                before.failure = StatementError(index, exc.message, exc.code)
+            return before
+        raise error
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step autocommits; a step runs only if the one before it succeeded."""
@@ -236,16 +286,20 @@ class HranaHttpDriver:
                 raise StatementError(i, message, code)
         return [result_rows(r) for r in result["step_results"]]
 
+    def ending(self) -> None:
+        """The next request is the run's last: it closes the kept stream too."""
+        self._session.ending()
+
     def close(self) -> None:
-        """Close the keep-alive connection; safe to call twice."""
-        self._client.close()
+        """Close the kept stream if still open, and the keep-alive connection; safe to
+        call twice."""
+        self._session.close()
 
     # -- transport ------------------------------------------------------------
 
     def _batch(self, steps: list[dict[str, Any]], user: Sequence[Step]) -> dict[str, Any]:
-        results = self._client.pipeline(
-            [{"type": "batch", "batch": {"steps": steps}}, {"type": "close"}], idempotent=False
-        )
+        request = JSON.encode({"type": "batch", "batch": {"steps": steps}})
+        results = self._session.send([request], idempotent=False)["results"]
         try:
             result = response(results, 0, self.display_url)["result"]
         except DatabaseError as exc:

@@ -1,9 +1,10 @@
 """One transaction of any size over HTTP: a Hrana stream carried from request to request.
 
-``BEGIN`` opens the stream (its baton carries the transaction from request to request);
-then each chunk of steps is one ``batch`` request, every step conditional on the one
-before it, so nothing runs after a failure; the last chunk carries ``COMMIT`` and closes
-the stream. The first step of a chunk also requires the stream to be inside a
+``BEGIN`` goes out on the run's kept stream (``drivers.hrana_session``; its baton carries
+the transaction from request to request); then each chunk of steps is one ``batch``
+request, every step conditional on the one before it, so nothing runs after a failure;
+the last chunk carries ``COMMIT`` and hands the stream back to the session (after a
+failure it is rolled back, closed and forgotten). The first step of a chunk also requires the stream to be inside a
 transaction still: if sqld ended it between two requests, no step may run in
 autocommit mode. ``HranaHttpDriver.run_atomic_iter`` decides when a chunk is full.
 """
@@ -30,7 +31,8 @@ from migrate_tasks.drivers.hrana import (
     statement,
     step_error,
 )
-from migrate_tasks.drivers.pipeline import PipelineClient, batch_error, pipeline_body
+from migrate_tasks.drivers.hrana_session import Session
+from migrate_tasks.drivers.pipeline import batch_error, pipeline_body
 from migrate_tasks.errors import DatabaseError
 
 log = logging.getLogger("migrate_tasks")
@@ -53,19 +55,28 @@ class Chunk:
 class Stream:
     """The state of one open Hrana stream: where to send, and its current baton."""
 
-    def __init__(self, target: PipelineClient, baton: str, *, own_target: bool) -> None:
-        self.target = target
-        self.baton: str | None = baton
+    def __init__(self, session: Session) -> None:
+        assert session.baton is not None
+        self.session = session
+        self.target = session.target
+        self.baton: str | None = session.baton
         self.last_sent = time.monotonic()
         self.closed = False
         #: The stream runs with foreign keys off: turn them on again before closing it.
         self.foreign_keys_off = False
-        self._own_target = own_target
+        #: The final chunk is the run's last request: it closes the stream.
+        self.ending = False
+        session.busy = True
 
-    def release(self) -> None:
-        """Close the extra connection made for a ``base_url`` that is not ours."""
-        if self._own_target:
-            self.target.close()
+    def release(self, *, clean: bool) -> None:
+        """Give the stream back to the session: to carry on with when the transaction
+        ended cleanly (committed or rolled back by the final chunk), else forgotten."""
+        session = self.session
+        session.busy = False
+        if clean and self.closed and self.baton is not None and not self.ending:
+            session.baton, session.last = self.baton, self.last_sent
+        else:
+            session.forget()
 
 
 def stream_step(step: Step, index: int, position: int) -> str:
@@ -82,14 +93,15 @@ def stream_step(step: Step, index: int, position: int) -> str:
     )
 
 
-def begin_stream(client: PipelineClient, *, foreign_keys_off: bool = False) -> Stream:
-    """Open a stream with ``BEGIN`` and follow the server's ``base_url`` if any."""
+def begin_stream(session: Session, *, foreign_keys_off: bool = False) -> Stream:
+    """``BEGIN`` on the session's stream (whose ``base_url`` it follows)."""
     steps = [control_step("BEGIN", None)]
     if foreign_keys_off:
         steps = [control_step(FOREIGN_KEYS_OFF, None), control_step("BEGIN", ok_condition(0))]
     begin = json.dumps({"type": "batch", "batch": {"steps": steps}})
-    answer = client.send(pipeline_body(None, [begin]), idempotent=True)
-    error = batch_error(answer["results"], 0, len(steps), client.display_url)
+    ending, session.closing = session.closing, False  # the last chunk closes, not BEGIN
+    answer = session.send([begin], idempotent=True)
+    error = batch_error(answer["results"], 0, len(steps), session.client.display_url)
     if error is None:  # the request ran: did its steps?
         result = answer["results"][0]["response"]["result"]
         for outcome, failure in zip(result["step_results"], result["step_errors"], strict=True):
@@ -97,28 +109,25 @@ def begin_stream(client: PipelineClient, *, foreign_keys_off: bool = False) -> S
                 message, code = error_text(failure or {"message": "it did not run"})
                 error = DatabaseError(message, code)
                 break
-    baton = answer.get("baton")
-    if error is not None or not isinstance(baton, str):
+    if error is not None or session.baton is None:
+        session.forget()  # foreign keys may be off on it: never reuse it
         message = error.message if error else "the server returned no baton"
         raise DatabaseError(f"could not start a transaction: {message}", error and error.code)
-    base_url = answer.get("base_url")
-    target = client
-    if isinstance(base_url, str) and base_url:
-        target = client.elsewhere(base_url)
-    stream = Stream(target, baton, own_target=target is not client)
+    stream = Stream(session)
+    stream.ending = ending
     stream.foreign_keys_off = foreign_keys_off
     return stream
 
 
 def flush(stream: Stream, chunk: Chunk, display: str) -> None:
     """Send ``chunk`` on the stream's baton and raise for its first failure. The
-    final chunk adds ``COMMIT`` (only if every step ran), a ``ROLLBACK`` unless
-    the COMMIT succeeded, and ``close``."""
+    final chunk adds ``COMMIT`` (only if every step ran) and a ``ROLLBACK`` unless
+    the COMMIT succeeded."""
     encoded, n, start = chunk.encoded, len(chunk.steps), chunk.start
     if chunk.final:
         encoded = [*encoded, *_final_steps(n, stream.foreign_keys_off)]
     batch = '{"type":"batch","batch":{"steps":[' + ",".join(encoded) + "]}}"
-    requests = [batch, '{"type":"close"}'] if chunk.final else [batch]
+    requests = [batch, '{"type":"close"}'] if chunk.final and stream.ending else [batch]
     body = pipeline_body(stream.baton, requests)
     answer = stream.target.send(body, idempotent=False, mid_transaction=not chunk.final)
     stream.last_sent = time.monotonic()

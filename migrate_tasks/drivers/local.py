@@ -56,6 +56,9 @@ class LocalDriver:
     can_switch_foreign_keys = True
     may_be_replica = False
     reads_in_one_round_trip = True  # no round trips at all
+    runs_groups = False  # one transaction per call (no round trip to save)
+    group_max_steps = 0
+    group_max_bytes = 0
 
     def __init__(
         self,
@@ -212,6 +215,9 @@ class LocalDriver:
         if steps:
             self._materialise()
         return [self._execute(i, step.sql, step.params) for i, step in enumerate(steps)]
+
+    def ending(self) -> None:
+        """Nothing to do: no session to end."""
 
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back); safe twice."""

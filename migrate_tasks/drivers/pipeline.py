@@ -206,6 +206,10 @@ class PipelineClient:
                 ) from None
             return answer  # type: ignore[no-any-return]
         text, code = self._server_text(data)
+        if status == 400 and code is None and "baton" in text.lower():
+            # sqld: "Received an invalid baton" / "... has already been used": the stream
+            # is gone and nothing ran (``hrana_session`` starts a new one)
+            code = "BATON_INVALID"
         if code in INTERRUPTED_CODES:
             raise interrupted_error(code, self.display_url)
         if status in (401, 403):

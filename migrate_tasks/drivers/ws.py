@@ -72,6 +72,9 @@ class WsDriver:
     can_switch_foreign_keys = False  # see _refuse_foreign_keys_off
     may_be_replica = True
     reads_in_one_round_trip = False  # a stream per step; a refused write closes the socket
+    runs_groups = False  # libsql-client sends no conditional multi-transaction batch
+    group_max_steps = 0
+    group_max_bytes = 0
     #: One batch message holds at most this many steps and bytes of SQL (JSON-escaped)
     #: and parameters, so that it stays far below sqld's ~12 MB message limit and its
     #: reply (about 160 bytes a step) below aiohttp's 4 MiB receive limit.
@@ -260,6 +263,9 @@ class WsDriver:
             args = _args(step.params, i)
             results.append(_rows(self._call(client.execute, step.sql, args, index=i, write=True)))
         return results
+
+    def ending(self) -> None:
+        """Nothing to do: each batch has its own stream."""
 
     def close(self) -> None:
         """Stop libsql-client's event-loop thread; safe to call twice."""

@@ -5,10 +5,17 @@ A file is read when first needed and kept; one over ``STREAM_THRESHOLD_BYTES`` i
 held: it is hashed, or checked in one streaming pass, and its statements are read again
 lazily when it runs (``Unit.statements``). ``status`` hashes files without parsing
 them, and a file applied with the checksum it has now is not parsed again.
+
+A fleet shares one set between its worker threads: each file is then read, hashed and
+parsed once for the whole fleet (not once per database), and every database runs the
+very bytes that were checked. The caches are filled under a lock, so two threads never
+read one file twice (and so never see two versions of it). Forked worker processes
+start with a copy of what was read before the fork.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,14 +43,18 @@ class MigrationSet:
         self._parsed: dict[str, ParsedMigration] = {}
         self._checksums: dict[str, str] = {}
         self._units: dict[tuple[str, str], Unit] = {}
+        # re-entrant: unit() asks parsed(), which asks data(); uncontended outside fleets
+        self._lock = threading.RLock()
 
     # -- names ----------------------------------------------------------------------------
 
     def scan(self) -> tuple[dict[str, MigrationFile], list[MigrationFileError]]:
         """Usable files by version, and every naming problem (bad name, duplicate)."""
         if self._scanned is None:
-            files, problems = scan(self.directory)
-            self._scanned = ({f.version: f for f in files}, problems)
+            with self._lock:
+                if self._scanned is None:
+                    files, problems = scan(self.directory)
+                    self._scanned = ({f.version: f for f in files}, problems)
         return self._scanned
 
     def files(self) -> dict[str, MigrationFile]:
@@ -60,7 +71,9 @@ class MigrationSet:
 
     def data(self, version: str) -> bytes:
         if version not in self._data:
-            self._data[version] = self.file(version).read()
+            with self._lock:
+                if version not in self._data:
+                    self._data[version] = self.file(version).read()
         return self._data[version]
 
     def big(self, version: str) -> bool:
@@ -68,14 +81,17 @@ class MigrationSet:
         if version in self._data:
             return False
         if version not in self._bigs:
-            try:
-                data = self.file(version).read_small(STREAM_THRESHOLD_BYTES)
-            except MigrationFileError:
-                return False  # reading it again will report the problem
-            if data is None:
-                self._bigs.add(version)
-            else:
-                self._data[version] = data
+            with self._lock:
+                if version in self._data or version in self._bigs:
+                    return version in self._bigs
+                try:
+                    data = self.file(version).read_small(STREAM_THRESHOLD_BYTES)
+                except MigrationFileError:
+                    return False  # reading it again will report the problem
+                if data is None:
+                    self._bigs.add(version)
+                else:
+                    self._data[version] = data
         return version in self._bigs
 
     def summary(self, version: str) -> FileSummary:
@@ -83,8 +99,10 @@ class MigrationSet:
         if version not in self._summaries:
             from migrate_tasks.files.stream import scan_file
 
-            file = self.file(version)
-            self._summaries[version] = scan_file(file.path, file.display)
+            with self._lock:
+                if version not in self._summaries:
+                    file = self.file(version)
+                    self._summaries[version] = scan_file(file.path, file.display)
         return self._summaries[version]
 
     def parsed(self, version: str) -> ParsedMigration:
@@ -93,17 +111,22 @@ class MigrationSet:
         if version not in self._parsed:
             from migrate_tasks.files.parser import parse_migration
 
-            self._parsed[version] = parse_migration(self.data(version), self.file(version).display)
+            with self._lock:
+                if version not in self._parsed:
+                    data, display = self.data(version), self.file(version).display
+                    self._parsed[version] = parse_migration(data, display)
         return self._parsed[version]
 
     def checksum(self, version: str) -> str:
         if version not in self._checksums:
-            if not self.big(version):
-                self._checksums[version] = checksum(self.data(version))
-            elif version in self._summaries:
-                self._checksums[version] = self._summaries[version].checksum
-            else:  # hashing a big file is enough: parsing it waits until it must run
-                self._checksums[version] = self.file(version).checksum()
+            with self._lock:
+                if not self.big(version):
+                    self._checksums[version] = checksum(self.data(version))
+                elif version in self._summaries:
+                    self._checksums[version] = self._summaries[version].checksum
+                elif version not in self._checksums:
+                    # hashing a big file is enough: parsing it waits until it must run
+                    self._checksums[version] = self.file(version).checksum()
         return self._checksums[version]
 
     # -- what callers ask -----------------------------------------------------------------

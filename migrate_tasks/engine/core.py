@@ -7,8 +7,8 @@ lock in one transaction that also creates the tracking tables and reads the hist
 again from the primary (someone may have migrated while we waited) -> plan again -> for
 each migration one driver call holding the lease renewal, the log row, the guarded
 tracking-row move, the statements and the closing rows (``runner``) -> release ->
-results. Over HTTP: N + 3 requests for N migrations; ``--single-transaction``
-(``single``): 3. The engine returns result objects; presentation lives in ``report``.
+results. Over HTTP the migrations share requests, each its own transaction
+(``batching``): 3 + ceil(N / budget) requests; ``--single-transaction`` (``single``): 3. The engine returns result objects; presentation lives in ``report``.
 
 The pieces: ``catalogue`` (the files), ``tracking`` (the tables' SQL), ``lock``,
 ``plan`` (pure), ``unit_checks`` (libSQL's rules on a unit), ``runner``, ``single``,
@@ -76,10 +76,18 @@ class Engine:
     """The migration operations over one database and one migrations folder."""
 
     def __init__(
-        self, driver: Driver, directory: Path, table: str, actor: Actor | None = None
+        self,
+        driver: Driver,
+        directory: Path,
+        table: str,
+        actor: Actor | None = None,
+        *,
+        migrations: MigrationSet | None = None,
     ) -> None:
+        """``migrations``: the folder's files as another engine already read them (a
+        fleet reads and parses each file once for all its databases)."""
         self.driver = driver
-        self.migrations = MigrationSet(directory)
+        self.migrations = migrations if migrations is not None else MigrationSet(directory)
         self.ledger = Ledger(table)
         self.actor = actor or current_actor()
         self._checked: set[tuple[str, str]] = set()
@@ -188,8 +196,9 @@ class Engine:
         """``up`` or ``down``: check, plan, confirm, lock, re-plan, apply.
 
         Round trips on a server: one read (history and the lease), one transaction that
-        takes the lease and re-reads the history from the primary, one per migration,
-        one to release the lease. ``single_transaction`` (up only): every migration in
+        takes the lease and re-reads the history from the primary, one per migration (a
+        driver that ``runs_groups``: as few as its budgets allow), one to release the
+        lease. ``single_transaction`` (up only): every migration in
         ONE transaction, which also releases the lease, so three in all.
 
         A failure is raised carrying the results completed before it
@@ -211,7 +220,7 @@ class Engine:
         try:
             return self._migrate(request, options or RunOptions(), snapshot)
         except MigrateError as exc:
-            lost = isinstance(exc, ConnectionFailed)
+            lost = isinstance(exc, ConnectionFailed) and not exc.read_back
             exc.completed = None if lost else exc.completed or []
             raise
 
@@ -293,6 +302,12 @@ class Engine:
         if single:
             one = SingleTransaction(units, lock, self.driver, self.ledger, self.actor, self.target)
             return preview([("atomic", one.batch)], lock, then, release=False)
+        if self.driver.runs_groups:
+            from migrate_tasks.engine.batching import batched_calls
+            from migrate_tasks.engine.runner import Runner
+
+            runner = Runner(self.driver, self.ledger, self.actor, self.target)
+            return preview(batched_calls(runner, units, lock), lock, then)
         return preview(migration_calls(units, lock, self.ledger, self.actor), lock, then)
 
     def apply(
@@ -325,6 +340,7 @@ class Engine:
         if not units:
             return []
         one = SingleTransaction(units, lock, self.driver, self.ledger, self.actor, self.target)
+        self.driver.ending()  # the one transaction releases the lease: the run's last request
         return one.apply()
 
     # -- the lock -------------------------------------------------------------------------

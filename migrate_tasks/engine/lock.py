@@ -174,6 +174,7 @@ class MigrationLock:
             return
         self.held = False
         try:
+            self.driver.ending()  # the run's last request: a server session ends with it
             self.driver.run_atomic([self.release_step()])
         except Exception as exc:  # the run's own outcome matters more; the lease expires anyway
             log.warning(

@@ -51,8 +51,14 @@ def migration_calls(
     for unit, after in itertools.zip_longest(units, units[1:]):
         then = next_reads(unit, after)
         made = unit_calls(unit, ledger, actor, lock.renew_step(), then=then).calls()
-        if unit.foreign_keys_off:
-            off, on = Step("PRAGMA foreign_keys=OFF"), Step("PRAGMA foreign_keys=ON")
-            made = [("connection", [off]), *made, ("connection", [on])]
-        calls.extend(made)
+        calls.extend(with_foreign_keys(unit, made))
     return calls
+
+
+def with_foreign_keys(unit: Unit, made: Calls) -> Calls:
+    """A ``foreign_keys:off`` unit's calls between the switches the driver makes on the
+    unit's own connection, outside its transaction."""
+    if not unit.foreign_keys_off:
+        return made
+    off, on = Step("PRAGMA foreign_keys=OFF"), Step("PRAGMA foreign_keys=ON")
+    return [("connection", [off]), *made, ("connection", [on])]

@@ -126,7 +126,12 @@ class Runner:
         completed before it (``MigrateError.completed``). ``references``: the
         database's foreign keys as the first unit finds them. A unit whose DROP/ALTER
         needs them for the next one reads them at the end of its own transaction, so
-        that costs no round trip."""
+        that costs no round trip. A driver that ``runs_groups`` gets many units per
+        request instead (``engine.batching``)."""
+        if self.driver.runs_groups:
+            from migrate_tasks.engine.batching import Batcher
+
+            return Batcher(self, lock).apply(units)
         results: list[Result] = []
         try:
             for index, (unit, after) in enumerate(itertools.zip_longest(units, units[1:])):

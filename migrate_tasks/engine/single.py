@@ -189,38 +189,38 @@ class SingleTransaction:
         checks = self.checks[n]
         inner, drop = checks.locate(offset)
         if drop:
-            return unit, self._refused_drop(unit, checks.guarded, inner, exc)
+            return unit, refused_drop(unit, checks.guarded, inner, exc, table)
         return unit, statement_failed(
             unit, exc, inner, partial=False, table=table, guarded=checks.guarded
         )
 
-    def _refused_drop(
-        self, unit: Unit, guarded: GuardedStatements, inner: int, exc: StatementError
-    ) -> MigrateError:
-        """The in-transaction reference check before a DROP TABLE found referencing
-        tables: the same refusal as a migration run on its own gets before it starts."""
-        from migrate_tasks.engine.checks import Reference, ReferenceCheck, check_failure
-        from migrate_tasks.engine.refusals import Refused
-        from migrate_tasks.sql.shapes import schema_change
 
-        index, _added = guarded.locate(inner)
-        statement = statement_at(unit, index)
-        found = check_failure(exc.message)
-        table = self.ledger.table
-        if statement is None or found is None or found[0] != REFERENCED_DROP:
-            return statement_failed(unit, exc, index, partial=False, table=table)
-        references = []
-        for item in found[1].split("\x1e"):
-            child, _, action = item.partition("\x1f")
-            change = schema_change(statement.sql)
-            parent = change.table if change else ""
-            references.append(Reference(child, parent, action or "NO ACTION"))
-        check = ReferenceCheck(lambda: references, unit.path, f"-- migrate:{unit.direction}")
-        try:
-            check(statement)
-        except Refused as refused:
-            return refused
+def refused_drop(
+    unit: Unit, guarded: GuardedStatements, inner: int, exc: StatementError, table: str
+) -> MigrateError:
+    """The in-transaction reference check before a DROP TABLE found referencing
+    tables: the same refusal as a migration run on its own gets before it starts."""
+    from migrate_tasks.engine.checks import Reference, ReferenceCheck, check_failure
+    from migrate_tasks.engine.refusals import Refused
+    from migrate_tasks.sql.shapes import schema_change
+
+    index, _added = guarded.locate(inner)
+    statement = statement_at(unit, index)
+    found = check_failure(exc.message)
+    if statement is None or found is None or found[0] != REFERENCED_DROP:
         return statement_failed(unit, exc, index, partial=False, table=table)
+    references = []
+    for item in found[1].split("\x1e"):
+        child, _, action = item.partition("\x1f")
+        change = schema_change(statement.sql)
+        parent = change.table if change else ""
+        references.append(Reference(child, parent, action or "NO ACTION"))
+    check = ReferenceCheck(lambda: references, unit.path, f"-- migrate:{unit.direction}")
+    try:
+        check(statement)
+    except Refused as refused:
+        return refused
+    return statement_failed(unit, exc, index, partial=False, table=table)
 
 
 def _lock_failure(exc: StatementError) -> MigrateError:

@@ -335,6 +335,13 @@ class Ledger(RecordWrites):
             (ttl, owner),
         )
 
+    def handover_step(self, owner: str, new_owner: str) -> Step:
+        """Our lease passes to ``new_owner`` (ours too): steps still guarded by ``owner``
+        (``lock_guard_step``) fail from now on."""
+        return Step(
+            f"UPDATE {self._lock} SET owner = ? WHERE id = 1 AND owner = ?", (new_owner, owner)
+        )
+
     def lock_guard_step(self, owner: str) -> Step:
         """Fails (``LOCK_LOST`` in the error) unless we hold the lease: inside a
         transaction, nothing of it commits without the lock."""

@@ -58,6 +58,14 @@ class Unit:
         return self.streamed and self.transaction
 
     @property
+    def batchable(self) -> bool:
+        """Its steps are all known before it runs: it may share a request with other
+        units (``engine.batching``, which has its own rules for ``transaction:false``).
+        Not a streamed file (nor a unit whose statements come from running code: such a
+        kind says False here)."""
+        return self.section is not None
+
+    @property
     def transaction(self) -> bool:
         if self.section is not None:
             return self.section.transaction

@@ -11,19 +11,22 @@ Where the databases come from (``discover_targets``, in ``fleet.targets``):
 
 ``run_fleet`` gives every database its own driver, engine and migration lock, on a thread
 pool: our HTTP driver waits for the network without the GIL, so threads overlap the round
-trips, which is where a fleet spends its time. One database failing never stops the
-others unless ``fail_fast``: then running ones finish and queued ones are ``skipped``.
+trips, which is where a fleet spends its time. A fleet of local files runs on forked
+worker processes instead (``fleet.workers``: the native driver holds the GIL). One
+database failing never stops the others unless ``fail_fast``: then running ones finish
+and queued ones are ``skipped``.
 A rerun continues where each database stopped, because each one's own tracking table
 says what it has.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,7 @@ from migrate_tasks.drivers import open_driver
 from migrate_tasks.engine.catalogue import MigrationSet
 from migrate_tasks.engine.core import Engine, RunOptions, current_actor
 from migrate_tasks.errors import EXIT_CHECK, EXIT_FAILED, MigrateError, UsageError
+from migrate_tasks.fleet import workers
 from migrate_tasks.fleet.targets import FleetTarget, discover_targets, namespace_targets
 
 if TYPE_CHECKING:
@@ -232,18 +236,26 @@ def run_fleet(
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    # One catalogue for the fleet: every file is read, hashed and parsed once, not once
+    # per database (with 100 databases that was most of our own CPU time), and every
+    # database runs the bytes that were checked.
+    migrations = MigrationSet(settings.directory)
     if operation.precheck is not None:
         # A bad migration file would fail every database the same way: say it once.
-        operation.precheck(MigrationSet(settings.directory))
+        operation.precheck(migrations)
     total = len(targets)
     results: list[FleetResult | None] = [None] * total
-    stop = threading.Event()
+    processes = workers.use_processes(all(t.kind == "file" for t in targets), min(jobs, total))
+    stop = workers.stop_flag(processes)
     actor = current_actor()
 
-    def one(target: FleetTarget) -> FleetResult:
+    def one(index: int) -> FleetResult:
+        target = targets[index]
         if stop.is_set():
             return FleetResult(target.display, SKIPPED, "not started", None, 0.0, target.namespace)
-        result = _run_one(target, operation, settings, actor, [target.token, settings.auth_token])
+        secrets = [target.token, settings.auth_token]
+        who = current_actor() if processes else actor  # a lease names the process holding it
+        result = _run_one(target, operation, settings, who, secrets, migrations)
         if result.outcome == FAILED and fail_fast:
             stop.set()
         return result
@@ -251,23 +263,22 @@ def run_fleet(
     progress = on_progress or (lambda done, failed, remaining: None)
     progress(0, 0, total)
     finished = failed = 0
-    with _prefix_logs(), ThreadPoolExecutor(max_workers=min(jobs, total or 1)) as pool:
-        futures: dict[Future[FleetResult], int] = {
-            pool.submit(one, t): i for i, t in enumerate(targets)
-        }
+    with _prefix_logs(), workers.pool(one, min(jobs, total or 1), processes) as pool:
+        futures: dict[Future[FleetResult], int] = {pool.submit(i): i for i in range(total)}
         pending = set(futures)
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    result = future.result()
+                    target = targets[futures[future]]
+                    result = workers.result(future, functools.partial(_worker_died, target))
                     results[futures[future]] = result
                     finished += 1
                     failed += result.outcome == FAILED
                 progress(finished, failed, total - finished)
         except BaseException:
             stop.set()  # queued ones return at once; running ones finish
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.cancel()
             raise
     return [r for r in results if r is not None]
 
@@ -278,6 +289,7 @@ def _run_one(
     settings: Settings,
     actor: Any,
     secrets: Sequence[str | None],
+    migrations: MigrationSet,
 ) -> FleetResult:
     started = time.perf_counter()
     _current.display = target.display
@@ -288,9 +300,13 @@ def _run_one(
             timeout=settings.timeout,
             host_header=target.host_header,
             display_url=target.display,
+            batch=(settings.batch_steps, settings.batch_bytes),
         )
         try:
-            done = operation.run(Engine(driver, settings.directory, settings.table, actor))
+            engine = Engine(
+                driver, settings.directory, settings.table, actor, migrations=migrations
+            )
+            done = operation.run(engine)
         finally:
             driver.close()
     except MigrateError as exc:
@@ -310,6 +326,18 @@ def _run_one(
         )  # fmt: skip
     return FleetResult(
         target.display, OK, done.summary, None, elapsed, target.namespace, done.details
+    )
+
+
+def _worker_died(target: FleetTarget) -> FleetResult:
+    """A worker process ended without a result (killed, out of memory): its database may
+    have been in the middle of a migration, which its own transaction rolled back."""
+    message = (
+        "a worker process ended unexpectedly (killed?) before this database was done; each"
+        " migration is atomic, so a rerun continues where it stopped"
+    )
+    return FleetResult(
+        target.display, FAILED, "error", message, 0.0, target.namespace, {}, EXIT_FAILED
     )
 
 

@@ -241,7 +241,7 @@ def namespace_targets(
     require_tls(base, insecure=insecure)
     suggested = admin.namespaces_in_metrics()
     if names is None:
-        chosen = sorted(n for n in suggested - EXCLUDED_BY_DEFAULT if admin.exists(n))
+        chosen = sorted(admin.existing(suggested - EXCLUDED_BY_DEFAULT))
         log.warning(
             "sqld has no endpoint that lists namespaces: %d found through %s/metrics, which"
             " shows only namespaces created or used since sqld last started; list them in a"
@@ -253,7 +253,8 @@ def namespace_targets(
             raise UsageError(f"no namespaces found through {admin.display}/metrics")
         entries = [(n, f"{admin.display}/metrics", None) for n in chosen]
     else:
-        missing = [f"{n} ({origin})" for n, origin, _ in names if not admin.exists(n)]
+        found = admin.existing(n for n, _, _ in names)
+        missing = [f"{n} ({origin})" for n, origin, _ in names if n not in found]
         if missing:
             raise UsageError("no such namespace on the server: " + ", ".join(missing))
         entries = list(names)

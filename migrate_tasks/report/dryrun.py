@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
 from migrate_tasks.report.documents import JSON_SCHEMA_VERSION
-from migrate_tasks.sql.literals import render_step
 
 if TYPE_CHECKING:
     from migrate_tasks.drivers.base import Step
@@ -22,6 +21,9 @@ def write_calls(calls: Iterable[tuple[str, Iterable[Step]]], out: TextIO) -> Non
 
     Steps are consumed as they are written, so a streamed 200 MB migration is never held.
     """
+    # imported here: every task module imports this one, and only --dry-run renders
+    from migrate_tasks.sql.literals import render_step
+
     wrote = False
     for kind, steps in calls:
         wrote = True

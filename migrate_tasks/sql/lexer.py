@@ -39,17 +39,23 @@ from typing import NamedTuple
 
 __all__ = ["Token", "tokens", "unquote"]
 
+#: A name's first character, ``[A-Za-z_]`` or anything past ASCII, and its next ones (also
+#: digits and ``$``), written as the ASCII characters they exclude: the same sets (a test
+#: compares them on every code point), but ``re`` compiles ``[...\x80-\U0010ffff]``
+#: in about 5 ms, a twentieth of the whole program's start-up, and lexes slower with it.
+NAME_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
+NAME_NEXT = r"[^\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
 #: One token per match; the alternatives are tried in order and one always matches.
 _LEX = re.compile(
-    r"""
+    rf"""
       (?P<space>[ \t\n\r\f\v]+)
     | (?P<blob>[xX]'[0-9A-Fa-f]*')
-    | (?P<word>[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)
+    | (?P<word>{NAME_START}{NAME_NEXT}*)
     | (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
     | (?P<string>'[^']*(?:''[^']*)*(?:'|\Z))
     | (?P<quoted>"[^"]*(?:""[^"]*)*(?:"|\Z)|`[^`]*(?:``[^`]*)*(?:`|\Z)|\[[^\]]*(?:\]|\Z))
     | (?P<number>0[xX][0-9A-Fa-f]+|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
-    | (?P<param>\?[0-9]*|[:@$\#][A-Za-z0-9_$\x80-\U0010ffff]+)
+    | (?P<param>\?[0-9]*|[:@$\#]{NAME_NEXT}+)
     | (?P<op>->>|->|\|\||<<|>>|<=|>=|==|!=|<>|.)
     """,
     re.VERBOSE | re.DOTALL,

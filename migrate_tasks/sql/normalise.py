@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 
 from migrate_tasks.sql.keywords import KEYWORDS, keyword_flags
-from migrate_tasks.sql.lexer import Token, tokens, unquote
+from migrate_tasks.sql.lexer import NAME_NEXT, NAME_START, Token, tokens, unquote
 
 __all__ = [
     "Token",
@@ -47,7 +47,7 @@ __all__ = [
     "split_top",
 ]
 
-_PLAIN = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*\Z")
+_PLAIN = re.compile(rf"{NAME_START}{NAME_NEXT}*\Z")  # a name that needs no quotes
 #: Quoted names that must stay quoted: keywords, and TRUE/FALSE (bare, they are values).
 _NEVER_BARE = KEYWORDS | {"TRUE", "FALSE"}
 #: Keywords that end a value, so a following sign is binary (``NULL - 1`` is silly but valid).

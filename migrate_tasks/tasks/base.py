@@ -191,12 +191,10 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def open_engine(settings: Settings, *, must_exist: bool = False) -> Iterator[Engine]:
     """The engine on the configured database; ``must_exist``: a missing local file is an
     error (exit 5) rather than an empty database."""
-    from migrate_tasks.drivers import open_driver
+    from migrate_tasks.drivers import open_configured
     from migrate_tasks.engine.core import Engine
 
-    driver = open_driver(
-        settings.url, settings.auth_token, timeout=settings.timeout, must_exist=must_exist
-    )
+    driver = open_configured(settings, must_exist=must_exist)
     try:
         yield Engine(driver, settings.directory, settings.table)
     finally:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.errors import DatabaseError, MigrateError, StatementError, UsageError
@@ -68,6 +68,9 @@ class FakeDriver:
     name = "fake"
     display_url = "fake:db"
     libsql_syntax = True
+    runs_groups = False  # the engine's one-unit-per-call path
+    group_max_steps = 0
+    group_max_bytes = 0
 
     def __init__(
         self,
@@ -155,6 +158,12 @@ class FakeDriver:
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         return self._run("each", steps, False)
+
+    def ending(self) -> None:
+        """Nothing to do: nothing to end."""
+
+    def run_groups(self, groups: object) -> NoReturn:
+        raise AssertionError("runs_groups is False: the engine never calls run_groups")
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,167 @@
+"""Many transactions in one Hrana batch: the steps of ``HranaHttpDriver.run_groups``.
+
+Each group is ``BEGIN``, its steps, ``COMMIT``, and a ``ROLLBACK`` only if the COMMIT
+did not happen. Every step after ``BEGIN`` (and the COMMIT) runs only if the step
+before it was ok AND the stream is still inside a transaction (``not is_autocommit``):
+SQLite may end a transaction by itself (``OR ROLLBACK``, some I/O errors) and the steps
+after it must then not run in autocommit mode. A group's ``BEGIN`` (or its
+``PRAGMA foreign_keys=OFF``, which goes before it) runs only if the group before it
+committed, so nothing runs after a failure. We never use the ``error`` condition: sqld
+evaluates it as "not ok", so a skipped step would count as failed; ``not ok`` says what
+we mean on every server.
+
+sqld parses a whole batch before running any of it: one statement it cannot parse fails
+the request with nothing run (``HranaHttpDriver.run_groups`` then finds it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from migrate_tasks.drivers.base import Group, GroupsOutcome, Row
+from migrate_tasks.drivers.hrana import (
+    FOREIGN_KEYS_OFF,
+    FOREIGN_KEYS_ON,
+    JSON,
+    commit_error,
+    error_text,
+    ok_condition,
+    result_rows,
+    statement,
+    step_error,
+)
+from migrate_tasks.errors import DatabaseError, StatementError
+
+IN_TRANSACTION = {"type": "not", "cond": {"type": "is_autocommit"}}
+
+
+def _and(*conds: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "and", "conds": list(conds)}
+
+
+def _control(sql: str, condition: dict[str, Any] | None) -> str:
+    step: dict[str, Any] = {"stmt": {"sql": sql, "want_rows": False}}
+    if condition is not None:
+        step["condition"] = condition
+    return JSON.encode(step)
+
+
+@dataclass
+class Span:
+    """Where one group's steps are in the batch."""
+
+    fk_off: int | None  # PRAGMA foreign_keys=OFF
+    begin: int | None  # None: not a transaction (``Group.atomic`` False)
+    first: int  # the group's step 0
+    commit: int | None  # what the next group runs after (a non-atomic one: its last step)
+    end: int  # one past the group's last step
+
+
+class GroupBatch:
+    """The batch of ``groups`` as JSON text, and where each group's steps are in it."""
+
+    def __init__(self, groups: Sequence[Group]) -> None:
+        self.groups = groups
+        self.encoded: list[str] = []
+        self.spans: list[Span] = []
+        #: A group with a parameter that cannot be sent: it and those after it are left out.
+        self.bad: tuple[int, StatementError] | None = None
+        for number, group in enumerate(groups):
+            try:
+                self._group(group)
+            except StatementError as exc:
+                self.groups = groups[:number]
+                self.bad = (number, exc)
+                del self.encoded[self.spans[-1].end if self.spans else 0 :]
+                break
+
+    def _group(self, group: Group) -> None:
+        previous_commit = self.spans[-1].commit if self.spans else None
+        start = ok_condition(previous_commit) if previous_commit is not None else None
+        if not group.atomic:  # each step on its own, only if the one before it was ok
+            first, last = len(self.encoded), previous_commit
+            for i, step in enumerate(group.steps):
+                entry: dict[str, Any] = {"stmt": statement(step.sql, step.params, i, rows=False)}
+                if last is not None:
+                    entry["condition"] = ok_condition(last)
+                last = self._add(JSON.encode(entry))
+            self.spans.append(Span(None, None, first, last, len(self.encoded)))
+            return
+        fk_off = None
+        if group.foreign_keys_off:
+            fk_off = self._add(_control(FOREIGN_KEYS_OFF, start))
+            start = ok_condition(fk_off)
+        begin = self._add(_control("BEGIN", start))
+        last = begin
+        for i, step in enumerate(group.steps):
+            stmt = statement(step.sql, step.params, i, rows=i in group.rows)
+            condition = _and(ok_condition(last), IN_TRANSACTION)
+            last = self._add(JSON.encode({"stmt": stmt, "condition": condition}))
+        commit = self._add(_control("COMMIT", _and(ok_condition(last), IN_TRANSACTION)))
+        rollback = {"type": "not", "cond": ok_condition(commit)}
+        self._add(_control("ROLLBACK", _and(rollback, IN_TRANSACTION)))
+        if fk_off is not None:
+            self._add(_control(FOREIGN_KEYS_ON, ok_condition(fk_off)))
+        self.spans.append(Span(fk_off, begin, begin + 1, commit, len(self.encoded)))
+
+    def _add(self, text: str) -> int:
+        self.encoded.append(text)
+        return len(self.encoded) - 1
+
+    def request(self) -> str:
+        return '{"type":"batch","batch":{"steps":[' + ",".join(self.encoded) + "]}}"
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """A step of all the groups' steps, counted in order -> (group, step in group)."""
+        for number, group in enumerate(self.groups):
+            if index < len(group.steps):
+                return number, index
+            index -= len(group.steps)
+        raise IndexError(index)
+
+    def outcome(self, result: dict[str, Any], display: str) -> GroupsOutcome:
+        """Each committed group's rows, and the first failure (see ``Driver.run_groups``)."""
+        outcomes, errors = result["step_results"], result["step_errors"]
+        committed: list[list[list[Row]]] = []
+        for group, span in zip(self.groups, self.spans, strict=True):
+            failure = _failure(group, span, outcomes, errors, display)
+            if failure is not None:
+                return GroupsOutcome(committed, failure)
+            steps = range(span.first, span.first + len(group.steps))
+            committed.append([result_rows(outcomes[p]) for p in steps])
+        return GroupsOutcome(committed)
+
+
+def _failure(
+    group: Group, span: Span, outcomes: list[Any], errors: list[Any], display: str
+) -> DatabaseError | None:
+    """Why this group did not commit; None if it did."""
+    if span.begin is None:  # no transaction: the first failing step
+        for i in range(len(group.steps)):
+            p = span.first + i
+            if errors[p] is not None:
+                return step_error(i, errors[p], display)
+            if outcomes[p] is None:
+                return DatabaseError(f"{display}: step {i + 1} did not run", "HRANA_PROTO_ERROR")
+        return None
+    if span.fk_off is not None and errors[span.fk_off] is not None:
+        message, code = error_text(errors[span.fk_off])
+        return DatabaseError(f"could not turn foreign keys off: {message}", code)
+    if outcomes[span.begin] is None:
+        message, code = error_text(errors[span.begin] or {"message": "BEGIN did not run"})
+        return DatabaseError(f"could not start a transaction: {message}", code)
+    for i in range(len(group.steps)):
+        p = span.first + i
+        if errors[p] is not None:
+            return step_error(i, errors[p], display)
+        if outcomes[p] is None:  # skipped without an error: the transaction had ended
+            return DatabaseError(
+                f"{display}: the transaction ended before step {i + 1} of this unit ran"
+                " (the server or SQLite ended it); nothing of this unit was applied",
+                "TRANSACTION_ENDED",
+            )
+    if errors[span.commit] is not None or outcomes[span.commit] is None:
+        return commit_error(errors[span.commit], display)
+    return None
