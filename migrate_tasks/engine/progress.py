@@ -49,6 +49,7 @@ class UnitProgress:
     def __init__(self, progress: Progress, unit: Unit, index: int, total: int) -> None:
         self.progress = progress
         self.place = (index, total)
+        self.statements = unit.section.statements if unit.section is not None else ()
         self.label = f"{unit.label} ({unit.direction})"
         self.expected = unit.statement_count or None
         self.file_bytes: int | None = None
@@ -61,6 +62,13 @@ class UnitProgress:
             kind, *self.place, self.label, statements, self.expected, sql_bytes, self.file_bytes
         )
         self.progress(event)
+
+    def sent_whole(self) -> None:
+        """ "start", then all its statements at once: the unit goes out in one request
+        with others (``engine.batching``), so nothing can be told in between."""
+        self.tell("start")
+        size = sum(len(s.sql.encode("utf-8")) + 1 for s in self.statements)
+        self.tell("statements", len(self.statements), size)
 
     def counted(
         self,

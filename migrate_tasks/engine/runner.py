@@ -135,7 +135,7 @@ class Runner:
         results: list[Result] = []
         try:
             for index, (unit, after) in enumerate(itertools.zip_longest(units, units[1:])):
-                self._place = (index + 1, len(units))
+                self.place(index + 1, len(units))
                 then = next_reads(unit, after)
                 result, rows, held = self.run(unit, lock, references, then)
                 results.append(result)
@@ -190,9 +190,16 @@ class Runner:
         result = Result(unit.version, unit.name, unit.direction, unit.statement_count, elapsed)
         return result, parts.get("then", []), held
 
-    def _watch(self, unit: Unit) -> UnitProgress | None:
+    def place(self, index: int, total: int) -> None:
+        """The next unit is the ``index``-th of ``total`` in this run (for ``progress``)."""
+        self._place = (index, total)
+
+    def watch(self, unit: Unit, index: int, total: int) -> UnitProgress | None:
         """Who tells ``progress`` about ``unit`` (None without a listener)."""
-        return UnitProgress(self.progress, unit, *self._place) if self.progress else None
+        return UnitProgress(self.progress, unit, index, total) if self.progress else None
+
+    def _watch(self, unit: Unit) -> UnitProgress | None:
+        return self.watch(unit, *self._place)
 
     def _send(self, unit: Unit, calls: UnitCalls, guarded: GuardedStatements) -> Parts:
         """Make the unit's calls; the rows of their parts, by name."""
