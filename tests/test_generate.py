@@ -597,6 +597,32 @@ def test_postgresql_isms_get_advice_and_sqlite_ddl(tmp_path):
     assert "uid CHAR(32)" in up and "at DATETIME DEFAULT CURRENT_TIMESTAMP" in up
 
 
+def test_jsonb_becomes_json_also_where_sqlalchemy_cannot_render_it(tmp_path, monkeypatch):
+    # SQLAlchemy 2.0 (which pyproject allows) has no SQLite rendering of JSONB at all, and
+    # JSONB became TEXT with the wrong advice; 2.1 renders it. Take 2.1's away to be 2.0.
+    from sqlalchemy.dialects.sqlite.base import SQLiteTypeCompiler
+
+    monkeypatch.delattr(SQLiteTypeCompiler, "visit_JSONB", raising=False)
+    with pytest.raises(sa.exc.CompileError):
+        pg.JSONB().compile(dialect=sa.dialects.sqlite.dialect())
+    md = sa.MetaData()
+    sa.Table(
+        "events",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("payload", pg.JSONB),
+        sa.Column("raw", pg.JSONB().with_variant(sa.Text(), "sqlite")),  # the user's choice
+    )
+    result = generate(md, tmp_path)
+    up, _down = up_down(result)
+    assert "payload JSON," in up and "raw TEXT" in up
+    advice = [n.message for n in result.notes if n.level == "advice"]
+    assert advice == [
+        "events.payload: JSONB has no SQLite form; emitted as JSON. Write"
+        " JSON().with_variant(JSONB(), 'postgresql') to keep JSONB on PostgreSQL"
+    ]
+
+
 # -- loading the models ---------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from migrate_tasks.autogenerate.generate import Generated
     from migrate_tasks.drivers.base import Driver, Row
     from migrate_tasks.engine.core import Engine, RunOptions
+    from migrate_tasks.engine.progress import Progress
     from migrate_tasks.ops.baseline import BaselineOutcome
     from migrate_tasks.ops.dump import DumpOutcome
     from migrate_tasks.ops.verify import VerifyResult
@@ -203,14 +204,17 @@ class Migrator:
         allow_out_of_order: bool = False,
         single_transaction: bool = False,
         wait: float | None = None,
+        progress: Progress | None = None,
     ) -> Run:
         """Apply pending migrations in version order, each in its own transaction, under
         the migration lock: processes calling this at once apply each migration once.
 
         ``step``: only the next N; ``to``: up to and including VERSION; ``dry_run``:
         change nothing, ``Run.calls`` holds what would be sent; ``wait``: first wait up
-        to that many seconds for the database to answer (a server still starting).
-        A failure raises (``MigrationFailed``, ``LockTimeout``, ``CheckFailed``...) with
+        to that many seconds for the database to answer (a server still starting);
+        ``progress``: called with an ``engine.progress.ProgressEvent`` as each migration
+        starts, sends its statements and commits (the CLI draws its terminal line from
+        them). A failure raises (``MigrationFailed``, ``LockTimeout``, ``CheckFailed``...) with
         the migrations completed before it in ``exc.completed``."""
         from migrate_tasks.api.checks import refuse_unsound_folder, wait_for_database
 
@@ -228,7 +232,7 @@ class Migrator:
             to=to or None,
             allow_out_of_order=allow_out_of_order,
             single_transaction=single_transaction,
-            options=self.run_options(dry_run=dry_run),
+            options=self.run_options(dry_run=dry_run, progress=progress),
         )
         return Run(self.target, outcome, dry_run)
 
@@ -241,17 +245,18 @@ class Migrator:
         dry_run: bool = False,
         yes: bool = False,
         confirm: Confirm | None = None,
+        progress: Progress | None = None,
     ) -> Run:
         """Roll back the most recent migration (``step`` N, ``to`` VERSION exclusive,
         ``all``). On a protected environment it asks ``confirm`` first, or refuses
-        (UsageError) unless ``yes``."""
+        (UsageError) unless ``yes``. ``progress``: as for ``up``."""
         self._describe_target()
         outcome = self.engine.migrate(
             "down",
             step=step or None,
             to=to or None,
             all_=all,
-            options=self.run_options(dry_run=dry_run, yes=yes, confirm=confirm),
+            options=self.run_options(dry_run=dry_run, yes=yes, confirm=confirm, progress=progress),
         )
         return Run(self.target, outcome, dry_run)
 
@@ -262,6 +267,7 @@ class Migrator:
         yes: bool = True,
         confirm: Confirm | None = None,
         always_confirm: bool = False,
+        progress: Progress | None = None,
     ) -> RunOptions:
         """The engine's options from the settings. Unless ``yes``, a protected
         environment (or ``always_confirm``) asks ``confirm``; without one it refuses."""
@@ -273,6 +279,7 @@ class Migrator:
             lock_timeout=self.settings.lock_timeout,
             lock_ttl=self.settings.lock_ttl,
             confirm=(confirm or self._refuse) if ask else None,
+            progress=progress,
         )
 
     def _refuse(self, what: str) -> bool:

@@ -115,13 +115,22 @@ def _signature(constraint: Any) -> tuple[object, ...]:
     return (type(constraint).__name__, constraint.name, columns, targets, text)
 
 
+def _plain_jsonb(kind: Any) -> bool:
+    """A PostgreSQL ``JSONB`` with no SQLite variant: SQLAlchemy 2.0 cannot render it for
+    SQLite at all (2.1 renders "JSONB"), so it is recognised here, not by compiling it."""
+    from sqlalchemy.dialects import postgresql
+
+    variants = getattr(kind, "_variant_mapping", {})
+    return isinstance(kind, postgresql.JSONB) and "sqlite" not in variants
+
+
 def _adapt_type(sa: Any, dialect: Any, table: Any, column: Any, notes: list[Note]) -> None:
     where = f"{table.name}.{column.name}"
     kind = column.type
     if isinstance(kind, sa.Enum):
         _enum_check(sa, table, column, notes)
     try:
-        rendered = str(kind.compile(dialect=dialect))
+        rendered = "JSONB" if _plain_jsonb(kind) else str(kind.compile(dialect=dialect))
     except sa.exc.CompileError:
         replacement, advice = _fallback(sa, kind)
         column.type = replacement

@@ -32,6 +32,7 @@ log = logging.getLogger("migrate_tasks")
 _warned_fallback = False
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+_NAMED = re.compile(r"[?:@$]\w")  # maybe a numbered or named placeholder (_by_name)
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 # (pattern in SQLite's message, SQLite result code name) for the native driver,
 # whose ValueError carries only the text.
@@ -246,8 +247,11 @@ class LocalDriver:
     def _execute(self, index: int, sql: str, params: Sequence[Any]) -> list[Row]:
         self._check_open()
         sql, params = _prepare(index, sql, tuple(params), rewrite_ints=self.libsql_syntax)
+        bound: Any = params
+        if not self.libsql_syntax:
+            sql, bound = _by_name(sql, params)
         try:
-            rows = self._conn.execute(sql, params).fetchall()  # native: None for DDL
+            rows = self._conn.execute(sql, bound).fetchall()  # native: None for DDL
             return [tuple(row) for row in rows or ()]
         except self._errors as exc:
             message, code = _translate(exc)
@@ -391,6 +395,30 @@ def _prepare(
     pieces.append(sql[last:])
     fixed = tuple(str(v) if i + 1 in big else v for i, v in enumerate(params))
     return "".join(pieces), fixed
+
+
+def _by_name(sql: str, params: tuple[Any, ...]) -> tuple[str, tuple[Any, ...] | dict[str, Any]]:
+    """For stdlib ``sqlite3``: numbered (``?2``) and named (``:x``) placeholders bound by
+    name. Python 3.12 deprecates binding them from a sequence and 3.14 refuses it; a
+    mapping binds them the same way on every version. A bare ``?`` among them becomes
+    the ``?N`` SQLite numbers it as (only statements with parameters: ours, never a
+    migration's)."""
+    if not params or not _NAMED.search(sql):
+        return sql, params
+    placeholders, _, _ = _scan(sql)
+    if all(end - start == 1 for start, end, _ in placeholders):
+        return sql, params  # only bare ?s: a sequence binds them
+    pieces, last = [], 0
+    for start, end, number in placeholders:
+        if end - start == 1:
+            pieces += [sql[last:start], f"?{number}"]
+            last = end
+    sql = "".join([*pieces, sql[last:]])
+    bound = {}
+    for start, end, number in _scan(sql)[0]:
+        if number <= len(params):
+            bound[sql[start + 1 : end]] = params[number - 1]
+    return sql, bound
 
 
 def _scan(sql: str) -> tuple[list[tuple[int, int, int]], list[int], int]:

@@ -142,6 +142,7 @@ class Batcher:
             at = 0
             while at < len(units):
                 unit = units[at]
+                self.runner.place(at + 1, len(units))
                 if not joins_batch(unit):  # on its own, as without batching
                     result, _rows, held = self.runner.run(unit, self.lock)
                     self.results.append(result)
@@ -150,7 +151,7 @@ class Batcher:
                     at += 1
                     continue
                 members = self.fill(units, at)
-                self.send(members)
+                self.send(members, at + 1, len(units))
                 at += len(members)
         except MigrateError as exc:
             exc.completed = list(self.results)
@@ -190,10 +191,14 @@ class Batcher:
             calls.append(Call("closing", made.closing, made.closing.steps()))
         return Member(unit, calls, guarded, checks)
 
-    def send(self, members: list[Member]) -> None:
-        """One request; record what committed, raise the failure that stopped it."""
-        for member in members:
+    def send(self, members: list[Member], first: int = 1, total: int = 0) -> None:
+        """One request; record what committed, raise the failure that stopped it.
+        ``first``: the first member's place in a run of ``total`` (for ``progress``)."""
+        told = [self.runner.watch(m.unit, first + n, total) for n, m in enumerate(members)]
+        for member, tell in zip(members, told, strict=True):
             _log_start(member.unit)
+            if tell:
+                tell.sent_whole()
         groups: list[Group] = []
         owners: list[tuple[Member, Call]] = []  # whose each group is
         ends: list[int] = []  # one past each member's last group
@@ -209,8 +214,10 @@ class Batcher:
         elapsed = (time.perf_counter() - started) * 1000
         share = elapsed / len(members)
         done = len(outcome.committed)
-        for member, end in zip(members, ends, strict=True):
+        for member, end, tell in zip(members, ends, told, strict=True):
             if end <= done:
+                if tell:
+                    tell.tell("done")
                 self.results.append(_result(member.unit, share))
         if outcome.failure is not None:
             member, call = owners[done]

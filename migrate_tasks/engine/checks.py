@@ -164,6 +164,11 @@ class GuardedStatements:
             self._added[index] = Added(FOREIGN_KEY_CHECK, None, -1)
             yield foreign_key_guard()
 
+    def is_added(self, index: int) -> bool:
+        """Whether step ``index`` (already produced) is a check added here, not one of the
+        section's statements."""
+        return index in self._added
+
     def locate(self, index: int) -> tuple[int, Added | None]:
         """For step ``index`` (counted from the first statement's step): the statement's
         index in the section, and the added check when the step is one."""

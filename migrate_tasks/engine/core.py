@@ -63,6 +63,7 @@ from migrate_tasks.files.source import MigrationFile
 if TYPE_CHECKING:
     from migrate_tasks.engine.checks import Reference
     from migrate_tasks.engine.lock import MigrationLock
+    from migrate_tasks.engine.progress import Progress
     from migrate_tasks.engine.refusals import Refused, Target
 
 __all__ = ["Calls", "Engine", "Outcome", "Result", "RunOptions", "Unit", "current_actor"]
@@ -252,7 +253,11 @@ class Engine:
                 found = parts["references"]
                 known = unit_checks.references_from(found[0]) if found else None
                 outcome.results = self.apply(
-                    outcome.units, lock, tables_ready=True, references=known
+                    outcome.units,
+                    lock,
+                    tables_ready=True,
+                    references=known,
+                    progress=options.progress,
                 )
         finally:
             lock.release()
@@ -312,6 +317,7 @@ class Engine:
         *,
         tables_ready: bool = False,
         references: list[Reference] | None = None,
+        progress: Progress | None = None,
     ) -> list[Result]:
         """Run the units in order, stopping at the first failure (which is raised).
         ``tables_ready``: the tracking tables exist (the lock's transaction made them).
@@ -324,7 +330,7 @@ class Engine:
             setup = self.setup_steps()
             if setup:
                 self.driver.run_atomic(setup)
-        runner = Runner(self.driver, self.ledger, self.actor, self.target)
+        runner = Runner(self.driver, self.ledger, self.actor, self.target, progress)
         return runner.apply(units, lock, references)
 
     def apply_single(self, units: list[Unit], lock: MigrationLock) -> list[Result]:

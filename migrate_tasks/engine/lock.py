@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,24 @@ UNKNOWN = UNREAD  # the lease has not been read
 #: The rows of each part of the caller's ``then`` batch, by name.
 Parts = dict[Name, list[list[Row]]]
 WAIT_REPORT_EVERY = 10.0
+
+
+#: os.kill(pid, 0) on Windows does not test a process: it terminates it (TerminateProcess).
+_WINDOWS = sys.platform == "win32"
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs on this host (then its lease can go at once). On
+    Windows this is never said: its lease goes when it expires, as another host's does."""
+    if _WINDOWS:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
 
 
 class MigrationLock:
@@ -139,13 +158,7 @@ class MigrationLock:
             return None
         if holder.pid == self.actor.pid:
             return None
-        try:
-            os.kill(holder.pid, 0)
-        except ProcessLookupError:
-            return holder.owner
-        except PermissionError:
-            return None  # alive, someone else's
-        return None
+        return holder.owner if process_gone(holder.pid) else None
 
     def _table_exists(self) -> bool:
         return self.ledger.lock_table in self.ledger.existing_tables(self.driver)

@@ -26,6 +26,7 @@ from migrate_tasks.engine.failures import (
     log_failure,
     statement_failed,
 )
+from migrate_tasks.engine.progress import Progress, UnitProgress
 from migrate_tasks.engine.tracking import GUARD, Actor, Ledger
 from migrate_tasks.engine.units import Calls, Result, Unit
 from migrate_tasks.errors import (
@@ -69,7 +70,7 @@ def unit_calls(
     ledger: Ledger,
     actor: Actor,
     renew: Step | None = None,
-    guarded: GuardedStatements | None = None,
+    guarded: Iterable[Step] | None = None,
     then: Sequence[Step] = (),
 ) -> UnitCalls:
     """The calls one unit makes, with named parts: "renew" (the lease), "log" (its log
@@ -108,11 +109,20 @@ def next_reads(unit: Unit, after: Unit | None) -> list[Step]:
 class Runner:
     """Runs units through one driver, in order, stopping at the first failure."""
 
-    def __init__(self, driver: Driver, ledger: Ledger, actor: Actor, target: Target) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        ledger: Ledger,
+        actor: Actor,
+        target: Target,
+        progress: Progress | None = None,
+    ) -> None:
         self.driver = driver
         self.ledger = ledger
         self.actor = actor
         self.target = target
+        self.progress = progress
+        self._place = (0, 0)  # the unit running: its number in the run, and the run's size
 
     def apply(
         self,
@@ -132,7 +142,8 @@ class Runner:
             return Batcher(self, lock).apply(units)
         results: list[Result] = []
         try:
-            for unit, after in itertools.zip_longest(units, units[1:]):
+            for index, (unit, after) in enumerate(itertools.zip_longest(units, units[1:])):
+                self.place(index + 1, len(units))
                 then = next_reads(unit, after)
                 result, rows, held = self.run(unit, lock, references, then)
                 results.append(result)
@@ -157,7 +168,13 @@ class Runner:
         if unit.python is not None:  # one interactive transaction of its own
             from migrate_tasks.engine.python_units import run_python
 
-            return run_python(self, unit, lock, then)
+            told = self._watch(unit)
+            if told:
+                told.tell("start")  # its statements are known only as its code runs
+            ran = run_python(self, unit, lock, then)
+            if told:
+                told.tell("done")
+            return ran
         _log_start(unit)
         started_wall, started = utc_now(), time.perf_counter()
         renew = lock.renew_step() if lock else None
@@ -167,7 +184,9 @@ class Runner:
             held = bool(self.driver.run_atomic([renew])[0])
             renew = None
         guarded = unit_checks.guarded(unit, self.driver, self.target, known=references)
-        calls = unit_calls(unit, self.ledger, self.actor, renew, guarded, then)
+        told = self._watch(unit)
+        statements = told.counted(guarded, guarded.is_added) if told else guarded
+        calls = unit_calls(unit, self.ledger, self.actor, renew, statements, then)
         try:
             parts = self._send(unit, calls, guarded)
         except (MigrationFileError, MigrationFailed) as exc:
@@ -180,12 +199,25 @@ class Runner:
                 raise
             raise failed from None
         elapsed = (time.perf_counter() - started) * 1000
+        if told:
+            told.tell("done")
         done = "applied" if unit.direction == "up" else "rolled back"
         log.info("%s %s in %.0f ms", done, unit.label, elapsed)
         if renew is not None:
             held = bool(parts["renew"][0])
         result = Result(unit.version, unit.name, unit.direction, unit.statement_count, elapsed)
         return result, parts.get("then", []), held
+
+    def place(self, index: int, total: int) -> None:
+        """The next unit is the ``index``-th of ``total`` in this run (for ``progress``)."""
+        self._place = (index, total)
+
+    def watch(self, unit: Unit, index: int, total: int) -> UnitProgress | None:
+        """Who tells ``progress`` about ``unit`` (None without a listener)."""
+        return UnitProgress(self.progress, unit, index, total) if self.progress else None
+
+    def _watch(self, unit: Unit) -> UnitProgress | None:
+        return self.watch(unit, *self._place)
 
     def _send(self, unit: Unit, calls: UnitCalls, guarded: GuardedStatements) -> Parts:
         """Make the unit's calls; the rows of their parts, by name."""

@@ -19,6 +19,7 @@ from migrate_tasks.engine.tracking import Actor
 from migrate_tasks.errors import UsageError
 
 if TYPE_CHECKING:
+    from migrate_tasks.engine.progress import Progress
     from migrate_tasks.files.parser import Section, Statement
     from migrate_tasks.files.stream import SectionInfo
 
@@ -144,6 +145,8 @@ class RunOptions:
     lock_ttl: int = defaults.LOCK_TTL_S
     #: Called with a description of what is about to change; False aborts. None: no asking.
     confirm: Callable[[str], bool] | None = None
+    #: Called as migrations start, send their statements and commit (engine.progress).
+    progress: Progress | None = None
 
     def confirm_or_abort(self, what: str) -> None:
         """Ask ``confirm`` (if set) before ``what`` changes anything; a no raises exit 2.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
+
+from migrate_tasks.report.logs import STDERR_LOCK
 
 if TYPE_CHECKING:  # for types only: fleet sits below report and never imports it
     from migrate_tasks.fleet.runner import FleetResult
@@ -48,19 +50,37 @@ def fleet_progress_line(done: int, failed: int, remaining: int) -> str:
     return f"fleet: {done}/{total} done, {failed} failed, {remaining} remaining"
 
 
-def fleet_progress_printer(stream: TextIO) -> Callable[[int, int, int], None]:
+def fleet_progress_printer(stream: TextIO, *, enabled: bool = True) -> FleetLine:
     """A ``run_fleet`` progress callback: one line rewritten in place on a terminal,
-    nothing otherwise (CI logs get the table at the end)."""
-    if not stream.isatty():
-        return lambda done, failed, remaining: None
+    nothing otherwise (CI logs get the table at the end) or when not ``enabled`` (--json)."""
+    return FleetLine(stream, enabled=enabled and stream.isatty())
 
-    def show(done: int, failed: int, remaining: int) -> None:
-        stream.write("\r\x1b[K" + fleet_progress_line(done, failed, remaining))
-        if remaining == 0:
-            stream.write("\n")
-        stream.flush()
 
-    return show
+class FleetLine:
+    """The fleet's live line; with ``report.progress.shown_while`` a log line (the
+    databases log from worker threads) clears it first instead of running on after it."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.visible = False
+
+    def __call__(self, done: int, failed: int, remaining: int) -> None:
+        if not self.enabled:
+            return
+        with STDERR_LOCK:
+            self.stream.write("\r\x1b[K" + fleet_progress_line(done, failed, remaining))
+            self.visible = remaining > 0
+            if not self.visible:
+                self.stream.write("\n")  # the last count stays on the screen
+            self.stream.flush()
+
+    def clear(self) -> None:
+        with STDERR_LOCK:
+            if self.visible:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+                self.visible = False
 
 
 def _first_line(text: str | None, limit: int = 80) -> str:

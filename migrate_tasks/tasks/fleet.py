@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from migrate_tasks.config import defaults
 from migrate_tasks.report.documents import fleet_json
 from migrate_tasks.report.fleet import fleet_progress_printer, fleet_summary, fleet_table
+from migrate_tasks.report.progress import shown_while
 
 if TYPE_CHECKING:  # the runner imports the engine: only a fleet run pays for it
     from migrate_tasks.config.settings import Settings
@@ -58,14 +59,15 @@ def run_fleet_task(settings: Settings, operation: Operation, flags: FleetFlags) 
         insecure=settings.insecure,
     )
     started = time.perf_counter()
-    results = fleet.run_fleet(
-        targets,
-        operation,
-        settings=settings,
-        jobs=flags.jobs,
-        fail_fast=flags.fail_fast,
-        on_progress=fleet_progress_printer(sys.stderr),
-    )
+    with shown_while(fleet_progress_printer(sys.stderr, enabled=not flags.json)) as line:
+        results = fleet.run_fleet(
+            targets,
+            operation,
+            settings=settings,
+            jobs=flags.jobs,
+            fail_fast=flags.fail_fast,
+            on_progress=line,
+        )
     elapsed = time.perf_counter() - started
     if flags.json:
         print(fleet_json(results, operation.name, elapsed))

@@ -47,6 +47,7 @@ from migrate_tasks.tasks.wait import WAIT_HELP
 
 if TYPE_CHECKING:
     from migrate_tasks.api.results import Run
+    from migrate_tasks.report.progress import TerminalProgress
 
 __all__ = ["create", "down", "status", "up", "validate"]
 
@@ -245,7 +246,11 @@ def up(
         )
         return run_fleet_task(settings, op, fleet_flags)
     migrator = Migrator.from_settings(settings)
-    with migrator, _json_failure(migrator, "up", json_, dry_run, auth_token):
+    with (
+        migrator,
+        _json_failure(migrator, "up", json_, dry_run, auth_token),
+        _progress(quiet=json_ or dry_run) as line,
+    ):
         run = migrator.up(
             step,
             to,
@@ -253,6 +258,7 @@ def up(
             allow_out_of_order=allow_out_of_order,
             single_transaction=single_transaction,
             wait=wait_timeout if wait else None,
+            progress=line,
         )
     _finish(run, json_=json_)
 
@@ -313,11 +319,31 @@ def down(
         op = down_operation(step=step or None, to=to or None, all_=all_, options=options)
         return run_fleet_task(settings, op, fleet_flags)
     migrator = Migrator.from_settings(settings)
-    with migrator, _json_failure(migrator, "down", json_, dry_run, auth_token):
+    with (
+        migrator,
+        _json_failure(migrator, "down", json_, dry_run, auth_token),
+        _progress(quiet=json_ or dry_run) as line,
+    ):
         run = migrator.down(
-            step, to, all=all_, dry_run=dry_run, yes=yes, confirm=confirmer(settings)
+            step,
+            to,
+            all=all_,
+            dry_run=dry_run,
+            yes=yes,
+            confirm=confirmer(settings),
+            progress=line,
         )
     _finish(run, json_=json_)
+
+
+@contextlib.contextmanager
+def _progress(*, quiet: bool) -> Iterator[TerminalProgress | None]:
+    """A live progress line on stderr when it is a terminal (not with --json or
+    --dry-run); gone when the run ends, however it ends."""
+    from migrate_tasks.report.progress import progress_for, shown_while
+
+    with shown_while(progress_for(sys.stderr, enabled=not quiet)) as line:
+        yield line
 
 
 @contextlib.contextmanager

@@ -10,9 +10,12 @@ test's own).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrate_tasks.api import Confirm, Migrator, Run
+
+if TYPE_CHECKING:
+    from migrate_tasks.engine.progress import Progress
 
 __all__ = ["MigrationHarness"]
 
@@ -55,9 +58,12 @@ class MigrationHarness(Migrator):
         dry_run: bool = False,
         yes: bool = True,
         confirm: Confirm | None = None,
+        progress: Progress | None = None,
     ) -> Run:
         """As ``Migrator.down``, without asking: the database is the test's own."""
-        return super().down(step, to, all=all, dry_run=dry_run, yes=yes, confirm=confirm)
+        return super().down(
+            step, to, all=all, dry_run=dry_run, yes=yes, confirm=confirm, progress=progress
+        )
 
     def insert(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Insert ``rows`` (dicts of column -> value) into ``table`` in one transaction;

@@ -90,9 +90,12 @@ class RunTimedOut(BaseException):
 
 def can_run_in_process(env: Mapping[str, str]) -> bool:
     """True when a run with ``env`` can be reproduced in this process: only from the
-    main thread (signal handlers, ``os.environ``), one run at a time."""
-    return threading.current_thread() is threading.main_thread() and not any(
-        key in env for key in _CHILD_ONLY_ENV
+    main thread (signal handlers, ``os.environ``), one run at a time, and where a run's
+    timeout can interrupt it (SIGALRM: not on Windows, where every run is a process)."""
+    return (
+        hasattr(signal, "SIGALRM")
+        and threading.current_thread() is threading.main_thread()
+        and not any(key in env for key in _CHILD_ONLY_ENV)
     )
 
 

@@ -10,7 +10,6 @@ delete a wrong file first (docs/libsql-notes.md §1).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import http.client
 import os
@@ -52,6 +51,8 @@ def find_sqld() -> Path:
         return path
     path = cached_sqld_path()
     path.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl  # here, not at the top: the suite's file-target tests also run on Windows
+
     with open(path.parent / ".extract.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         return _checked_or_extracted(path)
