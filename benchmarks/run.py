@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cases import BIG_ROWS, SMALL_ROWS, Case, build_cases
+from _failure import inspect, summary
 from _measure import (
     Command,
     Run,
@@ -143,6 +144,9 @@ class Runner:
                 active.append(tool)
         if case.fleet:
             self.run_fleet(case, rows)
+            return
+        if case.fails_at:
+            self.run_failing(case, active, rows)
             return
         if case.fresh:
             self.run_fresh(case, active, rows)
@@ -330,6 +334,36 @@ class Runner:
                     break
         self.report.case_done(case)
 
+    def run_failing(self, case: Case, active: list[Tool], rows: dict[tuple[str, str], Row]) -> None:
+        """W7: ``up`` must fail at migration ``case.fails_at``; time to the error, and
+        what each repetition left behind (every repetition is inspected)."""
+        migrations = case.migrations()
+        for rep in range(case.reps):
+            for tool in active if rep % 2 == 0 else active[::-1]:
+                row = rows[("up", tool.key)]
+                if row.status != "ok":
+                    continue
+                project = self.project(case, tool)
+                with self.database(case, tool, f"rep{rep}") as (db, _, proxy):
+                    assert proxy is not None
+                    proxy.reset()
+                    run = run_measured(
+                        tool.command("up", project, db, case.count), self.args.timeout
+                    )
+                    counts = proxy.counts()
+                    if run.timed_out:
+                        row.set_status("timeout", f"killed after {self.args.timeout:g} s")
+                        continue
+                    direct = f"http://127.0.0.1:{proxy.upstream[1]}"
+                    facts = inspect(direct, tool.key, migrations, case.fails_at, run)
+                log(f"  rep {rep} {tool.key} up: {run.seconds:.3f} s, {summary(facts)}")
+                if not facts["right"]:
+                    row.set_status("failed", summary(facts))
+                    continue
+                row.add(rep, run.seconds, run.peak_mb)
+                row.counts, row.facts = counts, facts
+        self.report.case_done(case)
+
     def record(self, row: Row, run: Run, rep: int) -> str | None:
         """Add one timed run to its row; returns a problem (the tool is then not run again)."""
         if run.timed_out:
@@ -446,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     report.finish(time.perf_counter() - started)
     print(report.markdown_table())
     print()
-    print(report.targets_markdown())
+    print(report.targets_markdown(skip_not_run=bool(args.only)))
     if args.write_results:
         report.write_results_md(HERE / "RESULTS.md")
         log(f"wrote {HERE / 'RESULTS.md'}")
