@@ -173,4 +173,9 @@ class CountingProxy:
             if self.delay:
                 time.sleep(self.delay)
             client.sendall(data)
+        # The server closed: so does the client's side. This also wakes ``up`` from its
+        # read; without it, closing ``c_in`` would wait forever for ``up``'s lock, and a
+        # client whose socket the server dropped (sqld on a protocol error) would hang.
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_RDWR)
         thread.join(timeout=5)
