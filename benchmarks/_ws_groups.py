@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import libsql_client
@@ -129,9 +129,12 @@ def hrana3() -> Iterator[None]:
         hrana_client.HranaClient._open_conn = original  # type: ignore[method-assign]
 
 
-def run_variant(url: str, variant: str, count: int, fail_at: int) -> tuple[float, int, str]:
+def run_variant(
+    url: str, variant: str, count: int, fail_at: int, requests: Callable[[], int] = lambda: 0
+) -> tuple[float, int, str, int]:
     """Apply ``count`` migrations one way on a fresh database at ``url``: (seconds from
-    the first send to the last answer, migrations committed, negotiated subprotocol)."""
+    the first send to the last answer, migrations committed, negotiated subprotocol,
+    Hrana requests sent meanwhile as ``requests()`` counts them)."""
     with contextlib.ExitStack() as stack:
         if variant.endswith("(hrana3)"):
             stack.enter_context(hrana3())
@@ -139,6 +142,7 @@ def run_variant(url: str, variant: str, count: int, fail_at: int) -> tuple[float
         client.batch(SETUP)
         stream = RawStream(client)
         protocol = client._client._conn._socket.protocol  # type: ignore[attr-defined]
+        sent = requests()
         started = time.perf_counter()
         if variant == "per-migration":
             for k in range(1, count + 1):
@@ -149,6 +153,7 @@ def run_variant(url: str, variant: str, count: int, fail_at: int) -> tuple[float
             steps, _ = groups(count, fail_at, guard=variant.endswith("(hrana3)"))
             result = stream.batch(steps, close=False)
         elapsed = time.perf_counter() - started
+        sent = requests() - sent
         stream.close()
         committed = int(client.execute("SELECT count(*) FROM tracking").rows[0][0])
         tables = int(
@@ -158,7 +163,7 @@ def run_variant(url: str, variant: str, count: int, fail_at: int) -> tuple[float
         )
         if tables != committed:
             raise SystemExit(f"{variant}: {tables} tables but {committed} tracking rows")
-    return elapsed, committed, str(protocol)
+    return elapsed, committed, str(protocol), sent
 
 
 def probe_guard_on_hrana2(url: str) -> str:

@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _proxy import CountingProxy  # noqa: E402  (needs ROOT on the path)
+
 #: (name, row text): ~60 bytes a statement (0.9 MB for 15,600) and ~100 (1.6 MB)
 SHAPES = {
     "short rows": "INSERT INTO t (id, v) VALUES ({i}, 'row {i}');\n",
@@ -91,11 +93,9 @@ def measure(cli: str, folder: Path, work: Path, reps: int) -> dict[str, list[flo
 
 
 @contextlib.contextmanager
-def ws_behind_proxy(work: Path, delay: float) -> Iterator[str]:
-    """A fresh sqld behind the counting proxy holding each server message ``delay`` s:
-    the proxy's ws:// URL."""
-    from _proxy import CountingProxy
-
+def ws_behind_proxy(work: Path, delay: float) -> Iterator[tuple[str, CountingProxy]]:
+    """A fresh sqld behind the counting proxy, which delivers what sqld sends ``delay``
+    s later: the proxy's ws:// URL, and the proxy."""
     from tests.support.sqld import SqldServer, find_sqld
 
     server = SqldServer(find_sqld(), Path(tempfile.mkdtemp(dir=work)) / "sqld")
@@ -103,7 +103,7 @@ def ws_behind_proxy(work: Path, delay: float) -> Iterator[str]:
     server.start()
     try:
         with CountingProxy(server.port, delay) as proxy:
-            yield f"ws://127.0.0.1:{proxy.port}"
+            yield f"ws://127.0.0.1:{proxy.port}", proxy
     finally:
         server.stop()
 
@@ -119,19 +119,23 @@ def measure_groups(args: argparse.Namespace, work: Path) -> None:
     print(f"{count} migrations over ws://, {args.reps} runs each, medians (min-max)")
     for ms in [float(x) for x in args.latency_ms.split(",")]:
         times: dict[str, list[float]] = {name: [] for name in names}
+        sent: dict[str, int] = {}
         for rep in range(args.reps):
             for name in names if rep % 2 == 0 else names[::-1]:
-                with ws_behind_proxy(work, ms / 1000) as url:
+                with ws_behind_proxy(work, ms / 1000) as (url, proxy):
                     if name not in VARIANTS:
                         times[name].append(run_once(args.cli, url, folder))
+                        sent[name] = proxy.counts()["ws_requests"]
                         continue
-                    seconds, done, _ = run_variant(url, name, count, 0)
+                    counter = lambda: proxy.counts()["ws_requests"]  # noqa: E731
+                    seconds, done, _, sent[name] = run_variant(url, name, count, 0, counter)
                     if done != count:
                         raise SystemExit(f"{name}: {done} of {count} committed")
                     times[name].append(seconds)
         print(f"+{ms:g} ms per round trip:")
         for name, t in times.items():
-            print(f"  {name}: {statistics.median(t):.3f} s ({min(t):.3f}-{max(t):.3f})")
+            cell = f"{statistics.median(t):.3f} s ({min(t):.3f}-{max(t):.3f})"
+            print(f"  {name}: {cell}, {sent[name]} Hrana requests")
     check_failures(work, count)
 
 
@@ -142,11 +146,11 @@ def check_failures(work: Path, count: int) -> None:
     fail_at = count // 2
     print(f"migration {fail_at} of {count} fails (0 ms): committed afterwards")
     for name in VARIANTS:
-        with ws_behind_proxy(work, 0.0) as url:
-            seconds, done, protocol = run_variant(url, name, count, fail_at)
+        with ws_behind_proxy(work, 0.0) as (url, _):
+            seconds, done, protocol, _ = run_variant(url, name, count, fail_at)
         verdict = "right" if done == fail_at - 1 else "WRONG"
         print(f"  {name} [{protocol}]: {done} committed ({verdict}), {seconds:.3f} s")
-    with ws_behind_proxy(work, 0.0) as url:
+    with ws_behind_proxy(work, 0.0) as (url, _):
         print(f"  is_autocommit on libsql-client's own socket: {probe_guard_on_hrana2(url)}")
 
 
