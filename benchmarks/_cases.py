@@ -30,6 +30,8 @@ SETS: dict[str, tuple[Callable[[], list[Migration]], int, int]] = {
 EVERY = ["ours", "ours-1tx", "dbmate", "drizzle", "alembic", "yoyo", "sqlite3"]
 REMOTE = ["ours", "ours-1tx", "drizzle", "alembic"]  # tools that can reach sqld
 FAST_REMOTE = ["ours", "ours-1tx", "drizzle"]  # Alembic: 8 requests a migration, too slow
+#: Cases that also run ``ours-before`` (another installation) when run.py has --before.
+BEFORE_CASES = {"W1-sqld", "W3-W1", "W6", "W7"}
 DATA = ["ours", "dbmate", "drizzle", "alembic", "yoyo", "sqlite3"]
 DATA_REMOTE = ["ours", "drizzle", "alembic"]
 STATUS = ["ours", "dbmate", "drizzle", "alembic", "yoyo"]
@@ -125,6 +127,9 @@ def build_cases(quick: bool, reps: int | None, latency_ms: float) -> list[Case]:
     cases.append(Case("W6", title, "sqld", "w4-2000", ["up", "down"], FAST_REMOTE, n(3, 1)))
     fleet = "fleet: 100 namespaces x 20 migrations, --jobs 8"
     cases.append(Case("W5", fleet, "sqld", "w5", ["up"], ["ours"], n(5, 1), fleet=100))
+    for case in cases:  # issue 13's "faster than before", pair by pair (run.py --before)
+        if case.id in BEFORE_CASES:  # a new list: the tool lists above are shared
+            case.tools = [case.tools[0], "ours-before", *case.tools[1:]]
     if quick:
         cases = [c for c in cases if c.rows != BIG_ROWS]
     return cases

@@ -21,7 +21,7 @@ _APPLIED = "SELECT version FROM schema_migrations WHERE status = 'applied' ORDER
 def expected_applied(tool: str, fails_at: int) -> int:
     """How many migrations should be applied after the run: all before the failing one
     when each migration is its own transaction, none when the run is one transaction."""
-    return fails_at - 1 if tool == "ours" else 0
+    return fails_at - 1 if tool in ("ours", "ours-before") else 0
 
 
 def inspect(url: str, tool: str, migrations: list[Migration], fails_at: int, run: Run) -> dict:

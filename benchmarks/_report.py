@@ -162,10 +162,9 @@ class Report:
                 continue
             ours = self.find(row.case, row.op, "ours")
             single = self.find(row.case, row.op, "ours-1tx")
-            ratio = pair_ratio(ours, row) if not row.tool.startswith("ours") else None
-            ratio1 = pair_ratio(single, row) if not row.tool.startswith("ours") else None
-            if row.tool == "ours-1tx":
-                ratio = None
+            peer = row.tool not in ("ours", "ours-1tx")  # ours-before is a peer here
+            ratio = pair_ratio(ours, row) if peer else None
+            ratio1 = pair_ratio(single, row) if peer else None
             times = row.times
             http = ""
             if row.counts:
@@ -329,6 +328,6 @@ def machine_info(tools: dict[str, Tool]) -> dict[str, object]:
         "peers": {
             k: (t.unavailable() or t.version())
             for k, t in tools.items()
-            if not k.startswith("ours")
+            if k not in ("ours", "ours-1tx")
         },
     }

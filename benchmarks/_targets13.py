@@ -68,9 +68,8 @@ def evaluate(report: Report) -> list[dict[str, object]]:
     _ratio(add, find, "W3-W1", "ours", "drizzle", 1.0,
            "W3 200 migrations +20 ms/round trip, one transaction each: ours ÷ drizzle-kit <= 1.0",
            "; ".join(farther))  # fmt: skip
-    before = BEFORE["W3-W1 up"]
-    text = f"W3 200 migrations +20 ms/round trip: >= 10x faster than before ({before} s)"
-    _below(add, ours, "ours", "W3-W1", text, before / 10, f"{_requests(ours)} requests")
+    text = "W3 200 migrations +20 ms/round trip: >= 10x faster than before"
+    _versus_before(add, find, "W3-W1", text, 0.1, f"{_requests(ours)} requests")
 
     # 3. 2,000 migrations on a local sqld.
     w6 = find("W6", "up", "ours")
@@ -91,9 +90,8 @@ def evaluate(report: Report) -> list[dict[str, object]]:
         add(text, f"{w6.peak:.0f} MB", w6.peak < RSS_MB, "ru_maxrss of the whole process")
 
     # 4. W1 on sqld and on a file.
-    before = BEFORE["W1-sqld up"]
-    text = f"W1 200 migrations on sqld: <= half of before ({before} s)"
-    _below(add, find("W1-sqld", "up", "ours"), "ours", "W1-sqld", text, before / 2, "")
+    text = "W1 200 migrations on sqld: <= half of before"
+    _versus_before(add, find, "W1-sqld", text, 0.5, "")
     stretch = pair_ratio(find("W1-file", "up", "ours"), find("W1-file", "up", "dbmate"))
     context = "stretch goal 1.0" + (
         f" ({'met' if stretch <= 1.0 else 'not met'})" if stretch else ""
@@ -148,6 +146,26 @@ def _below(
     add(text, f"{row.median:.3f} s (limit {limit:.3f} s)", row.median <= limit, context)
 
 
+def _versus_before(add: Add, find: Find, case: str, text: str, limit: float, context: str) -> None:
+    """``up`` of ``case`` at most ``limit`` x before: pair by pair against ``ours-before``
+    when the run had ``--before``, else against the issue's fixed before number."""
+    ours, before = find(case, "up", "ours"), find(case, "up", "ours-before")
+    value = pair_ratio(ours, before)
+    baseline = BEFORE[f"{case} up"]
+    if value is None or ours is None or before is None:
+        fixed = f"{text} ({baseline} s, the issue's number)"
+        _below(add, ours, "ours", case, fixed, baseline * limit, context)
+        return
+    measured = f"ratio {value:.2f} (ours {_s(ours.median)}, before {_s(before.median)})"
+    fixed = f"against the issue's {baseline} s: limit {baseline * limit:.3f} s"
+    add(
+        f"{text} (pair by pair)",
+        measured,
+        value <= limit,
+        "; ".join(p for p in (context, fixed) if p),
+    )
+
+
 def _failure(add: Add, find: Find) -> None:
     """W7: exactly the migrations before the failing one applied, in every repetition."""
     text = "W7 failure in migration 100 of 200: exactly migrations 1-99 applied and recorded"
@@ -159,10 +177,11 @@ def _failure(add: Add, find: Find) -> None:
         add(text, f"{row.status}: {row.note}", False)
         return
     peers = []
-    for key in ("ours-1tx", "drizzle"):
+    for key in ("ours-before", "ours-1tx", "drizzle"):
         peer = find("W7", "up", key)
         if peer is not None and peer.median is not None:
-            peers.append(f"{key} {_s(peer.median)} (applies nothing)")
+            what = f"{_requests(peer)} requests" if key == "ours-before" else "applies nothing"
+            peers.append(f"{key} {_s(peer.median)} ({what})")
     measured = (
         f"{len(row.runs)} of {len(row.runs)} runs right; time to the error {_s(row.median)},"
         f" {_requests(row)} requests"

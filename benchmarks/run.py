@@ -410,6 +410,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="write benchmarks/RESULTS.md and benchmarks/results.json (else results-last.json)",
     )
     parser.add_argument("--no-install", action="store_true", help="do not run npm install")
+    parser.add_argument(
+        "--before", metavar="PATH", help="another installation's libsql-migrate (e.g. the code"
+        " before a change), run next to ours on W1-sqld, W3-W1, W6 and W7",
+    )  # fmt: skip
     parser.add_argument("--workdir", help="where to put scratch files (default: the temp dir)")
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="run nothing: print (and with --write-results"
@@ -448,9 +452,11 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             notes.append(f"npm peers: {problem}")
             log(problem)
-    tools = {tool.key: tool for tool in all_tools()}
+    tools = {tool.key: tool for tool in all_tools(args.before)}
+    if not args.before:
+        del tools["ours-before"]
     if args.tools:
-        wanted = set(args.tools.split(",")) | {"ours"}
+        wanted = set(args.tools.split(",")) | {"ours", "ours-before"}
         tools = {k: v for k, v in tools.items() if k in wanted}
     cases = build_cases(args.quick, args.reps, args.latency_ms)
     if args.only:
