@@ -31,7 +31,7 @@ EVERY = ["ours", "ours-1tx", "dbmate", "drizzle", "alembic", "yoyo", "sqlite3"]
 REMOTE = ["ours", "ours-1tx", "drizzle", "alembic"]  # tools that can reach sqld
 FAST_REMOTE = ["ours", "ours-1tx", "drizzle"]  # Alembic: 8 requests a migration, too slow
 #: Cases that also run ``ours-before`` (another installation) when run.py has --before.
-BEFORE_CASES = {"W1-sqld", "W3-W1", "W6", "W7"}
+BEFORE_CASES = {"W1-sqld", "W3-W1", "W6", "W7", "W5"}
 DATA = ["ours", "dbmate", "drizzle", "alembic", "yoyo", "sqlite3"]
 DATA_REMOTE = ["ours", "drizzle", "alembic"]
 STATUS = ["ours", "dbmate", "drizzle", "alembic", "yoyo"]

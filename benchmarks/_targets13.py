@@ -101,10 +101,8 @@ def evaluate(report: Report) -> list[dict[str, object]]:
     )
 
     # 5. Fleet.
-    before = BEFORE["W5 up"]
-    text = f"W5 fleet 100 x 20, --jobs 8: <= half of before ({before} s)"
-    w5 = find("W5", "up", "ours")
-    _below(add, w5, "ours", "W5", text, before / 2, f"{_requests(w5)} requests")
+    text = "W5 fleet 100 x 20, --jobs 8: <= half of before"
+    _versus_before(add, find, "W5", text, 0.5, f"{_requests(find('W5', 'up', 'ours'))} requests")
 
     # 6. A failure in the middle of 200 migrations.
     _failure(add, find)
