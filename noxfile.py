@@ -172,13 +172,14 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against dbmate, drizzle-kit, Alembic and yoyo (issue 7). Opt-in.
+    """Benchmarks against dbmate, drizzle-kit, Alembic and yoyo (issues 7 and 13). Opt-in.
 
     Installs the package and the pinned Python peers (benchmarks/requirements.txt);
     benchmarks/run.py installs the npm peers into benchmarks/.peers (skipped with a note
     without npm). No arguments: the full suite (about 20 minutes), which also writes
     benchmarks/RESULTS.md and benchmarks/results.json. Arguments pass through, e.g.
-    ``nox -s bench -- --quick`` or ``nox -s bench -- --only W1,W4 --reps 3``.
+    ``nox -s bench -- --quick`` or ``nox -s bench -- --only W1,W4 --reps 3``; issue 13's
+    cases alone: ``nox -s bench -- --only W6,W7,W3-W1-50ms,W3-W1-100ms``.
     """
     session.install("-e", ".", "-r", "benchmarks/requirements.txt")
     session.run("python", "benchmarks/run.py", *(session.posargs or ["--write-results"]))

@@ -4,7 +4,9 @@ It reads just enough HTTP/1.1 to see where each request and response ends on a k
 connection (Content-Length and chunked bodies; after ``101 Switching Protocols`` it pumps
 raw bytes), so it can count requests exactly and hold each response back by a fixed delay.
 That delay is the "remote region" of workload W3: ``delay`` seconds are added once per HTTP
-request/response round trip. Opening a TCP connection is not delayed (connections are
+request/response round trip. After a WebSocket upgrade, whatever the server sends reaches
+the client ``delay`` seconds after it was sent (a one-way latency: messages in flight
+together arrive together). Opening a TCP connection is not delayed (connections are
 counted, so their cost can be judged separately).
 
 Bodies are streamed in 64 KiB pieces, so a 200 MB request costs no memory here.
@@ -14,6 +16,7 @@ Its HTTP framing is tests/support/proxy.py's; this proxy adds counting and laten
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import sys
 import threading
@@ -23,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # One HTTP/1.1 framing reader for the test proxy and this one.
-from tests.support.proxy import copy_body, read_head
+from tests.support.proxy import ClientFrames, copy_body, read_head
 
 _PIECE = 64 * 1024
 
@@ -44,6 +47,7 @@ class CountingProxy:
         self.requests = 0  # every HTTP request
         self.posts = 0  # POST requests (Hrana pipeline/batch calls)
         self.connections = 0
+        self.ws_requests = 0  # Hrana requests sent over WebSockets (after an upgrade)
         self.lines: list[bytes] = []  # request lines, for debugging
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
         self._acceptor.start()
@@ -60,7 +64,7 @@ class CountingProxy:
 
     def reset(self) -> None:
         with self._lock:
-            self.requests = self.posts = self.connections = 0
+            self.requests = self.posts = self.connections = self.ws_requests = 0
             self.lines.clear()
 
     def counts(self) -> dict[str, int]:
@@ -69,6 +73,7 @@ class CountingProxy:
                 "http_requests": self.requests,
                 "posts": self.posts,
                 "connections": self.connections,
+                "ws_requests": self.ws_requests,
             }
 
     def close(self) -> None:
@@ -158,19 +163,59 @@ class CountingProxy:
         c_in: BufferedReader,
         u_in: BufferedReader,
     ) -> None:
-        """After an upgrade: raw bytes both ways (each server message delayed once)."""
+        """After an upgrade: raw bytes both ways; what the server sends reaches the client
+        ``delay`` s later (``_delay_line``), so a request/response costs ``delay`` as over
+        HTTP, and messages in flight together are not charged one after the other."""
+
+        frames = ClientFrames(self._count_ws_message)
 
         def up() -> None:
             with contextlib.suppress(OSError, ValueError):
                 while data := c_in.read1(_PIECE):
+                    frames.feed(data)
                     upstream.sendall(data)
             with contextlib.suppress(OSError):
                 upstream.shutdown(socket.SHUT_WR)
 
         thread = threading.Thread(target=up, daemon=True)
         thread.start()
-        while data := u_in.read1(_PIECE):
-            if self.delay:
-                time.sleep(self.delay)
-            client.sendall(data)
+        if self.delay:
+            self._delay_line(u_in, client)
+        else:
+            while data := u_in.read1(_PIECE):
+                client.sendall(data)
+        # The server closed: so does the client's side. This also wakes ``up`` from its
+        # read; without it, closing ``c_in`` would wait forever for ``up``'s lock, and a
+        # client whose socket the server dropped (sqld on a protocol error) would hang.
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_RDWR)
         thread.join(timeout=5)
+
+    def _count_ws_message(self, message: bytes) -> None:
+        """Count Hrana requests (not ``hello``); by their first bytes, as parsing a big
+        batch on the proxy's thread would cost time inside the measurement."""
+        head = message[:64].replace(b" ", b"")
+        if b'"type":"request"' in head:
+            with self._lock:
+                self.ws_requests += 1
+
+    def _delay_line(self, u_in: BufferedReader, client: socket.socket) -> None:
+        """Forward every piece the server sends ``delay`` s after it arrived, in order: a
+        one-way latency (a reply to pipelined requests is not delayed once per reply)."""
+        pieces: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+
+        def read() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                while data := u_in.read1(_PIECE):
+                    pieces.put((time.monotonic() + self.delay, data))
+            pieces.put((0.0, b""))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        while True:
+            due, data = pieces.get()
+            if not data:
+                break
+            time.sleep(max(0.0, due - time.monotonic()))
+            client.sendall(data)
+        reader.join(timeout=5)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _cases import Case
+from _failure import summary
 from _tools import Tool, _git_commit, clean_env, has_single_transaction
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +40,7 @@ class Row:
     runs: dict[int, tuple[float, float]] = field(default_factory=dict)  # rep -> (s, MB)
     counts: dict[str, int] = field(default_factory=dict)  # HTTP requests through the proxy
     fsync: int | None = None
+    facts: dict[str, object] = field(default_factory=dict)  # W7: what a failed run left
 
     def set_status(self, status: str, note: str) -> None:
         self.status, self.note = status, note
@@ -79,6 +81,7 @@ class Row:
             "peak_mb": _round(self.peak, 1),
             "http": self.counts or None,
             "fsync": self.fsync,
+            "facts": self.facts or None,
         }
 
 
@@ -121,6 +124,7 @@ class Report:
             row.runs = {r["rep"]: (r["seconds"], r["peak_mb"]) for r in item["runs"]}
             row.counts = item["http"] or {}
             row.fsync = item["fsync"]
+            row.facts = item.get("facts") or {}
             report.rows.append(row)
         return report
 
@@ -158,15 +162,16 @@ class Report:
                 continue
             ours = self.find(row.case, row.op, "ours")
             single = self.find(row.case, row.op, "ours-1tx")
-            ratio = pair_ratio(ours, row) if not row.tool.startswith("ours") else None
-            ratio1 = pair_ratio(single, row) if not row.tool.startswith("ours") else None
-            if row.tool == "ours-1tx":
-                ratio = None
+            peer = row.tool not in ("ours", "ours-1tx")  # ours-before is a peer here
+            ratio = pair_ratio(ours, row) if peer else None
+            ratio1 = pair_ratio(single, row) if peer else None
             times = row.times
             http = ""
             if row.counts:
                 http = f"{row.counts['http_requests']} ({row.counts['connections']} conn)"
             note = row.note if row.status == "ok" else f"**{row.status}**: {row.note}"
+            if row.facts:
+                note = "; ".join(p for p in (note, summary(row.facts)) if p)
             op = "up (no-op)" if row.workload == "W4" and row.op == "up" else row.op
             cells = [
                 f"{row.workload} {row.title}",
@@ -187,15 +192,21 @@ class Report:
         return "\n".join(lines)
 
     def targets(self) -> list[dict[str, object]]:
-        from _targets import evaluate
+        """Issue 7's targets, then issue 13's (each entry says which in ``issue``)."""
+        import _targets
+        import _targets13
 
-        return evaluate(self)
+        found = [{"issue": 7, **t} for t in _targets.evaluate(self)]
+        return found + [{"issue": 13, **t} for t in _targets13.evaluate(self)]
 
-    def targets_markdown(self) -> str:
-        lines = ["| target | measured | met? | context |", "|---|---|---|---|"]
+    def targets_markdown(self, skip_not_run: bool = False) -> str:
+        """The targets table; ``skip_not_run`` leaves out those whose case did not run."""
+        lines = ["| issue | target | measured | met? | context |", "|---|---|---|---|---|"]
         for t in self.targets():
-            met = {True: "**met**", False: "**not met**", None: "not measured"}[t["met"]]  # type: ignore[index]
-            cells = [str(t["target"]), str(t["measured"]), met, str(t["context"])]
+            if skip_not_run and t["met"] is None and ": not run)" in str(t["measured"]):
+                continue
+            met = _MET[t["met"]]  # type: ignore[index]
+            cells = [str(t["issue"]), str(t["target"]), str(t["measured"]), met, str(t["context"])]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return "\n".join(lines)
 
@@ -233,6 +244,9 @@ class Report:
         lines += ["", "## Targets (computed from the numbers below)", "", self.targets_markdown()]
         lines += ["", "## All numbers", "", self.markdown_table(), ""]
         path.write_text("\n".join(lines))
+
+
+_MET = {True: "**MET**", False: "**NOT MET**", None: "not measured", "info": "(reported)"}
 
 
 def _peer(key: str, version: str) -> str:
@@ -314,6 +328,6 @@ def machine_info(tools: dict[str, Tool]) -> dict[str, object]:
         "peers": {
             k: (t.unavailable() or t.version())
             for k, t in tools.items()
-            if not k.startswith("ours")
+            if k not in ("ours", "ours-1tx")
         },
     }

@@ -101,9 +101,13 @@ class Ours(Tool):
         if single_transaction:
             self.key, self.label = "ours-1tx", "libsql-migrate --single-transaction"
 
+    @property
+    def cli(self) -> Path:
+        return _venv_bin("libsql-migrate")
+
     def unavailable(self) -> str | None:
-        if not _venv_bin("libsql-migrate").exists():
-            return f"{_venv_bin('libsql-migrate')} not found (pip install -e .)"
+        if not self.cli.exists():
+            return f"{self.cli} not found (pip install -e .)"
         if self.single and not has_single_transaction():
             return "n/a (flag missing): `libsql-migrate up --help` has no --single-transaction"
         return None
@@ -123,7 +127,7 @@ class Ours(Tool):
         write_ours(project / "migrations", migrations)
 
     def command(self, op: str, project: Path, db: Db, count: int) -> Command:
-        cli = str(_venv_bin("libsql-migrate"))
+        cli = str(self.cli)
         common = ["--url", _url(db), "--dir", str(project / "migrations")]
         argv = {
             "up": [cli, "up", *common, *(["--single-transaction"] if self.single else [])],
@@ -131,6 +135,30 @@ class Ours(Tool):
             "status": [cli, "status", *common],
         }[op]
         return Command(argv, project, clean_env())
+
+
+class OursBefore(Ours):
+    """Another installation's ``libsql-migrate`` (``run.py --before PATH``), e.g. the code
+    before a change, run next to ours in the same repetitions: "faster than before" is
+    then a pair-by-pair ratio, not a comparison with a number from a quieter day."""
+
+    key, label = "ours-before", "libsql-migrate (before)"
+
+    def __init__(self, cli: str | None) -> None:
+        super().__init__()
+        self._cli = Path(cli) if cli else None
+
+    @property
+    def cli(self) -> Path:
+        return self._cli or Path("libsql-migrate-before")
+
+    def unavailable(self) -> str | None:
+        if self._cli is None:
+            return "not asked for (run.py --before PATH)"
+        return None if self._cli.exists() else f"{self._cli} not found"
+
+    def version(self) -> str:
+        return str(self._cli)
 
 
 @functools.cache
@@ -339,10 +367,11 @@ class Sqlite3Shell(Tool):
         )
 
 
-def all_tools() -> list[Tool]:
+def all_tools(before: str | None = None) -> list[Tool]:
     return [
         Ours(),
         Ours(single_transaction=True),
+        OursBefore(before),
         Dbmate(),
         DrizzleKit(),
         Alembic(),

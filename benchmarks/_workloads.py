@@ -63,6 +63,22 @@ def schema_migrations(count: int) -> list[Migration]:
     return [make(i) for i in range(1, count + 1)]
 
 
+def failing_migrations(count: int, fail_at: int) -> list[Migration]:
+    """``schema_migrations(count)`` whose migration ``fail_at`` ends with an INSERT that
+    breaks a NOT NULL constraint: a run-time error (not a parse error), as a data fix-up
+    that meets an unexpected row would (W7)."""
+    migrations = schema_migrations(count)
+    good = migrations[fail_at - 1]
+    table = f"t{fail_at:05d}"
+
+    def up() -> Iterator[str]:
+        yield from good.up()
+        yield f"INSERT INTO {table} (id, name) VALUES (1, NULL)"
+
+    migrations[fail_at - 1] = Migration(fail_at, good.name, up, good.down)
+    return migrations
+
+
 def data_migration(rows: int) -> list[Migration]:
     """One migration: a table and ``rows`` single-row INSERTs of about 100 bytes of SQL each (W2)."""
 

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cases import BIG_ROWS, SMALL_ROWS, Case, build_cases
+from _failure import inspect, summary
 from _measure import (
     Command,
     Run,
@@ -142,7 +143,10 @@ class Runner:
             if not reason and any(tool.supports(op, case.target) is None for op in case.ops):
                 active.append(tool)
         if case.fleet:
-            self.run_fleet(case, rows)
+            self.run_fleet(case, active, rows)
+            return
+        if case.fails_at:
+            self.run_failing(case, active, rows)
             return
         if case.fresh:
             self.run_fresh(case, active, rows)
@@ -293,41 +297,75 @@ class Runner:
                         log(f"  rep {rep} {tool.key} {op}: {run.seconds:.3f} s {problem or ''}")
         self.report.case_done(case)
 
-    def run_fleet(self, case: Case, rows: dict[tuple[str, str], Row]) -> None:
-        """W5: ``up --admin-url --fleet names --jobs 8`` on a sqld with case.fleet namespaces."""
-        tool = self.tools["ours"]
-        row = rows[("up", "ours")]
-        if tool.unavailable():
+    def run_fleet(self, case: Case, active: list[Tool], rows: dict[tuple[str, str], Row]) -> None:
+        """W5: ``up --admin-url --fleet names --jobs 8`` on a sqld with case.fleet
+        namespaces; ours and, with --before, the code before, alternating."""
+        if not active:
             self.report.case_done(case)
             return
-        project = self.project(case, tool)
+        project = self.project(case, active[0])  # one folder for every Ours
         names = [f"tenant{i:03d}" for i in range(case.fleet)]
         (project / "names.txt").write_text("\n".join(names) + "\n")
-        cli = str(Path(sys.executable).parent / "libsql-migrate")
         for rep in range(-1, case.reps):  # rep -1: the counting run through the proxy
-            with sqld(namespaces=True) as server, CountingProxy(server.port) as proxy:
-                for name in names:
-                    server.create_namespace(name)
-                url = proxy.url if rep < 0 else server.url
-                argv = [cli, "up", "--admin-url", server.admin_url, "--url", url]
-                argv += ["--fleet", str(project / "names.txt"), "--jobs", str(self.args.jobs)]
-                argv += ["--dir", str(project / "migrations")]
-                run = run_measured(Command(argv, project, clean_env()), self.args.timeout)
-                log(f"  rep {rep} ours fleet up: {run.seconds:.3f} s (exit {run.code})")
-                if rep < 0:
-                    if run.ok:
-                        row.counts = proxy.counts()
+            for tool in active if rep % 2 == 0 else active[::-1]:
+                row = rows[("up", tool.key)]
+                if row.status == "ok":
+                    self.fleet_once(case, tool, project, names, rep, row)
+        self.report.case_done(case)
+
+    def fleet_once(
+        self, case: Case, tool: Tool, project: Path, names: list[str], rep: int, row: Row
+    ) -> None:
+        """One fleet run on a fresh sqld; rep -1 counts requests, rep 0 is also checked."""
+        assert isinstance(tool, Ours)
+        with sqld(namespaces=True) as server, CountingProxy(server.port) as proxy:
+            for name in names:
+                server.create_namespace(name)
+            url = proxy.url if rep < 0 else server.url
+            argv = [str(tool.cli), "up", "--admin-url", server.admin_url, "--url", url]
+            argv += ["--fleet", str(project / "names.txt"), "--jobs", str(self.args.jobs)]
+            argv += ["--dir", str(project / "migrations")]
+            run = run_measured(Command(argv, project, clean_env()), self.args.timeout)
+            log(f"  rep {rep} {tool.key} fleet up: {run.seconds:.3f} s (exit {run.code})")
+            if rep < 0:
+                if run.ok:
+                    row.counts = proxy.counts()
+                return
+            if self.record(row, run, rep) is None and rep == 0:
+                sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name GLOB 't[0-9]*'"
+                for name in (names[0], names[-1]):
+                    got = hrana_query(server.url, sql, host=f"{name}.127.0.0.1:{server.port}")
+                    if int(str(got[0][0])) != case.count:
+                        row.set_status("failed", f"check failed: {name} has {got[0][0]} tables")
+
+    def run_failing(self, case: Case, active: list[Tool], rows: dict[tuple[str, str], Row]) -> None:
+        """W7: ``up`` must fail at migration ``case.fails_at``; time to the error, and
+        what each repetition left behind (every repetition is inspected)."""
+        migrations = case.migrations()
+        for rep in range(case.reps):
+            for tool in active if rep % 2 == 0 else active[::-1]:
+                row = rows[("up", tool.key)]
+                if row.status != "ok":
                     continue
-                problem = self.record(row, run, rep)
-                if problem is None and rep == 0:
-                    sql = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name GLOB 't[0-9]*'"
-                    for name in (names[0], names[-1]):
-                        got = hrana_query(server.url, sql, host=f"{name}.127.0.0.1:{server.port}")
-                        if int(str(got[0][0])) != case.count:
-                            row.set_status("failed", f"check failed: {name} has {got[0][0]} tables")
-                            problem = "check"
-                if problem:
-                    break
+                project = self.project(case, tool)
+                with self.database(case, tool, f"rep{rep}") as (db, _, proxy):
+                    assert proxy is not None
+                    proxy.reset()
+                    run = run_measured(
+                        tool.command("up", project, db, case.count), self.args.timeout
+                    )
+                    counts = proxy.counts()
+                    if run.timed_out:
+                        row.set_status("timeout", f"killed after {self.args.timeout:g} s")
+                        continue
+                    direct = f"http://127.0.0.1:{proxy.upstream[1]}"
+                    facts = inspect(direct, tool.key, migrations, case.fails_at, run)
+                log(f"  rep {rep} {tool.key} up: {run.seconds:.3f} s, {summary(facts)}")
+                if not facts["right"]:
+                    row.set_status("failed", summary(facts))
+                    continue
+                row.add(rep, run.seconds, run.peak_mb)
+                row.counts, row.facts = counts, facts
         self.report.case_done(case)
 
     def record(self, row: Row, run: Run, rep: int) -> str | None:
@@ -376,6 +414,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="write benchmarks/RESULTS.md and benchmarks/results.json (else results-last.json)",
     )
     parser.add_argument("--no-install", action="store_true", help="do not run npm install")
+    parser.add_argument(
+        "--before", metavar="PATH", help="another installation's libsql-migrate (e.g. the code"
+        " before a change), run next to ours on W1-sqld, W3-W1, W5, W6 and W7",
+    )  # fmt: skip
     parser.add_argument("--workdir", help="where to put scratch files (default: the temp dir)")
     parser.add_argument(
         "--render", type=Path, metavar="JSON", help="run nothing: print (and with --write-results"
@@ -414,9 +456,11 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             notes.append(f"npm peers: {problem}")
             log(problem)
-    tools = {tool.key: tool for tool in all_tools()}
+    tools = {tool.key: tool for tool in all_tools(args.before)}
+    if not args.before:
+        del tools["ours-before"]
     if args.tools:
-        wanted = set(args.tools.split(",")) | {"ours"}
+        wanted = set(args.tools.split(",")) | {"ours", "ours-before"}
         tools = {k: v for k, v in tools.items() if k in wanted}
     cases = build_cases(args.quick, args.reps, args.latency_ms)
     if args.only:
@@ -446,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     report.finish(time.perf_counter() - started)
     print(report.markdown_table())
     print()
-    print(report.targets_markdown())
+    print(report.targets_markdown(skip_not_run=bool(args.only)))
     if args.write_results:
         report.write_results_md(HERE / "RESULTS.md")
         log(f"wrote {HERE / 'RESULTS.md'}")
