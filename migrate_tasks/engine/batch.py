@@ -38,6 +38,7 @@ class Batch:
 
     def __init__(self) -> None:
         self._parts: list[tuple[Name, Iterable[Step]]] = []
+        self._names: set[Name] = set()  # a set: 2,000 migrations in one batch stay linear
         self._starts: list[int] = []  # first step index of each produced part
         self._produced: list[Name] = []  # names of the parts produced, in order
         self._ends: dict[Name, tuple[int, int]] = {}  # name -> (start, end) once complete
@@ -45,8 +46,9 @@ class Batch:
 
     def add(self, name: Name, steps: Iterable[Step]) -> Batch:
         """Append a part (produced only when the batch is iterated)."""
-        if any(name == known for known, _ in self._parts):
+        if name in self._names:
             raise ValueError(f"a batch has one part named {name!r}")
+        self._names.add(name)
         self._parts.append((name, steps))
         return self
 
