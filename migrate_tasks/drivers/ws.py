@@ -277,6 +277,8 @@ class WsDriver:
     def run_groups(self, groups: Sequence[Group]) -> GroupsOutcome:
         """Every group its own transaction, all in ONE batch message on a stream of its
         own, closed in the same round trip (``drivers.groups``)."""
+        if not groups:
+            return GroupsOutcome([])
         stream = RawStream(self._open())
         try:
             hrana3 = self._call(stream.protocol, index=None, write=True) == "hrana3"
