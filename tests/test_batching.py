@@ -1,25 +1,32 @@
-"""sqld over HTTP: many migrations per request, each still its own transaction, on one
-kept Hrana stream (issue 13). Real sqld, real programs; requests counted by the loopback
-proxy. Faults and crashes in this mode: test_network_faults.py and test_crash.py."""
+"""sqld over HTTP and WebSocket: many migrations per request, each still its own
+transaction (issue 13); over HTTP on one kept Hrana stream. Real sqld, real programs;
+requests (over WebSocket: batch messages) counted by the loopback proxy. Faults and
+crashes in this mode: test_network_faults.py and test_crash.py."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
+from libsql_client.hrana import conn as hrana_conn
 
 from migrate_tasks.config import defaults
-from migrate_tasks.drivers import Step
+from migrate_tasks.drivers import Driver, Step, open_driver
 from migrate_tasks.drivers import hrana_session as session_module
 from migrate_tasks.drivers.base import Group
+from migrate_tasks.drivers.groups import IN_TRANSACTION, GroupBatch
 from migrate_tasks.drivers.http import HranaHttpDriver
+from migrate_tasks.drivers.ws_client import RawStream, offer_hrana3
 from migrate_tasks.errors import DatabaseError, StatementError
 from tests.support.project import Project
 from tests.support.proxy import FaultProxy
 
-pytestmark = pytest.mark.target("http")
+#: Most tests here are about the HTTP driver's stream and requests; those that take
+#: ``remote_transport`` run over WebSocket as well.
+HTTP_ONLY = pytest.mark.target("http")
 
 
 @pytest.fixture
@@ -42,11 +49,32 @@ def write(project: Project, count: int, start: int = 1) -> list[str]:
     return versions
 
 
+def remote_url(server, transport: str) -> str:
+    return server.http_url if transport == "http" else server.ws_url
+
+
+def url(proxy: FaultProxy, transport: str) -> str:
+    return remote_url(proxy, transport)
+
+
+def sent(proxy: FaultProxy) -> int:
+    """Requests since the last reset: HTTP pipeline calls, or WebSocket batch messages
+    (over WebSocket a read is an ``execute`` on a stream of its own, and a unit or a
+    batch of units one ``batch``)."""
+    return proxy.requests + proxy.ws_requests["batch"]
+
+
+def read(transport: str) -> int:
+    """What the run's first read counts in ``sent``: one HTTP request; over WebSocket
+    ``execute`` messages, not counted."""
+    return 1 if transport == "http" else 0
+
+
 def requests(proxy: FaultProxy, project: Project, *args: str, **env: str) -> int:
     proxy.reset_counters()
     run = project.invoke(*args, **env)
     assert run.code == 0, run.err
-    return proxy.requests
+    return sent(proxy)
 
 
 #: Steps of one of ``write``'s migrations in a batch: lock check, renewal, log row,
@@ -57,8 +85,8 @@ STEPS_UP = 11
 # -- request counts -----------------------------------------------------------------------
 
 
-def test_up_and_down_of_200_migrations_take_at_most_4_requests(proxy, tmp_path):
-    project = Project(tmp_path / "app", proxy.http_url)
+def test_up_and_down_of_200_migrations_take_at_most_4_requests(proxy, tmp_path, remote_transport):
+    project = Project(tmp_path / "app", url(proxy, remote_transport))
     versions = write(project, 200)
     batches = math.ceil(200 * STEPS_UP / defaults.BATCH_STEPS)
     up = requests(proxy, project, "migrate.up")
@@ -72,19 +100,21 @@ def test_up_and_down_of_200_migrations_take_at_most_4_requests(proxy, tmp_path):
     assert project.schema() == []
 
 
-def test_the_step_budget_splits_a_run_into_requests(proxy, tmp_path):
-    project = Project(tmp_path / "app", proxy.http_url)
+def test_the_step_budget_splits_a_run_into_requests(proxy, tmp_path, remote_transport):
+    project = Project(tmp_path / "app", url(proxy, remote_transport))
     versions = write(project, 30)
     # three migrations per request: 10 batches, plus the read, the lock and the release
     env = {"INVOKE_MIGRATE_BATCH_STEPS": str(3 * STEPS_UP)}
-    assert requests(proxy, project, "migrate.up", **env) == 3 + 10
+    assert requests(proxy, project, "migrate.up", **env) == read(remote_transport) + 2 + 10
     assert project.tracking() == dict.fromkeys(versions, "applied")
     more = write(project, 4, start=31)
     # a migration bigger than the byte budget still goes, on its own
-    assert requests(proxy, project, "migrate.up", INVOKE_MIGRATE_BATCH_BYTES="1") == 3 + 4
+    one_each = requests(proxy, project, "migrate.up", INVOKE_MIGRATE_BATCH_BYTES="1")
+    assert one_each == read(remote_transport) + 2 + 4
     assert project.tracking() == dict.fromkeys(versions + more, "applied")
 
 
+@HTTP_ONLY
 def test_two_thousand_migrations(proxy, tmp_path):
     project = Project(tmp_path / "app", proxy.http_url)
     versions = write(project, 2000)
@@ -107,8 +137,10 @@ def test_two_thousand_migrations(proxy, tmp_path):
     ],
     ids=["runtime-error", "parse-error"],
 )
-def test_a_failure_in_the_middle_leaves_the_ones_before_applied(proxy, tmp_path, bad, message):
-    project = Project(tmp_path / "app", proxy.http_url)
+def test_a_failure_in_the_middle_leaves_the_ones_before_applied(
+    proxy, tmp_path, remote_transport, bad, message
+):
+    project = Project(tmp_path / "app", url(proxy, remote_transport))
     versions = write(project, 10)
     path = project.write(
         f"{versions[5]}_t6.sql",
@@ -116,7 +148,7 @@ def test_a_failure_in_the_middle_leaves_the_ones_before_applied(proxy, tmp_path,
     )
     proxy.reset_counters()
     run = project.invoke("migrate.up")
-    sent = proxy.requests  # read, lock, the batch, the failure's log row, release
+    count = sent(proxy)  # read, lock, the batch, the failure's log row, release
     assert run.code == 1, run.err
     statement = bad.rstrip(";")
     assert f"{path.name}:3" in run.err and statement in run.err and message in run.err, run.err
@@ -126,9 +158,13 @@ def test_a_failure_in_the_middle_leaves_the_ones_before_applied(proxy, tmp_path,
     log = project.log()
     assert [(r[0], r[2]) for r in log if r[0] == versions[5]] == [(versions[5], "failed")]
     assert not [r for r in log if r[0] in versions[6:]]  # nothing after it was attempted
-    # a statement sqld cannot parse fails the whole batch unrun: one request finds it,
+    # a statement sqld cannot parse fails the whole batch unrun: one request finds it
+    # (over WebSocket: each step of the batch in a message of its own, sent at once),
     # one more runs the migrations before it
-    assert sent == 5 + (message == "could not be parsed") * 2, sent
+    if message != "could not be parsed":
+        assert count == read(remote_transport) + 4, count
+    elif remote_transport == "http":
+        assert count == 7, count
 
     path.write_text(
         "-- migrate:up\nCREATE TABLE t6 (id INTEGER);\n-- migrate:down\nDROP TABLE t6;\n"
@@ -137,11 +173,11 @@ def test_a_failure_in_the_middle_leaves_the_ones_before_applied(proxy, tmp_path,
     assert project.tracking() == dict.fromkeys(versions, "applied")
 
 
-def test_a_refused_drop_in_a_batch_is_told_as_before(proxy, tmp_path):
+def test_a_refused_drop_in_a_batch_is_told_as_before(proxy, tmp_path, remote_transport):
     """A DROP of a table that others reference is refused (checked inside its
     transaction, against the database as the migrations before it in the same request
     left it), with the message a migration run on its own gets."""
-    project = Project(tmp_path / "app", proxy.http_url)
+    project = Project(tmp_path / "app", url(proxy, remote_transport))
     project.write(
         "20250101000001_parent.sql",
         "-- migrate:up\nCREATE TABLE parent (id INTEGER PRIMARY KEY);\n",
@@ -157,6 +193,7 @@ def test_a_refused_drop_in_a_batch_is_told_as_before(proxy, tmp_path):
     assert project.tracking() == {"20250101000001": "applied", "20250101000002": "applied"}
 
 
+@HTTP_ONLY
 def test_units_that_cannot_share_a_request_run_alone_and_batching_resumes(
     proxy, tmp_path, monkeypatch
 ):
@@ -194,11 +231,11 @@ def test_units_that_cannot_share_a_request_run_alone_and_batching_resumes(
     assert project.query("PRAGMA foreign_keys") == [(1,)]
 
 
-def test_nothing_commits_in_a_request_after_the_lease_is_lost(proxy, tmp_path):
+def test_nothing_commits_in_a_request_after_the_lease_is_lost(proxy, tmp_path, remote_transport):
     """Each migration's transaction checks that the run still holds the lease: once it
     is gone (here a migration deletes it, as an operator's unlock would), the migrations
     after it in the same request are not run."""
-    project = Project(tmp_path / "app", proxy.http_url)
+    project = Project(tmp_path / "app", url(proxy, remote_transport))
     versions = write(project, 5)
     project.write(
         f"{versions[1]}_t2.sql",
@@ -207,11 +244,13 @@ def test_nothing_commits_in_a_request_after_the_lease_is_lost(proxy, tmp_path):
     proxy.reset_counters()
     run = project.invoke("migrate.up", "--json")
     assert run.code != 0 and "lost the migration lock" in run.err, run.err
-    assert proxy.requests == 4  # read, lock, the batch, the release (nothing to release)
+    # read, lock, the batch, the release (nothing to release)
+    assert sent(proxy) == read(remote_transport) + 3
     assert project.tracking() == dict.fromkeys(versions[:2], "applied")
     assert [m["version"] for m in run.json["migrations"]] == versions[:2]
 
 
+@HTTP_ONLY
 def test_dry_run_shows_each_migration_as_the_batch_carries_it(proxy, tmp_path):
     project = Project(tmp_path / "app", proxy.http_url)
     write(project, 3)
@@ -232,13 +271,14 @@ NON_TX = (
 )
 
 
-def test_a_transaction_false_migration_shares_the_request(proxy, tmp_path):
+def test_a_transaction_false_migration_shares_the_request(proxy, tmp_path, remote_transport):
     """Its opening rows (marked failed), each statement committing on its own, and its
     closing rows go in the same request as the migrations around it."""
-    project = Project(tmp_path / "app", proxy.http_url)
+    project = Project(tmp_path / "app", url(proxy, remote_transport))
     versions = write(project, 6)
     project.write(f"{versions[2]}_t3.sql", NON_TX.format(bad="CREATE TABLE n2 (id INTEGER);"))
-    assert requests(proxy, project, "migrate.up") == 4  # read, lock, one batch, release
+    # read, lock, one batch, release
+    assert requests(proxy, project, "migrate.up") == read(remote_transport) + 3
     assert project.tracking() == dict.fromkeys(versions, "applied")
     names = {r[1] for r in project.schema() if r[0] == "table"}
     assert {"n1", "n2", "n3"} <= names
@@ -247,10 +287,10 @@ def test_a_transaction_false_migration_shares_the_request(proxy, tmp_path):
 @pytest.mark.parametrize(
     "bad", ["INSERT INTO nope VALUES (1);", "CREATE TABLE (;"], ids=["runtime", "parse"]
 )
-def test_a_failing_transaction_false_migration_in_a_request(proxy, tmp_path, bad):
+def test_a_failing_transaction_false_migration_in_a_request(proxy, tmp_path, remote_transport, bad):
     """Its statements before the failing one stay applied (each committed on its own),
     its row stays 'failed' until repaired, nothing after it runs; told as ever."""
-    project = Project(tmp_path / "app", proxy.http_url)
+    project = Project(tmp_path / "app", url(proxy, remote_transport))
     versions = write(project, 6)
     path = project.write(f"{versions[2]}_t3.sql", NON_TX.format(bad=bad))
     run = project.invoke("migrate.up")
@@ -267,27 +307,64 @@ def test_a_failing_transaction_false_migration_in_a_request(proxy, tmp_path, bad
 # -- the driver ---------------------------------------------------------------------------
 
 
-def test_run_groups_commits_each_group_and_stops_at_the_first_failure(sqld):
-    with HranaHttpDriver(sqld.http_url) as driver:
-        outcome = driver.run_groups(
-            [
-                Group([Step("CREATE TABLE g1 (v)"), Step("INSERT INTO g1 VALUES (1)")]),
-                Group(
-                    [Step("CREATE TABLE g2 (v)"), Step("SELECT v FROM g1")],
-                    rows=frozenset({1}),
-                ),
-                Group([Step("CREATE TABLE g3 (v)"), Step("INSERT INTO nope VALUES (1)")]),
-                Group([Step("CREATE TABLE g4 (v)")]),
-            ]
-        )
-        assert outcome.committed == [[[], []], [[], [(1,)]]]
-        assert isinstance(outcome.failure, StatementError) and outcome.failure.index == 1
-        assert "no such table: nope" in outcome.failure.message
-        names = {r[0] for r in driver.query("SELECT name FROM sqlite_master")}
-        assert names == {"g1", "g2"}  # g3 rolled back, g4 never ran
-        assert driver.query("SELECT 1") == [(1,)]  # the stream is fine afterwards
+GROUPS = [
+    Group([Step("CREATE TABLE g1 (v)"), Step("INSERT INTO g1 VALUES (1)")]),
+    Group([Step("CREATE TABLE g2 (v)"), Step("SELECT v FROM g1")], rows=frozenset({1})),
+    Group([Step("CREATE TABLE g3 (v)"), Step("INSERT INTO nope VALUES (1)")]),
+    Group([Step("CREATE TABLE g4 (v)")]),
+]
 
 
+def check_groups_outcome(driver: Driver) -> None:
+    """``GROUPS`` ran: the first two committed, g3 rolled back, g4 never ran."""
+    outcome = driver.run_groups(GROUPS)
+    assert outcome.committed == [[[], []], [[], [(1,)]]]
+    assert isinstance(outcome.failure, StatementError) and outcome.failure.index == 1
+    assert "no such table: nope" in outcome.failure.message
+    names = {r[0] for r in driver.query("SELECT name FROM sqlite_master")}
+    assert names == {"g1", "g2"}
+    assert driver.query("SELECT 1") == [(1,)]  # the connection is fine afterwards
+
+
+def test_run_groups_commits_each_group_and_stops_at_the_first_failure(sqld, remote_transport):
+    with closing(open_driver(remote_url(sqld, remote_transport))) as driver:
+        check_groups_outcome(driver)
+
+
+@pytest.mark.target("ws")
+def test_ws_groups_are_guarded_by_is_autocommit_on_hrana3(sqld):
+    """sqld offers ``hrana3`` on its WebSocket: the groups carry ``not is_autocommit``."""
+    with closing(open_driver(sqld.ws_url)) as driver:
+        stream = RawStream(driver._open())
+        try:
+            assert stream.protocol() == "hrana3"
+        finally:
+            stream.close()
+        batch = GroupBatch(GROUPS, guard=True)
+        assert IN_TRANSACTION in batch.steps[2]["condition"]["conds"]
+        check_groups_outcome(driver)
+
+
+@pytest.mark.target("ws")
+def test_ws_groups_on_a_hrana2_socket_are_an_ok_chain(sqld, monkeypatch):
+    """A server that only speaks ``hrana2`` refuses ``is_autocommit`` (sqld closes the
+    socket): the same groups go as a chain of "the step before was ok"."""
+    offer_hrana3()  # once per process; then this test alone asks for hrana2 only
+
+    async def hrana2_only(self, session, url):
+        return await session.ws_connect(url, protocols=["hrana2"], autoclose=False)
+
+    monkeypatch.setattr(hrana_conn.HranaConn, "_do_connect", hrana2_only)
+    with closing(open_driver(sqld.ws_url)) as driver:
+        stream = RawStream(driver._open())
+        try:
+            assert stream.protocol() == "hrana2"
+        finally:
+            stream.close()
+        check_groups_outcome(driver)
+
+
+@HTTP_ONLY
 def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld):
     with HranaHttpDriver(sqld.http_url) as driver:
         driver.run_atomic(
@@ -312,6 +389,7 @@ def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld):
         assert driver.query("PRAGMA foreign_keys") == [(1,)]  # on again, on the kept stream
 
 
+@HTTP_ONLY
 def test_one_stream_carries_connection_state_from_request_to_request(sqld):
     """The kept stream is one connection on the server: what a request sets, the next
     one sees (before: a new stream, so a new connection, per request)."""
@@ -323,6 +401,7 @@ def test_one_stream_carries_connection_state_from_request_to_request(sqld):
         assert driver.query("PRAGMA foreign_keys") == [(1,)]
 
 
+@HTTP_ONLY
 def test_a_run_opens_at_most_two_streams(sqld, tmp_path, monkeypatch):
     """The first read goes on a stream of its own (closed at once: a read-only run
     leaves nothing open); from the lock on, one stream carries the whole run."""
@@ -342,6 +421,7 @@ def test_a_run_opens_at_most_two_streams(sqld, tmp_path, monkeypatch):
     assert opened == [1], opened  # the read used a stream closed with it
 
 
+@HTTP_ONLY
 def test_a_stream_the_server_forgot_is_replaced_and_nothing_is_lost(sqld):
     with HranaHttpDriver(sqld.http_url) as driver:
         driver.run_atomic([Step("CREATE TABLE f (v)")])
@@ -356,6 +436,7 @@ def test_a_stream_the_server_forgot_is_replaced_and_nothing_is_lost(sqld):
         assert session.opened == 3
 
 
+@HTTP_ONLY
 def test_an_expired_stream_is_replaced(sqld, monkeypatch):
     """sqld forgets a stream idle for 10 s (STREAM_EXPIRED); the next request goes on a
     new stream. (The driver itself starts a new one after ``IDLE_S``; here it is told
@@ -369,6 +450,7 @@ def test_an_expired_stream_is_replaced(sqld, monkeypatch):
         assert driver._session.opened == 2
 
 
+@HTTP_ONLY
 def test_a_refused_request_leaves_the_stream_usable(sqld):
     with HranaHttpDriver(sqld.http_url) as driver:
         driver.run_atomic([Step("CREATE TABLE r (v)")])
@@ -380,6 +462,7 @@ def test_a_refused_request_leaves_the_stream_usable(sqld):
         assert driver.query("SELECT v FROM r") == [(1,)]
 
 
+@HTTP_ONLY
 def test_a_stream_idle_for_long_is_not_even_tried(sqld, monkeypatch):
     """After ``IDLE_S`` without a request the next one starts a new stream rather than
     risk one that expires on its way."""

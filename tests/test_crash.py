@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.faults import (
-    FILE_AND_HTTP,
+    FILE_HTTP_WS,
     LongPlan,
     Proc,
     State,
@@ -39,10 +39,10 @@ from tests.support.proxy import FaultProxy
 MIGRATIONS = 40
 #: Rows per table, so that applying the plan takes clearly longer than starting Python
 #: (on a file the fsync per commit dominates; sqld needs bigger inserts).
-ROWS = {"file": 2000, "http": 8000}
+ROWS = {"file": 2000, "http": 8000, "ws": 8000}
 #: Rows each down section adds before dropping its table (work a half-done rollback
 #: would leave behind); a file's DROP TABLE alone is too quick to hit mid-run.
-DOWN_ROWS = {"file": 10000, "http": 4000}
+DOWN_ROWS = {"file": 10000, "http": 4000, "ws": 4000}
 UP_TRIALS = 50
 DOWN_TRIALS = 10
 #: A rerun after a crash must not wait for the lease (TTL 120 s): it takes a dead
@@ -52,12 +52,16 @@ RERUN_TIMEOUT = "60"
 #: Share of the up trials killed during start-up (before the lock and the tracking
 #: tables exist, or while they are being made) rather than after some migrations.
 STARTUP_SHARE = 0.2
-#: Over HTTP several migrations share a request, each its own transaction. Four per
-#: request here (a group is 11 steps up, 12 down with its DROP check), so a run makes
+#: Over HTTP (and WebSocket) several migrations share a request, each its own
+#: transaction. Four per request here (a group is 11 steps up, 12 down with its DROP check), so a run makes
 #: ten requests and kills land between them and inside them; a kill can then lose the
 #: report of at most the request in flight (committed by the server all the same).
-BATCH_ENV = {"file": {}, "http": {"INVOKE_MIGRATE_BATCH_STEPS": "48"}}
-PER_REQUEST = {"file": 1, "http": 4}
+BATCH_ENV = {
+    "file": {},
+    "http": {"INVOKE_MIGRATE_BATCH_STEPS": "48"},
+    "ws": {"INVOKE_MIGRATE_BATCH_STEPS": "48"},
+}
+PER_REQUEST = {"file": 1, "http": 4, "ws": 4}
 
 
 @pytest.fixture
@@ -175,7 +179,7 @@ def rerun(project: Project, *args: str, take_over: bool) -> Run:
     return run
 
 
-@FILE_AND_HTTP
+@FILE_HTTP_WS
 def test_sigkill_during_up_never_leaves_a_half_applied_migration(setup, target: str) -> None:
     project, plan = setup
     url = project.url
@@ -220,7 +224,7 @@ def test_sigkill_during_up_never_leaves_a_half_applied_migration(setup, target: 
     assert leases >= 5, (leases, points)
 
 
-@FILE_AND_HTTP
+@FILE_HTTP_WS
 def test_sigkill_during_down_all_never_leaves_a_half_rolled_back_migration(
     setup, target: str
 ) -> None:

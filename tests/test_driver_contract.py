@@ -328,7 +328,8 @@ def test_runs_groups_when_the_driver_says_so(db: Driver) -> None:
 
 
 def test_runs_groups_is_what_the_wire_shows(sqld, remote_transport: str) -> None:
-    """A driver that ``runs_groups`` sends them all in one request."""
+    """A driver that ``runs_groups`` sends them all in one request (over WebSocket: one
+    batch message, on the ``hrana3`` subprotocol where the server offers it)."""
     with FaultProxy(sqld.port) as proxy:
         url = proxy.http_url if remote_transport == "http" else proxy.ws_url
         with closing(open_driver(url)) as driver:
@@ -337,7 +338,11 @@ def test_runs_groups_is_what_the_wire_shows(sqld, remote_transport: str) -> None
             groups = [Group([Step(f"CREATE TABLE w{n} (v)")]) for n in range(50)]
             outcome = driver.run_groups(groups)
             assert outcome.failure is None and len(outcome.committed) == 50
-            assert proxy.requests == 1
+            if remote_transport == "http":
+                assert proxy.requests == 1
+            else:
+                assert proxy.ws_requests["batch"] == 1, proxy.ws_requests
+                assert sum(proxy.ws_requests.values()) <= 3  # open, batch, close
 
 
 # -- remote drivers only: sqld over HTTP and WebSocket ---------------------------------

@@ -18,7 +18,9 @@ import pytest
 from tests.support.project import Project
 from tests.support.proxy import FaultProxy
 
-pytestmark = pytest.mark.target("http")
+#: Most faults here are cut at HTTP requests; those that take ``remote_transport`` run
+#: over WebSocket as well.
+HTTP_ONLY = pytest.mark.target("http")
 
 MIGRATIONS = 3
 
@@ -74,6 +76,7 @@ def check_read_back(err: str, applied: set[str]) -> None:
     assert committed <= applied and not rest & applied, (err, applied)
 
 
+@HTTP_ONLY
 @pytest.mark.parametrize("batch", list(BATCHES))
 @pytest.mark.parametrize("forward", [False, True], ids=["lost-request", "lost-answer"])
 def test_one_lost_request_at_every_position(sqld, sqld_bin, tmp_path, forward, batch):
@@ -122,11 +125,12 @@ def test_one_lost_request_at_every_position(sqld, sqld_bin, tmp_path, forward, b
     assert read_back == total - 3  # ... and each lost batch was read back
 
 
-def test_a_request_cut_mid_body_commits_nothing_and_says_so(sqld, tmp_path):
-    """The proxy cuts the batch request half-way through its body: sqld never got it
-    whole, so nothing of it ran, and the read-back says so."""
+def test_a_request_cut_mid_body_commits_nothing_and_says_so(sqld, tmp_path, remote_transport):
+    """The proxy cuts the batch request (over WebSocket: the batch message) half-way
+    through: sqld never got it whole, so nothing of it ran, and the read-back says so."""
     with FaultProxy(sqld.port) as proxy:
-        project = Project(tmp_path / "app", proxy.http_url)
+        url = proxy.http_url if remote_transport == "http" else proxy.ws_url
+        project = Project(tmp_path / "app", url)
         for n in range(1, 41):
             project.write(
                 f"{20250101000000 + n}_m{n}.sql",
@@ -147,6 +151,7 @@ def test_a_request_cut_mid_body_commits_nothing_and_says_so(sqld, tmp_path):
         assert len(project.tracking()) == 40
 
 
+@HTTP_ONLY
 def test_slow_server_times_out_with_exit_5(sqld, tmp_path):
     with FaultProxy(sqld.port) as proxy:
         project = Project(tmp_path / "app", proxy.http_url)
@@ -159,6 +164,7 @@ def test_slow_server_times_out_with_exit_5(sqld, tmp_path):
         assert project.invoke("migrate.up").code == 0
 
 
+@HTTP_ONLY
 def test_refused_connection_exits_5(sqld, tmp_path):
     with FaultProxy(sqld.port) as proxy:
         project = Project(tmp_path / "app", proxy.http_url)
@@ -172,6 +178,7 @@ def test_refused_connection_exits_5(sqld, tmp_path):
         assert check_consistent(project) == {f"2025010100000{n}" for n in range(1, MIGRATIONS + 1)}
 
 
+@HTTP_ONLY
 def test_a_lost_answer_names_a_transaction_false_section_left_part_way(sqld, tmp_path):
     """The batch ran on the server (its transaction:false section failed at its second
     statement, after the first had committed) but the answer was lost: the read-back

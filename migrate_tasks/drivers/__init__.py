@@ -49,8 +49,8 @@ def open_driver(
     ``must_exist``. ``host_header``: the ``Host`` header to send (http(s):// only): sqld
     picks a namespace by its first label (fleets). ``display_url``: how to name the
     database in messages, instead of the redacted URL. ``batch``: (steps, bytes) one
-    request may carry when many migrations share it (http(s):// only). Close the driver when done (the
-    ws one keeps a non-daemon thread alive until then).
+    request (or ws message) may carry when many migrations share it (remote URLs only).
+    Close the driver when done (the ws one keeps a non-daemon thread alive until then).
     """
     target = parse_target(url)
     token = auth_token or target.token
@@ -66,10 +66,11 @@ def open_driver(
         driver = cls(
             target.url, token, timeout=timeout, display_url=display, host_header=host_header
         )
-        if batch is not None:
-            driver.group_max_steps, driver.group_max_bytes = batch
-        return driver
-    return cls(target.url, token, timeout=timeout, display_url=display)
+    else:
+        driver = cls(target.url, token, timeout=timeout, display_url=display)
+    if batch is not None:
+        driver.group_max_steps, driver.group_max_bytes = batch
+    return driver
 
 
 def driver_class(kind: str) -> type:

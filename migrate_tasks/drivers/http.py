@@ -9,7 +9,7 @@ conditional ``ROLLBACK`` is all-or-nothing in one round trip, and its
 (``drivers.pipeline``); every request of a run goes on one kept Hrana stream
 (``drivers.hrana_session``), a unit too big to hold in chunks on that stream
 (``drivers.http_stream``), and many units in one request (``run_groups``,
-``drivers.http_groups``).
+``drivers.groups``).
 
 We never send Hrana ``describe``: on sqld it creates vector-index shadow tables
 early and leaves the index empty (docs/libsql-notes.md §5).
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
+from migrate_tasks.drivers.groups import GroupBatch, after_parse_error
 from migrate_tasks.drivers.hrana import (
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
@@ -37,7 +38,6 @@ from migrate_tasks.drivers.hrana import (
     step_error,
 )
 from migrate_tasks.drivers.hrana_session import Session
-from migrate_tasks.drivers.http_groups import GroupBatch
 from migrate_tasks.drivers.http_stream import (
     Chunk,
     Stream,
@@ -62,7 +62,7 @@ class HranaHttpDriver:
     can_switch_foreign_keys = True  # PRAGMA foreign_keys=OFF before BEGIN, in one batch
     may_be_replica = True
     reads_in_one_round_trip = True  # query_many is one pipeline
-    runs_groups = True  # many BEGIN ... COMMIT groups in one batch (drivers.http_groups)
+    runs_groups = True  # many BEGIN ... COMMIT groups in one batch (drivers.groups)
     #: ``run_groups`` budgets per request. Steps: a migration of two statements is about
     #: 12 steps with its tracking rows and lease, so 5,000 carry about 400 such migrations
     #: (200 in one request); the time goes to sqld and the link, not to the request's
@@ -233,7 +233,7 @@ class HranaHttpDriver:
                 stream.release(clean=clean)
 
     def run_groups(self, groups: Sequence[Group]) -> GroupsOutcome:
-        """Every group its own transaction, all in ONE request (``drivers.http_groups``)."""
+        """Every group its own transaction, all in ONE request (``drivers.groups``)."""
         batch = GroupBatch(groups)
         outcome = self._send_groups(batch) if batch.groups else GroupsOutcome([])
         if batch.bad is not None and outcome.failure is None:
@@ -241,30 +241,19 @@ class HranaHttpDriver:
         return outcome
 
     def _send_groups(self, batch: GroupBatch) -> GroupsOutcome:
-        answer = self._session.send([batch.request()], idempotent=False)
+        request = '{"type":"batch","batch":{"steps":[' + ",".join(map(JSON.encode, batch.steps))
+        answer = self._session.send([request + "]}}"], idempotent=False)
         results = answer["results"]
-        error = batch_error(results, 0, len(batch.encoded), self.display_url)
+        error = batch_error(results, 0, len(batch.steps), self.display_url)
         if error is None:
             return batch.outcome(results[0]["response"]["result"], self.display_url)
         if not (error.code or "").startswith("SQL_"):
             raise error
-        # sqld refused to parse one statement, so nothing ran: find it, run the groups
-        # before its own, and report it as that group's failure
+        # sqld refused to parse one statement, so nothing ran: find it
         try:
             self._client.locate_parse_error([s for g in batch.groups for s in g.steps])
         except StatementError as exc:
-            number, index = batch.locate(exc.index)
-            prefix = list(batch.groups[:number])
-            failing = batch.groups[number]
-            partial = not failing.atomic and index > 0  # its steps before it run, each
-            if partial:
-                prefix.append(Group(failing.steps[:index], atomic=False))
-            before = self.run_groups(prefix)
-            if before.failure is None:
-                if partial:
-                    before.committed.pop()
-                before.failure = StatementError(index, exc.message, exc.code)
-            return before
+            return after_parse_error(batch, exc, self.run_groups)
         raise error
 
     def interactive_transaction(self) -> AbstractContextManager[HttpTransaction]:

@@ -11,6 +11,10 @@ one, is one round trip per chunk, never one per statement. Each batch's
 transaction that sends one statement per round trip (15,600 INSERTs: 7 s instead of
 0.3 s), so the batches go through its stream API (``ws_client.RawStream``).
 
+Many units go in ONE batch message (``run_groups``: a BEGIN ... COMMIT group per unit,
+``drivers.groups``), guarded by ``not is_autocommit`` when the server speaks ``hrana3``
+(``ws_client.offer_hrana3``), a plain ok-chain on ``hrana2``.
+
 libsql-client runs its event loop on a non-daemon thread: an unclosed client
 hangs the process at exit, so ``close()`` is idempotent and always reachable.
 
@@ -33,7 +37,8 @@ import libsql_client
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.urls import redact_url
-from migrate_tasks.drivers.base import Row, Step
+from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
+from migrate_tasks.drivers.groups import GroupBatch, after_parse_error
 from migrate_tasks.drivers.hrana import (
     INTERRUPTED_CODES,
     JSON,
@@ -49,7 +54,12 @@ from migrate_tasks.drivers.hrana import (
     step_error,
     to_hrana,
 )
-from migrate_tasks.drivers.ws_client import RawStream, quietly, resolve_localhost_names
+from migrate_tasks.drivers.ws_client import (
+    RawStream,
+    offer_hrana3,
+    quietly,
+    resolve_localhost_names,
+)
 from migrate_tasks.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -76,9 +86,12 @@ class WsDriver:
     can_switch_foreign_keys = False  # see _refuse_foreign_keys_off
     may_be_replica = True
     reads_in_one_round_trip = False  # a stream per step; a refused write closes the socket
-    runs_groups = False  # libsql-client sends no conditional multi-transaction batch
-    group_max_steps = 0
-    group_max_bytes = 0
+    runs_groups = True  # many BEGIN ... COMMIT groups in one batch message (drivers.groups)
+    #: ``run_groups`` budgets per message, as for HTTP (``HranaHttpDriver.group_max_steps``):
+    #: 5,000 steps and 2 MiB of SQL stay far below sqld's message limit, and the reply
+    #: (no rows asked for but the lease's) below aiohttp's 4 MiB receive limit.
+    group_max_steps = defaults.BATCH_STEPS
+    group_max_bytes = defaults.BATCH_BYTES
     interactive_transactions = True  # a Hrana stream of our own (drivers.ws_interactive)
     #: One batch message holds at most this many steps and bytes of SQL (JSON-escaped)
     #: and parameters, so that it stays far below sqld's ~12 MB message limit and its
@@ -100,6 +113,7 @@ class WsDriver:
         # libsql-client has no per-request timeout; ours bounds the HTTP diagnosis only.
         self._timeout = timeout
         resolve_localhost_names()
+        offer_hrana3()
         try:
             self._client: libsql_client.ClientSync | None = libsql_client.create_client_sync(
                 url, auth_token=self._token
@@ -259,6 +273,38 @@ class WsDriver:
         for i, answer in enumerate(answers):
             if isinstance(answer, libsql_client.LibsqlError):
                 raise StatementError(offset + i, answer.explanation, answer.code) from None
+
+    def run_groups(self, groups: Sequence[Group]) -> GroupsOutcome:
+        """Every group its own transaction, all in ONE batch message on a stream of its
+        own, closed in the same round trip (``drivers.groups``)."""
+        if not groups:
+            return GroupsOutcome([])
+        stream = RawStream(self._open())
+        try:
+            hrana3 = self._call(stream.protocol, index=None, write=True) == "hrana3"
+            batch = GroupBatch(groups, guard=hrana3)
+            outcome = self._send_groups(stream, batch) if batch.groups else GroupsOutcome([])
+        finally:
+            stream.close()
+        if batch.bad is not None and outcome.failure is None:
+            outcome.failure = batch.bad[1]  # a parameter that cannot be sent
+        return outcome
+
+    def _send_groups(self, stream: RawStream, batch: GroupBatch) -> GroupsOutcome:
+        try:
+            result = self._call(stream.batch, batch.steps, True, index=None, write=True)
+        except DatabaseError as exc:
+            if not (exc.code or "").startswith("SQL_"):
+                raise
+            # sqld refused to parse one statement, so nothing ran: find it
+            steps = [s for g in batch.groups for s in g.steps]
+            try:
+                self._locate_parse_error(stream.client, steps, 0)
+            except StatementError as located:
+                return after_parse_error(batch, located, self.run_groups)
+            raise
+        _step_lists(result, len(batch.steps), self.display_url)
+        return batch.outcome(result, self.display_url)
 
     def interactive_transaction(self) -> AbstractContextManager[WsTransaction]:
         """One transaction on one stream, a round trip per ``run``

@@ -1,5 +1,6 @@
 """What we take from libsql-client below its public API: a raw Hrana stream for our own
-batches, and aiohttp's resolver taught that ``*.localhost`` is loopback.
+batches, its WebSocket offering the ``hrana3`` subprotocol, and aiohttp's resolver
+taught that ``*.localhost`` is loopback.
 
 libsql-client is archived at 0.3.1, so these internals will not move under us; the
 driver contract tests run every path through here.
@@ -35,8 +36,16 @@ class RawStream:
         inner: Any = client  # its event-loop executor and its async HranaClient
         self._executor = inner._executor
         self._stream = self._executor.submit_func(inner._client._open_stream)
+        self._conn = inner._client._conn  # the connection the stream was opened on
         #: The last batch ended the transaction (COMMIT or its own ROLLBACK ran).
         self.done = False
+
+    def protocol(self) -> str:
+        """The WebSocket subprotocol the server chose (``hrana3``, ``hrana2``), once
+        connected; a failed connection raises here."""
+        self._executor.submit_coro(self._conn.wait_connected())
+        socket = self._conn._socket
+        return str(socket.protocol) if socket is not None else ""
 
     def batch(self, steps: list[dict[str, Any]], close: bool) -> dict[str, Any]:
         """Send one batch and wait for its result; ``close`` also closes the stream,
@@ -83,6 +92,29 @@ def quietly(fn: Callable[[], Any]) -> None:
         fn()
     except Exception as exc:  # cleanup after a failure must not hide the real error
         log.debug("ignored during cleanup: %s", type(exc).__name__)
+
+
+def offer_hrana3() -> None:
+    """Make libsql-client's WebSocket offer ``hrana3`` before ``hrana2``, once.
+
+    libsql-client 0.3.1 hard-codes ``hrana2``, and sqld refuses Hrana 3 batch
+    conditions (``is_autocommit``) on a ``hrana2`` socket by closing it. Everything
+    libsql-client sends is the same in both versions (Hrana 3 only adds requests and
+    result fields it ignores), so the server may pick either; ``RawStream.protocol``
+    says which it did. Measured on sqld 0.24.32: benchmarks/README.md (ws section).
+    """
+    from libsql_client.hrana import conn
+
+    if getattr(conn.HranaConn, "offers_hrana3", False):
+        return
+
+    async def do_connect(self: Any, session: Any, url: str) -> Any:
+        return await session.ws_connect(
+            url, protocols=["hrana3", "hrana2"], autoclose=False, autoping=True
+        )
+
+    conn.HranaConn._do_connect = do_connect  # type: ignore[method-assign]
+    conn.HranaConn.offers_hrana3 = True  # type: ignore[attr-defined]
 
 
 def resolve_localhost_names() -> None:

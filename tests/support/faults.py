@@ -50,14 +50,26 @@ FILE_AND_HTTP = pytest.mark.parametrize(
     ],
     indirect=True,
 )
+#: The same, and sqld over WebSocket (which batches migrations like HTTP).
+FILE_HTTP_WS = pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("file", marks=pytest.mark.target("file"), id="file"),
+        pytest.param("http", marks=pytest.mark.target("http"), id="http"),
+        pytest.param("ws", marks=pytest.mark.target("ws"), id="ws"),
+    ],
+    indirect=True,
+)
 
 
 def target_url(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> str:
-    """A fresh empty database of ``kind`` (``file`` or ``http``), like conftest's db_url."""
+    """A fresh empty database of ``kind`` (``file``, ``http`` or ``ws``), like conftest's
+    db_url."""
     if kind == "file":
         return f"file:{tmp_path / 'fault.db'}"
-    assert kind == "http", kind
-    return request.getfixturevalue("sqld").http_url
+    assert kind in ("http", "ws"), kind
+    server = request.getfixturevalue("sqld")
+    return server.http_url if kind == "http" else server.ws_url
 
 
 # -- the plan ---------------------------------------------------------------------------

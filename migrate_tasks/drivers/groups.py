@@ -1,22 +1,27 @@
-"""Many transactions in one Hrana batch: the steps of ``HranaHttpDriver.run_groups``.
+"""Many transactions in one Hrana batch: the steps of ``run_groups`` over HTTP and
+WebSocket, as plain dicts (the transport sends them), and how to read the outcome.
 
 Each group is ``BEGIN``, its steps, ``COMMIT``, and a ``ROLLBACK`` only if the COMMIT
 did not happen. Every step after ``BEGIN`` (and the COMMIT) runs only if the step
 before it was ok AND the stream is still inside a transaction (``not is_autocommit``):
 SQLite may end a transaction by itself (``OR ROLLBACK``, some I/O errors) and the steps
-after it must then not run in autocommit mode. A group's ``BEGIN`` (or its
+after it must then not run in autocommit mode. ``is_autocommit`` is Hrana 3: on a
+``hrana2`` WebSocket (sqld closes the socket if it sees it there) the groups are a plain
+chain of "the step before was ok", still safe because a step that fails stops the chain
+and the parser refuses COMMIT/ROLLBACK in migration files (the only way a step could end
+the transaction and succeed). A group's ``BEGIN`` (or its
 ``PRAGMA foreign_keys=OFF``, which goes before it) runs only if the group before it
 committed, so nothing runs after a failure. We never use the ``error`` condition: sqld
 evaluates it as "not ok", so a skipped step would count as failed; ``not ok`` says what
 we mean on every server.
 
 sqld parses a whole batch before running any of it: one statement it cannot parse fails
-the request with nothing run (``HranaHttpDriver.run_groups`` then finds it).
+the request with nothing run (the driver then finds it: ``after_parse_error``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +29,6 @@ from migrate_tasks.drivers.base import Group, GroupsOutcome, Row
 from migrate_tasks.drivers.hrana import (
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
-    JSON,
     commit_error,
     error_text,
     ok_condition,
@@ -41,11 +45,11 @@ def _and(*conds: dict[str, Any]) -> dict[str, Any]:
     return {"type": "and", "conds": list(conds)}
 
 
-def _control(sql: str, condition: dict[str, Any] | None) -> str:
+def _control(sql: str, condition: dict[str, Any] | None) -> dict[str, Any]:
     step: dict[str, Any] = {"stmt": {"sql": sql, "want_rows": False}}
     if condition is not None:
         step["condition"] = condition
-    return JSON.encode(step)
+    return step
 
 
 @dataclass
@@ -60,11 +64,13 @@ class Span:
 
 
 class GroupBatch:
-    """The batch of ``groups`` as JSON text, and where each group's steps are in it."""
+    """The batch of ``groups`` as Hrana steps, and where each group's steps are in it.
+    ``guard``: also require ``not is_autocommit`` inside a transaction (Hrana 3)."""
 
-    def __init__(self, groups: Sequence[Group]) -> None:
+    def __init__(self, groups: Sequence[Group], *, guard: bool = True) -> None:
         self.groups = groups
-        self.encoded: list[str] = []
+        self.guard = guard
+        self.steps: list[dict[str, Any]] = []
         self.spans: list[Span] = []
         #: A group with a parameter that cannot be sent: it and those after it are left out.
         self.bad: tuple[int, StatementError] | None = None
@@ -74,20 +80,20 @@ class GroupBatch:
             except StatementError as exc:
                 self.groups = groups[:number]
                 self.bad = (number, exc)
-                del self.encoded[self.spans[-1].end if self.spans else 0 :]
+                del self.steps[self.spans[-1].end if self.spans else 0 :]
                 break
 
     def _group(self, group: Group) -> None:
         previous_commit = self.spans[-1].commit if self.spans else None
         start = ok_condition(previous_commit) if previous_commit is not None else None
         if not group.atomic:  # each step on its own, only if the one before it was ok
-            first, last = len(self.encoded), previous_commit
+            first, last = len(self.steps), previous_commit
             for i, step in enumerate(group.steps):
                 entry: dict[str, Any] = {"stmt": statement(step.sql, step.params, i, rows=False)}
                 if last is not None:
                     entry["condition"] = ok_condition(last)
-                last = self._add(JSON.encode(entry))
-            self.spans.append(Span(None, None, first, last, len(self.encoded)))
+                last = self._add(entry)
+            self.spans.append(Span(None, None, first, last, len(self.steps)))
             return
         fk_off = None
         if group.foreign_keys_off:
@@ -97,21 +103,24 @@ class GroupBatch:
         last = begin
         for i, step in enumerate(group.steps):
             stmt = statement(step.sql, step.params, i, rows=i in group.rows)
-            condition = _and(ok_condition(last), IN_TRANSACTION)
-            last = self._add(JSON.encode({"stmt": stmt, "condition": condition}))
-        commit = self._add(_control("COMMIT", _and(ok_condition(last), IN_TRANSACTION)))
+            last = self._add({"stmt": stmt, "condition": self._inside(ok_condition(last))})
+        commit = self._add(_control("COMMIT", self._inside(ok_condition(last))))
         rollback = {"type": "not", "cond": ok_condition(commit)}
-        self._add(_control("ROLLBACK", _and(rollback, IN_TRANSACTION)))
+        if self.guard:
+            self._add(_control("ROLLBACK", _and(rollback, IN_TRANSACTION)))
+        else:  # not after a BEGIN that never ran (the chain stopped before this group)
+            self._add(_control("ROLLBACK", _and(ok_condition(begin), rollback)))
         if fk_off is not None:
             self._add(_control(FOREIGN_KEYS_ON, ok_condition(fk_off)))
-        self.spans.append(Span(fk_off, begin, begin + 1, commit, len(self.encoded)))
+        self.spans.append(Span(fk_off, begin, begin + 1, commit, len(self.steps)))
 
-    def _add(self, text: str) -> int:
-        self.encoded.append(text)
-        return len(self.encoded) - 1
+    def _inside(self, condition: dict[str, Any]) -> dict[str, Any]:
+        """``condition``, and (``guard``) the stream still inside the transaction."""
+        return _and(condition, IN_TRANSACTION) if self.guard else condition
 
-    def request(self) -> str:
-        return '{"type":"batch","batch":{"steps":[' + ",".join(self.encoded) + "]}}"
+    def _add(self, step: dict[str, Any]) -> int:
+        self.steps.append(step)
+        return len(self.steps) - 1
 
     def locate(self, index: int) -> tuple[int, int]:
         """A step of all the groups' steps, counted in order -> (group, step in group)."""
@@ -165,3 +174,23 @@ def _failure(
     if errors[span.commit] is not None or outcomes[span.commit] is None:
         return commit_error(errors[span.commit], display)
     return None
+
+
+def after_parse_error(
+    batch: GroupBatch, error: StatementError, run_groups: Callable[[list[Group]], GroupsOutcome]
+) -> GroupsOutcome:
+    """sqld refused to parse step ``error.index`` of all the groups' steps, so nothing
+    ran: run the groups before its own (and, for a non-atomic group, its steps before
+    the bad one) with ``run_groups``, and report it as that group's failure."""
+    number, index = batch.locate(error.index)
+    prefix = list(batch.groups[:number])
+    failing = batch.groups[number]
+    partial = not failing.atomic and index > 0  # its steps before it run, each
+    if partial:
+        prefix.append(Group(failing.steps[:index], atomic=False))
+    before = run_groups(prefix)
+    if before.failure is None:
+        if partial:
+            before.committed.pop()
+        before.failure = StatementError(index, error.message, error.code)
+    return before
