@@ -1170,3 +1170,50 @@ def test_interactive_transaction_taken_over_says_so(sqld, remote_transport: str)
     assert info.value.code == "TRANSACTION_TIMEOUT"
     assert "another writer waited" in str(info.value)
     competitor.check_it_won(sqld.http_url)
+
+
+#: Holds the write lock of ``argv[1]`` in a process of its own (a thread would not do:
+#: the native driver keeps the GIL while it waits for a lock): writes row ``argv[2]``,
+#: says so, and commits ``argv[3]`` seconds later.
+_WRITER = """\
+import sys, time
+from migrate_tasks.drivers import Step, open_driver
+driver = open_driver(sys.argv[1])
+with driver.interactive_transaction() as tx:
+    tx.run([Step("INSERT INTO t VALUES (?)", (int(sys.argv[2]),))])
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[3]))
+driver.close()
+"""
+
+
+def test_a_transaction_that_reads_first_waits_for_a_writer_and_sees_its_rows(
+    db: Driver, db_url: str
+) -> None:
+    """A transaction that reads and then writes (the lease guard, a lock attempt) while
+    another connection holds the write lock waits for it, then reads what it committed.
+
+    Regression: with a deferred ``BEGIN`` on sqld such a transaction read a snapshot
+    first, and its write then failed with "database is locked" once the other writer
+    committed; several of them in a row held the other writer's next transactions in
+    sqld's 5 s lock-steal loop (a batched ``up`` stalled for 40-120 s, then failed)."""
+    db.run_atomic([Step("CREATE TABLE t (v INTEGER)"), Step("CREATE TABLE seen (n INTEGER)")])
+    attempt = [Step("SELECT count(*) FROM t"), Step("INSERT INTO seen SELECT count(*) FROM t")]
+
+    def in_groups() -> None:
+        outcome = db.run_groups([Group(attempt)])
+        if outcome.failure is not None:
+            raise outcome.failure
+
+    forms = [lambda: db.run_atomic(attempt)]
+    if db.runs_groups:
+        forms.append(in_groups)
+    for n, form in enumerate(forms, start=1):
+        argv = [sys.executable, "-c", _WRITER, db_url, str(n), "0.5"]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as writer:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "holding\n"
+            form()  # its read goes out while the writer holds the lock
+            assert writer.wait(timeout=60) == 0
+        # it read after the writer's COMMIT: it saw every row committed so far
+        assert db.query("SELECT n FROM seen ORDER BY rowid") == [(i,) for i in range(1, n + 1)]

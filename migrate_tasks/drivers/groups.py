@@ -27,9 +27,11 @@ from typing import Any
 
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row
 from migrate_tasks.drivers.hrana import (
+    BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
     commit_error,
+    control_step,
     error_text,
     ok_condition,
     result_rows,
@@ -43,13 +45,6 @@ IN_TRANSACTION = {"type": "not", "cond": {"type": "is_autocommit"}}
 
 def _and(*conds: dict[str, Any]) -> dict[str, Any]:
     return {"type": "and", "conds": list(conds)}
-
-
-def _control(sql: str, condition: dict[str, Any] | None) -> dict[str, Any]:
-    step: dict[str, Any] = {"stmt": {"sql": sql, "want_rows": False}}
-    if condition is not None:
-        step["condition"] = condition
-    return step
 
 
 @dataclass
@@ -97,21 +92,21 @@ class GroupBatch:
             return
         fk_off = None
         if group.foreign_keys_off:
-            fk_off = self._add(_control(FOREIGN_KEYS_OFF, start))
+            fk_off = self._add(control_step(FOREIGN_KEYS_OFF, start))
             start = ok_condition(fk_off)
-        begin = self._add(_control("BEGIN", start))
+        begin = self._add(control_step(BEGIN, start))
         last = begin
         for i, step in enumerate(group.steps):
             stmt = statement(step.sql, step.params, i, rows=i in group.rows)
             last = self._add({"stmt": stmt, "condition": self._inside(ok_condition(last))})
-        commit = self._add(_control("COMMIT", self._inside(ok_condition(last))))
+        commit = self._add(control_step("COMMIT", self._inside(ok_condition(last))))
         rollback = {"type": "not", "cond": ok_condition(commit)}
         if self.guard:
-            self._add(_control("ROLLBACK", _and(rollback, IN_TRANSACTION)))
+            self._add(control_step("ROLLBACK", _and(rollback, IN_TRANSACTION)))
         else:  # not after a BEGIN that never ran (the chain stopped before this group)
-            self._add(_control("ROLLBACK", _and(ok_condition(begin), rollback)))
+            self._add(control_step("ROLLBACK", _and(ok_condition(begin), rollback)))
         if fk_off is not None:
-            self._add(_control(FOREIGN_KEYS_ON, ok_condition(fk_off)))
+            self._add(control_step(FOREIGN_KEYS_ON, ok_condition(fk_off)))
         self.spans.append(Span(fk_off, begin, begin + 1, commit, len(self.steps)))
 
     def _inside(self, condition: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,13 @@ ABORT_TIMEOUT = 2.0
 JSON = json.JSONEncoder(separators=(",", ":"))
 #: A str as JSON text, quotes included.
 encode_text: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+#: How every transaction of ours starts on a server: with the write lock, like the
+#: local driver. A deferred ``BEGIN`` that reads before it writes (the lease guard,
+#: the lock attempt's read of the lease) turns into sqld's lock-steal loop when
+#: another connection commits in between: the upgrade waits 5 s, steals, fails with
+#: "database is locked", and the writer it stole from stalls for as long as such
+#: upgrades keep coming (docs/libsql-notes.md §10).
+BEGIN = "BEGIN IMMEDIATE"
 FOREIGN_KEYS_OFF = "PRAGMA foreign_keys=OFF"
 FOREIGN_KEYS_ON = "PRAGMA foreign_keys=ON"
 #: sqld ended the transaction itself; the unit is not at fault.

@@ -26,6 +26,7 @@ from migrate_tasks.config import defaults
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
 from migrate_tasks.drivers.groups import GroupBatch, after_parse_error
 from migrate_tasks.drivers.hrana import (
+    BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
     JSON,
@@ -162,7 +163,7 @@ class HranaHttpDriver:
         if foreign_keys_off:
             batch.append({"stmt": {"sql": FOREIGN_KEYS_OFF, "want_rows": False}})
         begin = len(batch)  # index of BEGIN; step i is at begin + 1 + i
-        batch.append(control_step("BEGIN", ok_condition(begin - 1) if begin else None))
+        batch.append(control_step(BEGIN, ok_condition(begin - 1) if begin else None))
         for i, step in enumerate(steps):
             batch.append(
                 {"stmt": statement(step.sql, step.params, i), "condition": ok_condition(begin + i)}

@@ -19,6 +19,7 @@ from typing import Any
 from migrate_tasks.drivers.base import Step
 from migrate_tasks.drivers.hrana import (
     ABORT_TIMEOUT,
+    BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
     JSON,
@@ -95,9 +96,9 @@ def stream_step(step: Step, index: int, position: int) -> str:
 
 def begin_stream(session: Session, *, foreign_keys_off: bool = False) -> Stream:
     """``BEGIN`` on the session's stream (whose ``base_url`` it follows)."""
-    steps = [control_step("BEGIN", None)]
+    steps = [control_step(BEGIN, None)]
     if foreign_keys_off:
-        steps = [control_step(FOREIGN_KEYS_OFF, None), control_step("BEGIN", ok_condition(0))]
+        steps = [control_step(FOREIGN_KEYS_OFF, None), control_step(BEGIN, ok_condition(0))]
     begin = json.dumps({"type": "batch", "batch": {"steps": steps}})
     ending, session.closing = session.closing, False  # the last chunk closes, not BEGIN
     answer = session.send([begin], idempotent=True)

@@ -40,6 +40,7 @@ from migrate_tasks.config.urls import redact_url
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
 from migrate_tasks.drivers.groups import GroupBatch, after_parse_error
 from migrate_tasks.drivers.hrana import (
+    BEGIN,
     INTERRUPTED_CODES,
     JSON,
     auth_message,
@@ -218,7 +219,7 @@ class WsDriver:
         """Send one batch of the transaction and raise for its first failure."""
         batch: list[dict[str, Any]] = []
         if start == 0:
-            batch.append(control_step("BEGIN", None))
+            batch.append(control_step(BEGIN, None))
         first = len(batch)  # index of chunk[0] in the batch
         for _, stmt in chunk:
             batch.append(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.hrana import (
+    BEGIN,
     commit_error,
     control_step,
     error_text,
@@ -63,7 +64,7 @@ class WsTransaction:
         return rows
 
     def begin(self) -> None:
-        _, errors = self._send([control_step("BEGIN", None)], close=False)
+        _, errors = self._send([control_step(BEGIN, None)], close=False)
         if errors[0] is not None:
             message, code = error_text(errors[0])
             raise DatabaseError(f"could not start a transaction: {message}", code)
