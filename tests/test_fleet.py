@@ -525,3 +525,34 @@ def test_progress_printer_rewrites_one_line_on_a_terminal_only():
     pipe = io.StringIO()
     report.fleet_progress_printer(pipe)(1, 0, 0)
     assert pipe.getvalue() == ""
+
+
+def test_a_forked_workers_log_lines_are_handled_before_its_result_counts() -> None:
+    """A database's log records come back on another channel than its result; the fleet
+    counts the database (and may draw "3/3 done" as its last line) only once its records
+    are handled. A slow handler makes the records arrive late every time: before the fix
+    the results overtook them (the progress test saw it on 1 run in 5 under load)."""
+    events: list[str] = []
+
+    class Slow(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            time.sleep(0.2)
+            events.append(record.getMessage())
+
+    def work(index: int) -> int:
+        logging.getLogger(workers.LOGGER).warning("log %d", index)
+        return index
+
+    logger = logging.getLogger(workers.LOGGER)
+    handler = Slow()
+    logger.addHandler(handler)
+    try:
+        with workers.pool(work, 2, processes=True) as pool:
+            futures = {pool.submit(i): i for i in range(3)}
+            for future, index in futures.items():
+                assert pool.result(future, index, lambda: -1) == index
+                events.append(f"result {index}")
+    finally:
+        logger.removeHandler(handler)
+    for index in range(3):
+        assert events.index(f"log {index}") < events.index(f"result {index}"), events

@@ -271,7 +271,9 @@ def run_fleet(
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     target = targets[futures[future]]
-                    result = workers.result(future, functools.partial(_worker_died, target))
+                    result = pool.result(
+                        future, futures[future], functools.partial(_worker_died, target)
+                    )
                     results[futures[future]] = result
                     finished += 1
                     failed += result.outcome == FAILED

@@ -11,7 +11,9 @@ unsafe), it falls back to threads.
 The work crosses into the workers by ``fork`` (a module-level callable set before the
 pool starts them), never by pickling; only each database's result and its log records
 come back (the main process's loggers handle the records, so a caller's handlers see
-them and stderr has one writer). Workers ignore Ctrl-C, as worker threads do: the main
+them and stderr has one writer). A database's result counts only once its log records
+have been handled: they travel on another channel than the result, and the fleet's
+progress line must not say "3/3 done" above the last database's own lines. Workers ignore Ctrl-C, as worker threads do: the main
 process stops handing out databases and the ones running finish (each migration is
 atomic and each lock gets released). A SIGTERM sent to the whole process group reaches
 the workers too (under the tasks, which turn it into Ctrl-C, each worker rolls back the
@@ -40,6 +42,10 @@ THREADS_ENV = "MIGRATE_TASKS_FLEET_THREADS"
 LOGGER = "migrate_tasks"
 T = TypeVar("T")
 _work: Callable[[int], Any] | None = None  # set before the processes are forked
+_records: Any = None  # in a forked worker: the queue its log records go through
+#: How long a result waits for its database's log records to be handled (a safety net:
+#: they are sent before the result, so they are normally already there).
+LOGS_WAIT_S = 60.0
 
 
 class StopFlag(Protocol):
@@ -67,11 +73,29 @@ def stop_flag(processes: bool) -> StopFlag:
 
 
 class Pool:
-    """``submit(index)`` runs ``work(index)`` on a worker; ``cancel`` drops the queued."""
+    """``submit(index)`` runs ``work(index)`` on a worker; ``result`` waits for it;
+    ``cancel`` drops the queued."""
 
-    def __init__(self, executor: Executor, submit: Callable[[int], Future[Any]]) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        submit: Callable[[int], Future[Any]],
+        logged: Callable[[int], None] = lambda index: None,
+    ) -> None:
         self._executor = executor
         self.submit = submit
+        self._logged = logged
+
+    def result(self, future: Future[T], index: int, died: Callable[[], T]) -> T:
+        """Database ``index``'s result once its log records have been handled; ``died()``
+        when its worker process ended without one (all the databases the pool had not
+        finished then are told so, and the fleet carries on)."""
+        try:
+            value = future.result()
+        except BrokenProcessPool:
+            return died()
+        self._logged(index)
+        return value
 
     def cancel(self) -> None:
         """Drop what has not started; wait for what runs."""
@@ -99,7 +123,7 @@ def pool(work: Callable[[int], Any], workers: int, processes: bool) -> Iterator[
         return future
 
     try:
-        yield Pool(forked, submit)
+        yield Pool(forked, submit, forwarder.wait_for)
     finally:
         try:
             forked.shutdown(wait=True)  # the workers exit, having sent all their records
@@ -115,6 +139,17 @@ class _Forwarder:
     def __init__(self, records: Any) -> None:
         self.records = records
         self._thread: threading.Thread | None = None
+        self._finished: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def _event(self, index: int) -> threading.Event:
+        with self._lock:
+            return self._finished.setdefault(index, threading.Event())
+
+    def wait_for(self, index: int) -> None:
+        """Until every log record database ``index`` sent before its result is handled."""
+        if not self._event(index).wait(LOGS_WAIT_S):
+            logging.getLogger(LOGGER).debug("log records of database %d still pending", index)
 
     def start(self) -> None:
         if self._thread is None:
@@ -123,6 +158,9 @@ class _Forwarder:
 
     def _forward(self) -> None:
         while (record := self.records.get()) is not None:
+            if isinstance(record, _Finished):  # after its records: one queue, in order
+                self._event(record.index).set()
+                continue
             try:
                 logging.getLogger(record.name).handle(record)
             except Exception:  # a broken handler must not stop the draining (workers block)
@@ -136,22 +174,25 @@ class _Forwarder:
         self.records.join_thread()
 
 
-def result(future: Future[T], died: Callable[[], T]) -> T:
-    """The future's result; ``died()`` when its worker process ended without one (all the
-    databases the pool had not finished then are told so, and the fleet carries on)."""
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        return died()
+class _Finished:
+    """Sent by a worker after database ``index``'s log records."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
 
 
 def _run(index: int) -> Any:
     assert _work is not None, "the fleet's work is set before its workers are forked"
-    return _work(index)
+    try:
+        return _work(index)
+    finally:
+        _records.put(_Finished(index))
 
 
 def _start_worker(records: Any) -> None:
     """In each forked worker: ignore Ctrl-C, and log through the main process."""
+    global _records
+    _records = records
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logger = logging.getLogger(LOGGER)
     for handler in list(logger.handlers):
