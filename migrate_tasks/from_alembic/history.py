@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,21 @@ def load_history(cfg: Any, *, linear: bool) -> list[Revision]:
         raise failures.load_failure(exc, env_py, []) from None
     if not heads:
         raise UsageError(f"the Alembic history in {script.dir} has no revisions")
+    _refuse_forks(scripts, heads, linear=linear)
+    revisions = []
+    for s in reversed(scripts):  # walk_revisions goes from the heads down
+        down = s.down_revision
+        downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+        created, problem = create_date(getattr(s.module, "__doc__", None) or "")
+        revisions.append(
+            Revision(s.revision, (s.doc or "").strip(), downs, s.path, created, problem)
+        )
+    return revisions
+
+
+def _refuse_forks(scripts: list[Any], heads: Sequence[str], *, linear: bool) -> None:
+    """Several heads are refused (there would be no one schema to import); with
+    ``linear``, so are merge and branch points."""
     by_id = {s.revision: s for s in scripts}
     if len(heads) > 1:
         listed = "; ".join(_describe(by_id[h]) for h in heads)
@@ -102,15 +118,6 @@ def load_history(cfg: Any, *, linear: bool) -> list[Revision]:
                 f"{listed}. Import the head schema as one migration instead (without"
                 " --per-revision)"
             )
-    revisions = []
-    for s in reversed(scripts):  # walk_revisions goes from the heads down
-        down = s.down_revision
-        downs = () if down is None else (down,) if isinstance(down, str) else tuple(down)
-        created, problem = create_date(getattr(s.module, "__doc__", None) or "")
-        revisions.append(
-            Revision(s.revision, (s.doc or "").strip(), downs, s.path, created, problem)
-        )
-    return revisions
 
 
 def _describe(script: Any) -> str:
