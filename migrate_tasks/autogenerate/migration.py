@@ -1,7 +1,7 @@
-"""A generated migration as values: operations, each with its up statements and the down
-statements that undo exactly those, and the file's text.
+"""A generated migration as values: its operations, and the file's text.
 
-The down section runs the operations' downs in reverse order, so it restores the schema
+Each operation has its up statements and the down statements that undo exactly those;
+the down section runs the operations' downs in reverse order, so it restores the schema
 step by step (``render.py`` builds the operations).
 """
 
