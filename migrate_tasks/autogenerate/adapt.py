@@ -30,7 +30,7 @@ import warnings
 from typing import Any
 
 from migrate_tasks.autogenerate.diff import Note
-from migrate_tasks.autogenerate.reflect import quote
+from migrate_tasks.autogenerate.sqltext import quote
 from migrate_tasks.autogenerate.target import require_sqlalchemy
 from migrate_tasks.errors import UsageError
 

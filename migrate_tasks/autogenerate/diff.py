@@ -26,14 +26,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from migrate_tasks.autogenerate.reflect import Column, Schema, Table, quote
+from migrate_tasks.autogenerate.schema import Column, Schema, Table, column_key
+from migrate_tasks.autogenerate.sqltext import quote
 from migrate_tasks.errors import UsageError
 from migrate_tasks.sql.lexer import unquote
 from migrate_tasks.sql.normalise import canonical_tokens, join_tokens
 
 T = TypeVar("T")
 
-#: Changes to whole tables; the others are planned table by table (render.py).
+#: Changes to whole tables; the others are planned table by table (alter.py).
 TABLE_KINDS = ("add_table", "drop_table", "rename_table")
 
 
@@ -60,7 +61,7 @@ class Change:
     after: str = ""
     warning: str = ""
     rule: str = ""
-    #: The reflected object itself (Column, ForeignKey, Index, ...) for render.py.
+    #: The reflected object itself (Column, ForeignKey, Index, ...) for alter.py.
     item: object = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
@@ -248,7 +249,7 @@ def table_changes(
                     item=col,
                 )
             )
-    pk = set(_key(current.primary_key)) | set(_key(target.primary_key))
+    pk = set(column_key(current.primary_key)) | set(column_key(target.primary_key))
     for key, new in after.items():
         old = before.get(key)
         if old is None:
@@ -270,7 +271,7 @@ def table_changes(
                     new.default_sql or "(none)",
                 )
             )  # fmt: skip
-    if _key(current.primary_key) != _key(target.primary_key):
+    if column_key(current.primary_key) != column_key(target.primary_key):
         out.append(
             Change(
                 "alter_primary_key", name, "", _columns(current.primary_key),
@@ -279,7 +280,7 @@ def table_changes(
         )  # fmt: skip
     out += _constraint_changes(
         "unique", name, current.uniques, target.uniques,
-        same=lambda c, t: _key(c.columns) == _key(t.columns) and _same_name(c.name, t.name),
+        same=lambda c, t: column_key(c.columns) == column_key(t.columns) and _same_name(c.name, t.name),
         text=lambda u: _columns(u.columns), name_of=lambda u: u.name,
     )  # fmt: skip
     out += _constraint_changes(
@@ -290,9 +291,9 @@ def table_changes(
     out += _constraint_changes(
         "foreign_key", name, current.foreign_keys, target.foreign_keys,
         same=lambda c, t: (
-            _key(c.columns) == _key(t.columns)
+            column_key(c.columns) == column_key(t.columns)
             and c.table.lower() == t.table.lower()
-            and _key(c.ref_columns) == _key(t.ref_columns)
+            and column_key(c.ref_columns) == column_key(t.ref_columns)
             and (c.on_delete, c.on_update) == (t.on_delete, t.on_update)
             and _same_name(c.name, t.name)
         ),
@@ -352,10 +353,6 @@ def _constraint_changes(
 
 def _same_name(current: str | None, target: str | None) -> bool:
     return target is None or current == target
-
-
-def _key(columns: Iterable[str]) -> tuple[str, ...]:
-    return tuple(c.lower() for c in columns)
 
 
 def _columns(columns: Sequence[str]) -> str:

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from migrate_tasks.autogenerate.diff import Change, Note, diff, resolve_renames
-from migrate_tasks.autogenerate.reflect import Schema, reflect
-from migrate_tasks.autogenerate.render import Migration, render
+from migrate_tasks.autogenerate.migration import Migration
+from migrate_tasks.autogenerate.reflect import reflect
+from migrate_tasks.autogenerate.render import render
+from migrate_tasks.autogenerate.schema import Schema
 from migrate_tasks.config import defaults
 from migrate_tasks.errors import MigrateError, UsageError
 from migrate_tasks.ops.schema import read_schema

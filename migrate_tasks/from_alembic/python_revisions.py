@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from migrate_tasks.errors import MigrateError
+from migrate_tasks.from_alembic.migration_files import ImportedFile, slug
 from migrate_tasks.from_alembic.sqlgen import (
     READ_PRAGMAS,
     SYSTEM_TABLES,
     Captured,
-    ImportedFile,
     Revision,
     identifiers,
     reads_rows,
-    slug,
 )
 from migrate_tasks.progname import command
 

@@ -1,31 +1,28 @@
-"""``import-alembic``, part two: what SQLAlchemy sent to SQLite -> migration files.
+"""``import-alembic``, part two: what SQLAlchemy sent to SQLite -> each revision's SQL.
 
-Pure text work on the statements ``alembic_import`` recorded: which belong to which
+Pure text work on the statements ``recording.py`` recorded: which belong to which
 revision (Alembic writes its version table after each one, naming it), which belong in a
 migration at all (not reflection, not the version table), bound parameters written as
-literals, and the files' text. The one impurity: ``same_table`` asks an in-memory SQLite
-whether two ``CREATE TABLE`` statements define the same table.
+literals, and SQLAlchemy's layout made file-friendly. The files' text is
+``migration_files.py``'s; a down section's batch rebuild gets its table's own text back
+in ``batch_restore.py``.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from migrate_tasks.errors import MigrateError
-from migrate_tasks.files.source import display_path
-from migrate_tasks.sql.lexer import tokens, unquote
+from migrate_tasks.from_alembic.batch_restore import restored_table
+from migrate_tasks.sql.lexer import tokens
 from migrate_tasks.sql.literals import inline_params
 from migrate_tasks.sql.normalise import canonical_tokens
-from migrate_tasks.sql.shapes import leading_words, pragma, schema_change
+from migrate_tasks.sql.shapes import leading_words, pragma
 
-#: The date Alembic's revision template writes into each revision's docstring.
-CREATE_DATE = re.compile(r"Create Date:\s*(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)")
 #: PRAGMAs SQLAlchemy and Alembic send to reflect a table (batch mode); never in a migration.
 READ_PRAGMAS = frozenset(
     {
@@ -52,15 +49,6 @@ class Revision:
     created: datetime | None
     #: Why the docstring's Create Date was not used, when it has one that is not a date.
     date_problem: str | None = None
-
-
-@dataclass(frozen=True)
-class ImportedFile:
-    """A migration file to write: its name in the migrations folder and its text."""
-
-    filename: str
-    text: str
-    revisions: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -166,81 +154,9 @@ def statements(
         for params in _param_sets(item):
             sql = inline_params(item.sql, params)
             if before is not None:
-                sql = _restored_table(sql, before)
+                sql = restored_table(sql, before)
             out.append(verbatim(sql) if item.user else tidy(sql))
     return out
-
-
-_CREATE_TABLE = re.compile(
-    r"""^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"""
-    r"""("(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|[A-Za-z_][\w$]*)""",
-    re.IGNORECASE,
-)
-
-
-TMP_PREFIX = "_alembic_tmp_"
-
-
-def _restored_table(sql: str, before: Mapping[str, str]) -> str:
-    """A batch rebuild in a down section recreates the table from reflection, which can
-    spell it differently (constraint order, ``DEFAULT (x)``), so ``verify`` would see a
-    down that does not undo its up. When the table it builds is the same as the one the
-    revision's up started from (columns, types, defaults, keys, unique constraints), use
-    that table's own text instead."""
-    match = _CREATE_TABLE.match(sql)
-    if not match:
-        return sql
-    name = unquote(match.group(1))
-    if not name.lower().startswith(TMP_PREFIX):
-        return sql
-    original = before.get(name[len(TMP_PREFIX) :].lower())
-    if original is None or not _CREATE_TABLE.match(original):
-        return sql
-    restored = _CREATE_TABLE.sub(
-        lambda m: m.group(0)[: m.start(1) - m.start(0)] + name, original, 1
-    )
-    return restored if _same_table(sql, restored) else sql
-
-
-def _same_table(first: str, second: str) -> bool:
-    """Do two CREATE TABLE statements (for the same name) define the same table, as far as
-    SQLite's catalog can tell (columns in order, types, NOT NULL, defaults, primary key,
-    foreign keys, unique constraints)?"""
-
-    def shape(sql: str) -> tuple[Any, ...] | None:
-        db = sqlite3.connect(":memory:")
-        try:
-            db.execute(sql)
-            table = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-            columns = db.execute(
-                'SELECT name, upper(type), "notnull", dflt_value, pk, hidden'
-                " FROM pragma_table_xinfo(?)",
-                (table,),
-            ).fetchall()
-            keys = db.execute(
-                'SELECT "table", "from", "to", on_update, on_delete, "match", seq'
-                " FROM pragma_foreign_key_list(?) ORDER BY 1, 2, 3",
-                (table,),
-            ).fetchall()
-            uniques = sorted(
-                (
-                    origin,
-                    tuple(
-                        c for (c,) in db.execute("SELECT name FROM pragma_index_info(?)", (idx,))
-                    ),
-                )
-                for idx, origin in db.execute(
-                    "SELECT name, origin FROM pragma_index_list(?) WHERE origin <> 'c'", (table,)
-                )
-            )
-            return (columns, keys, uniques)
-        except sqlite3.Error:
-            return None
-        finally:
-            db.close()
-
-    one = shape(first)
-    return one is not None and one == shape(second)
 
 
 def _param_sets(item: Captured) -> list[Any]:
@@ -298,129 +214,3 @@ def user_created(captured: Sequence[Captured]) -> set[str]:
 def short(sql: str) -> str:
     one = " ".join(sql.split())
     return one if len(one) <= 80 else one[:77] + "..."
-
-
-def _needs_foreign_keys_off(statements: Sequence[str]) -> bool:
-    """A DROP TABLE (a batch rebuild, or a plain drop) runs with foreign keys off, as it did
-    under Alembic on SQLite; the tool still checks every reference before COMMIT."""
-    for sql in statements:
-        change = schema_change(sql)
-        if change is not None and change.kind == "drop_table":
-            return True
-    return False
-
-
-#: Where versions start when no revision has a usable Create Date (any fixed date will
-#: do: the same history must give the same files, so never the clock).
-UNDATED_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
-
-
-def create_date(doc: str) -> tuple[datetime | None, str | None]:
-    """The ``Create Date`` of a revision's docstring (read as UTC), or None and, when the
-    docstring has one that is not a date (Alembic never reads it), why."""
-    match = CREATE_DATE.search(doc)
-    if not match:
-        return None, None
-    try:
-        return datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc), None
-    except ValueError as exc:
-        value = match.group(0).split(":", 1)[1].strip()
-        return None, f"Create Date {value} is not a date ({exc})"
-
-
-def versions_for(revisions: Sequence[Revision]) -> list[str]:
-    """One version per revision, increasing, from the revisions alone (so two imports give
-    the same files): its Create Date where it has one, else a second after the previous
-    revision's (revisions before the first dated one count back from it; with no date at
-    all, versions start at ``UNDATED_START``)."""
-    first = next((i for i, r in enumerate(revisions) if r.created is not None), None)
-    start = UNDATED_START
-    if first is not None:
-        start = revisions[first].created - timedelta(seconds=first)  # type: ignore[operator]
-    versions: list[str] = []
-    previous: datetime | None = None
-    for revision in revisions:
-        when = revision.created or (previous + timedelta(seconds=1) if previous else start)
-        if previous is not None and when <= previous:
-            when = previous + timedelta(seconds=1)
-        versions.append(when.strftime("%Y%m%d%H%M%S"))
-        previous = when
-    return versions
-
-
-def date_notes(revisions: Sequence[Revision], versions: Sequence[str]) -> list[str]:
-    """Warnings for the revisions whose version is not their Create Date."""
-    notes = [
-        f"{display_path(Path(r.path))}: {r.date_problem}; Alembic ignores it, and so does the import:"
-        f" its migration is versioned {v}, one second from its neighbour in the history"
-        for r, v in zip(revisions, versions, strict=True)
-        if r.date_problem
-    ]
-    undated = [Path(r.path).name for r in revisions if r.created is None and not r.date_problem]
-    if len(undated) == len(revisions):
-        notes.append(
-            "no revision has a Create Date in its docstring, so the versions are made up:"
-            f" {versions[0]} onwards, one second apart (rename the files to choose others)"
-        )
-    elif undated:
-        listed = ", ".join(undated[:5]) + (", ..." if len(undated) > 5 else "")
-        notes.append(
-            f"{len(undated)} revision(s) have no Create Date in their docstring ({listed}):"
-            " each is versioned one second from its neighbour in the history"
-        )
-    return notes
-
-
-def slug(message: str, revision: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:60].rstrip("_")
-    return slug or "alembic_" + re.sub(r"[^a-z0-9]+", "_", revision.lower()).strip("_")
-
-
-def _section(header: str, statements: Sequence[str], empty_note: str) -> str:
-    options = " foreign_keys:off" if _needs_foreign_keys_off(statements) else ""
-    body = "".join(f"{sql};\n\n" for sql in statements)
-    if not statements:
-        body = f"-- {empty_note}\nSELECT 1;\n\n"
-    return f"-- migrate:{header}{options}\n{body}"
-
-
-def revision_file(
-    revision: Revision, version: str, up: Sequence[str], down: Sequence[str], config: str
-) -> ImportedFile:
-    revises = ", ".join(revision.down) or "none (the first revision)"
-    header = (
-        f"-- Alembic revision {revision.id}: {revision.message or '(no message)'}\n"
-        f"-- Revises: {revises}. From {Path(revision.path).name}.\n"
-        f"-- Imported by `invoke migrate.import-alembic --config {config} --per-revision`:\n"
-        "-- the SQL Alembic ran for this revision on SQLite. This file is the source of truth now.\n\n"
-    )
-    text = (
-        header
-        + _section("up", up, "Alembic ran no SQL for this revision on SQLite")
-        + _section("down", down, "Alembic ran no SQL to downgrade this revision on SQLite")
-    )
-    filename = f"{version}_{slug(revision.message, revision.id)}.sql"
-    return ImportedFile(filename, text.rstrip("\n") + "\n", (revision.id,))
-
-
-def initial_file(
-    revisions: Sequence[Revision],
-    version: str,
-    name: str,
-    up: Sequence[str],
-    down: Sequence[str],
-    cyclic: bool,
-    config: str,
-) -> ImportedFile:
-    head = revisions[-1]
-    header = (
-        f"-- The schema of Alembic revision {head.id} ({head.message or 'no message'}), the head\n"
-        f"-- of {len(revisions)} revision(s), as Alembic builds it on SQLite. Imported by\n"
-        f"-- `invoke migrate.import-alembic --config {config}` (the history starts again here).\n"
-        f"-- Databases Alembic already migrated: `invoke migrate.baseline {version}`.\n\n"
-    )
-    down_header = "down foreign_keys:off" if cyclic else "down"
-    body = _section("up", up, "the Alembic history creates no tables")
-    downs = "".join(f"{sql};\n\n" for sql in down) or "SELECT 1;\n\n"
-    text = header + body + f"-- migrate:{down_header}\n" + downs
-    return ImportedFile(f"{version}_{name}.sql", text.rstrip("\n") + "\n", (head.id,))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: presentation does not read databases
-    from migrate_tasks.autogenerate.reflect import ForeignKey, Schema, Table
+    from migrate_tasks.autogenerate.schema import ForeignKey, Schema, Table
 
 __all__ = ["Diagram", "draw", "er_diagram"]
 

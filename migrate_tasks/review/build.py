@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from migrate_tasks.autogenerate.generate import current_schema
-from migrate_tasks.autogenerate.reflect import Schema
+from migrate_tasks.autogenerate.schema import Schema
 from migrate_tasks.config import defaults
 from migrate_tasks.errors import MigrateError
 from migrate_tasks.files.source import display_path

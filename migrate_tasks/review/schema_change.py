@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate_tasks.autogenerate.generate import current_schema
-from migrate_tasks.autogenerate.reflect import Schema, Table
+from migrate_tasks.autogenerate.schema import Schema, Table
 from migrate_tasks.config import defaults
 from migrate_tasks.sql.normalise import normalise_sql
 
