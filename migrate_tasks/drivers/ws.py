@@ -13,7 +13,7 @@ transaction that sends one statement per round trip (15,600 INSERTs: 7 s instead
 
 Many units go in ONE batch message (``run_groups``: a BEGIN ... COMMIT group per unit,
 ``drivers.groups``), guarded by ``not is_autocommit`` when the server speaks ``hrana3``
-(``ws_client.offer_hrana3``), a plain ok-chain on ``hrana2``.
+(``ws_client.open_client``), a plain ok-chain on ``hrana2``.
 
 libsql-client runs its event loop on a non-daemon thread: an unclosed client
 hangs the process at exit, so ``close()`` is idempotent and always reachable.
@@ -55,12 +55,7 @@ from migrate_tasks.drivers.hrana import (
     step_error,
     to_hrana,
 )
-from migrate_tasks.drivers.ws_client import (
-    RawStream,
-    offer_hrana3,
-    quietly,
-    resolve_localhost_names,
-)
+from migrate_tasks.drivers.ws_client import RawStream, open_client, quietly
 from migrate_tasks.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -113,12 +108,8 @@ class WsDriver:
         self._token = auth_token or None
         # libsql-client has no per-request timeout; ours bounds the HTTP diagnosis only.
         self._timeout = timeout
-        resolve_localhost_names()
-        offer_hrana3()
         try:
-            self._client: libsql_client.ClientSync | None = libsql_client.create_client_sync(
-                url, auth_token=self._token
-            )
+            self._client: libsql_client.ClientSync | None = open_client(url, self._token)
         except libsql_client.LibsqlError as exc:
             raise UsageError(f"{self.display_url}: {exc.explanation}") from None
 
