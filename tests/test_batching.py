@@ -358,9 +358,10 @@ def test_ws_groups_on_a_hrana2_socket_are_an_ok_chain(sqld, monkeypatch):
         check_groups_outcome(driver)
 
 
-@HTTP_ONLY
-def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld):
-    with HranaHttpDriver(sqld.http_url) as driver:
+def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld, remote_transport):
+    """A group with ``foreign_keys_off``: the PRAGMA before its BEGIN, on the batch's own
+    stream; a failing one leaves nothing, and the groups after it do not run."""
+    with closing(open_driver(remote_url(sqld, remote_transport))) as driver:
         driver.run_atomic(
             [
                 Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
@@ -381,6 +382,19 @@ def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld):
         assert outcome.failure is None and len(outcome.committed) == 2
         assert driver.query("SELECT count(*) FROM c") == [(1,)]  # the cascade did not fire
         assert driver.query("PRAGMA foreign_keys") == [(1,)]  # on again, on the kept stream
+        failing = [
+            Step("INSERT INTO c VALUES (99)"),  # references nothing: fine with them off
+            Step("INSERT INTO nope VALUES (1)"),
+        ]
+        outcome = driver.run_groups(
+            [Group(failing, foreign_keys_off=True), Group([Step("CREATE TABLE after (v)")])]
+        )
+        assert outcome.committed == [] and isinstance(outcome.failure, StatementError)
+        assert outcome.failure.index == 1 and "nope" in outcome.failure.message
+        assert driver.query("SELECT p FROM c") == [(1,)]
+        assert driver.query("SELECT name FROM sqlite_schema WHERE name = 'after'") == []
+        with pytest.raises(StatementError):  # foreign keys are on again
+            driver.run_atomic([Step("INSERT INTO c VALUES (99)")])
 
 
 @HTTP_ONLY

@@ -260,7 +260,7 @@ def test_is_server_means_sqld_refuses_what_a_file_runs(db: Driver) -> None:
 
 def test_can_switch_foreign_keys_means_they_are_off_in_the_transaction(db: Driver) -> None:
     """``can_switch_foreign_keys``: a row referencing nothing goes in with foreign keys
-    off; a driver that says it cannot refuses before sending anything (ws)."""
+    off; a driver that says it cannot refuses before sending anything."""
     db.run_atomic(
         [
             Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
@@ -277,6 +277,41 @@ def test_can_switch_foreign_keys_means_they_are_off_in_the_transaction(db: Drive
         assert db.query("SELECT p FROM c") == []
     with pytest.raises(StatementError):  # and on again afterwards, either way
         db.run_atomic(dangling)
+
+
+def test_foreign_keys_stay_off_across_the_chunks_of_one_transaction(
+    db: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``can_switch_foreign_keys`` for ``run_atomic_iter`` and a ``run_atomic`` sent in
+    chunks (two steps each, where the driver sends chunks): the switch holds to the last
+    chunk, a failure in a later chunk leaves nothing, and they are on again after."""
+    if hasattr(db, "chunk_max_steps"):
+        monkeypatch.setattr(db, "chunk_max_steps", 2)
+    db.run_atomic(
+        [
+            Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
+            Step("CREATE TABLE c (p INTEGER REFERENCES p (id))"),
+        ]
+    )
+    dangling = [Step("INSERT INTO c VALUES (?)", (n,)) for n in range(7, 12)]
+    if not db.can_switch_foreign_keys:
+        with pytest.raises(UsageError):
+            db.run_atomic_iter(iter(dangling), foreign_keys_off=True)
+        return
+    bad = Step("INSERT INTO nope VALUES (1)")
+    for at in (5, 1):  # in the last chunk, and in the first (then rolled back)
+        with pytest.raises(StatementError) as failed:
+            db.run_atomic_iter(iter([*dangling[:at], bad, *dangling[at:]]), foreign_keys_off=True)
+        assert failed.value.index == at
+        assert db.query("SELECT count(*) FROM c") == [(0,)]
+    db.run_atomic_iter(iter(dangling), foreign_keys_off=True)
+    rows = db.run_atomic([*dangling, Step("SELECT count(*) FROM c")], foreign_keys_off=True)
+    assert rows[-1] == [(10,)]
+    assert db.query("SELECT count(DISTINCT p) FROM c") == [(5,)]
+    with pytest.raises(StatementError):  # and on again afterwards
+        db.run_atomic(dangling[:1])
+    with pytest.raises(StatementError):
+        db.run_atomic_iter(iter(dangling[:1]))
 
 
 def test_may_be_replica_only_for_a_server(db: Driver) -> None:

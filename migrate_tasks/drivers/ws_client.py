@@ -27,7 +27,7 @@ from libsql_client.hrana.conn import HranaConn
 from libsql_client.sync import _AsyncExecutor
 
 from migrate_tasks.config.urls import connect_host
-from migrate_tasks.drivers.hrana import ABORT_TIMEOUT
+from migrate_tasks.drivers.hrana import ABORT_TIMEOUT, FOREIGN_KEYS_ON
 
 log = logging.getLogger("migrate_tasks")
 
@@ -49,6 +49,8 @@ class RawStream:
         self._conn = inner._client._conn  # the connection the stream was opened on
         #: The last batch ended the transaction (COMMIT or its own ROLLBACK ran).
         self.done = False
+        #: The transaction runs with foreign keys off: ``abort`` turns them on again.
+        self.foreign_keys_off = False
 
     def protocol(self) -> str:
         """The WebSocket subprotocol the server chose (``hrana3``, ``hrana2``), once
@@ -79,16 +81,21 @@ class RawStream:
         return self._executor.submit_coro(run())
 
     def abort(self) -> None:
-        """ROLLBACK (unless the last batch ended the transaction) and close, waiting
-        briefly, so the write lock is free when the failure reaches the caller."""
+        """ROLLBACK (unless the last batch ended the transaction), foreign keys on again
+        if they were off, and close, waiting briefly, so the write lock is free when the
+        failure reaches the caller."""
         if self.done or self._stream.closed:
             return
         self.done = True
 
+        sql = ["ROLLBACK"]
+        if self.foreign_keys_off:  # the stream closes anyway; as over HTTP all the same
+            sql.append(FOREIGN_KEYS_ON)
+
         async def run() -> None:
-            answer = self._stream.execute({"sql": "ROLLBACK", "want_rows": False})
+            answers = [self._stream.execute({"sql": q, "want_rows": False}) for q in sql]
             self._stream.close()
-            await asyncio.wait_for(answer, ABORT_TIMEOUT)
+            await asyncio.wait_for(asyncio.gather(*answers, return_exceptions=True), ABORT_TIMEOUT)
 
         quietly(lambda: self._executor.submit_coro(run()))
 

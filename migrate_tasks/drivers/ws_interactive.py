@@ -25,6 +25,7 @@ from migrate_tasks.drivers.hrana import (
     statement,
     step_error,
 )
+from migrate_tasks.drivers.ws_batches import locate_parse_error, step_lists
 from migrate_tasks.drivers.ws_client import RawStream
 from migrate_tasks.errors import DatabaseError
 
@@ -83,17 +84,15 @@ class WsTransaction:
     def _send(
         self, batch: list[dict[str, object]], *, close: bool, parse_errors: Sequence[Step] = ()
     ) -> tuple[list[object], list[object]]:
-        from migrate_tasks.drivers.ws import _step_lists
-
         driver = self._driver
         try:
             result = driver._call(self.stream.batch, batch, close, index=None, write=True)
         except DatabaseError as exc:
             if (exc.code or "").startswith("SQL_") and parse_errors:
                 # sqld parses a whole batch before running any of it: find the step.
-                driver._locate_parse_error(self.stream.client, list(parse_errors), 0)
+                locate_parse_error(driver, self.stream.client, list(parse_errors), 0)
             raise
-        return _step_lists(result, len(batch), driver.display_url)
+        return step_lists(result, len(batch), driver.display_url)
 
 
 def _after(i: int) -> dict[str, object]:
