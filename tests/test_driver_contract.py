@@ -1252,3 +1252,31 @@ def test_a_transaction_that_reads_first_waits_for_a_writer_and_sees_its_rows(
             assert writer.wait(timeout=60) == 0
         # it read after the writer's COMMIT: it saw every row committed so far
         assert db.query("SELECT n FROM seen ORDER BY rowid") == [(i,) for i in range(1, n + 1)]
+
+
+def test_a_transaction_ended_between_two_batches_runs_nothing_in_autocommit(
+    sqld, remote_transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqld may end a transaction between two batches of it (its 5 s timeout when another
+    writer waits). The next batch's steps must then not run in autocommit mode, each
+    committing on its own: they require ``not is_autocommit`` (Hrana 3). A ``COMMIT``
+    step (never in a migration file) ends the transaction here, deterministically.
+    Before, over ws, 2 and 3 were committed and the error said nothing was applied."""
+    from migrate_tasks.drivers.ws import WsDriver
+
+    for cls in (HranaHttpDriver, WsDriver):
+        monkeypatch.setattr(cls, "chunk_max_steps", 2)
+    ended = [Step("INSERT INTO g VALUES (1)"), Step("COMMIT")]
+    with closing(open_driver(remote_url(sqld, remote_transport))) as db:
+        db.run_atomic([Step("CREATE TABLE g (v)")])
+        for rest in ([Step("INSERT INTO g VALUES (2)"), Step("INSERT INTO g VALUES (3)")], []):
+            with pytest.raises(DatabaseError) as info:
+                db.run_atomic_iter(iter([*ended, *rest]))
+            assert info.value.code == "TRANSACTION_TIMEOUT", info.value
+            assert db.query("SELECT v FROM g") == [(1,)]
+            db.run_atomic([Step("DELETE FROM g")])
+        with pytest.raises(DatabaseError) as info, db.interactive_transaction() as tx:
+            tx.run(ended)
+            tx.run([Step("INSERT INTO g VALUES (2)")])
+        assert info.value.code == "TRANSACTION_TIMEOUT", info.value
+        assert db.query("SELECT v FROM g") == [(1,)]

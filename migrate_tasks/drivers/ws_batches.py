@@ -7,7 +7,9 @@ and only if it worked, when the unit asks for foreign keys off), the last ends w
 ``COMMIT``, a ``ROLLBACK`` unless it committed (and ``PRAGMA foreign_keys=ON``). Every
 step runs only if the one before it in its batch succeeded, and a batch goes out only
 after the one before it succeeded, so nothing runs after a failure; each batch's
-``step_errors`` name the failing step. The PRAGMA must be on the transaction's own
+``step_errors`` name the failing step. On a ``hrana3`` socket a later batch's first step
+(or its bare COMMIT) also requires the stream to be inside the transaction still: if sqld
+ended it between two batches, nothing may run in autocommit mode (as over HTTP). The PRAGMA must be on the transaction's own
 stream (one connection on the server) and before its ``BEGIN``: SQLite ignores it inside
 a transaction (docs/libsql-notes.md §6).
 
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import libsql_client
 
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
-from migrate_tasks.drivers.groups import GroupBatch, after_parse_error
+from migrate_tasks.drivers.groups import IN_TRANSACTION, GroupBatch, after_parse_error
 from migrate_tasks.drivers.hrana import (
     BEGIN,
     FOREIGN_KEYS_OFF,
@@ -35,6 +37,7 @@ from migrate_tasks.drivers.hrana import (
     control_step,
     encode_text,
     error_text,
+    interrupted_error,
     ok_condition,
     result_rows,
     statement,
@@ -87,6 +90,7 @@ def run_chunked(
 def _open(driver: WsDriver, foreign_keys_off: bool) -> RawStream:
     stream = RawStream(driver._open())
     stream.foreign_keys_off = foreign_keys_off
+    stream.guard = driver._call(stream.protocol, index=None, write=True) == "hrana3"
     return stream
 
 
@@ -106,13 +110,15 @@ def _send_chunk(
             batch.append(control_step(FOREIGN_KEYS_OFF, None))
         batch.append(control_step(BEGIN, ok_condition(0) if batch else None))
     first = len(batch)  # index of chunk[0] in the batch
+    # A later batch's first step: only if the stream is still inside the transaction
+    # (sqld may end it between two batches; the steps must not run in autocommit).
+    opening = IN_TRANSACTION if stream.guard else None
     for _, stmt in chunk:
-        batch.append(
-            {"stmt": stmt, "condition": ok_condition(len(batch) - 1)} if batch else {"stmt": stmt}
-        )
+        condition = ok_condition(len(batch) - 1) if batch else opening
+        batch.append({"stmt": stmt, "condition": condition} if condition else {"stmt": stmt})
     commit = len(batch)
     if final:
-        batch.append(control_step("COMMIT", ok_condition(commit - 1) if commit else None))
+        batch.append(control_step("COMMIT", ok_condition(commit - 1) if commit else opening))
         batch.append(control_step("ROLLBACK", {"type": "not", "cond": ok_condition(commit)}))
         if stream.foreign_keys_off:
             batch.append(control_step(FOREIGN_KEYS_ON, None))
@@ -131,15 +137,15 @@ def _send_chunk(
         error = errors[first + j]
         if error is not None:
             raise step_error(start + j, error, display)
-        if outcomes[first + j] is None:
-            raise DatabaseError(
-                f"{display}: step {start + j} did not run and has no error", "HRANA_PROTO_ERROR"
-            )
+        if outcomes[first + j] is None:  # skipped without an error: no transaction any more
+            raise interrupted_error("TRANSACTION_TIMEOUT", display)
         if keep is not None:
             keep(result_rows(outcomes[first + j]))
     if final:
         stream.done = True
-        if errors[commit] is not None or outcomes[commit] is None:
+        if errors[commit] is None and outcomes[commit] is None:
+            raise interrupted_error("TRANSACTION_TIMEOUT", display)
+        if errors[commit] is not None:
             raise commit_error(errors[commit], display)
 
 

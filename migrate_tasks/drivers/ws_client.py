@@ -51,6 +51,8 @@ class RawStream:
         self.done = False
         #: The transaction runs with foreign keys off: ``abort`` turns them on again.
         self.foreign_keys_off = False
+        #: The socket speaks ``hrana3``: batches may require ``not is_autocommit``.
+        self.guard = False
 
     def protocol(self) -> str:
         """The WebSocket subprotocol the server chose (``hrana3``, ``hrana2``), once
