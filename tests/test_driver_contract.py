@@ -1280,3 +1280,24 @@ def test_a_transaction_ended_between_two_batches_runs_nothing_in_autocommit(
             tx.run([Step("INSERT INTO g VALUES (2)")])
         assert info.value.code == "TRANSACTION_TIMEOUT", info.value
         assert db.query("SELECT v FROM g") == [(1,)]
+
+
+@pytest.mark.target("ws")
+def test_ws_foreign_keys_off_unit_is_one_batch_message(sqld) -> None:
+    """The switch costs no round trip over ws: ``PRAGMA foreign_keys=OFF``, ``BEGIN``,
+    the steps, ``COMMIT``, ``ROLLBACK`` and ``PRAGMA foreign_keys=ON`` are one batch
+    message on the transaction's own stream (docs/libsql.md)."""
+    with FaultProxy(sqld.port) as proxy, closing(open_driver(proxy.ws_url)) as db:
+        db.run_atomic(
+            [
+                Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
+                Step("CREATE TABLE c (p INTEGER REFERENCES p (id))"),
+            ]
+        )
+        proxy.reset_counters()
+        rows = db.run_atomic(
+            [Step("INSERT INTO c VALUES (7)"), Step("SELECT count(*) FROM c")],
+            foreign_keys_off=True,
+        )
+        assert rows == [[], [(1,)]]
+        assert proxy.ws_requests == {"open_stream": 1, "batch": 1, "close_stream": 1}
