@@ -11,15 +11,14 @@ from collections.abc import Iterator
 from contextlib import closing
 
 import pytest
-from libsql_client.hrana import conn as hrana_conn
 
 from migrate_tasks.config import defaults
-from migrate_tasks.drivers import Driver, Step, open_driver
+from migrate_tasks.drivers import Driver, Step, open_driver, ws_client
 from migrate_tasks.drivers import hrana_session as session_module
 from migrate_tasks.drivers.base import Group
 from migrate_tasks.drivers.groups import IN_TRANSACTION, GroupBatch
 from migrate_tasks.drivers.http import HranaHttpDriver
-from migrate_tasks.drivers.ws_client import RawStream, offer_hrana3
+from migrate_tasks.drivers.ws_client import RawStream
 from migrate_tasks.errors import DatabaseError, StatementError
 from tests.support.project import Project
 from tests.support.proxy import FaultProxy
@@ -349,12 +348,7 @@ def test_ws_groups_are_guarded_by_is_autocommit_on_hrana3(sqld):
 def test_ws_groups_on_a_hrana2_socket_are_an_ok_chain(sqld, monkeypatch):
     """A server that only speaks ``hrana2`` refuses ``is_autocommit`` (sqld closes the
     socket): the same groups go as a chain of "the step before was ok"."""
-    offer_hrana3()  # once per process; then this test alone asks for hrana2 only
-
-    async def hrana2_only(self, session, url):
-        return await session.ws_connect(url, protocols=["hrana2"], autoclose=False)
-
-    monkeypatch.setattr(hrana_conn.HranaConn, "_do_connect", hrana2_only)
+    monkeypatch.setattr(ws_client._Conn, "protocols", ("hrana2",))
     with closing(open_driver(sqld.ws_url)) as driver:
         stream = RawStream(driver._open())
         try:
@@ -364,9 +358,10 @@ def test_ws_groups_on_a_hrana2_socket_are_an_ok_chain(sqld, monkeypatch):
         check_groups_outcome(driver)
 
 
-@HTTP_ONLY
-def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld):
-    with HranaHttpDriver(sqld.http_url) as driver:
+def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld, remote_transport):
+    """A group with ``foreign_keys_off``: the PRAGMA before its BEGIN, on the batch's own
+    stream; a failing one leaves nothing, and the groups after it do not run."""
+    with closing(open_driver(remote_url(sqld, remote_transport))) as driver:
         driver.run_atomic(
             [
                 Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
@@ -387,6 +382,19 @@ def test_run_groups_with_foreign_keys_off_rebuilds_a_referenced_table(sqld):
         assert outcome.failure is None and len(outcome.committed) == 2
         assert driver.query("SELECT count(*) FROM c") == [(1,)]  # the cascade did not fire
         assert driver.query("PRAGMA foreign_keys") == [(1,)]  # on again, on the kept stream
+        failing = [
+            Step("INSERT INTO c VALUES (99)"),  # references nothing: fine with them off
+            Step("INSERT INTO nope VALUES (1)"),
+        ]
+        outcome = driver.run_groups(
+            [Group(failing, foreign_keys_off=True), Group([Step("CREATE TABLE after (v)")])]
+        )
+        assert outcome.committed == [] and isinstance(outcome.failure, StatementError)
+        assert outcome.failure.index == 1 and "nope" in outcome.failure.message
+        assert driver.query("SELECT p FROM c") == [(1,)]
+        assert driver.query("SELECT name FROM sqlite_schema WHERE name = 'after'") == []
+        with pytest.raises(StatementError):  # foreign keys are on again
+            driver.run_atomic([Step("INSERT INTO c VALUES (99)")])
 
 
 @HTTP_ONLY

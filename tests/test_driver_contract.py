@@ -260,7 +260,7 @@ def test_is_server_means_sqld_refuses_what_a_file_runs(db: Driver) -> None:
 
 def test_can_switch_foreign_keys_means_they_are_off_in_the_transaction(db: Driver) -> None:
     """``can_switch_foreign_keys``: a row referencing nothing goes in with foreign keys
-    off; a driver that says it cannot refuses before sending anything (ws)."""
+    off; a driver that says it cannot refuses before sending anything."""
     db.run_atomic(
         [
             Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
@@ -277,6 +277,41 @@ def test_can_switch_foreign_keys_means_they_are_off_in_the_transaction(db: Drive
         assert db.query("SELECT p FROM c") == []
     with pytest.raises(StatementError):  # and on again afterwards, either way
         db.run_atomic(dangling)
+
+
+def test_foreign_keys_stay_off_across_the_chunks_of_one_transaction(
+    db: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``can_switch_foreign_keys`` for ``run_atomic_iter`` and a ``run_atomic`` sent in
+    chunks (two steps each, where the driver sends chunks): the switch holds to the last
+    chunk, a failure in a later chunk leaves nothing, and they are on again after."""
+    if hasattr(db, "chunk_max_steps"):
+        monkeypatch.setattr(db, "chunk_max_steps", 2)
+    db.run_atomic(
+        [
+            Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
+            Step("CREATE TABLE c (p INTEGER REFERENCES p (id))"),
+        ]
+    )
+    dangling = [Step("INSERT INTO c VALUES (?)", (n,)) for n in range(7, 12)]
+    if not db.can_switch_foreign_keys:
+        with pytest.raises(UsageError):
+            db.run_atomic_iter(iter(dangling), foreign_keys_off=True)
+        return
+    bad = Step("INSERT INTO nope VALUES (1)")
+    for at in (5, 1):  # in the last chunk, and in the first (then rolled back)
+        with pytest.raises(StatementError) as failed:
+            db.run_atomic_iter(iter([*dangling[:at], bad, *dangling[at:]]), foreign_keys_off=True)
+        assert failed.value.index == at
+        assert db.query("SELECT count(*) FROM c") == [(0,)]
+    db.run_atomic_iter(iter(dangling), foreign_keys_off=True)
+    rows = db.run_atomic([*dangling, Step("SELECT count(*) FROM c")], foreign_keys_off=True)
+    assert rows[-1] == [(10,)]
+    assert db.query("SELECT count(DISTINCT p) FROM c") == [(5,)]
+    with pytest.raises(StatementError):  # and on again afterwards
+        db.run_atomic(dangling[:1])
+    with pytest.raises(StatementError):
+        db.run_atomic_iter(iter(dangling[:1]))
 
 
 def test_may_be_replica_only_for_a_server(db: Driver) -> None:
@@ -1217,3 +1252,52 @@ def test_a_transaction_that_reads_first_waits_for_a_writer_and_sees_its_rows(
             assert writer.wait(timeout=60) == 0
         # it read after the writer's COMMIT: it saw every row committed so far
         assert db.query("SELECT n FROM seen ORDER BY rowid") == [(i,) for i in range(1, n + 1)]
+
+
+def test_a_transaction_ended_between_two_batches_runs_nothing_in_autocommit(
+    sqld, remote_transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqld may end a transaction between two batches of it (its 5 s timeout when another
+    writer waits). The next batch's steps must then not run in autocommit mode, each
+    committing on its own: they require ``not is_autocommit`` (Hrana 3). A ``COMMIT``
+    step (never in a migration file) ends the transaction here, deterministically.
+    Before, over ws, 2 and 3 were committed and the error said nothing was applied."""
+    from migrate_tasks.drivers.ws import WsDriver
+
+    for cls in (HranaHttpDriver, WsDriver):
+        monkeypatch.setattr(cls, "chunk_max_steps", 2)
+    ended = [Step("INSERT INTO g VALUES (1)"), Step("COMMIT")]
+    with closing(open_driver(remote_url(sqld, remote_transport))) as db:
+        db.run_atomic([Step("CREATE TABLE g (v)")])
+        for rest in ([Step("INSERT INTO g VALUES (2)"), Step("INSERT INTO g VALUES (3)")], []):
+            with pytest.raises(DatabaseError) as info:
+                db.run_atomic_iter(iter([*ended, *rest]))
+            assert info.value.code == "TRANSACTION_TIMEOUT", info.value
+            assert db.query("SELECT v FROM g") == [(1,)]
+            db.run_atomic([Step("DELETE FROM g")])
+        with pytest.raises(DatabaseError) as info, db.interactive_transaction() as tx:
+            tx.run(ended)
+            tx.run([Step("INSERT INTO g VALUES (2)")])
+        assert info.value.code == "TRANSACTION_TIMEOUT", info.value
+        assert db.query("SELECT v FROM g") == [(1,)]
+
+
+@pytest.mark.target("ws")
+def test_ws_foreign_keys_off_unit_is_one_batch_message(sqld) -> None:
+    """The switch costs no round trip over ws: ``PRAGMA foreign_keys=OFF``, ``BEGIN``,
+    the steps, ``COMMIT``, ``ROLLBACK`` and ``PRAGMA foreign_keys=ON`` are one batch
+    message on the transaction's own stream (docs/libsql.md)."""
+    with FaultProxy(sqld.port) as proxy, closing(open_driver(proxy.ws_url)) as db:
+        db.run_atomic(
+            [
+                Step("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
+                Step("CREATE TABLE c (p INTEGER REFERENCES p (id))"),
+            ]
+        )
+        proxy.reset_counters()
+        rows = db.run_atomic(
+            [Step("INSERT INTO c VALUES (7)"), Step("SELECT count(*) FROM c")],
+            foreign_keys_off=True,
+        )
+        assert rows == [[], [(1,)]]
+        assert proxy.ws_requests == {"open_stream": 1, "batch": 1, "close_stream": 1}

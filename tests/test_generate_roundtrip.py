@@ -14,8 +14,8 @@ at a time, recording again. The tests assert on those records:
 - after each down, the schema is exactly (in sql/normalise.py's canonical text) what it
   was before that migration went up.
 
-The same migrations then run on sqld over http (rebuilds with foreign_keys:off in one
-Hrana request), up and back down.
+The same migrations then run on sqld over http and over ws (rebuilds with
+foreign_keys:off: the PRAGMA before BEGIN in one Hrana batch), up and back down.
 """
 
 from __future__ import annotations
@@ -258,9 +258,12 @@ def test_the_task_reports_changes_and_warnings(chain):
     assert "ALTER TABLE users RENAME COLUMN bio TO about;" in migrations[7].read_text()
 
 
-@pytest.mark.target("http")
-def test_the_chain_runs_on_sqld_over_http(chain, sqld_db, tmp_path):
-    project = Project(tmp_path / "http", sqld_db.http_url)
+@pytest.mark.parametrize(
+    "transport", [pytest.param(t, marks=pytest.mark.target(t), id=t) for t in ("http", "ws")]
+)
+def test_the_chain_runs_on_sqld(chain, sqld_db, tmp_path, transport):
+    url = sqld_db.http_url if transport == "http" else sqld_db.ws_url
+    project = Project(tmp_path / transport, url)
     shutil.copytree(chain["project"].migrations, project.migrations)
     versions = chain["versions"]
     assert project.invoke("migrate.up", "--to", versions[2]).code == 0

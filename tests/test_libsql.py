@@ -53,8 +53,8 @@ SELECT 1;
 
 
 #: Foreign keys off needs a PRAGMA before BEGIN on the transaction's connection: local
-#: files and our own HTTP client can; ws refuses (tested on its own).
-FILE_AND_HTTP = [pytest.param(t, marks=pytest.mark.target(t), id=t) for t in ("file", "http")]
+#: files, and our own Hrana batches over HTTP and over WebSocket (one stream).
+EVERY_TARGET = [pytest.param(t, marks=pytest.mark.target(t), id=t) for t in ("file", "http", "ws")]
 SERVERS = [pytest.param(t, marks=pytest.mark.target(t), id=t) for t in ("http", "ws")]
 
 
@@ -92,7 +92,7 @@ def project_with_parent(tmp_path: Path, db_url: str) -> Project:
 # -- foreign keys --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", FILE_AND_HTTP, indirect=True)
+@pytest.mark.parametrize("url", EVERY_TARGET, indirect=True)
 def test_rebuild_with_foreign_keys_off_keeps_every_child_row(tmp_path: Path, url: str) -> None:
     project = project_with_parent(tmp_path, url)
     project.write("002_rebuild_parent.sql", rebuild())
@@ -114,23 +114,6 @@ def test_rebuild_with_foreign_keys_off_keeps_every_child_row(tmp_path: Path, url
     assert project.query("SELECT * FROM child ORDER BY id") == [(11, 2)]
 
 
-@pytest.mark.target("ws")
-def test_rebuild_with_foreign_keys_off_is_refused_over_ws_with_the_http_hint(
-    tmp_path: Path, sqld_db
-) -> None:
-    project = Project(tmp_path / "proj", sqld_db.ws_url)
-    project.write("001_setup.sql", SETUP)
-    project.write("002_rebuild_parent.sql", rebuild())
-
-    run = project.invoke("migrate.up")
-
-    assert run.code == 2, run.err
-    assert "002_rebuild_parent.sql:1: foreign_keys:off cannot run over ws://" in run.err
-    assert "http:// URL of the same server" in run.err
-    # refused before anything ran: not even 001, which came first
-    assert project.query("SELECT name FROM sqlite_schema WHERE name = 'parent'") == []
-
-
 @pytest.mark.sqlite3_fallback
 def test_drop_of_a_referenced_table_is_refused_before_anything_runs(
     tmp_path: Path, db_url: str
@@ -150,7 +133,7 @@ def test_drop_of_a_referenced_table_is_refused_before_anything_runs(
     assert [row[:3] for row in project.log()] == [("001", "up", "applied")]
 
 
-@pytest.mark.parametrize("url", FILE_AND_HTTP, indirect=True)
+@pytest.mark.parametrize("url", EVERY_TARGET, indirect=True)
 def test_rebuild_that_loses_referenced_rows_is_rolled_back_naming_the_tables(
     tmp_path: Path, url: str
 ) -> None:
@@ -203,14 +186,16 @@ def runner(tmp_path: Path) -> Iterator[Callable[[str], Runner]]:
         r.driver.close()
 
 
-@pytest.mark.parametrize("url", FILE_AND_HTTP, indirect=True)
+@pytest.mark.parametrize("url", EVERY_TARGET, indirect=True)
 def test_streamed_rebuild_turns_foreign_keys_off_checks_and_restores_them(
     url: str, runner: Callable[[str], Runner], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The streaming path (run_atomic_iter), forced for files of any size; over HTTP in
-    requests of two steps, so the switch, the check and the ROLLBACK span requests."""
+    requests (over WebSocket: batch messages) of two steps, so the switch, the check and
+    the ROLLBACK span requests."""
     monkeypatch.setattr("migrate_tasks.engine.catalogue.STREAM_THRESHOLD_BYTES", 0)
     monkeypatch.setattr("migrate_tasks.drivers.http.HranaHttpDriver.chunk_max_steps", 2)
+    monkeypatch.setattr("migrate_tasks.drivers.ws.WsDriver.chunk_max_steps", 2)
     db = runner(url)
     db.write("001_setup.sql", SETUP)
     broken = db.write("002_break.sql", rebuild(keep="id <> 3"))
@@ -229,7 +214,7 @@ def test_streamed_rebuild_turns_foreign_keys_off_checks_and_restores_them(
     assert db.query("SELECT * FROM child ORDER BY id") == [(10, 1)]
 
 
-@pytest.mark.parametrize("url", FILE_AND_HTTP, indirect=True)
+@pytest.mark.parametrize("url", EVERY_TARGET, indirect=True)
 def test_streamed_drop_of_a_referenced_table_is_refused_and_rolled_back(
     url: str, runner: Callable[[str], Runner], monkeypatch: pytest.MonkeyPatch
 ) -> None:

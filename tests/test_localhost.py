@@ -126,3 +126,47 @@ def test_https_to_a_localhost_name_verifies_that_name(
         assert "certificate verification failed" in str(info.value)
         assert "tenant2.localhost" in str(info.value)
     assert resolver_without_localhost_names == []
+
+
+@pytest.mark.sqld
+@pytest.mark.target("ws")
+def test_ws_driver_changes_nothing_for_the_rest_of_the_process(
+    sqld, resolver_without_localhost_names
+):
+    """Our Python API and pytest plugin run in users' processes, which may use aiohttp or
+    libsql-client themselves: the ws driver offers ``hrana3`` and resolves ``*.localhost``
+    names on its own connections only (before: it patched libsql-client's ``HranaConn``
+    and aiohttp's default resolver for the whole process)."""
+    import aiohttp
+    import aiohttp.connector
+    import aiohttp.resolver
+    import libsql_client
+    from libsql_client.hrana.conn import HranaConn
+
+    from migrate_tasks.drivers.ws_client import RawStream
+
+    port = sqld.port
+    with open_driver(f"ws://db.localhost:{port}") as ws:  # a *.localhost name, and hrana3
+        ws.run_atomic([Step("CREATE TABLE over_ws (x)")])
+        stream = RawStream(ws._open())
+        try:
+            assert stream.protocol() == "hrana3"
+        finally:
+            stream.close()
+    assert resolver_without_localhost_names == []  # our resolver never asked the system
+
+    assert aiohttp.connector.DefaultResolver is aiohttp.resolver.DefaultResolver
+    connect = HranaConn.__dict__["_do_connect"]
+    assert connect.__qualname__ == "HranaConn._do_connect", connect
+    assert not hasattr(HranaConn, "offers_hrana3")
+    with libsql_client.create_client_sync(sqld.ws_url) as plain:  # a user's own client
+        assert plain.execute("SELECT count(*) FROM over_ws").rows[0][0] == 0
+        socket_ = plain._client._conn._socket  # type: ignore[attr-defined]
+        assert socket_.protocol == "hrana2"  # what libsql-client 0.3.1 offers by itself
+    # a user's own client leaves the name to the system's resolver, as before
+    with (
+        libsql_client.create_client_sync(f"ws://db.localhost:{port}") as plain,
+        pytest.raises(aiohttp.ClientConnectorError),
+    ):
+        plain.execute("SELECT 1")
+    assert resolver_without_localhost_names == ["db.localhost"]

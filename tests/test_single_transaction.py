@@ -166,8 +166,6 @@ def test_what_cannot_join_one_transaction_is_refused_before_anything_runs(
         assert not (tmp_path / "test.db").exists()  # the database was not even created
     else:
         assert project.schema() == []
-    if what == "foreign_keys:off" and db_url.startswith("ws"):
-        return  # ws:// cannot run foreign_keys:off at all (docs/libsql.md)
     # without the flag, the same migrations run one by one
     assert project.invoke("migrate.up").code == 0
     assert len(project.tracking()) == 3

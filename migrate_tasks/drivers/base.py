@@ -86,9 +86,10 @@ class Driver(Protocol):
     #: ``CREATE TEMP``, ``ANALYZE`` and the PRAGMAs that change a setting
     #: (``engine.refusals``).
     is_server: bool
-    #: ``run_atomic(..., foreign_keys_off=True)`` works: ``PRAGMA foreign_keys=OFF`` on the
-    #: transaction's own connection before ``BEGIN``. False (ws: libsql-client cannot send
-    #: a PRAGMA before ``BEGIN`` on the transaction's stream): it raises ``UsageError``.
+    #: ``run_atomic(..., foreign_keys_off=True)`` works (and ``run_atomic_iter``, and a
+    #: ``Group.foreign_keys_off`` in ``run_groups``): ``PRAGMA foreign_keys=OFF`` on the
+    #: transaction's own connection (Hrana stream) before ``BEGIN``. Every driver we ship
+    #: can; one that cannot raises ``UsageError`` before sending anything.
     can_switch_foreign_keys: bool
     #: The database may be a read replica, whose plain reads can lag behind its primary
     #: (``engine.tracking.is_replica`` asks). A local file never is one.
@@ -136,7 +137,8 @@ class Driver(Protocol):
         connection before ``BEGIN`` and turn them back on after ``COMMIT``/``ROLLBACK``
         (SQLite ignores the PRAGMA inside a transaction; this is the table rebuild
         SQLite documents). The caller puts its foreign-key check among the steps. A
-        driver that cannot do this (ws) raises ``UsageError`` before sending anything.
+        driver that cannot do this (``can_switch_foreign_keys`` false) raises
+        ``UsageError`` before sending anything.
         """
         ...
 

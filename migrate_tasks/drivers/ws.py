@@ -1,19 +1,15 @@
 """sqld over WebSocket (``ws://``/``wss://``) through libsql-client.
 
-A unit runs as ONE transaction on ONE Hrana stream, sent as batches: the first opens
-with ``BEGIN``, the last ends with ``COMMIT`` (and a ``ROLLBACK`` unless it committed),
-every step runs only if the one before it succeeded, and a batch goes out only after
-the one before it succeeded. A unit that fits in one message (up to ``chunk_max_steps``
-steps and ``chunk_max_bytes`` of SQL) is one round trip; a bigger one, or a streamed
-one, is one round trip per chunk, never one per statement. Each batch's
-``step_errors`` name the failing step. libsql-client's public API offers only
-``batch()`` (one message, whose error does not say which step failed) or a
-transaction that sends one statement per round trip (15,600 INSERTs: 7 s instead of
-0.3 s), so the batches go through its stream API (``ws_client.RawStream``).
-
-Many units go in ONE batch message (``run_groups``: a BEGIN ... COMMIT group per unit,
-``drivers.groups``), guarded by ``not is_autocommit`` when the server speaks ``hrana3``
-(``ws_client.offer_hrana3``), a plain ok-chain on ``hrana2``.
+A unit runs as ONE transaction on ONE Hrana stream, sent as batches of our own
+(``drivers.ws_batches``): one round trip for a unit that fits in one message (up to
+``chunk_max_steps`` steps and ``chunk_max_bytes`` of SQL), one per chunk for a bigger
+or streamed one, never one per statement; each batch's ``step_errors`` name the failing
+step. ``foreign_keys_off`` puts ``PRAGMA foreign_keys=OFF`` before the ``BEGIN`` on the
+same stream. Many units go in ONE batch message (``run_groups``). libsql-client's public
+API offers only ``batch()`` (one message, whose error does not say which step failed)
+or a transaction that sends one statement per round trip (15,600 INSERTs: 7 s instead
+of 0.3 s), so the batches go through its stream API (``ws_client.RawStream``) on a
+client of our own (``ws_client.open_client``).
 
 libsql-client runs its event loop on a non-daemon thread: an unclosed client
 hangs the process at exit, so ``close()`` is idempotent and always reachable.
@@ -37,30 +33,10 @@ import libsql_client
 from migrate_tasks.config import defaults
 from migrate_tasks.config.secrets import scrub
 from migrate_tasks.config.urls import redact_url
+from migrate_tasks.drivers import ws_batches
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
-from migrate_tasks.drivers.groups import GroupBatch, after_parse_error
-from migrate_tasks.drivers.hrana import (
-    BEGIN,
-    INTERRUPTED_CODES,
-    JSON,
-    auth_message,
-    commit_error,
-    control_step,
-    encode_text,
-    error_text,
-    interrupted_error,
-    ok_condition,
-    result_rows,
-    statement,
-    step_error,
-    to_hrana,
-)
-from migrate_tasks.drivers.ws_client import (
-    RawStream,
-    offer_hrana3,
-    quietly,
-    resolve_localhost_names,
-)
+from migrate_tasks.drivers.hrana import INTERRUPTED_CODES, auth_message, interrupted_error, to_hrana
+from migrate_tasks.drivers.ws_client import open_client, quietly
 from migrate_tasks.errors import (
     AuthFailed,
     ConnectionFailed,
@@ -84,7 +60,7 @@ class WsDriver:
     name = "hrana-ws"
     libsql_syntax = True
     is_server = True
-    can_switch_foreign_keys = False  # see _refuse_foreign_keys_off
+    can_switch_foreign_keys = True  # PRAGMA foreign_keys=OFF before BEGIN, on its stream
     may_be_replica = True
     reads_in_one_round_trip = False  # a stream per step; a refused write closes the socket
     runs_groups = True  # many BEGIN ... COMMIT groups in one batch message (drivers.groups)
@@ -113,12 +89,8 @@ class WsDriver:
         self._token = auth_token or None
         # libsql-client has no per-request timeout; ours bounds the HTTP diagnosis only.
         self._timeout = timeout
-        resolve_localhost_names()
-        offer_hrana3()
         try:
-            self._client: libsql_client.ClientSync | None = libsql_client.create_client_sync(
-                url, auth_token=self._token
-            )
+            self._client: libsql_client.ClientSync | None = open_client(url, self._token)
         except libsql_client.LibsqlError as exc:
             raise UsageError(f"{self.display_url}: {exc.explanation}") from None
 
@@ -154,158 +126,23 @@ class WsDriver:
         self, steps: Sequence[Step], *, foreign_keys_off: bool = False
     ) -> list[list[Row]]:
         """BEGIN, the steps, COMMIT on one stream, all or nothing: one message (one
-        round trip) for a unit that fits in one, else one message per chunk."""
-        _refuse_foreign_keys_off(foreign_keys_off, self.display_url)
-        client = self._open()
+        round trip) for a unit that fits in one, else one message per chunk
+        (``drivers.ws_batches``). ``foreign_keys_off``: ``PRAGMA foreign_keys=OFF`` before
+        the ``BEGIN`` (which runs only if it worked), ``PRAGMA foreign_keys=ON`` after the
+        COMMIT or ROLLBACK, on the same stream."""
         results: list[list[Row]] = []
-        self._run_chunked(client, steps, results.append)
+        ws_batches.run_chunked(self, steps, results.append, foreign_keys_off=foreign_keys_off)
         return results
 
     def run_atomic_iter(self, steps: Iterable[Step], *, foreign_keys_off: bool = False) -> None:
         """The same transaction, consuming ``steps`` lazily, one chunk at a time (memory
         bounded by a chunk); rows are not kept."""
-        _refuse_foreign_keys_off(foreign_keys_off, self.display_url)
-        self._run_chunked(self._open(), steps, None)
-
-    def _run_chunked(
-        self,
-        client: libsql_client.ClientSync,
-        steps: Iterable[Step],
-        keep: Callable[[list[Row]], object] | None,
-    ) -> None:
-        """One transaction on one stream, sent as batches of at most ``chunk_max_steps``
-        steps and ``chunk_max_bytes`` of SQL: the first opens with ``BEGIN``, the last
-        ends with ``COMMIT`` (and a ``ROLLBACK`` unless it committed), and every step
-        runs only if the one before it in its batch succeeded. A batch goes out only
-        after the one before it succeeded, so nothing runs after a failure; its
-        ``step_errors`` name the failing step (global index). ``keep`` receives each
-        step's rows (None: rows are not even asked for). Any exception, also one raised
-        by ``steps`` itself, rolls back and propagates."""
-        stream: RawStream | None = None
-        chunk: list[tuple[Step, dict[str, Any]]] = []
-        size = start = 0  # start: global index of chunk[0]
-        try:
-            for i, step in enumerate(steps):
-                stmt = statement(step.sql, step.params, i, rows=keep is not None)
-                chunk.append((step, stmt))
-                size += len(encode_text(step.sql)) + (
-                    len(JSON.encode(stmt["args"])) if step.params else 0
-                )
-                if len(chunk) >= self.chunk_max_steps or size >= self.chunk_max_bytes:
-                    stream = stream or RawStream(client)
-                    self._send_chunk(stream, chunk, start, final=False, keep=keep)
-                    start, chunk, size = start + len(chunk), [], 0
-            if stream is None and not chunk:
-                return  # nothing to run: not even a stream
-            stream = stream or RawStream(client)
-            self._send_chunk(stream, chunk, start, final=True, keep=keep)
-        except BaseException:  # also Ctrl-C and errors raised by the iterator itself
-            if stream is not None:
-                stream.abort()
-            raise
-        finally:
-            if stream is not None:
-                stream.close()
-
-    def _send_chunk(
-        self,
-        stream: RawStream,
-        chunk: list[tuple[Step, dict[str, Any]]],
-        start: int,
-        *,
-        final: bool,
-        keep: Callable[[list[Row]], object] | None,
-    ) -> None:
-        """Send one batch of the transaction and raise for its first failure."""
-        batch: list[dict[str, Any]] = []
-        if start == 0:
-            batch.append(control_step(BEGIN, None))
-        first = len(batch)  # index of chunk[0] in the batch
-        for _, stmt in chunk:
-            batch.append(
-                {"stmt": stmt, "condition": ok_condition(len(batch) - 1)}
-                if batch
-                else {"stmt": stmt}
-            )
-        commit = len(batch)
-        if final:
-            batch.append(control_step("COMMIT", ok_condition(commit - 1) if commit else None))
-            batch.append(control_step("ROLLBACK", {"type": "not", "cond": ok_condition(commit)}))
-        try:
-            result = self._call(stream.batch, batch, final, index=None, write=True)
-        except DatabaseError as exc:
-            if (exc.code or "").startswith("SQL_") and chunk:
-                # sqld parses a whole batch before running any of it: find the step.
-                self._locate_parse_error(stream.client, [step for step, _ in chunk], start)
-            raise
-        outcomes, errors = _step_lists(result, len(batch), self.display_url)
-        if first and errors[0] is not None:
-            message, code = error_text(errors[0])
-            raise DatabaseError(f"could not start a transaction: {message}", code)
-        for j in range(len(chunk)):
-            error = errors[first + j]
-            if error is not None:
-                raise step_error(start + j, error, self.display_url)
-            if outcomes[first + j] is None:
-                raise DatabaseError(
-                    f"{self.display_url}: step {start + j} did not run and has no error",
-                    "HRANA_PROTO_ERROR",
-                )
-            if keep is not None:
-                keep(result_rows(outcomes[first + j]))
-        if final:
-            stream.done = True
-            if errors[commit] is not None or outcomes[commit] is None:
-                raise commit_error(errors[commit], self.display_url)
-
-    def _locate_parse_error(
-        self, client: libsql_client.ClientSync, steps: list[Step], offset: int
-    ) -> None:
-        """Raise ``StatementError`` for the first step sqld cannot parse: each step in
-        its own batch under a condition that is never true (parsed, never run; no
-        ``describe``), all sent at once on a stream of their own."""
-        never = {"type": "or", "conds": []}
-        batches = [[{"stmt": {"sql": s.sql}, "condition": never}] for s in steps]
-        probe = RawStream(client)
-        try:
-            answers = self._call(probe.batches, batches, index=None, write=False)
-        finally:
-            probe.close()
-        for i, answer in enumerate(answers):
-            if isinstance(answer, libsql_client.LibsqlError):
-                raise StatementError(offset + i, answer.explanation, answer.code) from None
+        ws_batches.run_chunked(self, steps, None, foreign_keys_off=foreign_keys_off)
 
     def run_groups(self, groups: Sequence[Group]) -> GroupsOutcome:
         """Every group its own transaction, all in ONE batch message on a stream of its
-        own, closed in the same round trip (``drivers.groups``)."""
-        if not groups:
-            return GroupsOutcome([])
-        stream = RawStream(self._open())
-        try:
-            hrana3 = self._call(stream.protocol, index=None, write=True) == "hrana3"
-            batch = GroupBatch(groups, guard=hrana3)
-            outcome = self._send_groups(stream, batch) if batch.groups else GroupsOutcome([])
-        finally:
-            stream.close()
-        if batch.bad is not None and outcome.failure is None:
-            outcome.failure = batch.bad[1]  # a parameter that cannot be sent
-        return outcome
-
-    def _send_groups(self, stream: RawStream, batch: GroupBatch) -> GroupsOutcome:
-        try:
-            result = self._call(stream.batch, batch.steps, True, index=None, write=True)
-        except DatabaseError as exc:
-            if not (exc.code or "").startswith("SQL_"):
-                raise
-            # sqld refused to parse one statement, so nothing ran: find it
-            steps = [s for g in batch.groups for s in g.steps]
-            try:
-                self._locate_parse_error(stream.client, steps, 0)
-            except StatementError as located:
-                return after_parse_error(batch, located, self.run_groups)
-            raise
-        _step_lists(result, len(batch.steps), self.display_url)
-        return batch.outcome(result, self.display_url)
+        own, closed in the same round trip (``drivers.ws_batches``)."""
+        return ws_batches.run_groups(self, groups)
 
     def interactive_transaction(self) -> AbstractContextManager[WsTransaction]:
         """One transaction on one stream, a round trip per ``run``
@@ -430,32 +267,6 @@ class WsDriver:
                 " history before retrying"
             )
         return ConnectionFailed(message)
-
-
-def _step_lists(result: Any, steps: int, display: str) -> tuple[list[Any], list[Any]]:
-    """A batch result's outcomes and errors, checking that it answered every step."""
-    outcomes = result.get("step_results") if isinstance(result, dict) else None
-    errors = result.get("step_errors") if isinstance(result, dict) else None
-    if not (isinstance(outcomes, list) and isinstance(errors, list)) or not (
-        len(outcomes) == steps == len(errors)
-    ):
-        raise DatabaseError(
-            f"{display}: the server answered a batch of {steps} steps with a different"
-            " number of results",
-            "HRANA_PROTO_ERROR",
-        )
-    return outcomes, errors
-
-
-def _refuse_foreign_keys_off(requested: bool, display: str) -> None:
-    """This driver does not send ``PRAGMA foreign_keys=OFF`` before its ``BEGIN``
-    (the HTTP driver does, docs/libsql-notes.md §6): refuse before sending anything."""
-    if requested:
-        raise UsageError(
-            f"{display}: foreign_keys:off cannot run over ws://; use the http:// URL of the"
-            " same server (https:// for wss://), which can turn foreign keys off around"
-            " the migration's transaction"
-        )
 
 
 def _args(params: Sequence[Any], index: int | None) -> list[Any]:

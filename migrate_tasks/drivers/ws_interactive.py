@@ -5,7 +5,10 @@ libsql-client's own ``transaction()`` sends one statement per round trip; this s
 ``BEGIN`` on a new stream (``ws_client.RawStream``), each ``run`` as one batch (every
 step conditional on the one before it, so ``executemany`` is one round trip), and at
 the end ``COMMIT`` with a ``ROLLBACK`` unless it committed, closing the stream in the
-same message. A failure sends the same best-effort ``ROLLBACK`` as a unit's batches.
+same message. On a ``hrana3`` socket the first step of each batch, and the COMMIT, also
+require the stream to be inside the transaction still (``not is_autocommit``): if sqld
+ended it between two batches, nothing may run in autocommit mode. A failure sends the
+same best-effort ``ROLLBACK`` as a unit's batches.
 """
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from migrate_tasks.drivers.base import Row, Step
+from migrate_tasks.drivers.groups import IN_TRANSACTION
 from migrate_tasks.drivers.hrana import (
     BEGIN,
     commit_error,
     control_step,
     error_text,
+    interrupted_error,
     ok_condition,
     result_rows,
     statement,
     step_error,
 )
+from migrate_tasks.drivers.ws_batches import locate_parse_error, step_lists
 from migrate_tasks.drivers.ws_client import RawStream
 from migrate_tasks.errors import DatabaseError
 
@@ -47,7 +53,7 @@ class WsTransaction:
         if not steps:
             return []
         batch = [
-            {"stmt": statement(step.sql, step.params, i), **_after(i)}
+            {"stmt": statement(step.sql, step.params, i), **self._after(i)}
             for i, step in enumerate(steps)
         ]
         outcomes, errors = self._send(batch, close=False, parse_errors=steps)
@@ -56,10 +62,8 @@ class WsTransaction:
         for j, (outcome, failure) in enumerate(zip(outcomes, errors, strict=True)):
             if failure is not None:
                 raise step_error(j, failure, display)
-            if outcome is None:
-                raise DatabaseError(
-                    f"{display}: step {j} did not run and has no error", "HRANA_PROTO_ERROR"
-                )
+            if outcome is None:  # skipped without an error: no transaction any more
+                raise interrupted_error("TRANSACTION_TIMEOUT", display)
             rows.append(result_rows(outcome))
         return rows
 
@@ -72,32 +76,38 @@ class WsTransaction:
     def commit(self) -> None:
         self.closed = True
         batch = [
-            control_step("COMMIT", None),
+            control_step("COMMIT", self._opening()),
             control_step("ROLLBACK", {"type": "not", "cond": ok_condition(0)}),
         ]
         outcomes, errors = self._send(batch, close=True)
         self.stream.done = True
-        if errors[0] is not None or outcomes[0] is None:
+        if errors[0] is None and outcomes[0] is None:  # not inside the transaction any more
+            raise interrupted_error("TRANSACTION_TIMEOUT", self._driver.display_url)
+        if errors[0] is not None:
             raise commit_error(errors[0], self._driver.display_url)
+
+    def _opening(self) -> dict[str, object] | None:
+        """The condition of a batch's first step: the stream is still inside the
+        transaction (sqld may end it between two batches), where the socket speaks
+        ``hrana3``; else none."""
+        return IN_TRANSACTION if self.stream.guard else None
+
+    def _after(self, i: int) -> dict[str, object]:
+        condition = ok_condition(i - 1) if i else self._opening()
+        return {"condition": condition} if condition else {}
 
     def _send(
         self, batch: list[dict[str, object]], *, close: bool, parse_errors: Sequence[Step] = ()
     ) -> tuple[list[object], list[object]]:
-        from migrate_tasks.drivers.ws import _step_lists
-
         driver = self._driver
         try:
             result = driver._call(self.stream.batch, batch, close, index=None, write=True)
         except DatabaseError as exc:
             if (exc.code or "").startswith("SQL_") and parse_errors:
                 # sqld parses a whole batch before running any of it: find the step.
-                driver._locate_parse_error(self.stream.client, list(parse_errors), 0)
+                locate_parse_error(driver, self.stream.client, list(parse_errors), 0)
             raise
-        return _step_lists(result, len(batch), driver.display_url)
-
-
-def _after(i: int) -> dict[str, object]:
-    return {"condition": ok_condition(i - 1)} if i else {}
+        return step_lists(result, len(batch), driver.display_url)
 
 
 @contextlib.contextmanager
@@ -108,6 +118,7 @@ def interactive_transaction(driver: WsDriver) -> Iterator[WsTransaction]:
     transaction = WsTransaction(driver, stream)
     try:
         try:
+            stream.guard = driver._call(stream.protocol, index=None, write=True) == "hrana3"
             transaction.begin()
             yield transaction
             transaction.commit()

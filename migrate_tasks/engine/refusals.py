@@ -155,13 +155,10 @@ def _sqld_refuses(what: str, hint: str) -> str:
 def options_problem(options: Mapping[str, str], *, target: Target) -> str | None:
     """Why a section with these header options cannot run on ``target``."""
     if options.get("foreign_keys") == "off" and not target.can_switch_foreign_keys:
-        # only the ws driver cannot, so the message says what to use instead
+        # every driver we ship can; a driver that cannot says so by its capability
         return (
-            "foreign_keys:off cannot run over ws://: the WebSocket client cannot turn"
-            " foreign keys off on the connection that runs the transaction. Use the"
-            " http:// URL of the same server (https:// for wss://, e.g. --url"
-            " http://HOST:PORT), which sends the whole migration, with the foreign-key"
-            " switch and check, as one request. Nothing was run"
+            "foreign_keys:off cannot run on this target: its driver cannot turn foreign"
+            " keys off on the connection that runs the transaction. Nothing was run"
         )
     return None
 

@@ -24,7 +24,7 @@ from migrate_tasks.lint.context import (
     Step,
 )
 from migrate_tasks.lint.model import Finding, LintedMigration, LintReport
-from migrate_tasks.lint.registry import Check, Hit, checks
+from migrate_tasks.lint.registry import RETIRED, Check, Hit, checks
 from migrate_tasks.lint.shapes import shape_of
 from migrate_tasks.lint.sources import SectionView, Source, load_source
 from migrate_tasks.lint.suppress import Silencer, header_rules, read_directives, split
@@ -54,7 +54,7 @@ def lint(
     )
     report = LintReport(selection=selection)
     active = checks()
-    known = {c.rule.id for c in active}
+    known = {c.rule.id for c in active} | set(RETIRED)
     scratch = Scratch()
     try:
         for file in files:

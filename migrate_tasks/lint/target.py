@@ -7,8 +7,6 @@ capabilities that driver class states, without connecting.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from migrate_tasks.config.urls import parse_target
 from migrate_tasks.drivers import driver_class
 from migrate_tasks.engine import refusals
@@ -22,11 +20,6 @@ def target_of(url: str) -> str:
 def statement_refusal(sql: str, *, target: str, transaction: bool) -> str | None:
     """Why the engine refuses ``sql`` on ``target`` (None: it runs it)."""
     return refusals.statement_problem(sql, target=_capabilities(target), transaction=transaction)
-
-
-def options_refusal(options: Mapping[str, str], *, target: str) -> str | None:
-    """Why the engine refuses a section with these header options on ``target``."""
-    return refusals.options_problem(options, target=_capabilities(target))
 
 
 def _capabilities(kind: str) -> refusals.Target:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from migrate_tasks.lint.context import MigrationContext, SectionContext, StatementContext
 from migrate_tasks.lint.registry import Hit, rule
-from migrate_tasks.lint.target import options_refusal, quiet, statement_refusal
+from migrate_tasks.lint.target import quiet, statement_refusal
 
 
 @rule(
@@ -41,13 +41,13 @@ def no_transaction(section: SectionContext) -> Iterator[Hit]:
     "LS502",
     "refused-by-target",
     "error",
-    summary="a statement or option the target refuses (VACUUM, ATTACH, TEMP, journal_mode on sqld)",
+    summary="a statement the target refuses (VACUUM, ATTACH, TEMP, journal_mode on sqld)",
     why="""
 sqld parses every statement itself and refuses `VACUUM`, `ATTACH`, `CREATE TEMP ...`,
 `ANALYZE` and PRAGMAs that change settings (`journal_mode`, ...); a local file refuses
-`VACUUM` inside a transaction; `foreign_keys:off` cannot run over `ws://`. `up` refuses
-such a migration before running it; the lint reports the same message before it is
-merged. The target is the configured database's kind (`--url`, `LIBSQL_URL`, config).
+`VACUUM` inside a transaction. `up` refuses such a migration before running it; the lint
+reports the same message before it is merged. The target is the configured database's
+kind (`--url`, `LIBSQL_URL`, config).
 """,
     instead="""
 Remove the statement (sqld manages its file and connections itself), or follow the
@@ -67,28 +67,6 @@ def refused_by_target(ctx: StatementContext) -> Iterator[Hit]:
     if problem:
         first = ctx.step.statement.sql.split(None, 1)[0].upper()
         yield Hit(ctx.line, first, quiet(problem))
-
-
-@rule(
-    "LS503",
-    "refused-option",
-    "error",
-    summary="a section header option the target refuses (foreign_keys:off over ws://)",
-    why="""
-The WebSocket client cannot turn foreign keys off on the connection that runs the
-transaction, so `up` refuses a `foreign_keys:off` section over `ws://`.
-""",
-    instead="""
-Use the http:// URL of the same server (https:// for wss://).
-""",
-    scope="section",
-    directions=("up", "down"),
-    reads_schema=False,
-)
-def refused_option(section: SectionContext) -> Iterator[Hit]:
-    problem = options_refusal(section.options, target=section.migration.options.target)
-    if problem:
-        yield Hit(section.line, section.header, quiet(problem))
 
 
 @rule(
