@@ -28,6 +28,11 @@ from pathlib import Path
 import nox
 
 nox.options.sessions = ["tests", "lint"]
+#: uv builds a session's environment in about 5 s where pip took about 20 s (measured from
+#: a clean cache on this 2-core machine; CI installs every session's packages afresh).
+#: Without uv installed, nox uses plain virtualenv and pip.
+nox.options.default_venv_backend = "uv|virtualenv"
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")  # a missing Python: skipped, not fetched
 nox.options.error_on_missing_interpreters = False
 if hasattr(nox.options, "download_python"):  # recent nox would fetch a missing Python
     nox.options.download_python = "never"  # skipped with a message instead

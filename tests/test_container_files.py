@@ -65,7 +65,7 @@ def test_the_compose_example_starts_the_app_after_the_migrations_succeed():
 def test_ci_runs_the_image_session_after_the_test_command_and_fails_without_a_daemon():
     run = (ROOT / ".ci" / "run").read_text()
     lines = [line for line in run.splitlines() if line and not line.startswith("#")]
-    readme_command = ".venv/bin/pip install --quiet nox && .venv/bin/nox"
+    readme_command = ".venv/bin/pip install --quiet nox uv && .venv/bin/nox"
     position = next(i for i, line in enumerate(lines) if line.endswith(readme_command))
     rest = "\n".join(lines[position + 1 :])
     assert rest.index(".ci/docker-daemon") < rest.index(".venv/bin/nox -s image")
