@@ -35,11 +35,9 @@ Decisions worth knowing:
 * An up section of comments only is a deliberate no-op, as in dbmate (real dbmate
   folders have them; the engine warns before applying one). An up section with no text
   at all is an error: it is what a file never written looks like.
-* Transaction control is refused: ``BEGIN``, ``COMMIT``, ``END`` and ``ROLLBACK`` (with
-  any trailing words). ``SAVEPOINT``, ``RELEASE`` and ``ROLLBACK [TRANSACTION] TO`` are
-  allowed in a transactional section, where they nest inside the migration's own
-  transaction, and refused in a ``transaction:false`` section, where each statement
-  commits on its own and a remote connection cannot carry a transaction across them.
+* Header options are read by ``files.section_options`` (one table of what each accepts)
+  and every statement is checked by ``files.transaction_control`` (``BEGIN``, ``COMMIT``
+  and friends are refused; savepoints only inside a transaction).
 * There is one parser, ``MigrationScanner``, fed the file's bytes in pieces of any size:
   ``parse_migration`` feeds the whole file at once, ``migrate_tasks.files.stream`` feeds a
   huge file chunk by chunk with memory for one chunk and one statement. Where the pieces
@@ -57,25 +55,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from migrate_tasks.errors import MigrationFileError
+from migrate_tasks.files.section_options import KNOWN_OPTIONS, parse_options
 from migrate_tasks.files.splitter import CODE, Splitter, Statement
-from migrate_tasks.sql.shapes import leading_words
-
-#: Options allowed on a section header, and the values each accepts.
-#: Adding an option (e.g. ``"foreign_keys": ("on", "off")``) is one line here.
-KNOWN_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "transaction": ("true", "false"),
-        # off: run the section with foreign keys off and check them all before COMMIT
-        # (the table rebuild SQLite documents; see docs/libsql.md).
-        "foreign_keys": ("on", "off"),
-    }
-)
-
-#: Options whose value is free-form, checked by a pattern instead: ``nolint:LS101,LS203``
-#: silences those lint rules for the section (``migrate_tasks.lint``; dbmate ignores it).
-PATTERN_OPTIONS: Mapping[str, re.Pattern[str]] = MappingProxyType(
-    {"nolint": re.compile(r"[A-Z]+[0-9]+(?:,[A-Z]+[0-9]+)*")}
-)
+from migrate_tasks.files.transaction_control import transaction_control_error
 
 DIRECTIONS = ("up", "down")
 
@@ -87,9 +69,6 @@ _HEADER = re.compile(rf"^--[ \t]*(migrate):{_NOLINT}(\S*)(.*)$", re.MULTILINE | 
 _HEADER_PREFIX = re.compile(
     r"-(?:-[ \t]*(?:m(?:i(?:g(?:r(?:a(?:t(?:e)?)?)?)?)?)?)?)?", re.IGNORECASE
 )
-#: First words of transaction control: a statement starting otherwise is not looked at
-#: further (one slice and one ``startswith``: most statements of a big file are INSERTs).
-_CONTROL_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 _LONE_CR = (
@@ -376,7 +355,8 @@ class MigrationScanner:
                 )
             if "\r" in rest.rstrip():  # a lone CR, then more text: old Mac line endings
                 raise MigrationFileError(self.path, line, _LONE_CR)
-            options = _parse_options(rest, self.path, line)
+            # This module's KNOWN_OPTIONS, read at each header (a test extends it here).
+            options = parse_options(rest, self.path, line, known=KNOWN_OPTIONS)
         except MigrationFileError as error:
             self._header_error, self._splitter = error, None
             return False
@@ -421,7 +401,7 @@ class MigrationScanner:
                     "SQL before the first section header; move it under '-- migrate:up' (or"
                     " '-- migrate:down'), only comments may come before the first header",
                 )
-            elif (error := _transaction_control_error(statement, section, path)) is not None:
+            elif (error := transaction_control_error(statement, section, path)) is not None:
                 self._pending_error = error
             else:
                 section.count += 1
@@ -433,92 +413,3 @@ class MigrationScanner:
                 None,
                 None,
             )
-
-
-def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
-    known = ", ".join(f"{key}:{'|'.join(values)}" for key, values in KNOWN_OPTIONS.items())
-    known += ", nolint:RULE[,RULE...]"
-    options: dict[str, str] = {}
-    for word in rest.split():
-        key, colon, value = word.partition(":")
-        if not colon or (key not in KNOWN_OPTIONS and key not in PATTERN_OPTIONS):
-            raise MigrationFileError(
-                path, line, f"unknown section option {word!r}; known options: {known}"
-            )
-        if key in PATTERN_OPTIONS:
-            if not PATTERN_OPTIONS[key].fullmatch(value):
-                raise MigrationFileError(
-                    path,
-                    line,
-                    f"option {word!r}: {key} takes lint rule ids separated by commas,"
-                    f" without spaces, e.g. {key}:LS101,LS203",
-                )
-        elif value not in KNOWN_OPTIONS[key]:
-            allowed = " or ".join(KNOWN_OPTIONS[key])
-            raise MigrationFileError(
-                path, line, f"option {key!r} must be {allowed} (lower case), not {value!r}"
-            )
-        if key in options:
-            raise MigrationFileError(path, line, f"option {key!r} is given twice")
-        options[key] = value
-    if options.get("foreign_keys") == "off" and options.get("transaction") == "false":
-        raise MigrationFileError(
-            path,
-            line,
-            "foreign_keys:off cannot be combined with transaction:false: foreign keys are"
-            " turned off around ONE transaction and every reference is checked before it"
-            " commits, so that broken references are never committed; without a"
-            " transaction each statement would commit unchecked (and on a server the"
-            " switch would not even reach the next statement). Keep the transaction, or"
-            " move the statements that need transaction:false into their own migration",
-        )
-    return options
-
-
-# --- transaction control ------------------------------------------------------------------
-
-
-def _transaction_control_error(
-    statement: Statement, section: ScannedSection, path: str
-) -> MigrationFileError | None:
-    """The error for a statement that would break the migration's transaction, if it does."""
-    if not statement.sql[:9].upper().startswith(_CONTROL_WORDS):
-        return None
-    words = leading_words(statement.sql, 3)
-    if not words or words[0] not in _CONTROL_WORDS:
-        return None  # e.g. ENDPOINTS, a table name
-    savepointish = words[0] in ("SAVEPOINT", "RELEASE") or (
-        words[0] == "ROLLBACK" and "TO" in words[1:]
-    )
-    header = f"-- migrate:{section.direction}"
-    if savepointish:
-        if section.transaction:
-            return None
-        return MigrationFileError(
-            path,
-            statement.line,
-            f"{words[0]} is not allowed in a transaction:false section: each statement there"
-            " commits on its own (remote databases cannot keep a transaction or savepoint"
-            f" open between statements); remove 'transaction:false' from '{header}' to run"
-            " the section in one transaction, where savepoints work",
-        )
-    if words[0] not in ("BEGIN", "COMMIT", "END", "ROLLBACK"):
-        return None
-    if section.transaction:
-        why = (
-            "the tool runs each migration in its own transaction and records it in the same"
-            f" transaction. Remove this statement; to run a section without a transaction use"
-            f" '{header} transaction:false' (each statement then commits on its own)"
-        )
-    else:
-        why = (
-            "in a transaction:false section each statement commits on its own and remote"
-            " databases cannot keep a transaction open between statements. Remove this"
-            f" statement, or drop 'transaction:false' from '{header}' to run the whole"
-            " section in one transaction"
-        )
-    return MigrationFileError(
-        path,
-        statement.line,
-        f"transaction control ({words[0]}) is not allowed in a migration: {why}",
-    )
