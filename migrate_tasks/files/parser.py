@@ -35,9 +35,10 @@ Decisions worth knowing:
 * An up section of comments only is a deliberate no-op, as in dbmate (real dbmate
   folders have them; the engine warns before applying one). An up section with no text
   at all is an error: it is what a file never written looks like.
-* Header options are read by ``files.section_options`` (one table of what each accepts)
-  and every statement is checked by ``files.transaction_control`` (``BEGIN``, ``COMMIT``
-  and friends are refused; savepoints only inside a transaction).
+* Helpers with one job each: ``files.file_bytes`` checks, hashes and decodes the bytes
+  (UTF-8 text only), ``files.section_options`` reads header options (one table of what
+  each accepts) and ``files.transaction_control`` checks every statement (``BEGIN``,
+  ``COMMIT`` and friends are refused; savepoints only inside a transaction).
 * There is one parser, ``MigrationScanner``, fed the file's bytes in pieces of any size:
   ``parse_migration`` feeds the whole file at once, ``migrate_tasks.files.stream`` feeds a
   huge file chunk by chunk with memory for one chunk and one statement. Where the pieces
@@ -46,8 +47,6 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import re
 from array import array
 from collections.abc import Collection, Mapping
@@ -55,6 +54,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from migrate_tasks.errors import MigrationFileError
+from migrate_tasks.files.file_bytes import FileBytes
 from migrate_tasks.files.section_options import KNOWN_OPTIONS, parse_options
 from migrate_tasks.files.splitter import CODE, Splitter, Statement
 from migrate_tasks.files.transaction_control import transaction_control_error
@@ -69,7 +69,6 @@ _HEADER = re.compile(rf"^--[ \t]*(migrate):{_NOLINT}(\S*)(.*)$", re.MULTILINE | 
 _HEADER_PREFIX = re.compile(
     r"-(?:-[ \t]*(?:m(?:i(?:g(?:r(?:a(?:t(?:e)?)?)?)?)?)?)?)?", re.IGNORECASE
 )
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 _LONE_CR = (
     "lines end with a lone CR (old Mac line endings): SQLite, like dbmate, ends a line"
@@ -181,14 +180,7 @@ class MigrationScanner:
         self.spans = spans
         self.collect = frozenset(collect)
         self.sections: dict[str, ScannedSection] = {}
-        #: Bytes fed so far.
-        self.size = 0
-        self._sha = hashlib.sha256() if checksum else None
-        self._head = b""  # the first two bytes, for the UTF-16 check
-        self._cr = b""  # for the checksum: a trailing "\r", held until we know if "\n" follows
-        self._newlines = 0  # "\n" bytes before the current piece
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._text_started = False  # a BOM is dropped from the first text only
+        self._input = FileBytes(path, checksum=checksum)
         self._held = ""  # an unfinished line that may still become a header
         self._chars = 0  # characters of text given to _text so far
         self._base = 0  # offset in the file's text of the text _text is cutting
@@ -196,7 +188,6 @@ class MigrationScanner:
         self._line = 1  # line number where the next text starts
         self._section: ScannedSection | None = None  # None: the preamble
         self._splitter: Splitter | None = Splitter(path, 1)
-        self._utf8_error: MigrationFileError | None = None
         self._header_error: MigrationFileError | None = None
         self._region_error: MigrationFileError | None = None
         self._pending_error: MigrationFileError | None = None  # until its region ends
@@ -207,11 +198,17 @@ class MigrationScanner:
         return len(self._held) + (0 if self._splitter is None else len(self._splitter.buf))
 
     @property
+    def size(self) -> int:
+        """Bytes fed so far."""
+        return self._input.size
+
+    @property
     def checksum(self) -> str:
         """``source.checksum`` of the bytes fed (needs ``checksum=True``)."""
-        if self._sha is None:
+        checksum = self._input.checksum
+        if checksum is None:
             raise ValueError("MigrationScanner(checksum=True) is needed for checksum")
-        return "sha256:" + self._sha.hexdigest()
+        return checksum
 
     def feed(self, chunk: bytes) -> None:
         """Take the next piece of the file."""
@@ -220,8 +217,8 @@ class MigrationScanner:
     def finish(self) -> None:
         """End of file: raise the file's error, if any (see the class docstring)."""
         self._bytes(b"", final=True)
-        if self._utf8_error is not None:
-            raise self._utf8_error
+        if self._input.utf8_error is not None:
+            raise self._input.utf8_error
         if self._header_error is not None:
             raise self._header_error
         up = self.sections.get("up")
@@ -244,58 +241,10 @@ class MigrationScanner:
             )
 
     def _bytes(self, chunk: bytes, final: bool) -> None:
-        """Checksum and check the bytes, then decode them for ``_text``."""
-        self.size += len(chunk)
-        if len(self._head) < 2:
-            self._head += chunk[: 2 - len(self._head)]
-            if self._head in _UTF16_BOMS:
-                raise MigrationFileError(
-                    self.path,
-                    1,
-                    "file is UTF-16 encoded; save it as UTF-8 (without a byte order mark)",
-                )
-        data = chunk  # the text keeps every byte: only the checksum ignores line endings
-        if self._sha is not None:
-            self._hash(data, final)
-        nul = data.find(b"\x00")
-        if nul >= 0:
-            raise MigrationFileError(
-                self.path,
-                self._newlines + data.count(b"\n", 0, nul) + 1,
-                "file contains a NUL byte; a migration must be a UTF-8 text file (is this a"
-                " binary file, or saved as UTF-16?)",
-            )
-        if self._utf8_error is None:
-            try:
-                text = self._decoder.decode(data, final)
-            except UnicodeDecodeError as exc:  # exc.object: bytes held back before + data
-                bad = exc.object[exc.start : exc.start + 1].hex().upper()
-                self._utf8_error = MigrationFileError(
-                    self.path,
-                    self._newlines + exc.object.count(b"\n", 0, exc.start) + 1,
-                    f"file is not valid UTF-8 (byte 0x{bad}); re-save it as UTF-8, e.g."
-                    " `iconv -f latin1 -t utf-8`",
-                )
-            else:
-                if text and not self._text_started:
-                    self._text_started = True
-                    if text[0] == "\ufeff":
-                        text = text[1:]
-                self._text(text, final)
-        if not final:
-            self._newlines += data.count(b"\n")
-
-    def _hash(self, data: bytes, final: bool) -> None:
-        """Add ``data`` to ``checksum``, as ``source.checksum``: CRLF counted as LF.
-
-        A trailing CR is held until the next piece shows whether LF follows it.
-        """
-        assert self._sha is not None
-        if self._cr:
-            data, self._cr = self._cr + data, b""
-        if not final and data.endswith(b"\r"):
-            data, self._cr = data[:-1], b"\r"
-        self._sha.update(data.replace(b"\r\n", b"\n"))
+        """Checksum and check the bytes (``FileBytes``), then cut their text (``_text``)."""
+        text = self._input.decode(chunk, final)
+        if text is not None:
+            self._text(text, final)
 
     def _text(self, text: str, final: bool) -> None:
         """Cut text at section headers, feeding what lies between to the splitter.
