@@ -23,17 +23,16 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from migrate_tasks.drivers import local_interactive
 from migrate_tasks.drivers.base import Row, Step
+from migrate_tasks.drivers.local_interactive import LocalTransaction
 
 # Kept under these private names: tests call local._prepare.
 from migrate_tasks.drivers.local_steps import by_name as _by_name
 from migrate_tasks.drivers.local_steps import prepare as _prepare
 from migrate_tasks.errors import ConnectionFailed, DatabaseError, StatementError
-
-if TYPE_CHECKING:
-    from migrate_tasks.drivers.local_interactive import LocalTransaction
 
 FORCE_SQLITE3_ENV = "MIGRATE_TASKS_FORCE_SQLITE3"
 log = logging.getLogger("migrate_tasks")
@@ -219,9 +218,7 @@ class LocalDriver:
     def interactive_transaction(self) -> contextlib.AbstractContextManager[LocalTransaction]:
         """BEGIN IMMEDIATE on this connection; COMMIT when the block ends normally,
         ROLLBACK (then re-raise) when it raises (``drivers.local_interactive``)."""
-        from migrate_tasks.drivers.local_interactive import interactive_transaction
-
-        return interactive_transaction(self)
+        return local_interactive.interactive_transaction(self)
 
     def run_each(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Each step commits on its own; stop at the first failure."""
