@@ -35,11 +35,10 @@ Decisions worth knowing:
 * An up section of comments only is a deliberate no-op, as in dbmate (real dbmate
   folders have them; the engine warns before applying one). An up section with no text
   at all is an error: it is what a file never written looks like.
-* Transaction control is refused: ``BEGIN``, ``COMMIT``, ``END`` and ``ROLLBACK`` (with
-  any trailing words). ``SAVEPOINT``, ``RELEASE`` and ``ROLLBACK [TRANSACTION] TO`` are
-  allowed in a transactional section, where they nest inside the migration's own
-  transaction, and refused in a ``transaction:false`` section, where each statement
-  commits on its own and a remote connection cannot carry a transaction across them.
+* Helpers with one job each: ``files.file_bytes`` checks, hashes and decodes the bytes
+  (UTF-8 text only), ``files.section_options`` reads header options (one table of what
+  each accepts) and ``files.transaction_control`` checks every statement (``BEGIN``,
+  ``COMMIT`` and friends are refused; savepoints only inside a transaction).
 * There is one parser, ``MigrationScanner``, fed the file's bytes in pieces of any size:
   ``parse_migration`` feeds the whole file at once, ``migrate_tasks.files.stream`` feeds a
   huge file chunk by chunk with memory for one chunk and one statement. Where the pieces
@@ -48,8 +47,6 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import codecs
-import hashlib
 import re
 from array import array
 from collections.abc import Collection, Mapping
@@ -57,25 +54,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from migrate_tasks.errors import MigrationFileError
+from migrate_tasks.files.file_bytes import FileBytes
+from migrate_tasks.files.section_options import KNOWN_OPTIONS, parse_options
 from migrate_tasks.files.splitter import CODE, Splitter, Statement
-from migrate_tasks.sql.shapes import leading_words
-
-#: Options allowed on a section header, and the values each accepts.
-#: Adding an option (e.g. ``"foreign_keys": ("on", "off")``) is one line here.
-KNOWN_OPTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "transaction": ("true", "false"),
-        # off: run the section with foreign keys off and check them all before COMMIT
-        # (the table rebuild SQLite documents; see docs/libsql.md).
-        "foreign_keys": ("on", "off"),
-    }
-)
-
-#: Options whose value is free-form, checked by a pattern instead: ``nolint:LS101,LS203``
-#: silences those lint rules for the section (``migrate_tasks.lint``; dbmate ignores it).
-PATTERN_OPTIONS: Mapping[str, re.Pattern[str]] = MappingProxyType(
-    {"nolint": re.compile(r"[A-Z]+[0-9]+(?:,[A-Z]+[0-9]+)*")}
-)
+from migrate_tasks.files.transaction_control import transaction_control_error
 
 DIRECTIONS = ("up", "down")
 
@@ -87,10 +69,6 @@ _HEADER = re.compile(rf"^--[ \t]*(migrate):{_NOLINT}(\S*)(.*)$", re.MULTILINE | 
 _HEADER_PREFIX = re.compile(
     r"-(?:-[ \t]*(?:m(?:i(?:g(?:r(?:a(?:t(?:e)?)?)?)?)?)?)?)?", re.IGNORECASE
 )
-#: First words of transaction control: a statement starting otherwise is not looked at
-#: further (one slice and one ``startswith``: most statements of a big file are INSERTs).
-_CONTROL_WORDS = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 _LONE_CR = (
     "lines end with a lone CR (old Mac line endings): SQLite, like dbmate, ends a line"
@@ -202,14 +180,7 @@ class MigrationScanner:
         self.spans = spans
         self.collect = frozenset(collect)
         self.sections: dict[str, ScannedSection] = {}
-        #: Bytes fed so far.
-        self.size = 0
-        self._sha = hashlib.sha256() if checksum else None
-        self._head = b""  # the first two bytes, for the UTF-16 check
-        self._cr = b""  # for the checksum: a trailing "\r", held until we know if "\n" follows
-        self._newlines = 0  # "\n" bytes before the current piece
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._text_started = False  # a BOM is dropped from the first text only
+        self._input = FileBytes(path, checksum=checksum)
         self._held = ""  # an unfinished line that may still become a header
         self._chars = 0  # characters of text given to _text so far
         self._base = 0  # offset in the file's text of the text _text is cutting
@@ -217,7 +188,6 @@ class MigrationScanner:
         self._line = 1  # line number where the next text starts
         self._section: ScannedSection | None = None  # None: the preamble
         self._splitter: Splitter | None = Splitter(path, 1)
-        self._utf8_error: MigrationFileError | None = None
         self._header_error: MigrationFileError | None = None
         self._region_error: MigrationFileError | None = None
         self._pending_error: MigrationFileError | None = None  # until its region ends
@@ -228,11 +198,17 @@ class MigrationScanner:
         return len(self._held) + (0 if self._splitter is None else len(self._splitter.buf))
 
     @property
+    def size(self) -> int:
+        """Bytes fed so far."""
+        return self._input.size
+
+    @property
     def checksum(self) -> str:
         """``source.checksum`` of the bytes fed (needs ``checksum=True``)."""
-        if self._sha is None:
+        checksum = self._input.checksum
+        if checksum is None:
             raise ValueError("MigrationScanner(checksum=True) is needed for checksum")
-        return "sha256:" + self._sha.hexdigest()
+        return checksum
 
     def feed(self, chunk: bytes) -> None:
         """Take the next piece of the file."""
@@ -241,8 +217,8 @@ class MigrationScanner:
     def finish(self) -> None:
         """End of file: raise the file's error, if any (see the class docstring)."""
         self._bytes(b"", final=True)
-        if self._utf8_error is not None:
-            raise self._utf8_error
+        if self._input.utf8_error is not None:
+            raise self._input.utf8_error
         if self._header_error is not None:
             raise self._header_error
         up = self.sections.get("up")
@@ -265,58 +241,10 @@ class MigrationScanner:
             )
 
     def _bytes(self, chunk: bytes, final: bool) -> None:
-        """Checksum and check the bytes, then decode them for ``_text``."""
-        self.size += len(chunk)
-        if len(self._head) < 2:
-            self._head += chunk[: 2 - len(self._head)]
-            if self._head in _UTF16_BOMS:
-                raise MigrationFileError(
-                    self.path,
-                    1,
-                    "file is UTF-16 encoded; save it as UTF-8 (without a byte order mark)",
-                )
-        data = chunk  # the text keeps every byte: only the checksum ignores line endings
-        if self._sha is not None:
-            self._hash(data, final)
-        nul = data.find(b"\x00")
-        if nul >= 0:
-            raise MigrationFileError(
-                self.path,
-                self._newlines + data.count(b"\n", 0, nul) + 1,
-                "file contains a NUL byte; a migration must be a UTF-8 text file (is this a"
-                " binary file, or saved as UTF-16?)",
-            )
-        if self._utf8_error is None:
-            try:
-                text = self._decoder.decode(data, final)
-            except UnicodeDecodeError as exc:  # exc.object: bytes held back before + data
-                bad = exc.object[exc.start : exc.start + 1].hex().upper()
-                self._utf8_error = MigrationFileError(
-                    self.path,
-                    self._newlines + exc.object.count(b"\n", 0, exc.start) + 1,
-                    f"file is not valid UTF-8 (byte 0x{bad}); re-save it as UTF-8, e.g."
-                    " `iconv -f latin1 -t utf-8`",
-                )
-            else:
-                if text and not self._text_started:
-                    self._text_started = True
-                    if text[0] == "\ufeff":
-                        text = text[1:]
-                self._text(text, final)
-        if not final:
-            self._newlines += data.count(b"\n")
-
-    def _hash(self, data: bytes, final: bool) -> None:
-        """Add ``data`` to ``checksum``, as ``source.checksum``: CRLF counted as LF.
-
-        A trailing CR is held until the next piece shows whether LF follows it.
-        """
-        assert self._sha is not None
-        if self._cr:
-            data, self._cr = self._cr + data, b""
-        if not final and data.endswith(b"\r"):
-            data, self._cr = data[:-1], b"\r"
-        self._sha.update(data.replace(b"\r\n", b"\n"))
+        """Checksum and check the bytes (``FileBytes``), then cut their text (``_text``)."""
+        text = self._input.decode(chunk, final)
+        if text is not None:
+            self._text(text, final)
 
     def _text(self, text: str, final: bool) -> None:
         """Cut text at section headers, feeding what lies between to the splitter.
@@ -376,7 +304,8 @@ class MigrationScanner:
                 )
             if "\r" in rest.rstrip():  # a lone CR, then more text: old Mac line endings
                 raise MigrationFileError(self.path, line, _LONE_CR)
-            options = _parse_options(rest, self.path, line)
+            # This module's KNOWN_OPTIONS, read at each header (a test extends it here).
+            options = parse_options(rest, self.path, line, known=KNOWN_OPTIONS)
         except MigrationFileError as error:
             self._header_error, self._splitter = error, None
             return False
@@ -421,7 +350,7 @@ class MigrationScanner:
                     "SQL before the first section header; move it under '-- migrate:up' (or"
                     " '-- migrate:down'), only comments may come before the first header",
                 )
-            elif (error := _transaction_control_error(statement, section, path)) is not None:
+            elif (error := transaction_control_error(statement, section, path)) is not None:
                 self._pending_error = error
             else:
                 section.count += 1
@@ -433,92 +362,3 @@ class MigrationScanner:
                 None,
                 None,
             )
-
-
-def _parse_options(rest: str, path: str, line: int) -> dict[str, str]:
-    known = ", ".join(f"{key}:{'|'.join(values)}" for key, values in KNOWN_OPTIONS.items())
-    known += ", nolint:RULE[,RULE...]"
-    options: dict[str, str] = {}
-    for word in rest.split():
-        key, colon, value = word.partition(":")
-        if not colon or (key not in KNOWN_OPTIONS and key not in PATTERN_OPTIONS):
-            raise MigrationFileError(
-                path, line, f"unknown section option {word!r}; known options: {known}"
-            )
-        if key in PATTERN_OPTIONS:
-            if not PATTERN_OPTIONS[key].fullmatch(value):
-                raise MigrationFileError(
-                    path,
-                    line,
-                    f"option {word!r}: {key} takes lint rule ids separated by commas,"
-                    f" without spaces, e.g. {key}:LS101,LS203",
-                )
-        elif value not in KNOWN_OPTIONS[key]:
-            allowed = " or ".join(KNOWN_OPTIONS[key])
-            raise MigrationFileError(
-                path, line, f"option {key!r} must be {allowed} (lower case), not {value!r}"
-            )
-        if key in options:
-            raise MigrationFileError(path, line, f"option {key!r} is given twice")
-        options[key] = value
-    if options.get("foreign_keys") == "off" and options.get("transaction") == "false":
-        raise MigrationFileError(
-            path,
-            line,
-            "foreign_keys:off cannot be combined with transaction:false: foreign keys are"
-            " turned off around ONE transaction and every reference is checked before it"
-            " commits, so that broken references are never committed; without a"
-            " transaction each statement would commit unchecked (and on a server the"
-            " switch would not even reach the next statement). Keep the transaction, or"
-            " move the statements that need transaction:false into their own migration",
-        )
-    return options
-
-
-# --- transaction control ------------------------------------------------------------------
-
-
-def _transaction_control_error(
-    statement: Statement, section: ScannedSection, path: str
-) -> MigrationFileError | None:
-    """The error for a statement that would break the migration's transaction, if it does."""
-    if not statement.sql[:9].upper().startswith(_CONTROL_WORDS):
-        return None
-    words = leading_words(statement.sql, 3)
-    if not words or words[0] not in _CONTROL_WORDS:
-        return None  # e.g. ENDPOINTS, a table name
-    savepointish = words[0] in ("SAVEPOINT", "RELEASE") or (
-        words[0] == "ROLLBACK" and "TO" in words[1:]
-    )
-    header = f"-- migrate:{section.direction}"
-    if savepointish:
-        if section.transaction:
-            return None
-        return MigrationFileError(
-            path,
-            statement.line,
-            f"{words[0]} is not allowed in a transaction:false section: each statement there"
-            " commits on its own (remote databases cannot keep a transaction or savepoint"
-            f" open between statements); remove 'transaction:false' from '{header}' to run"
-            " the section in one transaction, where savepoints work",
-        )
-    if words[0] not in ("BEGIN", "COMMIT", "END", "ROLLBACK"):
-        return None
-    if section.transaction:
-        why = (
-            "the tool runs each migration in its own transaction and records it in the same"
-            f" transaction. Remove this statement; to run a section without a transaction use"
-            f" '{header} transaction:false' (each statement then commits on its own)"
-        )
-    else:
-        why = (
-            "in a transaction:false section each statement commits on its own and remote"
-            " databases cannot keep a transaction open between statements. Remove this"
-            f" statement, or drop 'transaction:false' from '{header}' to run the whole"
-            " section in one transaction"
-        )
-    return MigrationFileError(
-        path,
-        statement.line,
-        f"transaction control ({words[0]}) is not allowed in a migration: {why}",
-    )
