@@ -127,6 +127,22 @@ def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
     return settings_for(asdict(flags), plain(c.config.get("migrate", {}) or {}))
 
 
+def task_settings(
+    c: Context,
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    lock_timeout: str = "",
+) -> Settings:
+    """A task's settings from its connection flags, passed in the order every task
+    declares them; a flag the task does not take stays empty (the environment, config or
+    default decides), and is best passed by keyword."""
+    flags = ConnectionFlags(url, auth_token, dir_, env, insecure, lock_timeout)
+    return settings_from(c, flags)
+
+
 def handles_errors(fn: F) -> F:
     """Expected failures become one message on stderr and the documented exit code."""
 

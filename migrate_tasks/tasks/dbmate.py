@@ -16,13 +16,12 @@ from migrate_tasks.report.dryrun import write_calls
 from migrate_tasks.tasks.base import (
     CONFIRM_HELP,
     WRITE_HELP,
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
     help_for,
     open_engine,
     run_options,
-    settings_from,
+    task_settings,
 )
 
 __all__ = ["adopt_dbmate"]
@@ -56,15 +55,7 @@ def adopt_dbmate(
     applied (with their checksums) and drop its table, in one transaction."""
     from migrate_tasks.ops.adopt_dbmate import adopt_dbmate as run_adopt
 
-    connection = ConnectionFlags(
-        url=url,
-        auth_token=auth_token,
-        dir=dir_,
-        env=env,
-        insecure=insecure,
-        lock_timeout=lock_timeout,
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure, lock_timeout)
     with open_engine(settings) as engine:
         describe_target(settings, engine.driver.display_url)
         outcome = run_adopt(

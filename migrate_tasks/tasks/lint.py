@@ -14,12 +14,11 @@ from invoke import Context, task
 
 from migrate_tasks.errors import CheckFailed, UsageError
 from migrate_tasks.tasks.base import (
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
     help_for,
     open_engine,
-    settings_from,
+    task_settings,
 )
 
 if TYPE_CHECKING:
@@ -73,10 +72,7 @@ def lint(
     shown = _format(format, json_)
     if since and file:
         raise UsageError("--since and --file choose the migrations two ways; give one of them")
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     budget = _seconds(transaction_budget)
     report = _run(
         settings,

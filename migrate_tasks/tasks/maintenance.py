@@ -16,13 +16,12 @@ from migrate_tasks.report.dryrun import write_calls
 from migrate_tasks.tasks.base import (
     CONFIRM_HELP,
     WRITE_HELP,
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
     help_for,
     open_engine,
     run_options,
-    settings_from,
+    task_settings,
 )
 
 __all__ = ["repair", "unlock"]
@@ -60,15 +59,7 @@ def repair(
         raise UsageError("say what you fixed: pass exactly one of --applied and --rolled-back")
     from migrate_tasks.files.source import version_of
 
-    connection = ConnectionFlags(
-        url=url,
-        auth_token=auth_token,
-        dir=dir_,
-        env=env,
-        insecure=insecure,
-        lock_timeout=lock_timeout,
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure, lock_timeout)
     with open_engine(settings) as engine:
         describe_target(settings, engine.driver.display_url)
         outcome = engine.repair(
@@ -95,10 +86,7 @@ def unlock(
     log_format: str = "text",
 ) -> None:
     """Release a stale migration lock left by a run that died (asks first)."""
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     with open_engine(settings) as engine:
         describe_target(settings, engine.driver.display_url)
         holder = engine.holder()
