@@ -1,9 +1,9 @@
 """What every task shares: flags and their help, settings from flags, error handling.
 
-Task modules stay thin: flags -> settings -> the engine or an operation -> ``report``.
-Everything here is the plumbing between Invoke and the engine. Invoke derives each
+Task modules stay thin: flags -> settings -> the Python API or an operation -> ``report``.
+Everything here is the plumbing between Invoke and the layers below. Invoke derives each
 task's flags from its function's signature, so a task spells its parameters out and
-hands them on as typed objects (``ConnectionFlags``), never as a ``locals()`` dict.
+hands them on explicitly (``task_settings``), never as a ``locals()`` dict.
 """
 
 from __future__ import annotations
@@ -122,11 +122,6 @@ def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
     return {**merged, **extra}
 
 
-def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
-    """Settings from a task's own flags, the environment, ``.env`` and Invoke's config."""
-    return settings_for(asdict(flags), plain(c.config.get("migrate", {}) or {}))
-
-
 def task_settings(
     c: Context,
     url: str = "",
@@ -136,11 +131,11 @@ def task_settings(
     insecure: bool = False,
     lock_timeout: str = "",
 ) -> Settings:
-    """A task's settings from its connection flags, passed in the order every task
-    declares them; a flag the task does not take stays empty (the environment, config or
-    default decides), and is best passed by keyword."""
+    """A task's settings from its connection flags (passed in the order every task
+    declares them; those it does not take, by keyword), the environment, ``.env`` and
+    Invoke's config: a flag left empty lets them decide (``config.settings``)."""
     flags = ConnectionFlags(url, auth_token, dir_, env, insecure, lock_timeout)
-    return settings_from(c, flags)
+    return settings_for(asdict(flags), plain(c.config.get("migrate", {}) or {}))
 
 
 def handles_errors(fn: F) -> F:
