@@ -154,6 +154,36 @@ def test_verify_reports_a_down_that_does_not_undo_its_up(tmp_path: Path) -> None
     assert not (tmp_path / "unused.db").exists()
 
 
+def test_lint_reads_what_is_pending_and_the_live_row_counts(db_url: str, folder: Path) -> None:
+    """``lint`` from Python, as ``invoke migrate.lint``: the database's pending migrations,
+    with its row counts feeding the data rules; given files are linted without it."""
+    unique = folder / "20250101000004_unique_email.sql"
+    unique.write_text(
+        "-- migrate:up\nCREATE UNIQUE INDEX users_email ON users (email);\n"
+        "-- migrate:down\nDROP INDEX users_email;\n"
+    )
+    with migrator_for(db_url, folder) as migrator:
+        migrator.up(step=1)
+        clean = migrator.lint()
+        assert [m.version for m in clean.migrations] == [*VERSIONS[1:], "20250101000004"]
+        assert clean.findings == [] and not clean.failed()
+        assert (clean.target, clean.row_counts, clean.selection) == (
+            migrator.target,
+            True,
+            "pending",
+        )
+
+        migrator.execute("INSERT INTO users (email) VALUES ('a@example.com')")
+        [finding] = migrator.lint().findings
+        assert finding.rule_id == "LS301" and "(1 rows on the live database)" in finding.message
+
+        given = migrator.lint(files=[str(unique)])
+        assert [m.version for m in given.migrations] == ["20250101000004"]
+        assert (given.target, given.row_counts) == (None, False)  # the database was not read
+        with pytest.raises(UsageError, match="say which migrations"):
+            migrator.lint(read_database=False)
+
+
 # -- after something went wrong, and adopting a database: the calls of api/maintenance.py --
 
 NON_TX = (

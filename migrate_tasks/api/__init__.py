@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the engine's values, named for annotations without importin
     from migrate_tasks.engine.plan import Problem, StatusRow
     from migrate_tasks.engine.tracking import Holder
     from migrate_tasks.engine.units import Result
+    from migrate_tasks.lint.model import LintReport
     from migrate_tasks.ops.adopt_dbmate import AdoptOutcome
     from migrate_tasks.ops.baseline import BaselineOutcome
     from migrate_tasks.ops.dump import DumpOutcome
@@ -29,6 +30,7 @@ __all__ = [
     "Generated",
     "GeneratedMigration",
     "Holder",
+    "LintReport",
     "Migrator",
     "Problem",
     "Repair",
@@ -47,6 +49,7 @@ _LAZY = {
     "DumpOutcome": "migrate_tasks.ops.dump",
     "Generated": "migrate_tasks.autogenerate.generate",
     "Holder": "migrate_tasks.engine.tracking",
+    "LintReport": "migrate_tasks.lint.model",
     "Problem": "migrate_tasks.engine.plan",
     "Result": "migrate_tasks.engine.units",
     "StatusRow": "migrate_tasks.engine.plan",

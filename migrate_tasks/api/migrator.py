@@ -30,6 +30,10 @@ from migrate_tasks.errors import CheckFailed, UsageError
 if TYPE_CHECKING:
     from migrate_tasks.autogenerate.generate import Generated
     from migrate_tasks.engine.progress import Progress
+    from migrate_tasks.files.source import MigrationFile
+    from migrate_tasks.lint.context import LintOptions
+    from migrate_tasks.lint.model import LintReport
+    from migrate_tasks.lint.selection import Chosen
     from migrate_tasks.ops.dump import DumpOutcome
     from migrate_tasks.ops.verify import VerifyResult
 
@@ -219,6 +223,58 @@ class Migrator(MaintenanceCalls):
             return GeneratedMigration(result)
         return write_generated(self.settings, name, result)
 
+    def lint(
+        self,
+        *,
+        since: str | None = None,
+        files: Sequence[str] = (),
+        read_database: bool | None = None,
+        transaction_budget: float = 5.0,
+    ) -> LintReport:
+        """Find dangerous statements in migrations before they run (docs/lint.md): those
+        pending on this database by default; with ``since`` (a git ref) those a branch
+        adds, with ``files`` those files. The database is read (what is pending, row
+        counts for the data and size rules) unless ``since`` or ``files`` choose, or
+        ``read_database`` says. Findings are returned: ``report.failed(strict=...)``."""
+        from migrate_tasks.lint import selection
+        from migrate_tasks.lint.run import lint as run_lint
+
+        directory = self.settings.directory
+        read = not (since or files) if read_database is None else read_database
+        extra: list[MigrationFile] = []
+        if files:
+            chosen, extra = selection.files(list(files), directory)
+        elif since:
+            try:
+                chosen = selection.since(directory, since)
+            except UsageError as exc:
+                raise UsageError(f"--since: {exc}") from None
+        elif read:
+            chosen = selection.pending(self.engine)
+        else:
+            raise UsageError("lint: say which migrations: since, files, or the database's")
+        counts = self._row_counts(chosen, extra) if read else None
+        options = _lint_options(self.settings.url, chosen, counts, since, transaction_budget)
+        report = run_lint(
+            directory, chosen.versions, extra=extra, options=options, selection=chosen.label
+        )
+        report.target, report.row_counts = (self.target if read else None), counts is not None
+        return report
+
+    def _row_counts(self, chosen: Chosen, extra: list[MigrationFile]) -> dict[str, int]:
+        """The live row counts of the tables the linted migrations name (for the data
+        and size rules)."""
+        from migrate_tasks.lint.counts import row_counts, tables_named
+        from migrate_tasks.lint.run import ordered
+        from migrate_tasks.lint.sources import load_source
+
+        linted = [
+            f
+            for f in ordered(self.settings.directory, extra)
+            if (f.version in chosen.versions or f in extra) and not f.python
+        ]
+        return row_counts(self._connect(), tables_named(load_source(f) for f in linted))
+
     # -- writing a migration --------------------------------------------------------
 
     def create(self, name: str, *, python: bool = False) -> Path:
@@ -230,3 +286,19 @@ class Migrator(MaintenanceCalls):
         with keeping_sum_current(self.settings.directory) as written:
             written.append(create_migration(self.settings.directory, name, python=python))
         return written[0]
+
+
+def _lint_options(
+    url: str, chosen: Chosen, counts: dict[str, int] | None, since: str | None, budget: float
+) -> LintOptions:
+    from migrate_tasks.lint.context import LintOptions
+    from migrate_tasks.lint.target import target_of
+
+    return LintOptions(
+        target=target_of(url),
+        row_counts=counts,
+        newest_applied=chosen.newest_applied,
+        base_newest=chosen.base_newest,
+        base_label=since or "",
+        transaction_budget_s=budget,
+    )
