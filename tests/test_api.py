@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from migrate_tasks import CheckFailed, MigrationFailed, Migrator, Run, Status, UsageError
+from migrate_tasks.api import Repair, Unlock
 from migrate_tasks.errors import ConnectionFailed
 from tests.support.together import clean_env, run_together
 
@@ -151,6 +152,142 @@ def test_verify_reports_a_down_that_does_not_undo_its_up(tmp_path: Path) -> None
     result = migrator_for(f"file:{tmp_path / 'unused.db'}", folder).verify()
     assert not result.ok and result.problems[0].kind == "down_mismatch"
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_lint_reads_what_is_pending_and_the_live_row_counts(db_url: str, folder: Path) -> None:
+    """``lint`` from Python, as ``invoke migrate.lint``: the database's pending migrations,
+    with its row counts feeding the data rules; given files are linted without it."""
+    unique = folder / "20250101000004_unique_email.sql"
+    unique.write_text(
+        "-- migrate:up\nCREATE UNIQUE INDEX users_email ON users (email);\n"
+        "-- migrate:down\nDROP INDEX users_email;\n"
+    )
+    with migrator_for(db_url, folder) as migrator:
+        migrator.up(step=1)
+        clean = migrator.lint()
+        assert [m.version for m in clean.migrations] == [*VERSIONS[1:], "20250101000004"]
+        assert clean.findings == [] and not clean.failed()
+        assert (clean.target, clean.row_counts, clean.selection) == (
+            migrator.target,
+            True,
+            "pending",
+        )
+
+        migrator.execute("INSERT INTO users (email) VALUES ('a@example.com')")
+        [finding] = migrator.lint().findings
+        assert finding.rule_id == "LS301" and "(1 rows on the live database)" in finding.message
+
+        given = migrator.lint(files=[str(unique)])
+        assert [m.version for m in given.migrations] == ["20250101000004"]
+        assert (given.target, given.row_counts) == (None, False)  # the database was not read
+        with pytest.raises(UsageError, match="say which migrations"):
+            migrator.lint(read_database=False)
+
+
+# -- after something went wrong, and adopting a database: the calls of api/maintenance.py --
+
+NON_TX = (
+    "-- migrate:up transaction:false\nCREATE TABLE nt_a (id INTEGER);\n"
+    "INSERT INTO no_such_table VALUES (1);\nCREATE TABLE nt_c (id INTEGER);\n"
+    "-- migrate:down transaction:false\nDROP TABLE nt_a;\n"
+)
+
+
+def test_repair_records_what_was_fixed_by_hand(db_url: str, folder: Path) -> None:
+    """``repair`` from Python, as ``invoke migrate.repair``: the same checks and rows."""
+    broken = folder / "20250101000004_nontx.sql"
+    broken.write_text(NON_TX)
+    with migrator_for(db_url, folder) as migrator:
+        with pytest.raises(MigrationFailed):
+            migrator.up()
+        assert migrator.status().migrations[-1].state == "failed"
+        with pytest.raises(UsageError, match="exactly one of applied and rolled_back"):
+            migrator.repair("20250101000004")
+        with pytest.raises(UsageError, match="migration 20250101000001 is applied"):
+            migrator.repair(VERSIONS[0], rolled_back=True)  # nothing to repair
+
+        dry = migrator.repair("20250101000004_nontx.sql", rolled_back=True, dry_run=True)
+        assert isinstance(dry, Repair) and dry.version == "20250101000004"
+        sent = [step.params for _, steps in dry.calls or [] for step in steps]
+        assert any("rolled_back" in params for params in sent), sent
+        assert migrator.status().migrations[-1].state == "failed"  # the dry run wrote nothing
+
+        migrator.execute("DROP TABLE nt_a")  # the operator undoes it by hand
+        done = migrator.repair("20250101000004", rolled_back=True)
+        assert (done.state, done.calls, done.target) == ("rolled_back", None, migrator.target)
+        assert migrator.status().migrations[-1].state == "rolled_back"
+        broken.write_text(NON_TX.replace("INSERT INTO no_such_table VALUES (1);\n", ""))
+        assert migrator.up().versions == ["20250101000004"]
+
+
+def hold_lock(migrator: Migrator, *, expires_in: int) -> None:
+    """Another run's lease, as a run on host build-7 that died would have left it."""
+    migrator.execute(
+        "INSERT OR REPLACE INTO schema_migrations_lock"
+        ' (id, owner, "user", host, pid, acquired_at, expires_at)'
+        " VALUES (1, 'other-run', 'alice', 'build-7', 4242, '2025-01-01T00:00:00Z',"
+        " CAST(strftime('%s', 'now') AS INTEGER) + ?)",
+        (expires_in,),
+    )
+
+
+def test_lock_holder_and_unlock(db_url: str, folder: Path) -> None:
+    """Who holds the lock, and releasing it: ``unlock`` always asks (a live run's lock
+    released is how migrations run twice), on any environment, unless ``yes``."""
+    with migrator_for(db_url, folder) as migrator:
+        assert migrator.lock_holder() is None  # no tracking tables yet
+        none = migrator.unlock()
+        assert none.holder is None and not none.released and none.calls is None
+        migrator.up(step=1)
+        assert migrator.lock_holder() is None  # up released its own
+        hold_lock(migrator, expires_in=600)
+        holder = migrator.lock_holder()
+        assert holder is not None and (holder.host, holder.pid, holder.user) == (
+            "build-7",
+            4242,
+            "alice",
+        )
+        assert not holder.expired and holder.describe().startswith("alice@build-7 (pid 4242)")
+
+        with pytest.raises(UsageError, match="about to release the migration lock held by"):
+            migrator.unlock()
+        asked: list[str] = []
+        with pytest.raises(UsageError, match="aborted"):
+            migrator.unlock(confirm=lambda what: asked.append(what) or False)
+        assert len(asked) == 1 and asked[0].startswith("release the migration lock held by")
+        dry = migrator.unlock(dry_run=True)
+        assert dry.holder == holder and not dry.released
+        sent = [step.sql for _, steps in dry.calls or [] for step in steps]
+        assert sent == ['DELETE FROM "schema_migrations_lock" WHERE id = 1']
+        assert migrator.lock_holder() is not None  # still held: nothing was changed
+
+        released = migrator.unlock(confirm=lambda what: True)
+        assert isinstance(released, Unlock) and released.released
+        assert released.holder is not None and released.holder.owner == "other-run"
+        assert migrator.lock_holder() is None
+        assert migrator.unlock(yes=True).holder is None
+        assert migrator.up().versions == VERSIONS[1:]  # the lock is free for the next run
+
+
+def test_adopt_dbmate_records_what_dbmate_applied(db_url: str, folder: Path) -> None:
+    """A database with dbmate's table (one ``version`` column) and the schema of the first
+    two migrations: adopting records those two as applied and drops dbmate's table."""
+    with migrator_for(db_url, folder, table="app_migrations") as migrator:
+        migrator.execute("CREATE TABLE schema_migrations (version VARCHAR(128) PRIMARY KEY)")
+        for version in VERSIONS[:2]:
+            migrator.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+        migrator.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)")
+        dry = migrator.adopt_dbmate(dry_run=True)
+        assert [m.version for m in dry.recorded] == VERSIONS[:2] and dry.calls
+        assert migrator.query("SELECT count(*) FROM schema_migrations") == [(2,)]
+
+        adopted = migrator.adopt_dbmate()
+        assert [m.version for m in adopted.recorded] == VERSIONS[:2] and adopted.calls is None
+        assert [m.version for m in adopted.pending] == VERSIONS[2:]
+        tables = {r[0] for r in migrator.query("SELECT name FROM sqlite_master")}
+        assert "schema_migrations" not in tables
+        states = [r.state for r in migrator.status().migrations]
+        assert states == ["applied", "applied", "pending"]
 
 
 # -- configuration: exactly as the tasks resolve it --------------------------------------

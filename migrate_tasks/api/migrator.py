@@ -5,6 +5,8 @@ with Invoke's configuration files read by ``api.project``). Calls return result 
 and raise the exception tree of ``migrate_tasks.errors``; nothing is printed, nothing
 exits the process, and log lines go to the ``migrate_tasks`` logger, whose handlers are
 the application's business. The Invoke tasks are thin callers of these methods.
+``api.base`` holds the settings and the connection, ``api.maintenance`` the calls that
+only change the tracking tables (baseline, adopt_dbmate, repair, unlock).
 
 One connection is opened on first use and kept until ``close()`` (or the end of a
 ``with`` block), so an in-memory database (``:memory:``) lives as long as its Migrator.
@@ -16,22 +18,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-from migrate_tasks.api.project import anchored, load_config
+from migrate_tasks.api.base import Confirm, describe_target
+from migrate_tasks.api.maintenance import MaintenanceCalls
 from migrate_tasks.api.results import GeneratedMigration, Run, Status, Validation
-from migrate_tasks.config.settings import Settings, settings_for
 from migrate_tasks.errors import CheckFailed, UsageError
 
 if TYPE_CHECKING:
     from migrate_tasks.autogenerate.generate import Generated
-    from migrate_tasks.drivers.base import Driver, Row
-    from migrate_tasks.engine.core import Engine, RunOptions
     from migrate_tasks.engine.progress import Progress
-    from migrate_tasks.ops.baseline import BaselineOutcome
+    from migrate_tasks.files.source import MigrationFile
+    from migrate_tasks.lint.context import LintOptions
+    from migrate_tasks.lint.model import LintReport
+    from migrate_tasks.lint.selection import Chosen
     from migrate_tasks.ops.dump import DumpOutcome
     from migrate_tasks.ops.verify import VerifyResult
 
@@ -39,13 +41,8 @@ __all__ = ["Confirm", "Migrator", "describe_target"]
 
 log = logging.getLogger("migrate_tasks")
 
-#: Asked before a protected environment changes: gets "roll back 2 migration(s): ...",
-#: returns whether to go on (False: UsageError "aborted", nothing changed).
-Confirm = Callable[[str], bool]
-_M = TypeVar("_M", bound="Migrator")
 
-
-class Migrator:
+class Migrator(MaintenanceCalls):
     """Migrations of one folder on one database, from Python.
 
     Every argument left out is resolved as the tasks resolve it: ``LIBSQL_URL`` then
@@ -55,106 +52,6 @@ class Migrator:
     ``config`` replaces the Invoke configuration files (a mapping shaped like the
     ``migrate`` section), ``config_file`` adds one over them (``libsql-migrate -f``).
     """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        directory: str | Path | None = None,
-        *,
-        auth_token: str | None = None,
-        table: str | None = None,
-        env: str | None = None,
-        insecure: bool = False,
-        lock_timeout: float | None = None,
-        config: Mapping[str, Any] | None = None,
-        config_file: str | Path | None = None,
-        cwd: str | Path | None = None,
-    ) -> None:
-        where = Path(cwd) if cwd is not None else Path.cwd()
-        if config is None:
-            config = load_config(where, config_file)
-        flags = {
-            "url": url or "",
-            "auth_token": auth_token or "",
-            "dir": str(directory) if directory is not None else "",
-            "env": env or "",
-            "table": table or "",
-            "insecure": insecure,
-            "lock_timeout": "" if lock_timeout is None else lock_timeout,
-        }
-        settings = settings_for(flags, config, cwd=where)
-        said = {
-            k: f"the {k} argument" if v.startswith("--") else v for k, v in settings.sources.items()
-        }
-        settings = dataclasses.replace(settings, sources=said)
-        if cwd is not None:  # relative paths are relative to cwd, as for a task run there
-            settings = anchored(settings, where)
-        self._init(settings, config.get("models"))
-
-    @classmethod
-    def from_settings(cls: type[_M], settings: Settings, *, models: str | None = None) -> _M:
-        """A Migrator on settings already resolved (the tasks resolve theirs from Invoke's
-        context)."""
-        migrator = cls.__new__(cls)
-        migrator._init(settings, models)
-        return migrator
-
-    def _init(self, settings: Settings, models: Any) -> None:
-        self.settings = settings
-        self.models: str | None = str(models) if models else None
-        self._driver: Driver | None = None
-
-    def __repr__(self) -> str:
-        return f"Migrator({self.target!r}, directory={str(self.directory)!r})"
-
-    # -- what it is bound to ----------------------------------------------------------
-
-    @property
-    def target(self) -> str:
-        """The database URL with any secret removed, safe to log."""
-        if self._driver is not None:
-            return self._driver.display_url
-        from migrate_tasks.config.urls import parse_target
-
-        return parse_target(self.settings.url).display
-
-    @property
-    def directory(self) -> Path:
-        return self.settings.directory
-
-    @property
-    def engine(self) -> Engine:
-        """A new engine on this Migrator's connection (opened on first use): each call
-        reads the migrations folder afresh, as each task run does."""
-        from migrate_tasks.engine.core import Engine
-
-        return Engine(self._connect(), self.settings.directory, self.settings.table)
-
-    def _connect(self, *, must_exist: bool = False) -> Driver:
-        from migrate_tasks.drivers import open_configured
-
-        if self._driver is None:
-            self._driver = open_configured(self.settings, must_exist=must_exist)
-        elif must_exist:  # opened earlier without the check: a missing file must still fail
-            open_configured(self.settings, must_exist=True).close()
-        return self._driver
-
-    def close(self) -> None:
-        """Close the connection (a later call opens a new one)."""
-        driver, self._driver = self._driver, None
-        if driver is not None:
-            driver.close()
-
-    def __enter__(self: _M) -> _M:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -182,16 +79,6 @@ class Migrator:
         for warning in engine.warnings:
             log.warning("%s", warning)
         return Validation(self.target, problems, list(engine.warnings))
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        """Rows of one statement (``?`` parameters), for checks and tests."""
-        return self._connect().query(sql, params)
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """One statement in a transaction of its own (``?`` parameters)."""
-        from migrate_tasks.drivers.base import Step
-
-        self._connect().run_atomic([Step(sql, tuple(params))])
 
     # -- up and down ------------------------------------------------------------------
 
@@ -259,35 +146,6 @@ class Migrator:
             options=self.run_options(dry_run=dry_run, yes=yes, confirm=confirm, progress=progress),
         )
         return Run(self.target, outcome, dry_run)
-
-    def run_options(
-        self,
-        *,
-        dry_run: bool = False,
-        yes: bool = True,
-        confirm: Confirm | None = None,
-        always_confirm: bool = False,
-        progress: Progress | None = None,
-    ) -> RunOptions:
-        """The engine's options from the settings. Unless ``yes``, a protected
-        environment (or ``always_confirm``) asks ``confirm``; without one it refuses."""
-        from migrate_tasks.engine.core import RunOptions
-
-        ask = not yes and (self.settings.protected or always_confirm)
-        return RunOptions(
-            dry_run=dry_run,
-            lock_timeout=self.settings.lock_timeout,
-            lock_ttl=self.settings.lock_ttl,
-            confirm=(confirm or self._refuse) if ask else None,
-            progress=progress,
-        )
-
-    def _refuse(self, what: str) -> bool:
-        where = f"environment {self.settings.env!r} is protected: " if self.settings.env else ""
-        raise UsageError(f"{where}about to {what}; pass yes=True (or a confirm callback)")
-
-    def _describe_target(self) -> None:
-        describe_target(self.settings, self.target)
 
     # -- checks on scratch databases ---------------------------------------------------
 
@@ -365,31 +223,59 @@ class Migrator:
             return GeneratedMigration(result)
         return write_generated(self.settings, name, result)
 
-    # -- adopting a database ----------------------------------------------------------
-
-    def baseline(
+    def lint(
         self,
-        version: str,
         *,
-        force: bool = False,
-        drop_alembic_version: bool = False,
-        dry_run: bool = False,
-        yes: bool = False,
-        confirm: Confirm | None = None,
-    ) -> BaselineOutcome:
-        """Record every migration up to ``version`` as applied without running it, for a
-        database that already has their schema (one Alembic built); a schema that differs
-        raises CheckFailed unless ``force``."""
-        from migrate_tasks.ops.baseline import baseline as run_baseline
+        since: str | None = None,
+        files: Sequence[str] = (),
+        read_database: bool | None = None,
+        transaction_budget: float = 5.0,
+    ) -> LintReport:
+        """Find dangerous statements in migrations before they run (docs/lint.md): those
+        pending on this database by default; with ``since`` (a git ref) those a branch
+        adds, with ``files`` those files. The database is read (what is pending, row
+        counts for the data and size rules) unless ``since`` or ``files`` choose, or
+        ``read_database`` says. Findings are returned: ``report.failed(strict=...)``."""
+        from migrate_tasks.lint import selection
+        from migrate_tasks.lint.run import lint as run_lint
 
-        self._describe_target()
-        return run_baseline(
-            self.engine,
-            version,
-            self.run_options(dry_run=dry_run, yes=yes, confirm=confirm),
-            force=force,
-            drop_alembic_version=drop_alembic_version,
+        directory = self.settings.directory
+        read = not (since or files) if read_database is None else read_database
+        extra: list[MigrationFile] = []
+        if files:
+            chosen, extra = selection.files(list(files), directory)
+        elif since:
+            try:
+                chosen = selection.since(directory, since)
+            except UsageError as exc:
+                raise UsageError(f"--since: {exc}") from None
+        elif read:
+            chosen = selection.pending(self.engine)
+        else:
+            raise UsageError("lint: say which migrations: since, files, or the database's")
+        counts = self._row_counts(chosen, extra) if read else None
+        options = _lint_options(self.settings.url, chosen, counts, since, transaction_budget)
+        report = run_lint(
+            directory, chosen.versions, extra=extra, options=options, selection=chosen.label
         )
+        report.target, report.row_counts = (self.target if read else None), counts is not None
+        return report
+
+    def _row_counts(self, chosen: Chosen, extra: list[MigrationFile]) -> dict[str, int]:
+        """The live row counts of the tables the linted migrations name (for the data
+        and size rules)."""
+        from migrate_tasks.lint.counts import row_counts, tables_named
+        from migrate_tasks.lint.run import ordered
+        from migrate_tasks.lint.sources import load_source
+
+        linted = [
+            f
+            for f in ordered(self.settings.directory, extra)
+            if (f.version in chosen.versions or f in extra) and not f.python
+        ]
+        return row_counts(self._connect(), tables_named(load_source(f) for f in linted))
+
+    # -- writing a migration --------------------------------------------------------
 
     def create(self, name: str, *, python: bool = False) -> Path:
         """Write a new, empty migration file named after the current UTC time (``python``:
@@ -402,8 +288,17 @@ class Migrator:
         return written[0]
 
 
-def describe_target(settings: Settings, display: str) -> None:
-    """Log which database is about to change, and where that choice came from."""
-    source = settings.sources.get("url", "default")
-    env = f", environment {settings.env}" if settings.env else ""
-    log.info("database %s (from %s%s)", display, source, env)
+def _lint_options(
+    url: str, chosen: Chosen, counts: dict[str, int] | None, since: str | None, budget: float
+) -> LintOptions:
+    from migrate_tasks.lint.context import LintOptions
+    from migrate_tasks.lint.target import target_of
+
+    return LintOptions(
+        target=target_of(url),
+        row_counts=counts,
+        newest_applied=chosen.newest_applied,
+        base_newest=chosen.base_newest,
+        base_label=since or "",
+        transaction_budget_s=budget,
+    )

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from migrate_tasks.autogenerate.generate import Generated
     from migrate_tasks.engine.plan import Problem, StatusRow
+    from migrate_tasks.engine.tracking import Holder
     from migrate_tasks.engine.units import Calls, Outcome, Result, Unit
 
-__all__ = ["GeneratedMigration", "Run", "Status", "Validation"]
+__all__ = ["GeneratedMigration", "Repair", "Run", "Status", "Unlock", "Validation"]
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,31 @@ class GeneratedMigration:
     @property
     def text(self) -> str:
         return self.generated.text
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What ``repair`` recorded (or, with ``dry_run``, would send)."""
+
+    target: str
+    version: str
+    #: The state recorded: "applied" or "rolled_back".
+    state: str
+    #: Dry run only: the driver calls a real repair would make, as (kind, steps).
+    calls: Calls | None = None
+
+
+@dataclass(frozen=True)
+class Unlock:
+    """What ``unlock`` found and released (or, with ``dry_run``, would release)."""
+
+    target: str
+    #: Who held the lock; None when nobody did (then nothing was sent).
+    holder: Holder | None
+    #: Dry run only: the driver calls a real unlock would make, as (kind, steps).
+    calls: Calls | None = None
+
+    @property
+    def released(self) -> bool:
+        """Whether a lock was released (not for a dry run, nor when none was held)."""
+        return self.holder is not None and self.calls is None

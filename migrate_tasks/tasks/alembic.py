@@ -24,13 +24,12 @@ from migrate_tasks.tasks.base import (
     COMMON_HELP,
     CONFIRM_HELP,
     WRITE_HELP,
-    ConnectionFlags,
     MigrateTask,
     confirmer,
     handles_errors,
     help_for,
     open_engine,
-    settings_from,
+    task_settings,
 )
 from migrate_tasks.tasks.integrity import keeping_sum_current
 
@@ -72,15 +71,7 @@ def baseline(
 ) -> None:
     """Record migrations up to VERSION as applied without running them, for a database that
     already has their schema (one Alembic built); refuses if the schema differs."""
-    connection = ConnectionFlags(
-        url=url,
-        auth_token=auth_token,
-        dir=dir_,
-        env=env,
-        insecure=insecure,
-        lock_timeout=lock_timeout,
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure, lock_timeout)
     with Migrator.from_settings(settings) as migrator:
         outcome = migrator.baseline(
             version,
@@ -152,7 +143,7 @@ def import_alembic(
         raise UsageError(f"--name {name!r}: use lower-case letters, digits and underscores")
     # No database is used. A team leaving PostgreSQL often still has DATABASE_URL set to
     # it: a stand-in URL keeps that from being read (and refused as not libSQL).
-    settings = settings_from(c, ConnectionFlags(url=":memory:", dir=dir_, env=env))
+    settings = task_settings(c, url=":memory:", dir_=dir_, env=env)
     outcome = run_import(Path(config), per_revision=per_revision, name=name, table=settings.table)
     for warning in outcome.warnings:
         logsetup.log.warning("%s", warning)
@@ -215,8 +206,7 @@ def retire_alembic(
     from migrate_tasks.from_alembic.references import scan_root
     from migrate_tasks.report import retire as show
 
-    flags = ConnectionFlags(url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure)
-    settings = settings_from(c, flags)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     config_path, backup_path = Path(config), Path(backup) if backup else None
     root = scan_root(Path.cwd())
     skip = [settings.directory, *([backup_path] if backup_path else [])]

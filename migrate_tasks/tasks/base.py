@@ -1,9 +1,9 @@
 """What every task shares: flags and their help, settings from flags, error handling.
 
-Task modules stay thin: flags -> settings -> the engine or an operation -> ``report``.
-Everything here is the plumbing between Invoke and the engine. Invoke derives each
+Task modules stay thin: flags -> settings -> the Python API or an operation -> ``report``.
+Everything here is the plumbing between Invoke and the layers below. Invoke derives each
 task's flags from its function's signature, so a task spells its parameters out and
-hands them on as typed objects (``ConnectionFlags``), never as a ``locals()`` dict.
+hands them on explicitly (``task_settings``), never as a ``locals()`` dict.
 """
 
 from __future__ import annotations
@@ -122,8 +122,19 @@ def help_for(*groups: Mapping[str, str], **extra: str) -> dict[str, str]:
     return {**merged, **extra}
 
 
-def settings_from(c: Context, flags: ConnectionFlags) -> Settings:
-    """Settings from a task's own flags, the environment, ``.env`` and Invoke's config."""
+def task_settings(
+    c: Context,
+    url: str = "",
+    auth_token: str = "",
+    dir_: str = "",
+    env: str = "",
+    insecure: bool = False,
+    lock_timeout: str = "",
+) -> Settings:
+    """A task's settings from its connection flags (passed in the order every task
+    declares them; those it does not take, by keyword), the environment, ``.env`` and
+    Invoke's config: a flag left empty lets them decide (``config.settings``)."""
+    flags = ConnectionFlags(url, auth_token, dir_, env, insecure, lock_timeout)
     return settings_for(asdict(flags), plain(c.config.get("migrate", {}) or {}))
 
 

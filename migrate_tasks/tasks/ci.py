@@ -17,11 +17,10 @@ from migrate_tasks.report.documents import dump_json, verify_json
 from migrate_tasks.report.verify import verify_text
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
     help_for,
-    settings_from,
+    task_settings,
 )
 
 __all__ = ["dump", "verify"]
@@ -58,10 +57,10 @@ def verify(
 ) -> None:
     """Prove on a scratch database that every down undoes its up, and up applies again."""
     # verify never uses the configured database: a stand-in URL keeps LIBSQL_URL unread
-    connection = ConnectionFlags(
-        url=url or ":memory:", auth_token=auth_token, dir=dir_, insecure=insecure
+    settings = task_settings(
+        c, url=url or ":memory:", auth_token=auth_token, dir_=dir_, insecure=insecure
     )
-    with Migrator.from_settings(settings_from(c, connection)) as migrator:
+    with Migrator.from_settings(settings) as migrator:
         result = migrator.verify(url or None, force=force, require_down=require_down)
     print(verify_json(result) if json_ else verify_text(result))
     if not result.ok:
@@ -92,10 +91,7 @@ def dump(
     log_format: str = "text",
 ) -> None:
     """Write the migrated database's schema (no data) to schema.sql, for review in diffs."""
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     # A typo in a file URL must not write an empty schema.sql: the database must exist.
     with Migrator.from_settings(settings) as migrator:
         outcome = migrator.dump(Path(output), check=check)

@@ -1,6 +1,6 @@
 """The task for leaving dbmate (docs/dbmate.md): ``adopt-dbmate``.
 
-Thin, like every task module: flags -> settings -> ``dbmate.adopt_dbmate`` -> printed
+Thin, like every task module: flags -> settings -> ``Migrator.adopt_dbmate`` -> printed
 summary.
 """
 
@@ -10,19 +10,17 @@ import sys
 
 from invoke import Context, task
 
-from migrate_tasks.api.migrator import describe_target
+from migrate_tasks.api.migrator import Migrator
 from migrate_tasks.progname import command
 from migrate_tasks.report.dryrun import write_calls
 from migrate_tasks.tasks.base import (
     CONFIRM_HELP,
     WRITE_HELP,
-    ConnectionFlags,
     MigrateTask,
+    confirmer,
     handles_errors,
     help_for,
-    open_engine,
-    run_options,
-    settings_from,
+    task_settings,
 )
 
 __all__ = ["adopt_dbmate"]
@@ -54,21 +52,10 @@ def adopt_dbmate(
 ) -> None:
     """Take over a database dbmate migrated: record the migrations its table lists as
     applied (with their checksums) and drop its table, in one transaction."""
-    from migrate_tasks.ops.adopt_dbmate import adopt_dbmate as run_adopt
-
-    connection = ConnectionFlags(
-        url=url,
-        auth_token=auth_token,
-        dir=dir_,
-        env=env,
-        insecure=insecure,
-        lock_timeout=lock_timeout,
-    )
-    settings = settings_from(c, connection)
-    with open_engine(settings) as engine:
-        describe_target(settings, engine.driver.display_url)
-        outcome = run_adopt(
-            engine, run_options(settings, dry_run=dry_run, yes=yes), table=dbmate_table
+    settings = task_settings(c, url, auth_token, dir_, env, insecure, lock_timeout)
+    with Migrator.from_settings(settings) as migrator:
+        outcome = migrator.adopt_dbmate(
+            dbmate_table, dry_run=dry_run, yes=yes, confirm=confirmer(settings)
         )
     count = len(outcome.recorded)
     span = ""

@@ -20,12 +20,11 @@ from migrate_tasks.errors import UsageError
 from migrate_tasks.progname import command
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
     help_for,
     open_engine,
-    settings_from,
+    task_settings,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +54,7 @@ def hash_(
     from migrate_tasks.files.source import display_path
 
     # no database is used: a stand-in URL keeps a DATABASE_URL for another engine unread
-    settings = settings_from(c, ConnectionFlags(url=":memory:", dir=dir_, env=env))
+    settings = task_settings(c, url=":memory:", dir_=dir_, env=env)
     directory = settings.directory
     count = len(local_migrations(directory))  # a bad name stops here, as it stops up
     path = integrity.sum_path(directory)
@@ -105,10 +104,7 @@ def rebase(
 
     if not onto:
         raise UsageError("rebase needs the branch to move after: --onto main (or any git ref)")
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     directory = settings.directory
     local = local_migrations(directory)
     try:

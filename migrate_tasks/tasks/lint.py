@@ -1,30 +1,16 @@
 """Invoke task ``lint``: dangerous migrations found before they run (docs/lint.md).
 
-Thin: flags -> which migrations (``lint.selection``) -> ``lint.lint`` -> ``report.lint``.
-Exit 0 when clean, 3 on errors (warnings too with ``--strict``), 2 for bad input.
+Thin: flags -> ``Migrator.lint`` (which migrations, the database read, ``lint.lint``) ->
+``report.lint``. Exit 0 when clean, 3 on errors (warnings too with ``--strict``), 2 for bad input.
 """
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from invoke import Context, task
 
+from migrate_tasks.api.migrator import Migrator
 from migrate_tasks.errors import CheckFailed, UsageError
-from migrate_tasks.tasks.base import (
-    ConnectionFlags,
-    MigrateTask,
-    handles_errors,
-    help_for,
-    open_engine,
-    settings_from,
-)
-
-if TYPE_CHECKING:
-    from migrate_tasks.config.settings import Settings
-    from migrate_tasks.lint.model import LintReport
+from migrate_tasks.tasks.base import MigrateTask, handles_errors, help_for, task_settings
 
 __all__ = ["lint"]
 
@@ -73,18 +59,15 @@ def lint(
     shown = _format(format, json_)
     if since and file:
         raise UsageError("--since and --file choose the migrations two ways; give one of them")
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     budget = _seconds(transaction_budget)
-    report = _run(
-        settings,
-        since=since,
-        files=file or [],
-        read_database=bool(url) or not (since or file),
-        budget=budget,
-    )
+    with Migrator.from_settings(settings) as migrator:
+        report = migrator.lint(
+            since=since or None,
+            files=file or [],
+            read_database=bool(url) or not (since or file),
+            transaction_budget=budget,
+        )
     known = rules()
     if shown == "json":
         print(lint_json(report, known, strict=strict))
@@ -118,52 +101,3 @@ def _format(format: str, json_: bool) -> str:
     if json_ and format not in ("text", "json"):
         raise UsageError(f"--json and --format {format} ask for two formats; give one of them")
     return "json" if json_ else format
-
-
-def _run(
-    settings: Settings, *, since: str, files: list[str], read_database: bool, budget: float
-) -> LintReport:
-    """Choose the migrations, read the database if asked to, and lint."""
-    from migrate_tasks.lint import selection
-    from migrate_tasks.lint.context import LintOptions
-    from migrate_tasks.lint.counts import row_counts, tables_named
-    from migrate_tasks.lint.run import lint as run_lint
-    from migrate_tasks.lint.run import ordered
-    from migrate_tasks.lint.sources import load_source
-    from migrate_tasks.lint.target import target_of
-
-    directory: Path = settings.directory
-    extra = []
-    if files:
-        chosen, extra = selection.files(files, directory)
-    elif since:
-        try:
-            chosen = selection.since(directory, since)
-        except UsageError as exc:
-            raise UsageError(f"--since: {exc}") from None
-    target, counts = None, None
-    with contextlib.ExitStack() as stack:
-        if read_database:
-            engine = stack.enter_context(open_engine(settings))
-            target = engine.driver.display_url
-            if not (files or since):
-                chosen = selection.pending(engine)
-            linted = [
-                f
-                for f in ordered(directory, extra)
-                if (f.version in chosen.versions or f in extra) and not f.python
-            ]
-            counts = row_counts(engine.driver, tables_named(load_source(f) for f in linted))
-    options = LintOptions(
-        target=target_of(settings.url),
-        row_counts=counts,
-        newest_applied=chosen.newest_applied,
-        base_newest=chosen.base_newest,
-        base_label=since,
-        transaction_budget_s=budget,
-    )
-    report = run_lint(
-        directory, chosen.versions, extra=extra, options=options, selection=chosen.label
-    )
-    report.target, report.row_counts = target, counts is not None
-    return report

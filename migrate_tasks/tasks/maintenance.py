@@ -10,19 +10,17 @@ import sys
 
 from invoke import Context, task
 
-from migrate_tasks.api.migrator import describe_target
+from migrate_tasks.api.migrator import Migrator
 from migrate_tasks.errors import UsageError
 from migrate_tasks.report.dryrun import write_calls
 from migrate_tasks.tasks.base import (
     CONFIRM_HELP,
     WRITE_HELP,
-    ConnectionFlags,
     MigrateTask,
+    confirmer,
     handles_errors,
     help_for,
-    open_engine,
-    run_options,
-    settings_from,
+    task_settings,
 )
 
 __all__ = ["repair", "unlock"]
@@ -58,26 +56,18 @@ def repair(
     """Record the outcome of a failed migration after fixing the database by hand."""
     if applied == rolled_back:
         raise UsageError("say what you fixed: pass exactly one of --applied and --rolled-back")
-    from migrate_tasks.files.source import version_of
-
-    connection = ConnectionFlags(
-        url=url,
-        auth_token=auth_token,
-        dir=dir_,
-        env=env,
-        insecure=insecure,
-        lock_timeout=lock_timeout,
-    )
-    settings = settings_from(c, connection)
-    with open_engine(settings) as engine:
-        describe_target(settings, engine.driver.display_url)
-        outcome = engine.repair(
-            version_of(version),
-            "applied" if applied else "rolled_back",
-            run_options(settings, dry_run=dry_run, yes=yes),
+    settings = task_settings(c, url, auth_token, dir_, env, insecure, lock_timeout)
+    with Migrator.from_settings(settings) as migrator:
+        repaired = migrator.repair(
+            version,
+            applied=applied,
+            rolled_back=rolled_back,
+            dry_run=dry_run,
+            yes=yes,
+            confirm=confirmer(settings),
         )
-    if outcome.calls is not None:
-        write_calls(outcome.calls, sys.stdout)
+    if repaired.calls is not None:
+        write_calls(repaired.calls, sys.stdout)
 
 
 @task(klass=MigrateTask, help=help_for(CONFIRM_HELP, dry_run=WRITE_HELP["dry-run"]))
@@ -95,20 +85,14 @@ def unlock(
     log_format: str = "text",
 ) -> None:
     """Release a stale migration lock left by a run that died (asks first)."""
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
-    with open_engine(settings) as engine:
-        describe_target(settings, engine.driver.display_url)
-        holder = engine.holder()
-        if holder is None:
-            print("no migration lock is held")
-            return
-        if dry_run:
-            print(f"-- the lock is held by {holder.describe()}")
-            write_calls(engine.unlock_calls(), sys.stdout)
-            return
-        # unlock always asks: releasing a live run's lock is how migrations run twice
-        engine.unlock(run_options(settings, dry_run=False, yes=yes, always_confirm=True))
-    print(f"released the migration lock held by {holder.describe()}")
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
+    with Migrator.from_settings(settings) as migrator:
+        found = migrator.unlock(dry_run=dry_run, yes=yes, confirm=confirmer(settings))
+    holder = found.holder
+    if holder is None:
+        print("no migration lock is held")
+    elif found.calls is not None:
+        print(f"-- the lock is held by {holder.describe()}")
+        write_calls(found.calls, sys.stdout)
+    else:
+        print(f"released the migration lock held by {holder.describe()}")

@@ -31,13 +31,12 @@ from migrate_tasks.tasks.base import (
     CONFIRM_HELP,
     RUN_JSON_HELP,
     WRITE_HELP,
-    ConnectionFlags,
     MigrateTask,
     confirmer,
     handles_errors,
     help_for,
     run_options,
-    settings_from,
+    task_settings,
 )
 from migrate_tasks.tasks.fleet import FLEET_HELP, FleetFlags, run_fleet_task
 from migrate_tasks.tasks.integrity import (
@@ -76,14 +75,8 @@ def create(
     """Write a new, empty migration file named after the current UTC time."""
     from migrate_tasks.files.source import display_path
 
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    print(
-        display_path(
-            Migrator.from_settings(settings_from(c, connection)).create(name, python=python)
-        )
-    )
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
+    print(display_path(Migrator.from_settings(settings).create(name, python=python)))
 
 
 @task(
@@ -113,10 +106,7 @@ def status(
 ) -> None:
     """Show every migration and whether it is applied."""
 
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     fleet_flags = FleetFlags(
         fleet=fleet, admin_url=admin_url, jobs=jobs, fail_fast=fail_fast, json=json_
     )
@@ -155,10 +145,7 @@ def validate(
     log_format: str = "text",
 ) -> None:
     """Check files against history and target: modified, missing, out of order, bad, refused."""
-    connection = ConnectionFlags(
-        url=url, auth_token=auth_token, dir=dir_, env=env, insecure=insecure
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure)
     fleet_flags = FleetFlags(
         fleet=fleet, admin_url=admin_url, jobs=jobs, fail_fast=fail_fast, json=json_
     )
@@ -220,15 +207,7 @@ def up(
     log_format: str = "text",
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
-    connection = ConnectionFlags(
-        url=url,
-        auth_token=auth_token,
-        dir=dir_,
-        env=env,
-        insecure=insecure,
-        lock_timeout=lock_timeout,
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure, lock_timeout)
     fleet_flags = FleetFlags(
         fleet=fleet, admin_url=admin_url, jobs=jobs, fail_fast=fail_fast, json=json_
     )
@@ -298,15 +277,7 @@ def down(
     log_format: str = "text",
 ) -> None:
     """Roll back the most recent migration (or --step N, --to VERSION, --all)."""
-    connection = ConnectionFlags(
-        url=url,
-        auth_token=auth_token,
-        dir=dir_,
-        env=env,
-        insecure=insecure,
-        lock_timeout=lock_timeout,
-    )
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url, auth_token, dir_, env, insecure, lock_timeout)
     fleet_flags = FleetFlags(
         fleet=fleet, admin_url=admin_url, jobs=jobs, fail_fast=fail_fast, json=json_
     )

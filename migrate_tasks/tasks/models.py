@@ -18,11 +18,10 @@ from migrate_tasks.progname import command
 from migrate_tasks.report.documents import generate_json
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
     plain,
-    settings_from,
+    task_settings,
 )
 
 GENERATE_HELP = {
@@ -54,7 +53,7 @@ def generate(
 ) -> None:
     """Write a migration that turns the migrations' schema into the models' schema."""
     _check_name(name)  # before anything else, --check included
-    settings = settings_from(c, ConnectionFlags(dir=dir_, env=env))
+    settings = task_settings(c, dir_=dir_, env=env)
     configured = plain(c.config.get("migrate", {}) or {}).get("models")
     migrator = Migrator.from_settings(settings, models=configured)
     spec = models or migrator.models or ""

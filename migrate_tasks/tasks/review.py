@@ -15,10 +15,9 @@ from invoke import Context, task
 from migrate_tasks.errors import UsageError
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
-    settings_from,
+    task_settings,
 )
 
 __all__ = ["review"]
@@ -61,8 +60,7 @@ def review(
 
     if not base:
         raise UsageError("review needs the branch the pull request goes into: --base origin/main")
-    connection = ConnectionFlags(url=url, dir=dir_, env=env, insecure=insecure)
-    settings = settings_from(c, connection)
+    settings = task_settings(c, url=url, dir_=dir_, env=env, insecure=insecure)
     options = LintOptions(target=target_of(settings.url))
     if not settings.directory.is_dir():
         raise UsageError(f"the migrations folder {display_path(settings.directory)} does not exist")

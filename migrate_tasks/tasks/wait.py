@@ -12,10 +12,9 @@ from migrate_tasks.api.checks import wait_for_database
 from migrate_tasks.config import defaults
 from migrate_tasks.tasks.base import (
     COMMON_HELP,
-    ConnectionFlags,
     MigrateTask,
     handles_errors,
-    settings_from,
+    task_settings,
 )
 
 __all__ = ["WAIT_HELP", "wait", "wait_for_database"]
@@ -44,6 +43,5 @@ def wait(
     """Wait until the database answers a query (a server still starting, a volume not yet
     mounted); exit 5 if it does not within --wait-timeout, or at once if the token is
     refused."""
-    flags = ConnectionFlags(url=url, auth_token=auth_token, env=env, insecure=insecure)
-    settings = settings_from(c, flags)
+    settings = task_settings(c, url=url, auth_token=auth_token, env=env, insecure=insecure)
     print(wait_for_database(settings, wait_timeout))
