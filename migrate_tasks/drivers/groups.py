@@ -30,6 +30,7 @@ from migrate_tasks.drivers.hrana import (
     BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
+    JSON,
     commit_error,
     control_step,
     error_text,
@@ -60,12 +61,15 @@ class Span:
 
 class GroupBatch:
     """The batch of ``groups`` as Hrana steps, and where each group's steps are in it.
-    ``guard``: also require ``not is_autocommit`` inside a transaction (Hrana 3)."""
+    ``guard``: also require ``not is_autocommit`` inside a transaction (Hrana 3).
+    ``text``: keep each step as its JSON text, not a dict (HTTP sends text: 5,000 steps
+    as dicts were 5 MB of a 2,000-migration run's peak memory)."""
 
-    def __init__(self, groups: Sequence[Group], *, guard: bool = True) -> None:
+    def __init__(self, groups: Sequence[Group], *, guard: bool = True, text: bool = False) -> None:
         self.groups = groups
         self.guard = guard
-        self.steps: list[dict[str, Any]] = []
+        self.text = text
+        self.steps: list[Any] = []  # dicts, or (``text``) their JSON
         self.spans: list[Span] = []
         #: A group with a parameter that cannot be sent: it and those after it are left out.
         self.bad: tuple[int, StatementError] | None = None
@@ -114,7 +118,7 @@ class GroupBatch:
         return _and(condition, IN_TRANSACTION) if self.guard else condition
 
     def _add(self, step: dict[str, Any]) -> int:
-        self.steps.append(step)
+        self.steps.append(JSON.encode(step) if self.text else step)
         return len(self.steps) - 1
 
     def locate(self, index: int) -> tuple[int, int]:
