@@ -243,13 +243,13 @@ class HranaHttpDriver:
 
     def _send_groups(self, batch: GroupBatch) -> GroupsOutcome:
         request = ['{"type":"batch","batch":{"steps":[']  # pieces: never joined (``Body``)
-        for n, step in enumerate(batch.steps):
-            request += (",", step) if n else (step,)
+        for n, text in enumerate(batch.texts):
+            request += (",", text) if n else (text,)
         request.append("]}}")
         answer = self._session.send([request], idempotent=False)
         del request
         results = answer["results"]
-        error = batch_error(results, 0, len(batch.steps), self.display_url)
+        error = batch_error(results, 0, batch.count, self.display_url)
         if error is None:
             return batch.outcome(results[0]["response"]["result"], self.display_url)
         if not (error.code or "").startswith("SQL_"):
