@@ -30,6 +30,7 @@ from migrate_tasks.drivers.hrana import (
     BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
+    JSON,
     commit_error,
     control_step,
     error_text,
@@ -60,12 +61,19 @@ class Span:
 
 class GroupBatch:
     """The batch of ``groups`` as Hrana steps, and where each group's steps are in it.
-    ``guard``: also require ``not is_autocommit`` inside a transaction (Hrana 3)."""
+    ``guard``: also require ``not is_autocommit`` inside a transaction (Hrana 3).
+    ``text``: keep each group's steps as one JSON text (``texts``: the steps of the
+    group, comma-separated, no brackets) instead of dicts in ``steps``: HTTP sends text,
+    5,000 steps as dicts were 5 MB of a 2,000-migration run's peak memory, and one
+    encoder call per group costs a tenth of one per step."""
 
-    def __init__(self, groups: Sequence[Group], *, guard: bool = True) -> None:
+    def __init__(self, groups: Sequence[Group], *, guard: bool = True, text: bool = False) -> None:
         self.groups = groups
         self.guard = guard
-        self.steps: list[dict[str, Any]] = []
+        self.text = text
+        self.steps: list[dict[str, Any]] = []  # (``text``: only the group being built)
+        self.texts: list[str] = []
+        self.count = 0  # steps so far
         self.spans: list[Span] = []
         #: A group with a parameter that cannot be sent: it and those after it are left out.
         self.bad: tuple[int, StatementError] | None = None
@@ -75,20 +83,22 @@ class GroupBatch:
             except StatementError as exc:
                 self.groups = groups[:number]
                 self.bad = (number, exc)
-                del self.steps[self.spans[-1].end if self.spans else 0 :]
+                self.count = self.spans[-1].end if self.spans else 0
+                del self.steps[0 if text else self.count :]
                 break
 
     def _group(self, group: Group) -> None:
         previous_commit = self.spans[-1].commit if self.spans else None
         start = ok_condition(previous_commit) if previous_commit is not None else None
         if not group.atomic:  # each step on its own, only if the one before it was ok
-            first, last = len(self.steps), previous_commit
+            first, last = self.count, previous_commit
             for i, step in enumerate(group.steps):
                 entry: dict[str, Any] = {"stmt": statement(step.sql, step.params, i, rows=False)}
                 if last is not None:
                     entry["condition"] = ok_condition(last)
                 last = self._add(entry)
-            self.spans.append(Span(None, None, first, last, len(self.steps)))
+            self.spans.append(Span(None, None, first, last, self.count))
+            self._encode()
             return
         fk_off = None
         if group.foreign_keys_off:
@@ -107,7 +117,8 @@ class GroupBatch:
             self._add(control_step("ROLLBACK", _and(ok_condition(begin), rollback)))
         if fk_off is not None:
             self._add(control_step(FOREIGN_KEYS_ON, ok_condition(fk_off)))
-        self.spans.append(Span(fk_off, begin, begin + 1, commit, len(self.steps)))
+        self.spans.append(Span(fk_off, begin, begin + 1, commit, self.count))
+        self._encode()
 
     def _inside(self, condition: dict[str, Any]) -> dict[str, Any]:
         """``condition``, and (``guard``) the stream still inside the transaction."""
@@ -115,7 +126,14 @@ class GroupBatch:
 
     def _add(self, step: dict[str, Any]) -> int:
         self.steps.append(step)
-        return len(self.steps) - 1
+        self.count += 1
+        return self.count - 1
+
+    def _encode(self) -> None:
+        """``text``: the group just built becomes one JSON text."""
+        if self.text and self.steps:
+            self.texts.append(JSON.encode(self.steps)[1:-1])
+            self.steps.clear()
 
     def locate(self, index: int) -> tuple[int, int]:
         """A step of all the groups' steps, counted in order -> (group, step in group)."""

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from migrate_tasks.drivers.hrana import ABORT_TIMEOUT
-from migrate_tasks.drivers.pipeline import PipelineClient, pipeline_body
+from migrate_tasks.drivers.pipeline import Pieces, PipelineClient, pipeline_body
 from migrate_tasks.errors import DatabaseError
 
 #: sqld forgets a stream idle for 10 s. A request after half of that starts a new stream
@@ -55,7 +56,7 @@ class Session:
 
     def send(
         self,
-        requests: list[str],
+        requests: Sequence[str | Pieces],
         *,
         idempotent: bool,
         mid_transaction: bool = False,
@@ -98,7 +99,9 @@ class Session:
         later). A request after it simply opens a new stream."""
         self.closing = self.baton is not None
 
-    def _send(self, requests: list[str], idempotent: bool, mid_transaction: bool) -> dict[str, Any]:
+    def _send(
+        self, requests: Sequence[str | Pieces], idempotent: bool, mid_transaction: bool
+    ) -> dict[str, Any]:
         if self.baton is None:
             self.opened += 1
         body = pipeline_body(self.baton, requests)
