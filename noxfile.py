@@ -33,6 +33,10 @@ nox.options.sessions = ["tests", "lint"]
 #: Without uv installed, nox uses plain virtualenv and pip.
 nox.options.default_venv_backend = "uv|virtualenv"
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")  # a missing Python: skipped, not fetched
+#: Compile the packages' bytecode at install, as pip does: the suite starts hundreds of
+#: real processes, and where bytecode is not written at run time (PYTHONDONTWRITEBYTECODE)
+#: each would compile invoke, aiohttp and the rest again (pytest: 4 min 37 s without).
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 nox.options.error_on_missing_interpreters = False
 if hasattr(nox.options, "download_python"):  # recent nox would fetch a missing Python
     nox.options.download_python = "never"  # skipped with a message instead

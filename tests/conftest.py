@@ -36,6 +36,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.support.namespaces import NamespacedSqld, SqldDatabase  # noqa: E402
+from tests.support.ordering import long_tests_first  # noqa: E402
 from tests.support.project import real_processes  # noqa: E402
 from tests.support.sqld import JwtSqld, SqldServer, find_sqld  # noqa: E402
 
@@ -102,7 +103,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    items[:] = long_tests_first(keep, workers)
 
 
 @pytest.fixture(autouse=True)
