@@ -127,3 +127,13 @@ def test_module_paths_in_the_docs_exist():
             if not (ROOT / path).exists():
                 missing.append(f"{page.name}: {path}")
     assert missing == []
+
+
+@pytest.mark.parametrize("name", ["up", "status"])
+def test_help_survives_a_second_parse_in_one_process(name):
+    """Invoke pops each flag's help while it builds the arguments; a task parsed twice in
+    one process (in-process runs, the pytest plugin) must still have all of it."""
+    task = migrate.tasks[name]
+    first = {arg.names[0]: arg.help for arg in task.get_arguments()}
+    second = {arg.names[0]: arg.help for arg in task.get_arguments()}
+    assert second == first and all(second.values()), second

@@ -89,7 +89,14 @@ class MigrateTask(Task):
         return opts
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
-        arguments = super().get_arguments(ignore_unknown_help)
+        """Invoke's arguments, with the help text kept for the next call: Invoke pops each
+        flag's help as it builds the argument, so a second parse in one process (the
+        Python API, the pytest plugin, a test running both programs) lost every help."""
+        kept = dict(self.help)
+        try:
+            arguments = super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = kept
         for argument in arguments:
             if argument.kind in _NUMBERS:
                 argument.__class__ = _NumberArgument
