@@ -52,7 +52,8 @@ TARGETS = [
 #: idle worker takes tests queued for a busy one (the crash tests keep one busy for a
 #: minute). Two per core because most of the suite's time is waiting (on sqld, on real
 #: processes being killed, on sqld's 5 s and 10 s timeouts), not CPU. Measured from a
-#: fresh clone on an idle 2-core machine: 4 min 44 s with 2 workers, 3 min 56 s with 4.
+#: fresh clone on an idle 2-core machine: 4 min 49 s with 2 workers, about 4 min with 4,
+#: 4 min 9 s with 6 (by then the two cores are the limit).
 XDIST = ("-n", str(2 * (os.cpu_count() or 1)), "--dist", "worksteal")
 
 
