@@ -16,7 +16,8 @@ from migrate_tasks.config import defaults
 from migrate_tasks.drivers import Driver, Step, open_driver, ws_client
 from migrate_tasks.drivers import hrana_session as session_module
 from migrate_tasks.drivers.base import Group
-from migrate_tasks.drivers.groups import IN_TRANSACTION, GroupBatch
+from migrate_tasks.drivers.groups import GroupBatch
+from migrate_tasks.drivers.hrana import IN_TRANSACTION
 from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.drivers.ws_client import RawStream
 from migrate_tasks.errors import DatabaseError, StatementError

@@ -30,6 +30,7 @@ from migrate_tasks.drivers.hrana import (
     BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
+    IN_TRANSACTION,
     JSON,
     commit_error,
     control_step,
@@ -40,8 +41,6 @@ from migrate_tasks.drivers.hrana import (
     step_error,
 )
 from migrate_tasks.errors import DatabaseError, StatementError
-
-IN_TRANSACTION = {"type": "not", "cond": {"type": "is_autocommit"}}
 
 
 def _and(*conds: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,10 @@ encode_text: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type
 #: "database is locked", and the writer it stole from stalls for as long as such
 #: upgrades keep coming (docs/libsql-notes.md §10).
 BEGIN = "BEGIN IMMEDIATE"
+#: A step's condition: the stream is still inside a transaction (Hrana 3). SQLite or
+#: sqld may end a transaction by itself, and the steps after it must not then run in
+#: autocommit mode.
+IN_TRANSACTION = {"type": "not", "cond": {"type": "is_autocommit"}}
 FOREIGN_KEYS_OFF = "PRAGMA foreign_keys=OFF"
 FOREIGN_KEYS_ON = "PRAGMA foreign_keys=ON"
 #: sqld ended the transaction itself; the unit is not at fault.
@@ -137,6 +141,22 @@ def commit_error(error: dict[str, Any] | None, display: str) -> DatabaseError:
     if code in INTERRUPTED_CODES:
         return interrupted_error(code, display)
     return DatabaseError(f"COMMIT failed, nothing of this unit was applied: {message}", code)
+
+
+def transaction_rows(
+    outcomes: Sequence[Any], errors: Sequence[Any], display: str
+) -> list[list[Row]]:
+    """Each step's rows of a batch run inside an open transaction; the first failing
+    step's error, or ``TRANSACTION_TIMEOUT`` for a step skipped without one (the
+    transaction had ended)."""
+    rows: list[list[Row]] = []
+    for j, (outcome, failure) in enumerate(zip(outcomes, errors, strict=True)):
+        if failure is not None:
+            raise step_error(j, failure, display)
+        if outcome is None:
+            raise interrupted_error("TRANSACTION_TIMEOUT", display)
+        rows.append(result_rows(outcome))
+    return rows
 
 
 def interrupted_error(code: str, display: str) -> DatabaseError:

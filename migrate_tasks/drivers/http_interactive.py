@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from migrate_tasks.drivers.base import Row, Step
 from migrate_tasks.drivers.hrana import (
-    interrupted_error,
+    IN_TRANSACTION,
     ok_condition,
-    result_rows,
     statement,
-    step_error,
+    transaction_rows,
 )
 from migrate_tasks.drivers.http_stream import Chunk, Stream, abort_stream, begin_stream, flush
 from migrate_tasks.drivers.pipeline import batch_error, pipeline_body
@@ -31,9 +30,6 @@ from migrate_tasks.errors import DatabaseError
 
 if TYPE_CHECKING:
     from migrate_tasks.drivers.hrana_session import Session
-
-#: A stream whose transaction sqld ended behind our back reports autocommit mode.
-_IN_TRANSACTION = {"type": "not", "cond": {"type": "is_autocommit"}}
 
 
 class HttpTransaction:
@@ -65,16 +61,7 @@ class HttpTransaction:
                 stream.target.locate_parse_error(steps)
             raise error
         result = results[0]["response"]["result"]
-        rows: list[list[Row]] = []
-        for j, (outcome, failure) in enumerate(
-            zip(result["step_results"], result["step_errors"], strict=True)
-        ):
-            if failure is not None:
-                raise step_error(j, failure, self.display)
-            if outcome is None:  # skipped without an error: no transaction any more
-                raise interrupted_error("TRANSACTION_TIMEOUT", self.display)
-            rows.append(result_rows(outcome))
-        return rows
+        return transaction_rows(result["step_results"], result["step_errors"], self.display)
 
 
 @contextlib.contextmanager
@@ -105,7 +92,7 @@ def _steps(steps: Sequence[Step]) -> list[dict[str, Any]]:
     return [
         {
             "stmt": statement(step.sql, step.params, i),
-            "condition": ok_condition(i - 1) if i else _IN_TRANSACTION,
+            "condition": ok_condition(i - 1) if i else IN_TRANSACTION,
         }
         for i, step in enumerate(steps)
     ]

@@ -22,6 +22,7 @@ from migrate_tasks.drivers.hrana import (
     BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
+    IN_TRANSACTION,
     JSON,
     commit_error,
     control_step,
@@ -39,8 +40,7 @@ from migrate_tasks.errors import DatabaseError
 log = logging.getLogger("migrate_tasks")
 
 #: A stream whose transaction sqld ended behind our back reports autocommit mode.
-_IN_TRANSACTION = {"type": "not", "cond": {"type": "is_autocommit"}}
-_IN_TRANSACTION_JSON = json.dumps(_IN_TRANSACTION, separators=(",", ":"))
+_IN_TRANSACTION_JSON = json.dumps(IN_TRANSACTION, separators=(",", ":"))
 
 
 class Chunk:
@@ -157,7 +157,7 @@ def flush(stream: Stream, chunk: Chunk, display: str) -> None:
 def _final_steps(n: int, foreign_keys_off: bool) -> list[str]:
     """COMMIT if the chunk's last step ran, ROLLBACK unless it committed, then foreign
     keys back on if the stream turned them off."""
-    commit_if = ok_condition(n - 1) if n else _IN_TRANSACTION
+    commit_if = ok_condition(n - 1) if n else IN_TRANSACTION
     commit = {"stmt": {"sql": "COMMIT", "want_rows": False}, "condition": commit_if}
     rollback = {
         "stmt": {"sql": "ROLLBACK", "want_rows": False},

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 import libsql_client
 
 from migrate_tasks.drivers.base import Group, GroupsOutcome, Row, Step
-from migrate_tasks.drivers.groups import IN_TRANSACTION, GroupBatch, after_parse_error
+from migrate_tasks.drivers.groups import GroupBatch, after_parse_error
 from migrate_tasks.drivers.hrana import (
     BEGIN,
     FOREIGN_KEYS_OFF,
     FOREIGN_KEYS_ON,
+    IN_TRANSACTION,
     JSON,
     commit_error,
     control_step,

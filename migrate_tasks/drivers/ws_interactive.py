@@ -18,17 +18,16 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from migrate_tasks.drivers.base import Row, Step
-from migrate_tasks.drivers.groups import IN_TRANSACTION
 from migrate_tasks.drivers.hrana import (
     BEGIN,
+    IN_TRANSACTION,
     commit_error,
     control_step,
     error_text,
     interrupted_error,
     ok_condition,
-    result_rows,
     statement,
-    step_error,
+    transaction_rows,
 )
 from migrate_tasks.drivers.ws_batches import locate_parse_error, step_lists
 from migrate_tasks.drivers.ws_client import RawStream
@@ -57,15 +56,7 @@ class WsTransaction:
             for i, step in enumerate(steps)
         ]
         outcomes, errors = self._send(batch, close=False, parse_errors=steps)
-        rows: list[list[Row]] = []
-        display = self._driver.display_url
-        for j, (outcome, failure) in enumerate(zip(outcomes, errors, strict=True)):
-            if failure is not None:
-                raise step_error(j, failure, display)
-            if outcome is None:  # skipped without an error: no transaction any more
-                raise interrupted_error("TRANSACTION_TIMEOUT", display)
-            rows.append(result_rows(outcome))
-        return rows
+        return transaction_rows(outcomes, errors, self._driver.display_url)
 
     def begin(self) -> None:
         _, errors = self._send([control_step(BEGIN, None)], close=False)
