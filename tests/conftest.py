@@ -38,6 +38,7 @@ if _ROOT not in sys.path:
 from tests.support.namespaces import NamespacedSqld, SqldDatabase  # noqa: E402
 from tests.support.ordering import long_tests_first  # noqa: E402
 from tests.support.project import real_processes  # noqa: E402
+from tests.support.proxy import FaultProxy  # noqa: E402
 from tests.support.sqld import JwtSqld, SqldServer, find_sqld  # noqa: E402
 
 ALL_TARGETS = ("file", "http", "ws")
@@ -114,6 +115,13 @@ def _real_processes_when_marked(request: pytest.FixtureRequest) -> Iterator[None
         return
     with real_processes():
         yield
+
+
+@pytest.fixture
+def proxy(sqld: SqldServer) -> Iterator[FaultProxy]:
+    """A fault-injection proxy in front of the test's own sqld (tests/support/proxy.py)."""
+    with FaultProxy(sqld.port) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from contextlib import closing
 
 import pytest
@@ -21,32 +20,12 @@ from migrate_tasks.drivers.hrana import IN_TRANSACTION
 from migrate_tasks.drivers.http import HranaHttpDriver
 from migrate_tasks.drivers.ws_client import RawStream
 from migrate_tasks.errors import DatabaseError, StatementError
-from tests.support.project import Project
+from tests.support.project import Project, write_tables
 from tests.support.proxy import FaultProxy
 
 #: Most tests here are about the HTTP driver's stream and requests; those that take
 #: ``remote_transport`` run over WebSocket as well.
 HTTP_ONLY = pytest.mark.target("http")
-
-
-@pytest.fixture
-def proxy(sqld) -> Iterator[FaultProxy]:
-    with FaultProxy(sqld.port) as proxy:
-        yield proxy
-
-
-def write(project: Project, count: int, start: int = 1) -> list[str]:
-    versions = []
-    for n in range(start, start + count):
-        version = f"{20250101000000 + n}"
-        project.write(
-            f"{version}_t{n}.sql",
-            f"-- migrate:up\nCREATE TABLE t{n} (id INTEGER PRIMARY KEY, name TEXT);\n"
-            f"CREATE INDEX t{n}_name ON t{n} (name);\n"
-            f"-- migrate:down\nDROP TABLE t{n};\n",
-        )
-        versions.append(version)
-    return versions
 
 
 def remote_url(server, transport: str) -> str:
@@ -87,7 +66,7 @@ STEPS_UP = 11
 
 def test_up_and_down_of_200_migrations_take_at_most_4_requests(proxy, tmp_path, remote_transport):
     project = Project(tmp_path / "app", url(proxy, remote_transport))
-    versions = write(project, 200)
+    versions = write_tables(project, 200)
     batches = math.ceil(200 * STEPS_UP / defaults.BATCH_STEPS)
     up = requests(proxy, project, "migrate.up")
     assert up <= 3 + batches and up <= 4, up  # read, lock, the batch, release
@@ -102,12 +81,12 @@ def test_up_and_down_of_200_migrations_take_at_most_4_requests(proxy, tmp_path, 
 
 def test_the_step_budget_splits_a_run_into_requests(proxy, tmp_path, remote_transport):
     project = Project(tmp_path / "app", url(proxy, remote_transport))
-    versions = write(project, 30)
+    versions = write_tables(project, 30)
     # three migrations per request: 10 batches, plus the read, the lock and the release
     env = {"INVOKE_MIGRATE_BATCH_STEPS": str(3 * STEPS_UP)}
     assert requests(proxy, project, "migrate.up", **env) == read(remote_transport) + 2 + 10
     assert project.tracking() == dict.fromkeys(versions, "applied")
-    more = write(project, 4, start=31)
+    more = write_tables(project, 4, start=31)
     # a migration bigger than the byte budget still goes, on its own
     one_each = requests(proxy, project, "migrate.up", INVOKE_MIGRATE_BATCH_BYTES="1")
     assert one_each == read(remote_transport) + 2 + 4
@@ -117,7 +96,7 @@ def test_the_step_budget_splits_a_run_into_requests(proxy, tmp_path, remote_tran
 @HTTP_ONLY
 def test_two_thousand_migrations(proxy, tmp_path):
     project = Project(tmp_path / "app", proxy.http_url)
-    versions = write(project, 2000)
+    versions = write_tables(project, 2000)
     count = requests(proxy, project, "migrate.up")
     assert count <= 3 + math.ceil(2000 * STEPS_UP / defaults.BATCH_STEPS), count
     assert project.query("SELECT count(*) FROM schema_migrations WHERE status = 'applied'") == [
@@ -141,7 +120,7 @@ def test_a_failure_in_the_middle_leaves_the_ones_before_applied(
     proxy, tmp_path, remote_transport, bad, message
 ):
     project = Project(tmp_path / "app", url(proxy, remote_transport))
-    versions = write(project, 10)
+    versions = write_tables(project, 10)
     path = project.write(
         f"{versions[5]}_t6.sql",
         f"-- migrate:up\nCREATE TABLE t6 (id INTEGER);\n{bad}\n-- migrate:down\nDROP TABLE t6;\n",
@@ -201,12 +180,12 @@ def test_units_that_cannot_share_a_request_run_alone_and_batching_resumes(
     stream); transaction:false and foreign_keys:off keep their own semantics inside the
     batch, and the ordinary ones around them share requests."""
     project = Project(tmp_path / "app", proxy.http_url)
-    write(project, 3, start=1)
+    write_tables(project, 3, start=1)
     project.write(
         "20250101000004_nontx.sql",
         "-- migrate:up transaction:false\nCREATE TABLE n1 (id INTEGER);\nCREATE TABLE n2 (id INTEGER);\n",
     )
-    write(project, 3, start=5)
+    write_tables(project, 3, start=5)
     rows = "\n".join(f"INSERT INTO big VALUES ({i}, '{'x' * 200}');" for i in range(6000))
     project.write(
         "20250101000008_big.sql", f"-- migrate:up\nCREATE TABLE big (id INTEGER, v TEXT);\n{rows}\n"
@@ -216,7 +195,7 @@ def test_units_that_cannot_share_a_request_run_alone_and_batching_resumes(
         "-- migrate:up foreign_keys:off\nCREATE TABLE t1_new (id INTEGER PRIMARY KEY, name TEXT);\n"
         "INSERT INTO t1_new SELECT * FROM t1;\nDROP TABLE t1;\nALTER TABLE t1_new RENAME TO t1;\n",
     )
-    write(project, 3, start=10)
+    write_tables(project, 3, start=10)
     proxy.reset_counters()
     run = project.invoke("migrate.up", "--json")
     assert run.code == 0, run.err
@@ -236,7 +215,7 @@ def test_nothing_commits_in_a_request_after_the_lease_is_lost(proxy, tmp_path, r
     is gone (here a migration deletes it, as an operator's unlock would), the migrations
     after it in the same request are not run."""
     project = Project(tmp_path / "app", url(proxy, remote_transport))
-    versions = write(project, 5)
+    versions = write_tables(project, 5)
     project.write(
         f"{versions[1]}_t2.sql",
         "-- migrate:up\nCREATE TABLE t2 (id INTEGER);\nDELETE FROM schema_migrations_lock;\n",
@@ -253,7 +232,7 @@ def test_nothing_commits_in_a_request_after_the_lease_is_lost(proxy, tmp_path, r
 @HTTP_ONLY
 def test_dry_run_shows_each_migration_as_the_batch_carries_it(proxy, tmp_path):
     project = Project(tmp_path / "app", proxy.http_url)
-    write(project, 3)
+    write_tables(project, 3)
     assert project.invoke("migrate.up").code == 0
     proxy.reset_counters()
     dry = project.invoke("migrate.down", "--all", "--dry-run")
@@ -275,7 +254,7 @@ def test_a_transaction_false_migration_shares_the_request(proxy, tmp_path, remot
     """Its opening rows (marked failed), each statement committing on its own, and its
     closing rows go in the same request as the migrations around it."""
     project = Project(tmp_path / "app", url(proxy, remote_transport))
-    versions = write(project, 6)
+    versions = write_tables(project, 6)
     project.write(f"{versions[2]}_t3.sql", NON_TX.format(bad="CREATE TABLE n2 (id INTEGER);"))
     # read, lock, one batch, release
     assert requests(proxy, project, "migrate.up") == read(remote_transport) + 3
@@ -291,7 +270,7 @@ def test_a_failing_transaction_false_migration_in_a_request(proxy, tmp_path, rem
     """Its statements before the failing one stay applied (each committed on its own),
     its row stays 'failed' until repaired, nothing after it runs; told as ever."""
     project = Project(tmp_path / "app", url(proxy, remote_transport))
-    versions = write(project, 6)
+    versions = write_tables(project, 6)
     path = project.write(f"{versions[2]}_t3.sql", NON_TX.format(bad=bad))
     run = project.invoke("migrate.up")
     assert run.code == 1, run.err
@@ -424,7 +403,7 @@ def test_a_run_opens_at_most_two_streams(sqld, tmp_path, monkeypatch):
     monkeypatch.setattr(session_module.Session, "close", close)
     project = Project(tmp_path / "app", sqld.http_url)
     env = {"INVOKE_MIGRATE_BATCH_STEPS": str(STEPS_UP)}  # one migration per request
-    write(project, 20)
+    write_tables(project, 20)
     run = project.invoke("migrate.up", in_process=True, **env)
     assert run.code == 0, run.err
     assert opened == [1], opened  # the read used a stream closed with it

@@ -10,32 +10,10 @@ is tested elsewhere (test_concurrency, test_crash, test_network_faults, test_rep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support.project import Project
+from tests.support.project import Project, write_tables
 from tests.support.proxy import FaultProxy
-
-
-@pytest.fixture
-def proxy(sqld) -> Iterator[FaultProxy]:
-    with FaultProxy(sqld.port) as proxy:
-        yield proxy
-
-
-def write(project: Project, count: int, start: int = 1) -> list[str]:
-    versions = []
-    for n in range(start, start + count):
-        version = f"{20250101000000 + n}"
-        project.write(
-            f"{version}_t{n}.sql",
-            f"-- migrate:up\nCREATE TABLE t{n} (id INTEGER PRIMARY KEY, name TEXT);\n"
-            f"CREATE INDEX t{n}_name ON t{n} (name);\n"
-            f"-- migrate:down\nDROP TABLE t{n};\n",
-        )
-        versions.append(version)
-    return versions
 
 
 def requests(proxy: FaultProxy, project: Project, *args: str) -> int:
@@ -49,11 +27,11 @@ def requests(proxy: FaultProxy, project: Project, *args: str) -> int:
 @pytest.mark.parametrize("count", [1, 7])
 def test_up_sends_one_request_per_migration_plus_three(proxy, tmp_path, count):
     project = Project(tmp_path / "app", proxy.http_url)
-    versions = write(project, count)
+    versions = write_tables(project, count)
     assert requests(proxy, project, "migrate.up") <= count + 3  # on a fresh database
     assert project.tracking() == dict.fromkeys(versions, "applied")
 
-    more = write(project, count, start=count + 1)
+    more = write_tables(project, count, start=count + 1)
     assert requests(proxy, project, "migrate.up", "--json") <= count + 3
     assert project.tracking() == dict.fromkeys(versions + more, "applied")
 
@@ -61,7 +39,7 @@ def test_up_sends_one_request_per_migration_plus_three(proxy, tmp_path, count):
 @pytest.mark.target("http")
 def test_a_no_op_up_and_status_read_once(proxy, tmp_path):
     project = Project(tmp_path / "app", proxy.http_url)
-    write(project, 5)
+    write_tables(project, 5)
     assert requests(proxy, project, "migrate.status") <= 2  # before the first run
     assert requests(proxy, project, "migrate.up") <= 5 + 3
     assert requests(proxy, project, "migrate.up") == 1  # nothing to do: one read
@@ -73,10 +51,10 @@ def test_a_no_op_up_and_status_read_once(proxy, tmp_path):
 @pytest.mark.target("http")
 def test_single_transaction_sends_three_requests(proxy, tmp_path):
     project = Project(tmp_path / "app", proxy.http_url)
-    versions = write(project, 12)
+    versions = write_tables(project, 12)
     assert requests(proxy, project, "migrate.up", "--single-transaction") <= 3
     assert project.tracking() == dict.fromkeys(versions, "applied")
-    more = write(project, 3, start=13)
+    more = write_tables(project, 3, start=13)
     assert requests(proxy, project, "migrate.up", "--single-transaction", "--json") <= 3
     assert project.tracking() == dict.fromkeys(versions + more, "applied")
     assert project.query("SELECT count(*) FROM schema_migrations_lock") == [(0,)]
@@ -85,7 +63,7 @@ def test_single_transaction_sends_three_requests(proxy, tmp_path):
 @pytest.mark.target("http")
 def test_down_sends_one_request_per_migration_plus_three(proxy, tmp_path):
     project = Project(tmp_path / "app", proxy.http_url)
-    versions = write(project, 6)
+    versions = write_tables(project, 6)
     assert requests(proxy, project, "migrate.up") <= 6 + 3
     assert requests(proxy, project, "migrate.down", "--step", "4") <= 4 + 3
     assert project.tracking() == {
@@ -100,7 +78,7 @@ def test_applied_files_are_hashed_not_parsed_and_repair_keeps_that_safe(tmp_path
     it parsed when it was applied). ``repair --applied``, the other way a checksum gets
     recorded, therefore refuses a file that does not parse."""
     project = Project(tmp_path / "app", f"file:{tmp_path / 'app.db'}")
-    first, second = write(project, 2)
+    first, second = write_tables(project, 2)
     assert project.invoke("migrate.up").code == 0
     path = project.migrations / f"{first}_t1.sql"
     path.write_text("-- migrate:up\nSELECT 'unterminated;\n")  # edited after it was applied

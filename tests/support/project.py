@@ -166,3 +166,19 @@ class Project:
             "SELECT version, action, outcome, error, duration_ms, started_at, finished_at"
             " FROM schema_migrations_log ORDER BY id"
         )
+
+
+def write_tables(project: Project, count: int, start: int = 1) -> list[str]:
+    """Migrations ``start`` .. ``start + count - 1``: each creates table ``t{n}`` and an
+    index (its down drops the table); their versions."""
+    versions = []
+    for n in range(start, start + count):
+        version = f"{20250101000000 + n}"
+        project.write(
+            f"{version}_t{n}.sql",
+            f"-- migrate:up\nCREATE TABLE t{n} (id INTEGER PRIMARY KEY, name TEXT);\n"
+            f"CREATE INDEX t{n}_name ON t{n} (name);\n"
+            f"-- migrate:down\nDROP TABLE t{n};\n",
+        )
+        versions.append(version)
+    return versions
